@@ -1,0 +1,138 @@
+//! What every service router shares: the application state and the extractors that turn
+//! requests into trusted values (or into our error format) once, not in every handler.
+
+use std::{path::PathBuf, sync::Arc};
+
+use axum::{
+    extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts},
+    http::{header::AUTHORIZATION, request::Parts},
+};
+use serde::de::DeserializeOwned;
+use vitrine_assets::Store;
+
+use crate::{
+    accounts::{self, Account, Role},
+    db::Db,
+    error::ApiError,
+};
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub store: Store,
+    pub urls: Arc<Urls>,
+    pub limits: Arc<Limits>,
+}
+
+/// How the URLs we hand out are built.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Base of API URLs, e.g. `http://127.0.0.1:8080`.
+    pub public: String,
+    /// Base under which object keys are served, e.g. `http://127.0.0.1:8080/media`.
+    pub media: String,
+}
+
+impl Urls {
+    pub fn media(&self, key: &str) -> String {
+        format!("{}/{}", self.media.trim_end_matches('/'), key)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Where request bodies are spooled while they are hashed and probed.
+    pub spool_dir: PathBuf,
+}
+
+/// The authenticated caller of a write endpoint: `Authorization: Bearer TOKEN`.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Account);
+
+impl Auth {
+    /// 403 unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<&Account, ApiError> {
+        if self.0.role == role {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this action needs a {role} account; you are signed in as a {}",
+                self.0.role
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let account = accounts::authenticate(&state.db, token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Auth(account))
+    }
+}
+
+/// `Json<T>` whose rejections use our error format: 400 for malformed JSON, 415 for a missing
+/// content type, 422 for JSON of the wrong shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::invalid("invalid_body", e.body_text()))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            )),
+            Err(e) => Err(ApiError::bad_request("malformed_json", e.body_text())),
+        }
+    }
+}
+
+/// `Query<T>` with our error format (400).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError::bad_request("invalid_query", e.body_text()))
+            }
+            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+        }
+    }
+}
+
+/// Parses a path segment into a typed id; an id of the wrong shape cannot name anything, so it
+/// is a 404, like an unknown one.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(what))
+}

@@ -1,0 +1,259 @@
+//! The `videos` table: one row per uploaded clip, written by ingest, advanced by the transcode
+//! worker, read by the feed.
+//!
+//! Status only moves forward: `uploading → queued → processing → ready | failed` (a job handed
+//! back to the queue returns `processing → queued`). `outputs` lists the object keys of the
+//! renditions and is written in the same statement that makes the video `ready`, after every
+//! object exists.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::ToSchema;
+
+use crate::{
+    db::{Db, Tx},
+    ids::{AccountId, VideoId},
+    time::now_ms,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoStatus {
+    Uploading,
+    Queued,
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl VideoStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoStatus::Uploading => "uploading",
+            VideoStatus::Queued => "queued",
+            VideoStatus::Processing => "processing",
+            VideoStatus::Ready => "ready",
+            VideoStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for VideoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VideoStatus {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "uploading" => VideoStatus::Uploading,
+            "queued" => VideoStatus::Queued,
+            "processing" => VideoStatus::Processing,
+            "ready" => VideoStatus::Ready,
+            "failed" => VideoStatus::Failed,
+            other => anyhow::bail!("unknown video status {other:?}"),
+        })
+    }
+}
+
+/// Object keys of everything a transcode produced (stored as JSON in `videos.outputs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoOutputs {
+    pub master_playlist: String,
+    pub poster: String,
+    pub renditions: Vec<RenditionOutput>,
+    /// Every key written under the video's prefix, for deletion and for checks.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionOutput {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bandwidth: u32,
+    pub playlist: String,
+    pub mp4: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Video {
+    pub id: VideoId,
+    pub creator_id: AccountId,
+    pub title: String,
+    pub status: VideoStatus,
+    pub progress: f64,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub source_size: i64,
+    pub source_sha256: String,
+    pub outputs: Option<VideoOutputs>,
+    pub created_at: i64,
+    pub ready_at: Option<i64>,
+}
+
+pub struct NewVideo<'a> {
+    pub id: &'a VideoId,
+    pub creator_id: &'a AccountId,
+    pub title: &'a str,
+    pub status: VideoStatus,
+    pub duration_ms: Option<i64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub source_size: i64,
+    pub source_sha256: &'a str,
+}
+
+const COLUMNS: &str = "id, creator_id, title, status, progress, error, duration_ms, width, height, \
+                       source_size, source_sha256, outputs, created_at, ready_at";
+
+fn from_row(row: &AnyRow) -> anyhow::Result<Video> {
+    let outputs: Option<String> = row.try_get("outputs")?;
+    Ok(Video {
+        id: VideoId::from_db(row.try_get("id")?),
+        creator_id: AccountId::from_db(row.try_get("creator_id")?),
+        title: row.try_get("title")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        progress: row.try_get("progress")?,
+        error: row.try_get("error")?,
+        duration_ms: row.try_get("duration_ms")?,
+        width: row.try_get::<Option<i64>, _>("width")?.map(|w| w as u32),
+        height: row.try_get::<Option<i64>, _>("height")?.map(|h| h as u32),
+        source_size: row.try_get("source_size")?,
+        source_sha256: row.try_get("source_sha256")?,
+        outputs: outputs.map(|s| serde_json::from_str(&s)).transpose()?,
+        created_at: row.try_get("created_at")?,
+        ready_at: row.try_get("ready_at")?,
+    })
+}
+
+pub async fn insert(tx: &mut Tx, v: NewVideo<'_>) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO videos (id, creator_id, title, status, progress, duration_ms, width, height, \
+         source_size, source_sha256, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(v.id.as_str())
+    .bind(v.creator_id.as_str())
+    .bind(v.title)
+    .bind(v.status.as_str())
+    .bind(v.duration_ms)
+    .bind(v.width.map(i64::from))
+    .bind(v.height.map(i64::from))
+    .bind(v.source_size)
+    .bind(v.source_sha256)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &VideoId) -> anyhow::Result<Option<Video>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Ready videos, newest first, strictly after the `(ready_at, id)` cursor.
+pub async fn list_ready(
+    db: &Db,
+    after: Option<(i64, &VideoId)>,
+    limit: i64,
+) -> anyhow::Result<Vec<Video>> {
+    let rows = match after {
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM videos WHERE status = 'ready' \
+                 ORDER BY ready_at DESC, id DESC LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+        Some((ready_at, id)) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM videos WHERE status = 'ready' \
+                 AND (ready_at < $1 OR (ready_at = $1 AND id < $2)) \
+                 ORDER BY ready_at DESC, id DESC LIMIT $3"
+            ))
+            .bind(ready_at)
+            .bind(id.as_str())
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn set_status(db: &Db, id: &VideoId, status: VideoStatus) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE videos SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(id.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn set_progress(db: &Db, id: &VideoId, progress: f64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE videos SET progress = $1, updated_at = $2 WHERE id = $3 AND status = 'processing'",
+    )
+    .bind(progress.clamp(0.0, 1.0))
+    .bind(now_ms())
+    .bind(id.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_ready(
+    tx: &mut Tx,
+    id: &VideoId,
+    outputs: &VideoOutputs,
+    duration_ms: i64,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE videos SET status = 'ready', progress = 1, error = NULL, outputs = $1, \
+         duration_ms = $2, ready_at = $3, updated_at = $3 WHERE id = $4",
+    )
+    .bind(serde_json::to_string(outputs)?)
+    .bind(duration_ms)
+    .bind(now)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(tx: &mut Tx, id: &VideoId, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE videos SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(now_ms())
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &Db, id: &VideoId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM videos WHERE id = $1")
+        .bind(id.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

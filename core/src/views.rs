@@ -1,0 +1,115 @@
+//! The JSON shapes of the public API that more than one service returns: the video object (from
+//! ingest and the feed) and the product tag inside it (built by the shop).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    http::Urls,
+    videos::{Video, VideoStatus},
+};
+
+/// An amount of money in the currency's minor unit (cents for USD, yen for JPY): integers only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Money {
+    #[schema(example = 1999)]
+    pub amount_minor: i64,
+    /// ISO 4217 code, upper case.
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+/// A product placed in a video over a time range.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagView {
+    pub id: String,
+    pub video_id: String,
+    pub product_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The product's title, live.
+    pub title: String,
+    /// The product's price, live.
+    pub price: Money,
+    pub in_stock: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Mp4View {
+    pub width: u32,
+    pub height: u32,
+    pub url: String,
+}
+
+/// Playback URLs: absolute and fetchable; empty until the video is `ready`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Playback {
+    /// HLS master playlist.
+    pub hls: Option<String>,
+    /// Progressive MP4 per rendition (index at the front), largest first.
+    pub mp4: Vec<Mp4View>,
+    /// JPEG poster.
+    pub poster: Option<String>,
+}
+
+/// The video object.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VideoView {
+    pub id: String,
+    pub creator_id: String,
+    pub title: String,
+    pub status: VideoStatus,
+    /// 0..1 while processing; 1 once ready.
+    pub progress: f64,
+    /// Why the video failed, in words a creator can act on.
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Display width of the source (rotation applied).
+    pub width: Option<u32>,
+    /// Display height of the source (rotation applied).
+    pub height: Option<u32>,
+    pub playback: Playback,
+    pub tags: Vec<TagView>,
+}
+
+impl VideoView {
+    pub fn new(video: &Video, tags: Vec<TagView>, urls: &Urls) -> VideoView {
+        let playback = match (&video.outputs, video.status) {
+            (Some(out), VideoStatus::Ready) => Playback {
+                hls: Some(urls.media(&out.master_playlist)),
+                mp4: out
+                    .renditions
+                    .iter()
+                    .map(|r| Mp4View {
+                        width: r.width,
+                        height: r.height,
+                        url: urls.media(&r.mp4),
+                    })
+                    .collect(),
+                poster: Some(urls.media(&out.poster)),
+            },
+            _ => Playback {
+                hls: None,
+                mp4: Vec::new(),
+                poster: None,
+            },
+        };
+        VideoView {
+            id: video.id.to_string(),
+            creator_id: video.creator_id.to_string(),
+            title: video.title.clone(),
+            status: video.status,
+            progress: if video.status == VideoStatus::Ready {
+                1.0
+            } else {
+                video.progress
+            },
+            error: video.error.clone(),
+            duration_ms: video.duration_ms,
+            width: video.width,
+            height: video.height,
+            playback,
+            tags,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Video routes: upload, read, delete.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header::CONTENT_LENGTH, header::CONTENT_TYPE, HeaderMap, StatusCode},
+    Json,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use vitrine_assets::keys;
+use vitrine_core::{
+    accounts::Role,
+    error::ErrorBody,
+    http::{parse_id, ApiQuery, Auth},
+    ids::VideoId,
+    videos,
+    views::VideoView,
+    ApiError, ApiResult, AppState,
+};
+
+use crate::{
+    spool::{spool, SpoolError},
+    upload,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_video))
+        .routes(routes!(get_video, delete_video))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// Title shown in the feed (default: "Untitled").
+    pub title: Option<String>,
+}
+
+/// Upload a video in one request (creators only). The body is the file's bytes; it is streamed
+/// to storage, probed, and queued for transcoding.
+#[utoipa::path(post, path = "/v1/videos", tag = "videos",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the video file (video/* or application/octet-stream)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = VideoView),
+        (status = 400, body = ErrorBody, description = "empty body"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not a usable video: the code says why"),
+    ))]
+async fn upload_video(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<VideoView>)> {
+    let creator = auth.require(Role::Creator)?.clone();
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !(essence.starts_with("video/") || essence == "application/octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the video's bytes with Content-Type video/* or application/octet-stream, not {essence}"
+        )));
+    }
+    let title = q.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("Untitled");
+    if title.chars().count() > 200 {
+        return Err(ApiError::invalid("invalid_title", "title must be at most 200 characters"));
+    }
+    let limit = state.limits.max_upload_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the upload is larger than the limit of {limit} bytes"
+        )));
+    }
+
+    let spooled = spool(body.into_data_stream(), &state.limits.spool_dir, limit)
+        .await
+        .map_err(|e| match e {
+            SpoolError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            SpoolError::Empty => ApiError::bad_request("empty_body", "the request body was empty: send the video's bytes"),
+            SpoolError::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
+            SpoolError::Io(io) => ApiError::Internal(anyhow::Error::new(io).context("spooling the upload")),
+        })?;
+    let id = upload::accept(&state, &creator.id, title, spooled).await?;
+    let video = videos::get(&state.db, &id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("video {id} vanished after insert"))?;
+    Ok((StatusCode::CREATED, Json(VideoView::new(&video, Vec::new(), &state.urls))))
+}
+
+/// A video: status, progress, playback URLs once ready, and its product tags.
+#[utoipa::path(get, path = "/v1/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "Video id (vid_…)")),
+    responses((status = 200, body = VideoView), (status = 404, body = ErrorBody)))]
+async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<VideoView>> {
+    let id: VideoId = parse_id(&id, "video")?;
+    let video = videos::get(&state.db, &id).await?.ok_or(ApiError::NotFound("video"))?;
+    let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
+    Ok(Json(VideoView::new(&video, tags, &state.urls)))
+}
+
+/// Delete a video and every object it produced (its creator only).
+#[utoipa::path(delete, path = "/v1/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "Video id (vid_…)")),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_video(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id: VideoId = parse_id(&id, "video")?;
+    let video = videos::get(&state.db, &id).await?.ok_or(ApiError::NotFound("video"))?;
+    if video.creator_id != auth.0.id {
+        return Err(ApiError::forbidden("only the video's creator can delete it"));
+    }
+    // The row goes first so the video leaves the feed at once; the objects follow.
+    videos::delete(&state.db, &id).await?;
+    state.store.delete_prefix(&keys::video_prefix(id.as_str())).await.map_err(anyhow::Error::new)?;
+    state.store.delete(&keys::original(id.as_str())).await.map_err(anyhow::Error::new)?;
+    Ok(StatusCode::NO_CONTENT)
+}

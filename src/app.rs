@@ -1,0 +1,194 @@
+//! Wiring: configuration → database, object store, HTTP routers and the transcode worker.
+//!
+//! `Application::build` binds the listener (port 0 works: tests read the real port back), so a
+//! test runs the very same wiring as `vitrine serve`.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{middleware, routing::get, Json, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use utoipa::{
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use vitrine_assets::{FsStore, S3Config, S3Store, Store};
+use vitrine_core::{
+    http::{Limits, Urls},
+    ApiError, AppState, Db,
+};
+use vitrine_transcode::worker::{self, WorkerConfig};
+
+use crate::{config::Config, media, observability};
+
+/// Which parts of the system this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The HTTP API and a transcode worker in one process (the embedded default).
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only a transcode worker (it still serves `/healthz` and `/metrics`).
+    Worker,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vitrine API",
+        description = "Creator video commerce: upload, transcode, shop, feed. Writes need `Authorization: Bearer TOKEN`. Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    role: Role,
+    worker: WorkerConfig,
+}
+
+impl Application {
+    pub async fn build(config: &Config, role: Role) -> anyhow::Result<Application> {
+        let state_parts = connect(config).await?;
+        let listener = TcpListener::bind(config.bind_addr()?)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let bound = listener.local_addr()?;
+        let public = config.public_url_for(bound);
+        let media = config
+            .media_url
+            .clone()
+            .unwrap_or_else(|| format!("{public}/media"));
+        let state = AppState {
+            db: state_parts.0,
+            store: state_parts.1,
+            urls: Arc::new(Urls { public, media }),
+            limits: Arc::new(Limits {
+                max_upload_bytes: config.max_upload_bytes,
+                spool_dir: config.data_dir.join("spool"),
+            }),
+        };
+        let router = router(&state, role);
+        Ok(Application {
+            listener,
+            router,
+            state,
+            role,
+            worker: worker_config(config),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled: stops accepting, finishes in-flight requests, and
+    /// hands running transcode jobs back to the queue.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), role = ?self.role, public = %self.state.urls.public, "vitrine serving");
+        let worker = match self.role {
+            Role::All | Role::Worker => Some(tokio::spawn(worker::run(
+                self.state.db.clone(),
+                self.state.store.clone(),
+                self.worker.clone(),
+                shutdown.clone(),
+            ))),
+            Role::Api => None,
+        };
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let served = server.await.context("HTTP server");
+        // If the server stopped on its own, stop the worker too.
+        shutdown.cancel();
+        if let Some(worker) = worker {
+            worker.await.context("worker task")??;
+        }
+        served?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Database (migrated) and object store for `config`.
+pub async fn connect(config: &Config) -> anyhow::Result<(Db, Store)> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let db = Db::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    let store = match &config.s3_bucket {
+        Some(bucket) => {
+            let s3 = S3Store::connect(&S3Config {
+                endpoint: config.s3_endpoint.clone(),
+                bucket: bucket.clone(),
+                region: config.s3_region.clone(),
+                path_style: config.s3_path_style,
+            })
+            .await?;
+            Store::S3(s3)
+        }
+        None => Store::Fs(FsStore::new(config.data_dir.join("objects"))?),
+    };
+    Ok((db, store))
+}
+
+fn worker_config(config: &Config) -> WorkerConfig {
+    WorkerConfig {
+        concurrency: config.worker_concurrency,
+        lease: config.lease(),
+        poll_interval: Duration::from_millis(config.poll_interval_ms.max(10)),
+        ladder: config.ladder.clone(),
+        stall_timeout: Duration::from_secs(config.stall_timeout_seconds.max(1)),
+        work_dir: work_dir(config),
+        retry_backoff: Duration::from_secs(config.retry_backoff_seconds),
+    }
+}
+
+fn work_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("work")
+}
+
+fn router(state: &AppState, role: Role) -> Router {
+    let ops = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(observability::healthz))
+        .routes(routes!(observability::metrics));
+    let api = match role {
+        Role::Worker => ops,
+        Role::All | Role::Api => ops
+            .merge(vitrine_ingest::router())
+            .merge(vitrine_shop::router())
+            .merge(vitrine_feed::router()),
+    };
+    let (mut router, openapi) = api.split_for_parts();
+    if role != Role::Worker {
+        let openapi = Arc::new(openapi);
+        router = router
+            .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+            .merge(media::router(&state.store));
+    }
+    router
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(observability::track_requests))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone())
+}

@@ -1,0 +1,157 @@
+//! The one typed configuration: defaults, then an optional TOML file (`--config`), then
+//! environment variables (`VITRINE_…`, plus `DATABASE_URL`). Every subcommand reads the same
+//! struct, so `serve`, `migrate`, `account` and `upload` always agree on where data lives.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Home of the embedded defaults: the SQLite database, the filesystem object store and scratch
+    /// space. `VITRINE_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on. `VITRINE_BIND`, default `127.0.0.1:8080`.
+    pub bind: String,
+    /// `sqlite://…` or `postgres://…`. `DATABASE_URL`, default SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// Base of the absolute URLs handed to clients. `VITRINE_PUBLIC_URL`, default `http://` +
+    /// the bound address.
+    pub public_url: Option<String>,
+    /// Base URL media objects are served from, e.g. a CDN in front of the bucket.
+    /// `VITRINE_MEDIA_URL`, default `PUBLIC_URL/media` (served by the API itself).
+    pub media_url: Option<String>,
+    /// S3-compatible endpoint (`VITRINE_S3_ENDPOINT`); unset means AWS itself.
+    pub s3_endpoint: Option<String>,
+    /// Setting a bucket (`VITRINE_S3_BUCKET`) switches the object store from the filesystem to S3.
+    /// Credentials come from the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub s3_bucket: Option<String>,
+    /// `VITRINE_S3_REGION`, default `us-east-1`.
+    pub s3_region: String,
+    /// Path-style addressing (`VITRINE_S3_PATH_STYLE`), needed by most self-hosted S3 servers.
+    pub s3_path_style: bool,
+    /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 2 GiB).
+    pub max_upload_bytes: u64,
+    /// Transcode jobs one worker process runs at once (`VITRINE_WORKER_CONCURRENCY`, default 1).
+    pub worker_concurrency: usize,
+    /// Seconds a job lease lasts without a heartbeat (`VITRINE_LEASE_SECONDS`, default 60).
+    pub lease_seconds: u64,
+    /// Milliseconds between queue polls of an idle worker (`VITRINE_POLL_INTERVAL_MS`, 500).
+    pub poll_interval_ms: u64,
+    /// Short sides of the ladder, largest first (`VITRINE_LADDER="[720,360]"`).
+    pub ladder: Vec<u32>,
+    /// Seconds without pipeline progress before a transcode counts as stuck
+    /// (`VITRINE_STALL_TIMEOUT_SECONDS`, default 60).
+    pub stall_timeout_seconds: u64,
+    /// Base of the retry backoff in seconds, doubled per attempt (`VITRINE_RETRY_BACKOFF_SECONDS`).
+    pub retry_backoff_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            bind: "127.0.0.1:8080".into(),
+            database_url: None,
+            public_url: None,
+            media_url: None,
+            s3_endpoint: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".into(),
+            s3_path_style: false,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            worker_concurrency: 1,
+            lease_seconds: 60,
+            poll_interval_ms: 500,
+            ladder: vec![720, 360],
+            stall_timeout_seconds: 60,
+            retry_backoff_seconds: 5,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (if given) ← environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("VITRINE_"))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .extract()
+            .context("reading configuration")
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| vitrine_core::db::Db::sqlite_url_in(&self.data_dir))
+    }
+
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.bind
+            .parse()
+            .with_context(|| format!("VITRINE_BIND {:?} is not an address like 127.0.0.1:8080", self.bind))
+    }
+
+    /// The public base URL for a server bound at `bound`.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds.max(3))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vitrine.toml",
+                r#"
+                data_dir = "/srv/vitrine"
+                bind = "0.0.0.0:9000"
+                ladder = [1080, 720, 360]
+                "#,
+            )?;
+            jail.set_env("VITRINE_BIND", "127.0.0.1:7000");
+            jail.set_env("DATABASE_URL", "postgres://db/vitrine");
+            jail.set_env("VITRINE_S3_PATH_STYLE", "true");
+            let config = Config::load(Some(std::path::Path::new("vitrine.toml"))).unwrap();
+            assert_eq!(config.data_dir, PathBuf::from("/srv/vitrine"));
+            assert_eq!(config.bind, "127.0.0.1:7000");
+            assert_eq!(config.ladder, vec![1080, 720, 360]);
+            assert_eq!(config.database_url(), "postgres://db/vitrine");
+            assert!(config.s3_path_style);
+            assert_eq!(config.s3_region, "us-east-1");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_embedded_database_lives_in_the_data_dir() {
+        let config = Config {
+            data_dir: "/tmp/vd".into(),
+            ..Config::default()
+        };
+        assert_eq!(config.database_url(), "sqlite:///tmp/vd/vitrine.db");
+    }
+}

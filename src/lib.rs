@@ -1,0 +1,11 @@
+//! The `vitrine` binary's library half: configuration, wiring (database, store, routers, worker)
+//! and the upload client. `main.rs` only parses the command line.
+
+pub mod app;
+pub mod client;
+pub mod config;
+pub mod media;
+pub mod observability;
+
+pub use app::{Application, Role};
+pub use config::Config;

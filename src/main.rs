@@ -1,0 +1,146 @@
+//! `vitrine`: every role of the system in one binary.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use vitrine::{app, client, observability, Application, Config, Role};
+use vitrine_core::accounts;
+
+#[derive(Parser)]
+#[command(version, about = "Creator video commerce: upload, transcode, shop, feed")]
+struct Cli {
+    /// TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "VITRINE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the system: API and worker in one process, or one role.
+    Serve {
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Upload a video file and follow it until it is ready.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        title: Option<String>,
+        /// A creator's token (from `vitrine account create --role creator`).
+        #[arg(long, env = "VITRINE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The server's base URL (default: the configured public URL).
+        #[arg(long)]
+        server: Option<String>,
+        /// Return once uploaded, without following the transcode.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; prints one line of JSON with its id and its token.
+    Create {
+        #[arg(long, value_parser = ["creator", "merchant", "viewer"])]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    observability::init_tracing();
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { role } => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            let app = Application::build(&config, role).await?;
+            app.run(shutdown).await
+        }
+        Command::Migrate => {
+            app::connect(&config).await?;
+            eprintln!("database is up to date: {}", config.database_url());
+            Ok(())
+        }
+        Command::Account {
+            command: AccountCommand::Create { role, name },
+        } => {
+            let (db, _) = app::connect(&config).await?;
+            let account = accounts::create(&db, role.parse()?, &name).await?;
+            println!("{}", serde_json::to_string(&account)?);
+            Ok(())
+        }
+        Command::Upload {
+            file,
+            title,
+            token,
+            server,
+            no_wait,
+        } => {
+            let server = match server {
+                Some(s) => s,
+                None => config.public_url_for(config.bind_addr()?),
+            };
+            let video = client::upload(client::UploadArgs {
+                server: &server,
+                token: &token,
+                file: &file,
+                title: title.as_deref(),
+                wait: !no_wait,
+            })
+            .await?;
+            println!("{}", serde_json::to_string(&video)?);
+            let status = video["status"].as_str().unwrap_or_default();
+            if status == "failed" {
+                anyhow::bail!(
+                    "video {} failed: {}",
+                    video["id"].as_str().unwrap_or_default(),
+                    video["error"].as_str().unwrap_or("no reason given")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C start a graceful shutdown.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.context("ctrl-c handler").ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight work");
+    shutdown.cancel();
+}

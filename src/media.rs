@@ -1,0 +1,62 @@
+//! `/media/{key}`: objects served over HTTP with `Range` support.
+//!
+//! The filesystem store is served by tower-http's `ServeDir` (ranges, conditional requests,
+//! content types). The S3 store is proxied with the range passed through, so HLS playlists keep
+//! working with relative segment URLs; deployments that put a CDN in front of the bucket set
+//! `VITRINE_MEDIA_URL` and bypass this route.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tower_http::services::ServeDir;
+use vitrine_assets::{content_type_for, ByteRange, Store, StoreError};
+use vitrine_core::{ApiError, AppState};
+
+pub fn router(store: &Store) -> Router<AppState> {
+    match store.local_root() {
+        Some(root) => Router::new().nest_service("/media", ServeDir::new(root)),
+        None => Router::new().route("/media/{*key}", get(proxy)),
+    }
+}
+
+async fn proxy(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+    // RFC 9110 §14.2: a Range we cannot parse is ignored and the whole object served.
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ByteRange::parse_header);
+    let object = match state.store.get(&key, range).await {
+        Ok(o) => o,
+        Err(StoreError::NotFound(_)) | Err(StoreError::InvalidKey(_)) => {
+            return ApiError::NotFound("object").into_response()
+        }
+        Err(StoreError::InvalidRange) => {
+            return (StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable").into_response()
+        }
+        Err(StoreError::Other(e)) => return ApiError::Internal(e).into_response(),
+    };
+    let content_type = object
+        .content_type
+        .clone()
+        .unwrap_or_else(|| content_type_for(&key).to_owned());
+    let mut response = Response::new(Body::from_stream(object.body));
+    let h = response.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(object.len));
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some((first, last)) = object.range {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let value = format!("bytes {first}-{last}/{}", object.total);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    response
+}

@@ -1,0 +1,283 @@
+//! Probing an upload before any CPU is spent on it: what is in the file, which way up it is shown,
+//! and whether we can decode it at all.
+//!
+//! The answer comes from GStreamer's `Discoverer`, run on a private GLib main context so that it
+//! never touches the caller's context and always ends within the given timeout. Every refusal is a
+//! [`ProbeError`] whose `Display` is written for the creator who uploaded the file.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_pbutils as pbutils;
+use gstreamer_pbutils::prelude::*;
+
+/// Videos smaller than this on either side are refused: nothing useful can be shown from them.
+pub const MIN_SIDE: u32 = 16;
+
+/// What an upload holds, as a viewer will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeInfo {
+    pub duration_ms: i64,
+    /// Display width: pixel aspect ratio and rotation applied.
+    pub width: u32,
+    /// Display height: pixel aspect ratio and rotation applied.
+    pub height: u32,
+    /// Clockwise rotation (0, 90, 180 or 270) needed to show the coded picture upright, from the
+    /// `image-orientation` tag (`rotate-90`, `flip-rotate-270`, …).
+    pub rotation: u32,
+    /// Human-readable codec name, e.g. "H.264 / AVC".
+    pub video_codec: String,
+    pub has_audio: bool,
+    /// Frames per second as a fraction; `None` when the container does not say (variable rate).
+    pub framerate: Option<(i32, i32)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the file is not a video we recognise ({0})")]
+    NotMedia(String),
+    #[error("the file has no video stream (audio only)")]
+    NoVideo,
+    #[error("the video is too small ({width}x{height}); it must be at least {MIN_SIDE}x{MIN_SIDE} pixels")]
+    TooSmall { width: u32, height: u32 },
+    #[error("unsupported video codec: {0} (no decoder available)")]
+    Unsupported(String),
+    #[error("the file could not be read: {0}")]
+    Failed(String),
+}
+
+/// Initialises GStreamer; cheap and safe to call any number of times from any thread.
+pub fn init() -> anyhow::Result<()> {
+    gst::init().context("initialising GStreamer")
+}
+
+/// Inspects `path` without decoding it fully. Gives up after `timeout` with [`ProbeError::Failed`].
+pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
+    init().map_err(|e| ProbeError::Failed(format!("{e:#}")))?;
+    let path = path
+        .canonicalize()
+        .map_err(|e| ProbeError::Failed(format!("cannot open the file: {e}")))?;
+    let uri = glib::filename_to_uri(&path, None)
+        .map_err(|e| ProbeError::Failed(format!("cannot name the file as a URI: {e}")))?;
+
+    let (info, error) = discover(&uri, timeout)?;
+    match info.result() {
+        pbutils::DiscovererResult::Timeout => {
+            return Err(ProbeError::Failed(format!(
+                "reading the file took longer than {} s",
+                timeout.as_secs_f32()
+            )))
+        }
+        pbutils::DiscovererResult::UriInvalid => {
+            return Err(ProbeError::Failed("invalid file location".into()))
+        }
+        _ => {}
+    }
+
+    let Some(video) = info.video_streams().into_iter().next() else {
+        return Err(match error {
+            // A missing plugin with no stream info at all: the container itself is unknown.
+            Some(e) if !e.matches(gst::CoreError::MissingPlugin) => classify_error(&e),
+            _ if !info.audio_streams().is_empty() => ProbeError::NoVideo,
+            Some(e) => classify_error(&e),
+            None => ProbeError::NotMedia("no video or audio stream found".into()),
+        });
+    };
+    if video.is_image() {
+        return Err(ProbeError::NotMedia("a still image, not a video".into()));
+    }
+
+    let caps = video
+        .caps()
+        .ok_or_else(|| ProbeError::Failed("the video stream has no format".into()))?;
+    let video_codec = codec_name(&video, &caps);
+    // The Discoverer stops at parsers, so a decodable-looking result says nothing about whether a
+    // decoder exists (HEVC parses fine without one): ask the registry directly.
+    if !has_decoder(&caps) {
+        return Err(ProbeError::Unsupported(video_codec));
+    }
+    if let Some(e) = error.filter(|e| !e.matches(gst::CoreError::MissingPlugin)) {
+        return Err(classify_error(&e));
+    }
+
+    let rotation = video
+        .tags()
+        .and_then(|tags| tags.get::<gst::tags::ImageOrientation>())
+        .map_or(0, |tag| rotation_from_orientation(tag.get()));
+    let (width, height) = display_size(video.width(), video.height(), video.par(), rotation);
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(ProbeError::TooSmall { width, height });
+    }
+
+    let framerate = video.framerate();
+    let framerate = (framerate.numer() > 0 && framerate.denom() > 0)
+        .then(|| (framerate.numer(), framerate.denom()));
+    let duration_ms = info
+        .duration()
+        .map_or(0, |d| i64::try_from(d.mseconds()).unwrap_or(i64::MAX));
+    let has_audio = info
+        .audio_streams()
+        .iter()
+        .any(|audio| audio.caps().is_some_and(|caps| has_decoder(&caps)));
+
+    Ok(ProbeInfo {
+        duration_ms,
+        width,
+        height,
+        rotation,
+        video_codec,
+        has_audio,
+        framerate,
+    })
+}
+
+/// Runs one asynchronous discovery on a private main context. The synchronous API drops the
+/// `DiscovererInfo` whenever it reports an error, and with it the caps we need to name the codec
+/// that has no decoder, so we use the `discovered` signal instead.
+fn discover(
+    uri: &str,
+    timeout: Duration,
+) -> Result<(pbutils::DiscovererInfo, Option<glib::Error>), ProbeError> {
+    type Outcome = Option<(pbutils::DiscovererInfo, Option<glib::Error>)>;
+    let context = glib::MainContext::new();
+    context
+        .with_thread_default(|| {
+            let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_nseconds(
+                u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
+            ))
+            .map_err(|e| ProbeError::Failed(e.to_string()))?;
+            let outcome: Arc<Mutex<Outcome>> = Arc::default();
+            let sink = Arc::clone(&outcome);
+            discoverer.connect_discovered(move |_, info, error| {
+                *sink.lock().unwrap() = Some((info.copy(), error.cloned()));
+            });
+            discoverer.start();
+            discoverer
+                .discover_uri_async(uri)
+                .map_err(|e| ProbeError::Failed(e.to_string()))?;
+
+            // The Discoverer enforces `timeout` itself; this deadline only guards against a bug
+            // there leaving us waiting forever.
+            let deadline = Instant::now() + timeout + Duration::from_secs(5);
+            let wake = glib::timeout_source_new(
+                Duration::from_millis(100),
+                None,
+                glib::Priority::DEFAULT,
+                || glib::ControlFlow::Continue,
+            );
+            wake.attach(Some(&context));
+            let result = loop {
+                if let Some(found) = outcome.lock().unwrap().take() {
+                    break Ok(found);
+                }
+                if Instant::now() > deadline {
+                    break Err(ProbeError::Failed(format!(
+                        "reading the file took longer than {} s",
+                        timeout.as_secs_f32()
+                    )));
+                }
+                context.iteration(true);
+            };
+            wake.destroy();
+            discoverer.stop();
+            result
+        })
+        .map_err(|e| ProbeError::Failed(e.to_string()))?
+}
+
+/// Maps a GStreamer error about the whole file to a creator-facing reason.
+fn classify_error(error: &glib::Error) -> ProbeError {
+    if error.matches(gst::StreamError::TypeNotFound) || error.matches(gst::StreamError::WrongType) {
+        ProbeError::NotMedia("unknown file type".into())
+    } else if error.matches(gst::CoreError::MissingPlugin) {
+        ProbeError::NotMedia("unsupported container format".into())
+    } else {
+        ProbeError::Failed(error.message().trim_end_matches('.').to_lowercase())
+    }
+}
+
+fn codec_name(video: &pbutils::DiscovererVideoInfo, caps: &gst::Caps) -> String {
+    let tagged = video
+        .tags()
+        .and_then(|tags| tags.get::<gst::tags::VideoCodec>())
+        .map(|tag| tag.get().to_owned());
+    let name = tagged.unwrap_or_else(|| pbutils::pb_utils_get_codec_description(caps).into());
+    // GStreamer 1.22 has no description for H.266 and falls back to the raw media type.
+    match caps.structure(0).map(|s| s.name().as_str()) {
+        Some("video/x-h266") if !name.contains("266") => "H.266/VVC".into(),
+        _ => name,
+    }
+}
+
+/// Whether the registry has a decoder (or, for raw media, nothing to decode) for `caps`. Only the
+/// media type is compared: decodebin3 plugs a parser first, which converts stream formats.
+fn has_decoder(caps: &gst::Caps) -> bool {
+    let Some(media_type) = caps.structure(0).map(|s| s.name().as_str()) else {
+        return false;
+    };
+    if media_type == "video/x-raw" || media_type == "audio/x-raw" {
+        return true;
+    }
+    let media_type = gst::Caps::new_empty_simple(media_type);
+    gst::ElementFactory::factories_with_type(
+        gst::ElementFactoryType::DECODER,
+        gst::Rank::MARGINAL,
+    )
+    .iter()
+    .any(|factory| factory.can_sink_any_caps(&media_type))
+}
+
+/// Clockwise rotation from a GStreamer `image-orientation` tag. Flipped variants rotate the same
+/// way (the mirror does not change which side is up).
+pub fn rotation_from_orientation(tag: &str) -> u32 {
+    match tag.trim_start_matches("flip-") {
+        "rotate-90" => 90,
+        "rotate-180" => 180,
+        "rotate-270" => 270,
+        _ => 0,
+    }
+}
+
+fn display_size(coded_w: u32, coded_h: u32, par: gst::Fraction, rotation: u32) -> (u32, u32) {
+    let (n, d) = (par.numer(), par.denom());
+    let width = if n > 0 && d > 0 && n != d {
+        let scaled = (u64::from(coded_w) * n as u64 + d as u64 / 2) / d as u64;
+        u32::try_from(scaled).unwrap_or(u32::MAX)
+    } else {
+        coded_w
+    };
+    if rotation % 180 == 90 {
+        (coded_h, width)
+    } else {
+        (width, coded_h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flipped_orientations_rotate_like_plain_ones() {
+        assert_eq!(rotation_from_orientation("rotate-90"), 90);
+        assert_eq!(rotation_from_orientation("flip-rotate-270"), 270);
+        assert_eq!(rotation_from_orientation("flip-rotate-0"), 0);
+        assert_eq!(rotation_from_orientation("rotate-0"), 0);
+    }
+
+    #[test]
+    fn a_quarter_turn_swaps_the_display_sides() {
+        assert_eq!(display_size(1920, 1080, gst::Fraction::new(1, 1), 90), (1080, 1920));
+        assert_eq!(display_size(1920, 1080, gst::Fraction::new(1, 1), 180), (1920, 1080));
+    }
+
+    #[test]
+    fn non_square_pixels_stretch_the_width() {
+        assert_eq!(display_size(720, 576, gst::Fraction::new(16, 15), 0), (768, 576));
+    }
+}

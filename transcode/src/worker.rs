@@ -1,0 +1,365 @@
+//! The worker loop: lease a job, fetch the original from the store, run the GStreamer pipeline on
+//! a blocking thread, publish the outputs, then make the video `ready` — in that order, so a ready
+//! video never lists an object that does not exist.
+//!
+//! While a pipeline runs, the async side heartbeats the lease and writes progress. A lost lease
+//! or a shutdown cancels the pipeline; on shutdown the job is handed back to the queue.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use vitrine_assets::{keys, Store};
+use vitrine_core::{
+    db::Db,
+    videos::{self, RenditionOutput, VideoOutputs, VideoStatus},
+};
+
+use crate::{
+    ladder,
+    pipeline::{self, TranscodeError, TranscodeOptions, TranscodeOutput},
+    probe,
+    queue::{self, Lease},
+};
+
+/// How a worker behaves; every field comes from the typed configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often an idle worker asks the queue for work.
+    pub poll_interval: Duration,
+    /// Short sides of the ladder's rungs, e.g. `[720, 360]`.
+    pub ladder: Vec<u32>,
+    /// A pipeline whose position does not move for this long has stalled.
+    pub stall_timeout: Duration,
+    /// Scratch space for originals and outputs while a job runs.
+    pub work_dir: PathBuf,
+    /// Base of the retry backoff (doubles each attempt).
+    pub retry_backoff: Duration,
+}
+
+/// Runs until `shutdown` is cancelled, then hands running jobs back and returns.
+pub async fn run(
+    db: Db,
+    store: Store,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    probe::init()?;
+    tokio::fs::create_dir_all(&config.work_dir)
+        .await
+        .with_context(|| format!("creating work dir {}", config.work_dir.display()))?;
+    let owner = format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    tracing::info!(%owner, concurrency = config.concurrency, "transcode worker started");
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let config = Arc::new(config);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit?,
+        };
+        match queue::lease(&db, &owner, config.lease).await {
+            Ok(Some(lease)) => {
+                let job = Job {
+                    db: db.clone(),
+                    store: store.clone(),
+                    config: config.clone(),
+                    shutdown: shutdown.clone(),
+                };
+                tasks.spawn(async move {
+                    job.run(lease).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "leasing a job failed; retrying"),
+        }
+        drop(permit);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(config.poll_interval) => {}
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    tracing::info!(%owner, "transcode worker stopped");
+    Ok(())
+}
+
+struct Job {
+    db: Db,
+    store: Store,
+    config: Arc<WorkerConfig>,
+    shutdown: CancellationToken,
+}
+
+/// Why a job stopped without output.
+enum Stop {
+    /// Process shutdown: hand the job back.
+    Shutdown,
+    /// Another worker owns the job now (or it was deleted).
+    LeaseLost,
+    /// The input cannot be transcoded; retrying will not help.
+    Permanent(String),
+    /// Anything else (storage, database, a stalled pipeline): retry with backoff.
+    Transient(anyhow::Error),
+}
+
+impl Job {
+    #[tracing::instrument(skip_all, fields(video = %lease.video_id, attempt = lease.attempt))]
+    async fn run(self, lease: Lease) {
+        let started = Instant::now();
+        if lease.attempt > lease.max_attempts {
+            // Only reachable when every earlier attempt died without reporting (lease expiry).
+            let reason = format!(
+                "transcoding was interrupted {} times; giving up",
+                lease.max_attempts
+            );
+            self.fail(&lease, &reason, "interrupted").await;
+            return;
+        }
+        let scratch = self.config.work_dir.join(lease.job_id.as_str());
+        let result = self.transcode_and_publish(&lease, &scratch).await;
+        if let Err(e) = tokio::fs::remove_dir_all(&scratch).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, dir = %scratch.display(), "could not clean scratch dir");
+            }
+        }
+        match result {
+            Ok(()) => {
+                metrics::histogram!("vitrine_transcode_job_seconds", "outcome" => "ready")
+                    .record(started.elapsed().as_secs_f64());
+                tracing::info!(elapsed = ?started.elapsed(), "video ready");
+            }
+            Err(Stop::Shutdown) => {
+                tracing::info!("shutting down: handing the job back to the queue");
+                let _ = queue::release(&self.db, &lease).await;
+                let _ = videos::set_status(&self.db, &lease.video_id, VideoStatus::Queued).await;
+            }
+            Err(Stop::LeaseLost) => tracing::warn!("lease lost; another worker owns the job"),
+            Err(Stop::Permanent(reason)) => self.fail(&lease, &reason, "media").await,
+            Err(Stop::Transient(e)) => {
+                let reason = format!("{e:#}");
+                if lease.attempt >= lease.max_attempts {
+                    self.fail(&lease, &format!("transcoding failed: {reason}"), "exhausted")
+                        .await;
+                } else {
+                    let delay = self.config.retry_backoff * 2u32.pow(lease.attempt as u32 - 1);
+                    tracing::warn!(error = %reason, ?delay, "job failed; retrying later");
+                    metrics::counter!("vitrine_transcode_failures_total", "reason" => "retry")
+                        .increment(1);
+                    let _ = queue::retry_later(&self.db, &lease, &reason, delay).await;
+                    let _ =
+                        videos::set_status(&self.db, &lease.video_id, VideoStatus::Queued).await;
+                }
+            }
+        }
+    }
+
+    async fn fail(&self, lease: &Lease, reason: &str, kind: &'static str) {
+        tracing::warn!(%reason, "job failed for good");
+        metrics::counter!("vitrine_transcode_failures_total", "reason" => kind).increment(1);
+        let result: anyhow::Result<()> = async {
+            let mut tx = self.db.begin().await?;
+            if queue::fail(&mut tx, lease, reason).await? {
+                videos::mark_failed(&mut tx, &lease.video_id, reason).await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = ?e, "could not record the failure");
+        }
+    }
+
+    async fn transcode_and_publish(&self, lease: &Lease, scratch: &Path) -> Result<(), Stop> {
+        let transient = |e: anyhow::Error| Stop::Transient(e);
+        let Some(video) = videos::get(&self.db, &lease.video_id)
+            .await
+            .map_err(transient)?
+        else {
+            return Err(Stop::LeaseLost);
+        };
+        videos::set_status(&self.db, &video.id, VideoStatus::Processing)
+            .await
+            .map_err(|e| transient(e.into()))?;
+        videos::set_progress(&self.db, &video.id, 0.0)
+            .await
+            .map_err(|e| transient(e.into()))?;
+
+        let source = scratch.join("source");
+        let out_dir = scratch.join("out");
+        tokio::fs::create_dir_all(&out_dir)
+            .await
+            .map_err(|e| transient(e.into()))?;
+        self.store
+            .get_to_file(&keys::original(video.id.as_str()), &source)
+            .await
+            .map_err(|e| transient(anyhow::Error::new(e).context("fetching the original")))?;
+
+        let output = self.run_pipeline(lease, source, out_dir.clone()).await?;
+        let outputs = self
+            .publish(video.id.as_str(), &out_dir, &output)
+            .await
+            .map_err(transient)?;
+
+        let mut tx = self.db.begin().await.map_err(|e| transient(e.into()))?;
+        if !queue::complete(&mut tx, lease)
+            .await
+            .map_err(|e| transient(e.into()))?
+        {
+            drop(tx);
+            // If the video was deleted while we worked, what we just published is orphaned.
+            if matches!(videos::get(&self.db, &video.id).await, Ok(None)) {
+                let _ = self
+                    .store
+                    .delete_prefix(&keys::video_prefix(video.id.as_str()))
+                    .await;
+            }
+            return Err(Stop::LeaseLost);
+        }
+        videos::mark_ready(&mut tx, &video.id, &outputs, output.duration_ms)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(|e| transient(e.into()))?;
+        Ok(())
+    }
+
+    /// Runs the blocking pipeline on its own thread while this task heartbeats the lease and
+    /// records progress.
+    async fn run_pipeline(
+        &self,
+        lease: &Lease,
+        source: PathBuf,
+        out_dir: PathBuf,
+    ) -> Result<TranscodeOutput, Stop> {
+        let info = {
+            let source = source.clone();
+            tokio::task::spawn_blocking(move || probe::probe(&source, Duration::from_secs(30)))
+                .await
+                .map_err(|e| Stop::Transient(e.into()))?
+                .map_err(|e| Stop::Permanent(e.to_string()))?
+        };
+        let options = TranscodeOptions {
+            rungs: ladder::plan(info.width, info.height, &self.config.ladder),
+            segment_seconds: 2,
+            stall_timeout: self.config.stall_timeout,
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (progress_tx, mut progress_rx) = watch::channel(0.0f64);
+        let mut pipeline = {
+            let cancel = cancel.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut report = |p: f64| {
+                    let _ = progress_tx.send(p);
+                };
+                pipeline::transcode(&source, &out_dir, &options, &mut report, &cancel)
+            })
+        };
+
+        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        heartbeat.tick().await;
+        let mut last_written = 0.0;
+        let mut stop: Option<Stop> = None;
+        let result = loop {
+            tokio::select! {
+                result = &mut pipeline => break result,
+                _ = self.shutdown.cancelled(), if stop.is_none() => {
+                    cancel.store(true, Ordering::SeqCst);
+                    stop = Some(Stop::Shutdown);
+                }
+                _ = heartbeat.tick() => {
+                    match queue::heartbeat(&self.db, lease, self.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            cancel.store(true, Ordering::SeqCst);
+                            stop.get_or_insert(Stop::LeaseLost);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                    }
+                }
+                changed = progress_rx.changed() => {
+                    if changed.is_ok() {
+                        let p = *progress_rx.borrow_and_update();
+                        // One write per percent point keeps the database quiet.
+                        if p - last_written >= 0.01 {
+                            last_written = p;
+                            let _ = videos::set_progress(&self.db, &lease.video_id, p).await;
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(stop) = stop {
+            return Err(stop);
+        }
+        match result.map_err(|e| Stop::Transient(e.into()))? {
+            Ok(output) => Ok(output),
+            Err(TranscodeError::Media(reason)) => Err(Stop::Permanent(reason)),
+            Err(TranscodeError::Cancelled) => Err(Stop::Shutdown),
+            Err(e @ TranscodeError::Stalled(_)) => Err(Stop::Transient(e.into())),
+            Err(TranscodeError::Internal(e)) => Err(Stop::Transient(e)),
+        }
+    }
+
+    /// Uploads every produced file under the video's prefix and returns what the video row lists.
+    async fn publish(
+        &self,
+        video_id: &str,
+        out_dir: &Path,
+        output: &TranscodeOutput,
+    ) -> anyhow::Result<VideoOutputs> {
+        let key = |rel: &str| keys::rendition_file(video_id, rel);
+        let mut keys_written = Vec::with_capacity(output.files.len());
+        for file in &output.files {
+            let k = key(&file.path);
+            self.store
+                .put_file(&k, &out_dir.join(&file.path), file.content_type)
+                .await
+                .with_context(|| format!("uploading {}", file.path))?;
+            keys_written.push(k);
+        }
+        Ok(VideoOutputs {
+            master_playlist: key(&output.master_playlist),
+            poster: key(&output.poster),
+            renditions: output
+                .renditions
+                .iter()
+                .map(|r| RenditionOutput {
+                    name: r.name.clone(),
+                    width: r.width,
+                    height: r.height,
+                    bandwidth: r.bandwidth,
+                    playlist: key(&r.playlist),
+                    mp4: key(&r.mp4),
+                })
+                .collect(),
+            keys: keys_written,
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "worker".to_owned())
+}
