@@ -242,7 +242,9 @@ fn list_blocking(root: &Path, prefix: &str) -> Result<Vec<String>, StoreError> {
                 continue;
             }
             let key = format!("{dir_key}{name}");
-            let file_type = entry.file_type().with_context(|| format!("inspecting {key}"))?;
+            let file_type = entry
+                .file_type()
+                .with_context(|| format!("inspecting {key}"))?;
             if file_type.is_dir() {
                 let dir = format!("{key}/");
                 // Descend only where keys matching the prefix can be.
@@ -330,7 +332,10 @@ mod tests {
             "application/vnd.apple.mpegurl"
         );
         assert_eq!(content_type_for("videos/v/poster.JPG"), "image/jpeg");
-        assert_eq!(content_type_for("originals/vid_1"), "application/octet-stream");
+        assert_eq!(
+            content_type_for("originals/vid_1"),
+            "application/octet-stream"
+        );
         assert_eq!(content_type_for("a.b/c"), "application/octet-stream");
     }
 }

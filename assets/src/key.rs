@@ -54,7 +54,12 @@ mod tests {
 
     #[test]
     fn ordinary_relative_paths_are_keys() {
-        for key in ["a", "videos/vid_1/hls/720p.m3u8", "products/p/.hidden", "a..b/c.d"] {
+        for key in [
+            "a",
+            "videos/vid_1/hls/720p.m3u8",
+            "products/p/.hidden",
+            "a..b/c.d",
+        ] {
             assert!(validate_key(key).is_ok(), "{key:?} should be accepted");
         }
     }
@@ -87,10 +92,16 @@ mod tests {
     #[test]
     fn prefixes_may_be_empty_partial_or_end_in_a_slash() {
         for prefix in ["", "videos/", "videos/vid_1", "vid", "a/b/c."] {
-            assert!(validate_prefix(prefix).is_ok(), "{prefix:?} should be accepted");
+            assert!(
+                validate_prefix(prefix).is_ok(),
+                "{prefix:?} should be accepted"
+            );
         }
         for prefix in ["/", "/videos", "../", "a/../", "a//", "a\\b", "a\0"] {
-            assert!(validate_prefix(prefix).is_err(), "{prefix:?} should be rejected");
+            assert!(
+                validate_prefix(prefix).is_err(),
+                "{prefix:?} should be rejected"
+            );
         }
     }
 }

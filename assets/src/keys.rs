@@ -54,6 +54,9 @@ mod tests {
     #[test]
     fn originals_and_product_images_have_their_own_roots() {
         assert_eq!(original("vid_1"), "originals/vid_1");
-        assert_eq!(product_image("prd_1", "main.webp"), "products/prd_1/main.webp");
+        assert_eq!(
+            product_image("prd_1", "main.webp"),
+            "products/prd_1/main.webp"
+        );
     }
 }

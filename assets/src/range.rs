@@ -76,7 +76,11 @@ pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
     }
     let (range, total) = rest.split_once('/')?;
     let (first, last) = range.split_once('-')?;
-    Some((parse_digits(first)?, parse_digits(last)?, parse_digits(total)?))
+    Some((
+        parse_digits(first)?,
+        parse_digits(last)?,
+        parse_digits(total)?,
+    ))
 }
 
 #[cfg(test)]
@@ -85,11 +89,26 @@ mod tests {
 
     #[test]
     fn single_byte_ranges_parse() {
-        assert_eq!(ByteRange::parse_header("bytes=10-"), Some(ByteRange::From(10)));
-        assert_eq!(ByteRange::parse_header("bytes=0-99"), Some(ByteRange::FromTo(0, 99)));
-        assert_eq!(ByteRange::parse_header("bytes=5-5"), Some(ByteRange::FromTo(5, 5)));
-        assert_eq!(ByteRange::parse_header("bytes=-500"), Some(ByteRange::Suffix(500)));
-        assert_eq!(ByteRange::parse_header(" Bytes=1-2 "), Some(ByteRange::FromTo(1, 2)));
+        assert_eq!(
+            ByteRange::parse_header("bytes=10-"),
+            Some(ByteRange::From(10))
+        );
+        assert_eq!(
+            ByteRange::parse_header("bytes=0-99"),
+            Some(ByteRange::FromTo(0, 99))
+        );
+        assert_eq!(
+            ByteRange::parse_header("bytes=5-5"),
+            Some(ByteRange::FromTo(5, 5))
+        );
+        assert_eq!(
+            ByteRange::parse_header("bytes=-500"),
+            Some(ByteRange::Suffix(500))
+        );
+        assert_eq!(
+            ByteRange::parse_header(" Bytes=1-2 "),
+            Some(ByteRange::FromTo(1, 2))
+        );
     }
 
     #[test]
@@ -129,13 +148,20 @@ mod tests {
             (ByteRange::From(0), 0),
             (ByteRange::Suffix(5), 0),
         ] {
-            assert!(matches!(range.resolve(total), Err(StoreError::InvalidRange)), "{range:?}");
+            assert!(
+                matches!(range.resolve(total), Err(StoreError::InvalidRange)),
+                "{range:?}"
+            );
         }
     }
 
     #[test]
     fn headers_round_trip() {
-        for range in [ByteRange::From(7), ByteRange::FromTo(1, 2), ByteRange::Suffix(9)] {
+        for range in [
+            ByteRange::From(7),
+            ByteRange::FromTo(1, 2),
+            ByteRange::Suffix(9),
+        ] {
             assert_eq!(ByteRange::parse_header(&range.to_header()), Some(range));
         }
     }

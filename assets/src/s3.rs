@@ -161,7 +161,9 @@ impl S3Store {
                         .length(Length::Exact(part_size.min(size - offset)))
                         .build()
                         .await
-                        .with_context(|| format!("reading part {} of {}", index + 1, path.display()))?;
+                        .with_context(|| {
+                            format!("reading part {} of {}", index + 1, path.display())
+                        })?;
                     upload.upload_part(index + 1, body).await
                 }
             })
@@ -200,7 +202,8 @@ impl S3Store {
         // stream of at most one part goes out as a single PutObject.
         let streamed: Result<(), StoreError> = async {
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.with_context(|| format!("reading the stream to store as {key}"))?;
+                let chunk =
+                    chunk.with_context(|| format!("reading the stream to store as {key}"))?;
                 total += chunk.len() as u64;
                 buffer.extend_from_slice(&chunk);
                 while buffer.len() > PART_SIZE {
@@ -209,12 +212,20 @@ impl S3Store {
                         upload = Some(MultipartUpload::start(self, key, content_type).await?);
                     }
                     let upload = upload.as_ref().expect("started above");
-                    parts.push(upload.upload_part(parts.len() as u64 + 1, part.into()).await?);
+                    parts.push(
+                        upload
+                            .upload_part(parts.len() as u64 + 1, part.into())
+                            .await?,
+                    );
                 }
             }
             if let Some(upload) = &upload {
                 let last = buffer.split().freeze();
-                parts.push(upload.upload_part(parts.len() as u64 + 1, last.into()).await?);
+                parts.push(
+                    upload
+                        .upload_part(parts.len() as u64 + 1, last.into())
+                        .await?,
+                );
             }
             Ok(())
         }
@@ -468,7 +479,11 @@ impl MultipartUpload {
     }
 
     /// Uploads part `number` (1-based).
-    async fn upload_part(&self, number: u64, body: ByteStream) -> Result<CompletedPart, StoreError> {
+    async fn upload_part(
+        &self,
+        number: u64,
+        body: ByteStream,
+    ) -> Result<CompletedPart, StoreError> {
         if number > MAX_PARTS {
             return Err(anyhow::anyhow!("{} needs more than {MAX_PARTS} parts", self.key).into());
         }
@@ -549,7 +564,10 @@ impl Drop for MultipartUpload {
             return;
         };
         let (client, bucket) = (self.client.clone(), self.bucket.clone());
-        let (key, upload_id) = (std::mem::take(&mut self.key), std::mem::take(&mut self.upload_id));
+        let (key, upload_id) = (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.upload_id),
+        );
         runtime.spawn(async move {
             if let Err(err) = abort_upload(&client, &bucket, &key, &upload_id).await {
                 tracing::warn!(%bucket, key, upload_id, error = format!("{err:#}"), "could not abort cancelled multipart upload");
@@ -576,7 +594,12 @@ async fn abort_upload(
 }
 
 /// Maps the S3 errors callers handle to their `StoreError` variant; keeps the rest whole.
-fn sdk_error<E>(err: SdkError<E, HttpResponse>, operation: &str, bucket: &str, key: &str) -> StoreError
+fn sdk_error<E>(
+    err: SdkError<E, HttpResponse>,
+    operation: &str,
+    bucket: &str,
+    key: &str,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -593,5 +616,6 @@ where
 }
 
 fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
-    err.raw_response().map(|response| response.status().as_u16())
+    err.raw_response()
+        .map(|response| response.status().as_u16())
 }

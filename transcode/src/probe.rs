@@ -154,7 +154,7 @@ fn discover(
             let outcome: Arc<Mutex<Outcome>> = Arc::default();
             let sink = Arc::clone(&outcome);
             discoverer.connect_discovered(move |_, info, error| {
-                *sink.lock().unwrap() = Some((info.copy(), error.cloned()));
+                *sink.lock().unwrap() = Some((info.clone(), error.cloned()));
             });
             discoverer.start();
             discoverer

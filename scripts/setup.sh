@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Vitrine needs on a fresh Debian 12 machine: GStreamer with its plugins (the
+# transcode pipeline), ffmpeg (tests and benchmarks only, never the product path), and — with
+# --test — the S3-compatible server the tests start (moto). Safe to run again: it skips what is
+# already there.
+set -euo pipefail
+
+packages=(
+    pkg-config libssl-dev curl
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+)
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(ffmpeg postgresql-client)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${1:-}" == "--test" ]] && ! command -v moto_server >/dev/null; then
+    echo "setup: installing moto[server] (the S3-compatible server the tests use)" >&2
+    python3 -m pip install --quiet 'moto[server]>=5,<6'
+    hash -r
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }

@@ -1,0 +1,365 @@
+//! `TestApp`: the real application (the same wiring as `vitrine serve`) on a random port with a
+//! fresh data dir and a fresh database, driven over real HTTP.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use vitrine::{Application, Config, Role};
+use vitrine_core::{accounts, AppState};
+
+pub fn media(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/media")
+        .join(name)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A PostgreSQL database of its own for one test, on the server the test command uses.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("VITRINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("vitrine_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// S3 settings pointing at the S3-compatible server the test command started, with a fresh
+/// bucket.
+pub async fn fresh_s3_bucket(config: &mut Config) {
+    let endpoint = std::env::var("VITRINE_TEST_S3_ENDPOINT").expect(
+        "VITRINE_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts an S3 server",
+    );
+    let bucket = format!("vitrine-{}", uuid::Uuid::new_v4().simple());
+    config.s3_endpoint = Some(endpoint.clone());
+    config.s3_bucket = Some(bucket.clone());
+    config.s3_path_style = true;
+    let store = vitrine_assets::S3Store::connect(&vitrine_assets::S3Config {
+        endpoint: Some(endpoint),
+        bucket,
+        region: config.s3_region.clone(),
+        path_style: true,
+    })
+    .await
+    .expect("connecting to the test S3 server");
+    store.ensure_bucket().await.expect("creating the test bucket");
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Settings for tests: fast polling, short leases.
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_owned(),
+        bind: "127.0.0.1:0".into(),
+        poll_interval_ms: 100,
+        lease_seconds: 10,
+        retry_backoff_seconds: 1,
+        stall_timeout_seconds: 30,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    /// SQLite and the filesystem store: the embedded defaults.
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        TestApp::spawn_with(config, Role::All, Some(dir)).await
+    }
+
+    pub async fn spawn_on(db: DbKind) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        if db == DbKind::Postgres {
+            config.database_url = Some(fresh_postgres_url().await);
+        }
+        TestApp::spawn_with(config, Role::All, Some(dir)).await
+    }
+
+    pub async fn spawn_with(config: Config, role: Role, dir: Option<tempfile::TempDir>) -> TestApp {
+        vitrine::observability::init_tracing();
+        let app = Application::build(&config, role).await.expect("building the app");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run(shutdown.clone()));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            config,
+            state,
+            shutdown,
+            handle: Some(handle),
+            _dir: dir,
+        }
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once the app has stopped.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().expect("app stopped with an error");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Returns `(id, token)`.
+    pub async fn account(&self, role: &str, name: &str) -> (String, String) {
+        let a = accounts::create(&self.state.db, role.parse().unwrap(), name)
+            .await
+            .unwrap();
+        (a.id.to_string(), a.token)
+    }
+
+    pub async fn upload(&self, token: &str, file: &Path, title: &str) -> Response {
+        let bytes = tokio::fs::read(file).await.unwrap();
+        self.upload_bytes(token, bytes, "video/mp4", title).await
+    }
+
+    pub async fn upload_bytes(&self, token: &str, bytes: Vec<u8>, content_type: &str, title: &str) -> Response {
+        self.client
+            .post(self.url("/v1/videos"))
+            .query(&[("title", title)])
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_video(&self, id: &str) -> Value {
+        let r = self.client.get(self.url(&format!("/v1/videos/{id}"))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Polls until the video reaches one of `statuses` (panics after `timeout`).
+    pub async fn wait_for(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.get_video(id).await;
+            let status = v["status"].as_str().unwrap().to_owned();
+            if statuses.contains(&status.as_str()) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "video {id} still {status} after {timeout:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn create_product(&self, token: &str, title: &str, amount_minor: i64, currency: &str, stock: i64) -> Response {
+        self.client
+            .post(self.url("/v1/products"))
+            .bearer_auth(token)
+            .json(&json!({"title": title, "price": {"amount_minor": amount_minor, "currency": currency}, "stock": stock}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn tag(&self, token: &str, video_id: &str, product_id: &str, start_ms: i64, end_ms: i64) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/videos/{video_id}/tags")))
+            .bearer_auth(token)
+            .json(&json!({"product_id": product_id, "start_ms": start_ms, "end_ms": end_ms}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn feed(&self, query: &str) -> Response {
+        self.client.get(self.url(&format!("/v1/feed?{query}"))).send().await.unwrap()
+    }
+
+    pub async fn fetch(&self, url: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self.client.get(url).send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+}
+
+/// Asserts an error response: status and `{"error": {"code", "message"}}`.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "expected {status} {code}");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {body}"
+    );
+    body
+}
+
+/// What ffprobe says of a file: `(width, height, duration_s, codecs)` of its streams.
+pub struct Probe {
+    pub video: Option<(u32, u32, String)>,
+    pub audio_codec: Option<String>,
+    pub duration_s: f64,
+}
+
+pub fn ffprobe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed by the test command");
+    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").map(|s| {
+        (
+            s["width"].as_u64().unwrap() as u32,
+            s["height"].as_u64().unwrap() as u32,
+            s["codec_name"].as_str().unwrap().to_owned(),
+        )
+    });
+    let audio_codec = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .map(|s| s["codec_name"].as_str().unwrap().to_owned());
+    let duration_s = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+    Probe { video, audio_codec, duration_s }
+}
+
+/// Decodes every frame of `path` with ffmpeg: proves the file is playable, not just parseable.
+pub fn decodes_fully(path: &Path) -> bool {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Fetches `url` into `dir/name` and returns the path.
+async fn download(app: &TestApp, url: &str, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let (status, _, bytes) = app.fetch(url).await;
+    assert_eq!(status, StatusCode::OK, "GET {url}");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Resolves a playlist entry against the playlist's URL.
+fn resolve(base: &str, entry: &str) -> String {
+    if entry.starts_with("http") {
+        entry.to_owned()
+    } else {
+        format!("{}/{}", base.rsplit_once('/').unwrap().0, entry)
+    }
+}
+
+fn playlist_entries(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks every output of a ready video over HTTP, as a player would fetch them.
+pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std::path::Path) {
+    let scratch = tempfile::tempdir().unwrap();
+    let source_duration = ffprobe(source).duration_s;
+
+    // HLS: master → media playlist → a segment that decodes, upright.
+    let master_url = video["playback"]["hls"].as_str().expect("hls url");
+    let (status, _, master) = app.fetch(master_url).await;
+    assert_eq!(status, StatusCode::OK);
+    let master = String::from_utf8(master).unwrap();
+    assert!(master.starts_with("#EXTM3U"), "{master}");
+    assert!(master.contains("RESOLUTION=720x1280"), "{master}");
+    assert!(master.contains("RESOLUTION=360x640"), "{master}");
+    assert!(master.contains("BANDWIDTH="), "{master}");
+    let variants = playlist_entries(&master);
+    assert_eq!(variants.len(), 2, "{master}");
+    let media_url = resolve(master_url, &variants[0]);
+    let (status, _, playlist) = app.fetch(&media_url).await;
+    assert_eq!(status, StatusCode::OK, "GET {media_url}");
+    let playlist = String::from_utf8(playlist).unwrap();
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let segments = playlist_entries(&playlist);
+    assert!(!segments.is_empty(), "{playlist}");
+    let segment = download(app, &resolve(&media_url, &segments[0]), scratch.path(), "seg0.ts").await;
+    let seg = ffprobe(&segment);
+    assert_eq!(seg.video.as_ref().map(|v| (v.0, v.1)), Some((720, 1280)), "segment is upright 720x1280");
+    assert!(seg.audio_codec.is_some(), "segment keeps the audio");
+    assert!(decodes_fully(&segment));
+
+    // Progressive MP4 per rendition: upright, H.264 + AAC, same duration as the source.
+    let mp4s = video["playback"]["mp4"].as_array().unwrap();
+    assert_eq!(mp4s.len(), 2);
+    for (i, mp4) in mp4s.iter().enumerate() {
+        let (w, h) = (mp4["width"].as_u64().unwrap() as u32, mp4["height"].as_u64().unwrap() as u32);
+        assert!(h > w, "portrait stays portrait: {mp4}");
+        let file = download(app, mp4["url"].as_str().unwrap(), scratch.path(), &format!("r{i}.mp4")).await;
+        let probe = ffprobe(&file);
+        let (pw, ph, codec) = probe.video.clone().unwrap();
+        assert_eq!((pw, ph), (w, h));
+        assert_eq!(codec, "h264");
+        assert_eq!(probe.audio_codec.as_deref(), Some("aac"));
+        assert!(
+            (probe.duration_s - source_duration).abs() <= 0.1,
+            "duration {} vs source {source_duration}",
+            probe.duration_s
+        );
+        assert!(decodes_fully(&file));
+        // moov before mdat: playable while it downloads.
+        let bytes = std::fs::read(&file).unwrap();
+        let moov = bytes.windows(4).position(|w| w == b"moov").unwrap();
+        let mdat = bytes.windows(4).position(|w| w == b"mdat").unwrap();
+        assert!(moov < mdat, "the index is at the front");
+    }
+
+    // Range requests work on media (players seek with them).
+    let mp4_url = mp4s[0]["url"].as_str().unwrap();
+    let ranged = app.client.get(mp4_url).header("range", "bytes=0-99").send().await.unwrap();
+    assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(ranged.headers()["content-range"].to_str().unwrap().starts_with("bytes 0-99/"));
+    assert_eq!(ranged.bytes().await.unwrap().len(), 100);
+
+    // Poster: a real JPEG at the top rung's size.
+    let (status, headers, poster) = app.fetch(video["playback"]["poster"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    let img = image::load_from_memory_with_format(&poster, image::ImageFormat::Jpeg).expect("poster is a JPEG");
+    assert_eq!((img.width(), img.height()), (720, 1280));
+}
+

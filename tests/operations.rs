@@ -1,0 +1,103 @@
+//! What operators and API clients rely on: health, metrics, the OpenAPI document, the CLI.
+
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::{media, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_every_route() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/videos", "post"),
+        ("/v1/videos/{id}", "get"),
+        ("/v1/videos/{id}", "delete"),
+        ("/v1/products", "post"),
+        ("/v1/products/{id}", "get"),
+        ("/v1/videos/{id}/tags", "post"),
+        ("/v1/feed", "get"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["schemas"]["VideoView"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_upload_bytes_and_the_queue() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.account("creator", "c").await;
+    let r = app.upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "m").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("vitrine_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/v1/videos\""), "{text}");
+    let uploaded: f64 = text
+        .lines()
+        .find(|l| l.starts_with("vitrine_upload_bytes_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("upload bytes counter");
+    assert!(uploaded >= 934_156.0, "counted at least this upload: {uploaded}");
+    assert!(text.contains("vitrine_queue_depth"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_server() {
+    let app = TestApp::spawn().await;
+    let bin = env!("CARGO_BIN_EXE_vitrine");
+    let data_dir = app.config.data_dir.clone();
+
+    let out = Command::new(bin)
+        .args(["account", "create", "--role", "creator", "--name", "Cli Creator"])
+        .env("VITRINE_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one line of JSON: {stdout}");
+    let account: Value = serde_json::from_str(&stdout).unwrap();
+    let token = account["token"].as_str().unwrap().to_owned();
+    assert!(account["id"].as_str().unwrap().starts_with("acc_"));
+
+    let out = Command::new(bin)
+        .args(["account", "create", "--role", "pirate", "--name", "x"])
+        .env("VITRINE_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // The server, reading the same data dir, accepts that token.
+    let upload = tokio::task::spawn_blocking({
+        let base = app.base.clone();
+        move || {
+            Command::new(bin)
+                .arg("upload")
+                .arg(media("mb_1080p-portrait-derotated.mp4"))
+                .args(["--title", "from the cli", "--server", &base])
+                .env("VITRINE_TOKEN", &token)
+                .env("VITRINE_DATA_DIR", "/nonexistent")
+                .output()
+                .unwrap()
+        }
+    });
+    let out = tokio::time::timeout(Duration::from_secs(240), upload).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let video: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(video["title"], "from the cli");
+    assert_eq!(video["creator_id"], account["id"]);
+
+    let out = Command::new(bin).arg("migrate").env("VITRINE_DATA_DIR", &data_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

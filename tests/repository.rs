@@ -1,0 +1,283 @@
+//! Repository tests: the same assertions on SQLite and on PostgreSQL, every run.
+
+mod common;
+
+use std::{collections::HashSet, time::Duration};
+
+use common::{fresh_postgres_url, DbKind};
+use vitrine_core::{
+    accounts::{self, Role},
+    db::Db,
+    ids::{AccountId, VideoId},
+    videos::{self, NewVideo, RenditionOutput, VideoOutputs, VideoStatus},
+};
+use vitrine_shop::{
+    products::{self, NewProduct},
+    tags::{self, TimeRange},
+};
+use vitrine_transcode::queue;
+
+/// A fresh, migrated database of the given kind, and the temp dir keeping a SQLite file alive.
+async fn fresh_db(kind: DbKind) -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match kind {
+        DbKind::Sqlite => Db::sqlite_url_in(dir.path()),
+        DbKind::Postgres => fresh_postgres_url().await,
+    };
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    // Migrating twice is a no-op (every process migrates at start).
+    db.migrate().await.unwrap();
+    (db, dir)
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::DbKind::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::DbKind::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    tokens_authenticate_their_account_only,
+    a_video_and_its_job_are_written_together_or_not_at_all,
+    ready_videos_page_newest_first_without_gaps_or_repeats,
+    concurrent_workers_never_lease_the_same_job,
+    an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out,
+    retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
+    tags_carry_live_product_data_and_go_with_their_video,
+);
+
+async fn creator(db: &Db) -> AccountId {
+    accounts::create(db, Role::Creator, "creator").await.unwrap().id
+}
+
+async fn queued_video(db: &Db, creator: &AccountId) -> VideoId {
+    let id = VideoId::generate();
+    let mut tx = db.begin().await.unwrap();
+    videos::insert(
+        &mut tx,
+        NewVideo {
+            id: &id,
+            creator_id: creator,
+            title: "clip",
+            status: VideoStatus::Queued,
+            duration_ms: Some(5000),
+            width: Some(1080),
+            height: Some(1920),
+            source_size: 10,
+            source_sha256: "00",
+        },
+    )
+    .await
+    .unwrap();
+    queue::enqueue(&mut tx, &id, 3).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn make_ready(db: &Db, id: &VideoId) {
+    let outputs = VideoOutputs {
+        master_playlist: format!("videos/{id}/hls/master.m3u8"),
+        poster: format!("videos/{id}/poster.jpg"),
+        renditions: vec![RenditionOutput {
+            name: "720p".into(),
+            width: 720,
+            height: 1280,
+            bandwidth: 1_000_000,
+            playlist: format!("videos/{id}/hls/720p.m3u8"),
+            mp4: format!("videos/{id}/mp4/720p.mp4"),
+        }],
+        keys: vec![],
+    };
+    let mut tx = db.begin().await.unwrap();
+    videos::mark_ready(&mut tx, id, &outputs, 5000).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn tokens_authenticate_their_account_only(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let a = accounts::create(&db, Role::Merchant, "Shop A").await.unwrap();
+    let b = accounts::create(&db, Role::Viewer, "Bo").await.unwrap();
+    assert_ne!(a.token, b.token);
+    let found = accounts::authenticate(&db, &a.token).await.unwrap().unwrap();
+    assert_eq!((found.id, found.role, found.name.as_str()), (a.id, Role::Merchant, "Shop A"));
+    assert!(accounts::authenticate(&db, "vt_not-a-token").await.unwrap().is_none());
+    assert!(accounts::create(&db, Role::Viewer, "   ").await.is_err());
+}
+
+async fn a_video_and_its_job_are_written_together_or_not_at_all(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let id = VideoId::generate();
+    let mut tx = db.begin().await.unwrap();
+    videos::insert(
+        &mut tx,
+        NewVideo {
+            id: &id,
+            creator_id: &creator,
+            title: "never committed",
+            status: VideoStatus::Queued,
+            duration_ms: None,
+            width: None,
+            height: None,
+            source_size: 1,
+            source_sha256: "ab",
+        },
+    )
+    .await
+    .unwrap();
+    queue::enqueue(&mut tx, &id, 3).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(videos::get(&db, &id).await.unwrap().is_none());
+    assert_eq!(queue::depth(&db).await.unwrap(), 0);
+
+    let id = queued_video(&db, &creator).await;
+    let video = videos::get(&db, &id).await.unwrap().unwrap();
+    assert_eq!(video.status, VideoStatus::Queued);
+    assert_eq!((video.width, video.height), (Some(1080), Some(1920)));
+    assert_eq!(queue::depth(&db).await.unwrap(), 1);
+}
+
+async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let mut ready = Vec::new();
+    for i in 0..7 {
+        let id = queued_video(&db, &creator).await;
+        if i != 3 {
+            make_ready(&db, &id).await;
+            ready.push(id);
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<(i64, VideoId)> = None;
+    loop {
+        let page = videos::list_ready(&db, after.as_ref().map(|(t, id)| (*t, id)), 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        after = Some((last.ready_at.unwrap(), last.id.clone()));
+        seen.extend(page.into_iter().map(|v| v.id));
+    }
+    ready.reverse();
+    assert_eq!(seen, ready, "every ready video once, newest first; the queued one never");
+}
+
+async fn concurrent_workers_never_lease_the_same_job(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    for _ in 0..12 {
+        queued_video(&db, &creator).await;
+    }
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let db = db.clone();
+        workers.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(lease) = queue::lease(&db, &format!("w{w}"), Duration::from_secs(60)).await.unwrap() {
+                got.push(lease.job_id.to_string());
+            }
+            got
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(got) = workers.join_next().await {
+        all.extend(got.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 12, "every job leased exactly once: {all:?}");
+    assert_eq!(unique.len(), 12);
+}
+
+async fn an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let video = queued_video(&db, &creator).await;
+    let dead = queue::lease(&db, "dead-worker", Duration::from_millis(300)).await.unwrap().unwrap();
+    assert_eq!(dead.attempt, 1);
+    assert!(queue::lease(&db, "other", Duration::from_secs(60)).await.unwrap().is_none(), "a live lease is exclusive");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let taken = queue::lease(&db, "rescuer", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(taken.job_id, dead.job_id);
+    assert_eq!(taken.video_id, video);
+    assert_eq!(taken.attempt, 2);
+    // The dead worker wakes up: it can neither heartbeat nor finish the job.
+    assert!(!queue::heartbeat(&db, &dead, Duration::from_secs(60)).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
+    assert!(!queue::complete(&mut tx, &dead).await.unwrap());
+    tx.rollback().await.unwrap();
+
+    assert!(queue::heartbeat(&db, &taken, Duration::from_secs(60)).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
+    assert!(queue::complete(&mut tx, &taken).await.unwrap());
+    tx.commit().await.unwrap();
+    let state = queue::state_of(&db, &video).await.unwrap().unwrap();
+    assert_eq!((state.state.as_str(), state.attempts), ("done", 2));
+    assert_eq!(queue::depth(&db).await.unwrap(), 0);
+}
+
+async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let video = queued_video(&db, &creator).await;
+    let lease = queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert!(queue::retry_later(&db, &lease, "bucket unreachable", Duration::from_millis(400)).await.unwrap());
+    assert!(queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().is_none(), "not before the backoff");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lease = queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(lease.attempt, 2);
+
+    assert!(queue::release(&db, &lease).await.unwrap());
+    let again = queue::lease(&db, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(again.attempt, 2, "a hand-back on shutdown is not a failed attempt");
+
+    let mut tx = db.begin().await.unwrap();
+    assert!(queue::fail(&mut tx, &again, "no video stream").await.unwrap());
+    videos::mark_failed(&mut tx, &video, "no video stream").await.unwrap();
+    tx.commit().await.unwrap();
+    let v = videos::get(&db, &video).await.unwrap().unwrap();
+    assert_eq!((v.status, v.error.as_deref()), (VideoStatus::Failed, Some("no video stream")));
+    let state = queue::state_of(&db, &video).await.unwrap().unwrap();
+    assert_eq!(state.state, "failed");
+    assert!(queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().is_none());
+}
+
+async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let merchant = accounts::create(&db, Role::Merchant, "m").await.unwrap().id;
+    let video = queued_video(&db, &creator).await;
+    let product = products::create(&db, &merchant, NewProduct::parse("Serum", 2500, "JPY", 1).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(products::get(&db, &product.id).await.unwrap().unwrap(), product);
+    tags::create(&db, &video, &product.id, &merchant, TimeRange::new(3000, 4000).unwrap()).await.unwrap();
+    tags::create(&db, &video, &product.id, &merchant, TimeRange::new(0, 1000).unwrap()).await.unwrap();
+
+    let listed = tags::for_video(&db, &video).await.unwrap();
+    assert_eq!(listed.iter().map(|t| t.start_ms).collect::<Vec<_>>(), vec![0, 3000], "time order");
+    assert_eq!(listed[0].title, "Serum");
+    assert_eq!((listed[0].price.amount_minor, listed[0].price.currency.as_str()), (2500, "JPY"));
+    assert!(listed[0].in_stock);
+
+    // Stock is read live: sold out shows as not in stock.
+    sqlx::query("UPDATE products SET stock = 0 WHERE id = $1")
+        .bind(product.id.as_str())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert!(!tags::for_video(&db, &video).await.unwrap()[0].in_stock);
+
+    // Deleting the video takes its tags and its job with it.
+    assert!(videos::delete(&db, &video).await.unwrap());
+    assert!(tags::for_video(&db, &video).await.unwrap().is_empty());
+    assert_eq!(queue::depth(&db).await.unwrap(), 0);
+}
