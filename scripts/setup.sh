@@ -27,9 +27,16 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [[ "${1:-}" == "--test" ]] && ! command -v moto_server >/dev/null; then
+# moto 5.2.0/5.2.1 answer CompleteMultipartUpload with the wrong XML root (getmoto/moto#10055),
+# which the AWS SDK rejects: insist on 5.2.2 or later.
+if [[ "${1:-}" == "--test" ]] && ! python3 - <<'PY' 2>/dev/null
+import importlib.metadata as m, flask_cors  # noqa: F401  (server extra present)
+v = tuple(int(x) for x in m.version("moto").split(".")[:3])
+raise SystemExit(0 if (5, 2, 2) <= v < (6,) else 1)
+PY
+then
     echo "setup: installing moto[server] (the S3-compatible server the tests use)" >&2
-    python3 -m pip install --quiet 'moto[server]>=5,<6'
+    python3 -m pip install --quiet --upgrade 'moto[server]>=5.2.2,<6'
     hash -r
 fi
 

@@ -5,7 +5,8 @@
 #
 # The command sees VITRINE_TEST_S3_ENDPOINT=http://127.0.0.1:PORT plus dummy AWS credentials and
 # region; the server is stopped when the command ends, and the command's exit code is returned.
-# Needs `moto_server` on PATH (pip install 'moto[server]').
+# Needs `moto_server` on PATH, moto 5.2.2 or later: 5.2.0 and 5.2.1 answer CompleteMultipartUpload
+# with the wrong XML root element (getmoto/moto#10055), which fails every multipart upload.
 set -euo pipefail
 
 if [[ $# -eq 0 ]]; then
@@ -13,7 +14,7 @@ if [[ $# -eq 0 ]]; then
     exit 2
 fi
 if ! command -v moto_server >/dev/null; then
-    echo "with-s3: moto_server not found on PATH; install it with: pip install 'moto[server]'" >&2
+    echo "with-s3: moto_server not found on PATH; install it with: pip install 'moto[server]>=5.2.2'" >&2
     exit 1
 fi
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use futures::{Stream, StreamExt as _, TryStreamExt as _};
+use futures::{Stream, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::atomic_file::AtomicFile;
@@ -171,20 +171,8 @@ impl FsStore {
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let path = self.path_of(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(err) if is_missing(&err) => return Ok(()),
-            Err(err) => {
-                return Err(anyhow::Error::new(err)
-                    .context(format!("deleting {key}"))
-                    .into())
-            }
-        }
-        let root = self.root.clone();
-        tokio::task::spawn_blocking(move || prune_empty_parents(&root, &path))
-            .await
-            .context("pruning directories")?;
+        validate_key(key)?;
+        self.delete_keys(vec![key.to_owned()]).await?;
         Ok(())
     }
 
@@ -194,12 +182,35 @@ impl FsStore {
             return Err(StoreError::InvalidKey(prefix.to_owned()));
         }
         let keys = self.list(prefix).await?;
-        futures::stream::iter(&keys)
-            .map(|key| self.delete(key))
-            .buffer_unordered(8)
-            .try_collect::<()>()
-            .await?;
-        Ok(keys.len() as u64)
+        self.delete_keys(keys).await
+    }
+
+    /// Removes the files of validated `keys` and the directories they leave empty, on a blocking
+    /// thread; returns how many files there were.
+    async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StoreError> {
+        let root = self.root.clone();
+        let deleted = tokio::task::spawn_blocking(move || {
+            let mut deleted = 0;
+            for key in &keys {
+                let path = root.join(key);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        deleted += 1;
+                        prune_empty_parents(&root, &path);
+                    }
+                    // As on S3, deleting what is not an object succeeds.
+                    Err(err)
+                        if is_missing(&err) || err.kind() == std::io::ErrorKind::IsADirectory => {}
+                    Err(err) => {
+                        return Err(anyhow::Error::new(err).context(format!("deleting {key}")))
+                    }
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+        .context("deleting task")??;
+        Ok(deleted)
     }
 
     /// Keys starting with `prefix` (a plain string prefix, as on S3), sorted.

@@ -400,6 +400,11 @@ mod contract {
             .await
             .unwrap();
 
+        // A key naming one of the filesystem store's directories is no object: nothing to delete.
+        fx.store.delete("products/prd_1").await.unwrap();
+        let kept = fx.store.head("products/prd_1/main.webp").await.unwrap();
+        assert!(kept.is_some());
+
         fx.store.delete("products/prd_1/main.webp").await.unwrap();
         fx.store.delete("products/prd_1/main.webp").await.unwrap();
         fx.store.delete("never/existed").await.unwrap();
@@ -621,6 +626,9 @@ mod contract {
             result = &mut upload => panic!("a stalled upload finished: {result:?}"),
             _ = reached_end_rx => {}
         }
+        // In flight: a temporary file or a multipart upload exists, but no object yet.
+        assert!(!fx.everything_stored().await.is_empty());
+        assert_eq!(fx.store.list("").await.unwrap(), Vec::<String>::new());
         drop(upload);
 
         assert_eq!(fx.store.head("originals/vid_6").await.unwrap(), None);
@@ -716,4 +724,24 @@ mod s3_only {
 
         assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
     }
+}
+
+/// Handlers and workers run store calls inside `tokio::spawn`, so every future must be `Send`.
+#[test]
+fn every_store_future_can_be_spawned() {
+    fn spawnable<F: std::future::Future + Send>(_: F) {}
+    let dir = TempDir::new().unwrap();
+    let store = Store::Fs(FsStore::new(dir.path().to_owned()).unwrap());
+    let stream = futures::stream::empty::<std::io::Result<Bytes>>();
+
+    spawnable(store.put_file("k", dir.path(), "text/plain"));
+    spawnable(store.put_bytes("k", Bytes::new(), "text/plain"));
+    spawnable(store.put_stream("k", stream, "text/plain"));
+    spawnable(store.get_to_file("k", dir.path()));
+    spawnable(store.get_bytes("k"));
+    spawnable(store.get("k", Some(ByteRange::From(0))));
+    spawnable(store.head("k"));
+    spawnable(store.delete("k"));
+    spawnable(store.delete_prefix("k/"));
+    spawnable(store.list("k/"));
 }

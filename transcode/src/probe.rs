@@ -66,6 +66,7 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         .map_err(|e| ProbeError::Failed(format!("cannot name the file as a URI: {e}")))?;
 
     let (info, error) = discover(&uri, timeout)?;
+    eprintln!("DBG {:?} {:?} streams={:?} missing={:?} top={:?}", info.result(), error, info.stream_list().iter().map(|s| s.caps()).collect::<Vec<_>>(), info.missing_elements_installer_details(), info.stream_info().and_then(|s| s.caps()));
     match info.result() {
         pbutils::DiscovererResult::Timeout => {
             return Err(ProbeError::Failed(format!(
