@@ -50,7 +50,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -64,6 +67,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config, role: Role) -> anyhow::Result<Application> {
+        observability::prometheus();
         let state_parts = connect(config).await?;
         let listener = TcpListener::bind(config.bind_addr()?)
             .await
@@ -182,7 +186,10 @@ fn router(state: &AppState, role: Role) -> Router {
     if role != Role::Worker {
         let openapi = Arc::new(openapi);
         router = router
-            .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+            .route(
+                "/openapi.json",
+                get(move || async move { Json(openapi.as_ref().clone()) }),
+            )
             .merge(media::router(&state.store));
     }
     router

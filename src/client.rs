@@ -57,7 +57,10 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
         .with_context(|| format!("sending to {}", args.server))?;
     bar.finish_and_clear();
     let video = json_or_error(response).await?;
-    let id = video["id"].as_str().context("response has no video id")?.to_owned();
+    let id = video["id"]
+        .as_str()
+        .context("response has no video id")?
+        .to_owned();
     eprintln!("uploaded {} as {id}", args.file.display());
     if !args.wait {
         return Ok(video);
@@ -69,7 +72,10 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
     loop {
         let video = json_or_error(
             client
-                .get(format!("{}/v1/videos/{id}", args.server.trim_end_matches('/')))
+                .get(format!(
+                    "{}/v1/videos/{id}",
+                    args.server.trim_end_matches('/')
+                ))
                 .send()
                 .await?,
         )
@@ -87,7 +93,10 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
 
 async fn json_or_error(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
-    let body: Value = response.json().await.context("reading the server's answer")?;
+    let body: Value = response
+        .json()
+        .await
+        .context("reading the server's answer")?;
     if !status.is_success() {
         let message = body["error"]["message"].as_str().unwrap_or("unknown error");
         let code = body["error"]["code"].as_str().unwrap_or("error");

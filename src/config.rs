@@ -81,14 +81,31 @@ impl Config {
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
+        // Only our own keys: other `VITRINE_…` variables (the client's `VITRINE_TOKEN`, test
+        // settings) are not configuration, while a typo in the file is still an error.
+        let known = Config::keys();
         figment
-            .merge(Env::prefixed("VITRINE_"))
+            .merge(
+                Env::prefixed("VITRINE_")
+                    .filter(move |key| known.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
+            )
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .extract()
             .context("reading configuration")
+    }
+
+    fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn database_url(&self) -> String {
@@ -98,9 +115,12 @@ impl Config {
     }
 
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.bind
-            .parse()
-            .with_context(|| format!("VITRINE_BIND {:?} is not an address like 127.0.0.1:8080", self.bind))
+        self.bind.parse().with_context(|| {
+            format!(
+                "VITRINE_BIND {:?} is not an address like 127.0.0.1:8080",
+                self.bind
+            )
+        })
     }
 
     /// The public base URL for a server bound at `bound`.
@@ -135,6 +155,7 @@ mod tests {
             jail.set_env("VITRINE_BIND", "127.0.0.1:7000");
             jail.set_env("DATABASE_URL", "postgres://db/vitrine");
             jail.set_env("VITRINE_S3_PATH_STYLE", "true");
+            jail.set_env("VITRINE_TOKEN", "not configuration");
             let config = Config::load(Some(std::path::Path::new("vitrine.toml"))).unwrap();
             assert_eq!(config.data_dir, PathBuf::from("/srv/vitrine"));
             assert_eq!(config.bind, "127.0.0.1:7000");

@@ -9,7 +9,10 @@ use vitrine::{app, client, observability, Application, Config, Role};
 use vitrine_core::accounts;
 
 #[derive(Parser)]
-#[command(version, about = "Creator video commerce: upload, transcode, shop, feed")]
+#[command(
+    version,
+    about = "Creator video commerce: upload, transcode, shop, feed"
+)]
 struct Cli {
     /// TOML configuration file (environment variables override it).
     #[arg(long, global = true, env = "VITRINE_CONFIG")]

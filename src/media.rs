@@ -24,7 +24,11 @@ pub fn router(store: &Store) -> Router<AppState> {
     }
 }
 
-async fn proxy(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+async fn proxy(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     // RFC 9110 §14.2: a Range we cannot parse is ignored and the whole object served.
     let range = headers
         .get(header::RANGE)

@@ -15,25 +15,43 @@ async fn uploads_that_are_not_usable_videos_are_refused_with_a_reason() {
     let (_, token) = app.account("creator", "c").await;
 
     let text = b"just some notes, not a video\n".repeat(100);
-    let r = app.upload_bytes(&token, text, "application/octet-stream", "notes").await;
+    let r = app
+        .upload_bytes(&token, text, "application/octet-stream", "notes")
+        .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "not_a_video").await;
 
-    let r = app.upload_bytes(&token, Vec::new(), "video/mp4", "empty").await;
+    let r = app
+        .upload_bytes(&token, Vec::new(), "video/mp4", "empty")
+        .await;
     assert_error(r, StatusCode::BAD_REQUEST, "empty_body").await;
 
-    let r = app.upload(&token, &media("mp4ff_init_truncated.mp4"), "truncated").await;
+    let r = app
+        .upload(&token, &media("mp4ff_init_truncated.mp4"), "truncated")
+        .await;
     let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "not_a_video").await;
     assert!(body["error"]["message"].as_str().unwrap().len() > 10);
 
-    let r = app.upload(&token, &media("mb_trim-buck-bunny.aac"), "audio only").await;
+    let r = app
+        .upload(&token, &media("mb_trim-buck-bunny.aac"), "audio only")
+        .await;
     let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "no_video_stream").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("audio"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("audio"),
+        "{body}"
+    );
 
     let r = app.upload(&token, &media("mp_test_video.mp4"), "1x1").await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "video_too_small").await;
 
-    let r = app.upload_bytes(&token, b"{}".to_vec(), "application/json", "json").await;
-    assert_error(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let r = app
+        .upload_bytes(&token, b"{}".to_vec(), "application/json", "json")
+        .await;
+    assert_error(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 
     // Nothing was recorded or stored for any of them.
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
@@ -47,23 +65,37 @@ async fn uploads_that_are_not_usable_videos_are_refused_with_a_reason() {
 async fn a_file_that_probes_but_does_not_decode_fails_with_a_reason_and_the_queue_moves_on() {
     let app = TestApp::spawn().await;
     let (_, token) = app.account("creator", "c").await;
-    let r = app.upload(&token, &media("exo_invalid-bitstream.webm"), "broken").await;
+    let r = app
+        .upload(&token, &media("exo_invalid-bitstream.webm"), "broken")
+        .await;
     if r.status() == StatusCode::UNPROCESSABLE_ENTITY {
         // Refused at the door is as good as failed later, as long as it says why.
         assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unreadable_video").await;
     } else {
         assert_eq!(r.status(), StatusCode::CREATED);
-        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        let v = app.wait_for(&id, &["ready", "failed"], Duration::from_secs(120)).await;
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let v = app
+            .wait_for(&id, &["ready", "failed"], Duration::from_secs(120))
+            .await;
         assert_eq!(v["status"], "failed", "{v}");
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
         assert!(v["playback"]["hls"].is_null());
     }
     // The next upload is not blocked behind it.
-    let r = app.upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "fine").await;
+    let r = app
+        .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "fine")
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let v = app.wait_for(&id, &["ready", "failed"], Duration::from_secs(180)).await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = app
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(180))
+        .await;
     assert_eq!(v["status"], "ready", "{v}");
 }
 
@@ -78,7 +110,13 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     let clip = media("mb_1080p-portrait-derotated.mp4");
 
     // Auth.
-    let r = app.client.post(app.url("/v1/videos")).body("x").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/videos"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app.upload(&"vt_wrong".to_string(), &clip, "x").await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -92,31 +130,85 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_product").await;
     let r = app.create_product(&merchant, "Balm", 500, "XYZ", 1).await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_product").await;
-    let r = app.client.post(app.url("/v1/products")).bearer_auth(&merchant)
-        .header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(&merchant)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "malformed_json").await;
-    let r = app.client.post(app.url("/v1/products")).bearer_auth(&merchant)
-        .json(&json!({"title": "Balm", "price": 100, "stock": 1})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(&merchant)
+        .json(&json!({"title": "Balm", "price": 100, "stock": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let r = app.client.get(app.url("/v1/products/prd_nope")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/products/prd_nope"))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 
-    let product: Value = app.create_product(&merchant, "Balm", 500, "EUR", 3).await.json().await.unwrap();
+    let product: Value = app
+        .create_product(&merchant, "Balm", 500, "EUR", 3)
+        .await
+        .json()
+        .await
+        .unwrap();
     let product_id = product["id"].as_str().unwrap();
-    let fetched: Value = app.client.get(app.url(&format!("/v1/products/{product_id}"))).send().await.unwrap().json().await.unwrap();
-    assert_eq!(fetched["price"], json!({"amount_minor": 500, "currency": "EUR"}));
+    let fetched: Value = app
+        .client
+        .get(app.url(&format!("/v1/products/{product_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched["price"],
+        json!({"amount_minor": 500, "currency": "EUR"})
+    );
 
     // Videos and tags.
-    let video: Value = app.upload(&creator, &clip, "mine").await.json().await.unwrap();
+    let video: Value = app
+        .upload(&creator, &clip, "mine")
+        .await
+        .json()
+        .await
+        .unwrap();
     let video_id = video["id"].as_str().unwrap();
     let duration = video["duration_ms"].as_i64().unwrap();
-    let r = app.client.delete(app.url(&format!("/v1/videos/{video_id}"))).bearer_auth(&other_creator).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("/v1/videos/{video_id}")))
+        .bearer_auth(&other_creator)
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r = app.client.get(app.url("/v1/videos/vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/videos/vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a"))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = app.tag(&other_merchant, video_id, product_id, 0, 1000).await;
+    let r = app
+        .tag(&other_merchant, video_id, product_id, 0, 1000)
+        .await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r = app.tag(&merchant, video_id, product_id, 0, duration + 1).await;
+    let r = app
+        .tag(&merchant, video_id, product_id, 0, duration + 1)
+        .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_range").await;
     let r = app.tag(&merchant, video_id, product_id, 900, 100).await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_range").await;
@@ -125,14 +217,42 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     let r = app.tag(&merchant, "vid_missing", product_id, 0, 100).await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = app.tag(&merchant, video_id, product_id, 0, duration).await;
-    assert_eq!(r.status(), StatusCode::CREATED, "a tag may span the whole video");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "a tag may span the whole video"
+    );
 
     // Feed parameters.
-    assert_error(app.feed("limit=0").await, StatusCode::BAD_REQUEST, "invalid_limit").await;
-    assert_error(app.feed("limit=abc").await, StatusCode::BAD_REQUEST, "invalid_query").await;
-    assert_error(app.feed("cursor=garbage").await, StatusCode::BAD_REQUEST, "invalid_cursor").await;
-    assert_error(app.feed("viewer=acc_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a").await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_eq!(app.feed(&format!("viewer={viewer_id}")).await.status(), StatusCode::OK);
+    assert_error(
+        app.feed("limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_limit",
+    )
+    .await;
+    assert_error(
+        app.feed("limit=abc").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    assert_error(
+        app.feed("cursor=garbage").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+    assert_error(
+        app.feed("viewer=acc_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.feed(&format!("viewer={viewer_id}")).await.status(),
+        StatusCode::OK
+    );
 
     // Unknown routes and methods use the same error format.
     let r = app.client.get(app.url("/v1/nothing")).send().await.unwrap();
@@ -152,7 +272,9 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
     config.max_upload_bytes = 100_000;
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "c").await;
-    let r = app.upload(&token, &media("mb_rotate-buck-bunny.mp4"), "big").await;
+    let r = app
+        .upload(&token, &media("mb_rotate-buck-bunny.mp4"), "big")
+        .await;
     assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
 }

@@ -11,7 +11,12 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openapi_document_describes_every_route() {
     let app = TestApp::spawn().await;
-    let r = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -27,7 +32,10 @@ async fn the_openapi_document_describes_every_route() {
         ("/healthz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     assert!(doc["components"]["schemas"]["VideoView"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -37,9 +45,19 @@ async fn the_openapi_document_describes_every_route() {
 async fn metrics_count_requests_upload_bytes_and_the_queue() {
     let app = TestApp::spawn().await;
     let (_, token) = app.account("creator", "c").await;
-    let r = app.upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "m").await;
+    let r = app
+        .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "m")
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("vitrine_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/v1/videos\""), "{text}");
     let uploaded: f64 = text
@@ -48,7 +66,10 @@ async fn metrics_count_requests_upload_bytes_and_the_queue() {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .expect("upload bytes counter");
-    assert!(uploaded >= 934_156.0, "counted at least this upload: {uploaded}");
+    assert!(
+        uploaded >= 934_156.0,
+        "counted at least this upload: {uploaded}"
+    );
     assert!(text.contains("vitrine_queue_depth"), "{text}");
 }
 
@@ -59,11 +80,22 @@ async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_serv
     let data_dir = app.config.data_dir.clone();
 
     let out = Command::new(bin)
-        .args(["account", "create", "--role", "creator", "--name", "Cli Creator"])
+        .args([
+            "account",
+            "create",
+            "--role",
+            "creator",
+            "--name",
+            "Cli Creator",
+        ])
         .env("VITRINE_DATA_DIR", &data_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one line of JSON: {stdout}");
     let account: Value = serde_json::from_str(&stdout).unwrap();
@@ -91,13 +123,87 @@ async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_serv
                 .unwrap()
         }
     });
-    let out = tokio::time::timeout(Duration::from_secs(240), upload).await.unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::time::timeout(Duration::from_secs(240), upload)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let video: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(video["status"], "ready", "{video}");
     assert_eq!(video["title"], "from the cli");
     assert_eq!(video["creator_id"], account["id"]);
 
-    let out = Command::new(bin).arg("migrate").env("VITRINE_DATA_DIR", &data_dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .arg("migrate")
+        .env("VITRINE_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .arg("serve")
+        .env("VITRINE_DATA_DIR", dir.path())
+        .env("VITRINE_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bound address is in the start-up log line.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server start-up line");
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "graceful exit, got {status}");
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "no longer listening"
+    );
 }

@@ -53,7 +53,10 @@ on_both_backends!(
 );
 
 async fn creator(db: &Db) -> AccountId {
-    accounts::create(db, Role::Creator, "creator").await.unwrap().id
+    accounts::create(db, Role::Creator, "creator")
+        .await
+        .unwrap()
+        .id
 }
 
 async fn queued_video(db: &Db, creator: &AccountId) -> VideoId {
@@ -95,18 +98,31 @@ async fn make_ready(db: &Db, id: &VideoId) {
         keys: vec![],
     };
     let mut tx = db.begin().await.unwrap();
-    videos::mark_ready(&mut tx, id, &outputs, 5000).await.unwrap();
+    videos::mark_ready(&mut tx, id, &outputs, 5000)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
 async fn tokens_authenticate_their_account_only(kind: DbKind) {
     let (db, _dir) = fresh_db(kind).await;
-    let a = accounts::create(&db, Role::Merchant, "Shop A").await.unwrap();
+    let a = accounts::create(&db, Role::Merchant, "Shop A")
+        .await
+        .unwrap();
     let b = accounts::create(&db, Role::Viewer, "Bo").await.unwrap();
     assert_ne!(a.token, b.token);
-    let found = accounts::authenticate(&db, &a.token).await.unwrap().unwrap();
-    assert_eq!((found.id, found.role, found.name.as_str()), (a.id, Role::Merchant, "Shop A"));
-    assert!(accounts::authenticate(&db, "vt_not-a-token").await.unwrap().is_none());
+    let found = accounts::authenticate(&db, &a.token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.role, found.name.as_str()),
+        (a.id, Role::Merchant, "Shop A")
+    );
+    assert!(accounts::authenticate(&db, "vt_not-a-token")
+        .await
+        .unwrap()
+        .is_none());
     assert!(accounts::create(&db, Role::Viewer, "   ").await.is_err());
 }
 
@@ -158,7 +174,9 @@ async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
     let mut seen = Vec::new();
     let mut after: Option<(i64, VideoId)> = None;
     loop {
-        let page = videos::list_ready(&db, after.as_ref().map(|(t, id)| (*t, id)), 4).await.unwrap();
+        let page = videos::list_ready(&db, after.as_ref().map(|(t, id)| (*t, id)), 4)
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -167,7 +185,10 @@ async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
         seen.extend(page.into_iter().map(|v| v.id));
     }
     ready.reverse();
-    assert_eq!(seen, ready, "every ready video once, newest first; the queued one never");
+    assert_eq!(
+        seen, ready,
+        "every ready video once, newest first; the queued one never"
+    );
 }
 
 async fn concurrent_workers_never_lease_the_same_job(kind: DbKind) {
@@ -181,7 +202,10 @@ async fn concurrent_workers_never_lease_the_same_job(kind: DbKind) {
         let db = db.clone();
         workers.spawn(async move {
             let mut got = Vec::new();
-            while let Some(lease) = queue::lease(&db, &format!("w{w}"), Duration::from_secs(60)).await.unwrap() {
+            while let Some(lease) = queue::lease(&db, &format!("w{w}"), Duration::from_secs(60))
+                .await
+                .unwrap()
+            {
                 got.push(lease.job_id.to_string());
             }
             got
@@ -200,22 +224,38 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(kind: Db
     let (db, _dir) = fresh_db(kind).await;
     let creator = creator(&db).await;
     let video = queued_video(&db, &creator).await;
-    let dead = queue::lease(&db, "dead-worker", Duration::from_millis(300)).await.unwrap().unwrap();
+    let dead = queue::lease(&db, "dead-worker", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(dead.attempt, 1);
-    assert!(queue::lease(&db, "other", Duration::from_secs(60)).await.unwrap().is_none(), "a live lease is exclusive");
+    assert!(
+        queue::lease(&db, "other", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a live lease is exclusive"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let taken = queue::lease(&db, "rescuer", Duration::from_secs(60)).await.unwrap().unwrap();
+    let taken = queue::lease(&db, "rescuer", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.job_id, dead.job_id);
     assert_eq!(taken.video_id, video);
     assert_eq!(taken.attempt, 2);
     // The dead worker wakes up: it can neither heartbeat nor finish the job.
-    assert!(!queue::heartbeat(&db, &dead, Duration::from_secs(60)).await.unwrap());
+    assert!(!queue::heartbeat(&db, &dead, Duration::from_secs(60))
+        .await
+        .unwrap());
     let mut tx = db.begin().await.unwrap();
     assert!(!queue::complete(&mut tx, &dead).await.unwrap());
     tx.rollback().await.unwrap();
 
-    assert!(queue::heartbeat(&db, &taken, Duration::from_secs(60)).await.unwrap());
+    assert!(queue::heartbeat(&db, &taken, Duration::from_secs(60))
+        .await
+        .unwrap());
     let mut tx = db.begin().await.unwrap();
     assert!(queue::complete(&mut tx, &taken).await.unwrap());
     tx.commit().await.unwrap();
@@ -228,26 +268,61 @@ async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(ki
     let (db, _dir) = fresh_db(kind).await;
     let creator = creator(&db).await;
     let video = queued_video(&db, &creator).await;
-    let lease = queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().unwrap();
-    assert!(queue::retry_later(&db, &lease, "bucket unreachable", Duration::from_millis(400)).await.unwrap());
-    assert!(queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().is_none(), "not before the backoff");
+    let lease = queue::lease(&db, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(queue::retry_later(
+        &db,
+        &lease,
+        "bucket unreachable",
+        Duration::from_millis(400)
+    )
+    .await
+    .unwrap());
+    assert!(
+        queue::lease(&db, "w", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "not before the backoff"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let lease = queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().unwrap();
+    let lease = queue::lease(&db, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lease.attempt, 2);
 
     assert!(queue::release(&db, &lease).await.unwrap());
-    let again = queue::lease(&db, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
-    assert_eq!(again.attempt, 2, "a hand-back on shutdown is not a failed attempt");
+    let again = queue::lease(&db, "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.attempt, 2,
+        "a hand-back on shutdown is not a failed attempt"
+    );
 
     let mut tx = db.begin().await.unwrap();
-    assert!(queue::fail(&mut tx, &again, "no video stream").await.unwrap());
-    videos::mark_failed(&mut tx, &video, "no video stream").await.unwrap();
+    assert!(queue::fail(&mut tx, &again, "no video stream")
+        .await
+        .unwrap());
+    videos::mark_failed(&mut tx, &video, "no video stream")
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let v = videos::get(&db, &video).await.unwrap().unwrap();
-    assert_eq!((v.status, v.error.as_deref()), (VideoStatus::Failed, Some("no video stream")));
+    assert_eq!(
+        (v.status, v.error.as_deref()),
+        (VideoStatus::Failed, Some("no video stream"))
+    );
     let state = queue::state_of(&db, &video).await.unwrap().unwrap();
     assert_eq!(state.state, "failed");
-    assert!(queue::lease(&db, "w", Duration::from_secs(60)).await.unwrap().is_none());
+    assert!(queue::lease(&db, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
@@ -255,17 +330,50 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
     let creator = creator(&db).await;
     let merchant = accounts::create(&db, Role::Merchant, "m").await.unwrap().id;
     let video = queued_video(&db, &creator).await;
-    let product = products::create(&db, &merchant, NewProduct::parse("Serum", 2500, "JPY", 1).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(products::get(&db, &product.id).await.unwrap().unwrap(), product);
-    tags::create(&db, &video, &product.id, &merchant, TimeRange::new(3000, 4000).unwrap()).await.unwrap();
-    tags::create(&db, &video, &product.id, &merchant, TimeRange::new(0, 1000).unwrap()).await.unwrap();
+    let product = products::create(
+        &db,
+        &merchant,
+        NewProduct::parse("Serum", 2500, "JPY", 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        products::get(&db, &product.id).await.unwrap().unwrap(),
+        product
+    );
+    tags::create(
+        &db,
+        &video,
+        &product.id,
+        &merchant,
+        TimeRange::new(3000, 4000).unwrap(),
+    )
+    .await
+    .unwrap();
+    tags::create(
+        &db,
+        &video,
+        &product.id,
+        &merchant,
+        TimeRange::new(0, 1000).unwrap(),
+    )
+    .await
+    .unwrap();
 
     let listed = tags::for_video(&db, &video).await.unwrap();
-    assert_eq!(listed.iter().map(|t| t.start_ms).collect::<Vec<_>>(), vec![0, 3000], "time order");
+    assert_eq!(
+        listed.iter().map(|t| t.start_ms).collect::<Vec<_>>(),
+        vec![0, 3000],
+        "time order"
+    );
     assert_eq!(listed[0].title, "Serum");
-    assert_eq!((listed[0].price.amount_minor, listed[0].price.currency.as_str()), (2500, "JPY"));
+    assert_eq!(
+        (
+            listed[0].price.amount_minor,
+            listed[0].price.currency.as_str()
+        ),
+        (2500, "JPY")
+    );
     assert!(listed[0].in_stock);
 
     // Stock is read live: sold out shows as not in stock.

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_playable_upright, fresh_postgres_url, fresh_s3_bucket, media, test_config, TestApp};
+use common::{
+    assert_playable_upright, fresh_postgres_url, fresh_s3_bucket, media, test_config, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 use vitrine::Role;
@@ -29,22 +31,50 @@ async fn an_api_and_a_separate_worker_share_postgres_and_s3() {
     let (_, token) = api.account("creator", "Ana").await;
 
     // The worker process serves only operations endpoints.
-    let r = worker.client.get(worker.url("/healthz")).send().await.unwrap();
+    let r = worker
+        .client
+        .get(worker.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = worker.client.get(worker.url("/v1/feed")).send().await.unwrap();
+    let r = worker
+        .client
+        .get(worker.url("/v1/feed"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     let source = media("mb_rotate-buck-bunny.mp4");
-    let created: Value = api.upload(&token, &source, "from the phone").await.json().await.unwrap();
+    let created: Value = api
+        .upload(&token, &source, "from the phone")
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().expect("video id").to_owned();
-    let video = api.wait_for(&id, &["ready", "failed"], Duration::from_secs(240)).await;
+    let video = api
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(240))
+        .await;
     assert_eq!(video["status"], "ready", "{video}");
 
     // Everything lives in the bucket, and the API serves it from there.
-    let keys = api.state.store.list(&format!("videos/{id}/")).await.unwrap();
-    assert!(keys.iter().any(|k| k.ends_with("hls/master.m3u8")), "{keys:?}");
+    let keys = api
+        .state
+        .store
+        .list(&format!("videos/{id}/"))
+        .await
+        .unwrap();
+    assert!(
+        keys.iter().any(|k| k.ends_with("hls/master.m3u8")),
+        "{keys:?}"
+    );
     assert!(keys.iter().any(|k| k.ends_with(".mp4")), "{keys:?}");
-    assert!(api.state.store.local_root().is_none(), "the API uses the S3 store");
+    assert!(
+        api.state.store.local_root().is_none(),
+        "the API uses the S3 store"
+    );
     assert_playable_upright(&api, &video, &source).await;
     worker.stop().await;
 }

@@ -19,20 +19,34 @@ async fn a_job_whose_worker_died_is_finished_by_another_worker() {
     // The API alone first: nobody transcodes yet.
     let mut api = TestApp::spawn_with(config.clone(), Role::Api, None).await;
     let (_, token) = api.account("creator", "c").await;
-    let created: Value = api.upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "x").await.json().await.unwrap();
+    let created: Value = api
+        .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "x")
+        .await
+        .json()
+        .await
+        .unwrap();
     let id: VideoId = created["id"].as_str().unwrap().parse().unwrap();
 
     // A worker leases the job and dies on the spot: no heartbeat, no result.
-    let dead = queue::lease(&api.state.db, "doomed-worker", Duration::from_secs(1)).await.unwrap().unwrap();
+    let dead = queue::lease(&api.state.db, "doomed-worker", Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(dead.video_id, id);
 
     // A real worker comes up (same machine: same data dir, so the same SQLite file and
     // filesystem store); once the dead lease expires it takes the job over.
     let mut worker = TestApp::spawn_with(config, Role::Worker, None).await;
-    let video = api.wait_for(id.as_str(), &["ready", "failed"], Duration::from_secs(180)).await;
+    let video = api
+        .wait_for(id.as_str(), &["ready", "failed"], Duration::from_secs(180))
+        .await;
     assert_eq!(video["status"], "ready", "{video}");
     let job = queue::state_of(&api.state.db, &id).await.unwrap().unwrap();
-    assert_eq!((job.state.as_str(), job.attempts), ("done", 2), "the second lease finished it");
+    assert_eq!(
+        (job.state.as_str(), job.attempts),
+        ("done", 2),
+        "the second lease finished it"
+    );
     worker.stop().await;
     api.stop().await;
     drop(dir);
@@ -46,15 +60,28 @@ async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_i
     let mut app = TestApp::spawn_with(config.clone(), Role::All, None).await;
     let (_, token) = app.account("creator", "c").await;
     // A 10 s 1080p clip: long enough to catch it mid-job.
-    let created: Value = app.upload(&token, &media("mp_smpte-2997.mp4"), "long").await.json().await.unwrap();
+    let created: Value = app
+        .upload(&token, &media("mp_smpte-2997.mp4"), "long")
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let vid: VideoId = id.parse().unwrap();
-    app.wait_for(&id, &["processing"], Duration::from_secs(60)).await;
+    app.wait_for(&id, &["processing"], Duration::from_secs(60))
+        .await;
 
     app.stop().await; // as on SIGTERM
-    let job = queue::state_of(&app.state.db, &vid).await.unwrap().unwrap();
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0), "handed back, attempt not counted");
-    let db = app.state.db.clone();
+                      // The stopped app closed its pool: look at the database as an operator would.
+    let db = vitrine_core::Db::connect(&app.config.database_url())
+        .await
+        .unwrap();
+    let job = queue::state_of(&db, &vid).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state.as_str(), job.attempts),
+        ("queued", 0),
+        "handed back, attempt not counted"
+    );
     let status: String = sqlx::query_scalar("SELECT status FROM videos WHERE id = $1")
         .bind(&id)
         .fetch_one(db.pool())
@@ -63,7 +90,9 @@ async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_i
     assert_eq!(status, "queued");
 
     let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
-    let video = app.wait_for(&id, &["ready", "failed"], Duration::from_secs(240)).await;
+    let video = app
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(240))
+        .await;
     assert_eq!(video["status"], "ready", "{video}");
     let (status, _, _) = app.fetch(video["playback"]["hls"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);

@@ -111,7 +111,8 @@ pub struct NewVideo<'a> {
     pub source_sha256: &'a str,
 }
 
-const COLUMNS: &str = "id, creator_id, title, status, progress, error, duration_ms, width, height, \
+const COLUMNS: &str =
+    "id, creator_id, title, status, progress, error, duration_ms, width, height, \
                        source_size, source_sha256, outputs, created_at, ready_at";
 
 fn from_row(row: &AnyRow) -> anyhow::Result<Video> {
@@ -239,14 +240,12 @@ pub async fn mark_ready(
 }
 
 pub async fn mark_failed(tx: &mut Tx, id: &VideoId, reason: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE videos SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3",
-    )
-    .bind(reason)
-    .bind(now_ms())
-    .bind(id.as_str())
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE videos SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3")
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

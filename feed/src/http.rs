@@ -5,13 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_core::{
-    accounts,
-    error::ErrorBody,
-    http::ApiQuery,
-    ids::AccountId,
-    videos,
-    views::VideoView,
-    ApiError, ApiResult, AppState,
+    accounts, error::ErrorBody, http::ApiQuery, ids::AccountId, videos, views::VideoView, ApiError,
+    ApiResult, AppState,
 };
 
 use crate::cursor::Cursor;
@@ -44,7 +39,10 @@ pub struct FeedPage {
 #[utoipa::path(get, path = "/v1/feed", tag = "feed",
     params(FeedQuery),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn feed(State(state): State<AppState>, ApiQuery(q): ApiQuery<FeedQuery>) -> ApiResult<Json<FeedPage>> {
+async fn feed(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<FeedQuery>,
+) -> ApiResult<Json<FeedPage>> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -53,22 +51,26 @@ async fn feed(State(state): State<AppState>, ApiQuery(q): ApiQuery<FeedQuery>) -
         ));
     }
     if let Some(viewer) = &q.viewer {
-        let viewer: AccountId = viewer
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_viewer", "viewer must be an account id (acc_…)"))?;
+        let viewer: AccountId = viewer.parse().map_err(|_| {
+            ApiError::bad_request("invalid_viewer", "viewer must be an account id (acc_…)")
+        })?;
         if !accounts::exists(&state.db, &viewer).await? {
             return Err(ApiError::NotFound("viewer"));
         }
     }
     let after = match &q.cursor {
         None => None,
-        Some(raw) => Some(
-            Cursor::decode(raw)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one we issued"))?,
-        ),
+        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one we issued")
+        })?),
     };
 
-    let page = videos::list_ready(&state.db, after.as_ref().map(|c| (c.ready_at, &c.id)), limit + 1).await?;
+    let page = videos::list_ready(
+        &state.db,
+        after.as_ref().map(|c| (c.ready_at, &c.id)),
+        limit + 1,
+    )
+    .await?;
     let has_more = page.len() as i64 > limit;
     let page = &page[..page.len().min(limit as usize)];
     let ids: Vec<_> = page.iter().map(|v| &v.id).collect();
@@ -85,7 +87,13 @@ async fn feed(State(state): State<AppState>, ApiQuery(q): ApiQuery<FeedQuery>) -
     };
     let items = page
         .iter()
-        .map(|v| VideoView::new(v, tags.remove(v.id.as_str()).unwrap_or_default(), &state.urls))
+        .map(|v| {
+            VideoView::new(
+                v,
+                tags.remove(v.id.as_str()).unwrap_or_default(),
+                &state.urls,
+            )
+        })
         .collect();
     Ok(Json(FeedPage { items, next_cursor }))
 }

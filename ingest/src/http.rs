@@ -62,15 +62,28 @@ async fn upload_video(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if !(essence.starts_with("video/") || essence == "application/octet-stream") {
         return Err(ApiError::UnsupportedMediaType(format!(
             "send the video's bytes with Content-Type video/* or application/octet-stream, not {essence}"
         )));
     }
-    let title = q.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("Untitled");
+    let title = q
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("Untitled");
     if title.chars().count() > 200 {
-        return Err(ApiError::invalid("invalid_title", "title must be at most 200 characters"));
+        return Err(ApiError::invalid(
+            "invalid_title",
+            "title must be at most 200 characters",
+        ));
     }
     let limit = state.limits.max_upload_bytes;
     let declared = headers
@@ -87,24 +100,39 @@ async fn upload_video(
         .await
         .map_err(|e| match e {
             SpoolError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            SpoolError::Empty => ApiError::bad_request("empty_body", "the request body was empty: send the video's bytes"),
-            SpoolError::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
-            SpoolError::Io(io) => ApiError::Internal(anyhow::Error::new(io).context("spooling the upload")),
+            SpoolError::Empty => ApiError::bad_request(
+                "empty_body",
+                "the request body was empty: send the video's bytes",
+            ),
+            SpoolError::Interrupted(_) => {
+                ApiError::bad_request("upload_interrupted", e.to_string())
+            }
+            SpoolError::Io(io) => {
+                ApiError::Internal(anyhow::Error::new(io).context("spooling the upload"))
+            }
         })?;
     let id = upload::accept(&state, &creator.id, title, spooled).await?;
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished after insert"))?;
-    Ok((StatusCode::CREATED, Json(VideoView::new(&video, Vec::new(), &state.urls))))
+    Ok((
+        StatusCode::CREATED,
+        Json(VideoView::new(&video, Vec::new(), &state.urls)),
+    ))
 }
 
 /// A video: status, progress, playback URLs once ready, and its product tags.
 #[utoipa::path(get, path = "/v1/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     responses((status = 200, body = VideoView), (status = 404, body = ErrorBody)))]
-async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<VideoView>> {
+async fn get_video(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VideoView>> {
     let id: VideoId = parse_id(&id, "video")?;
-    let video = videos::get(&state.db, &id).await?.ok_or(ApiError::NotFound("video"))?;
+    let video = videos::get(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
     let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
     Ok(Json(VideoView::new(&video, tags, &state.urls)))
 }
@@ -114,15 +142,31 @@ async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> Api
     params(("id" = String, Path, description = "Video id (vid_…)")),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_video(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_video(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id: VideoId = parse_id(&id, "video")?;
-    let video = videos::get(&state.db, &id).await?.ok_or(ApiError::NotFound("video"))?;
+    let video = videos::get(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
     if video.creator_id != auth.0.id {
-        return Err(ApiError::forbidden("only the video's creator can delete it"));
+        return Err(ApiError::forbidden(
+            "only the video's creator can delete it",
+        ));
     }
     // The row goes first so the video leaves the feed at once; the objects follow.
     videos::delete(&state.db, &id).await?;
-    state.store.delete_prefix(&keys::video_prefix(id.as_str())).await.map_err(anyhow::Error::new)?;
-    state.store.delete(&keys::original(id.as_str())).await.map_err(anyhow::Error::new)?;
+    state
+        .store
+        .delete_prefix(&keys::video_prefix(id.as_str()))
+        .await
+        .map_err(anyhow::Error::new)?;
+    state
+        .store
+        .delete(&keys::original(id.as_str()))
+        .await
+        .map_err(anyhow::Error::new)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,8 +74,13 @@ async fn create_product(
     ApiJson(body): ApiJson<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
     let merchant = auth.require(Role::Merchant)?;
-    let new = NewProduct::parse(&body.title, body.price.amount_minor, &body.price.currency, body.stock)
-        .map_err(|e| ApiError::invalid("invalid_product", e.to_string()))?;
+    let new = NewProduct::parse(
+        &body.title,
+        body.price.amount_minor,
+        &body.price.currency,
+        body.stock,
+    )
+    .map_err(|e| ApiError::invalid("invalid_product", e.to_string()))?;
     let product = products::create(&state.db, &merchant.id, new).await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
@@ -84,7 +89,10 @@ async fn create_product(
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
-async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ProductView>> {
+async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductView>> {
     let id: ProductId = parse_id(&id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
@@ -133,7 +141,9 @@ async fn create_tag(
         .ok_or(ApiError::NotFound("video"))?;
     let product = products::get(&state.db, &product_id)
         .await?
-        .ok_or_else(|| ApiError::invalid("unknown_product", "product_id does not name a product"))?;
+        .ok_or_else(|| {
+            ApiError::invalid("unknown_product", "product_id does not name a product")
+        })?;
     if product.merchant_id != merchant.id {
         return Err(ApiError::forbidden("you can only tag your own products"));
     }
@@ -164,7 +174,10 @@ async fn create_tag(
 #[utoipa::path(get, path = "/v1/videos/{id}/tags", tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
-async fn list_tags(State(state): State<AppState>, Path(video_id): Path<String>) -> ApiResult<Json<Vec<TagView>>> {
+async fn list_tags(
+    State(state): State<AppState>,
+    Path(video_id): Path<String>,
+) -> ApiResult<Json<Vec<TagView>>> {
     let video_id: VideoId = parse_id(&video_id, "video")?;
     videos::get(&state.db, &video_id)
         .await?

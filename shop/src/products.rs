@@ -38,7 +38,12 @@ pub enum ProductError {
 }
 
 impl NewProduct {
-    pub fn parse(title: &str, amount_minor: i64, currency: &str, stock: i64) -> Result<NewProduct, ProductError> {
+    pub fn parse(
+        title: &str,
+        amount_minor: i64,
+        currency: &str,
+        stock: i64,
+    ) -> Result<NewProduct, ProductError> {
         let title = title.trim();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(ProductError::Title);
@@ -119,10 +124,25 @@ mod tests {
         let p = NewProduct::parse(" Lip tint ", 1299, "EUR", 5).unwrap();
         assert_eq!(p.title, "Lip tint");
         assert_eq!(p.price.currency, "EUR");
-        assert_eq!(NewProduct::parse("x", -1, "EUR", 1).unwrap_err(), ProductError::NegativePrice);
-        assert!(matches!(NewProduct::parse("x", 1, "EURO", 1), Err(ProductError::Currency(_))));
-        assert!(matches!(NewProduct::parse("x", 1, "usd", 1), Err(ProductError::Currency(_))));
-        assert_eq!(NewProduct::parse("", 1, "USD", 1).unwrap_err(), ProductError::Title);
-        assert_eq!(NewProduct::parse("x", 1, "USD", -3).unwrap_err(), ProductError::Stock);
+        assert_eq!(
+            NewProduct::parse("x", -1, "EUR", 1).unwrap_err(),
+            ProductError::NegativePrice
+        );
+        assert!(matches!(
+            NewProduct::parse("x", 1, "EURO", 1),
+            Err(ProductError::Currency(_))
+        ));
+        assert!(matches!(
+            NewProduct::parse("x", 1, "usd", 1),
+            Err(ProductError::Currency(_))
+        ));
+        assert_eq!(
+            NewProduct::parse("", 1, "USD", 1).unwrap_err(),
+            ProductError::Title
+        );
+        assert_eq!(
+            NewProduct::parse("x", 1, "USD", -3).unwrap_err(),
+            ProductError::Stock
+        );
     }
 }

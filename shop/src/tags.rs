@@ -87,7 +87,10 @@ pub async fn delete(db: &Db, tag: &TagId) -> sqlx::Result<()> {
 }
 
 /// The tags of each video with their product's live title, price and stock, in time order.
-pub async fn for_videos(db: &Db, videos: &[&VideoId]) -> sqlx::Result<HashMap<String, Vec<TagView>>> {
+pub async fn for_videos(
+    db: &Db,
+    videos: &[&VideoId],
+) -> sqlx::Result<HashMap<String, Vec<TagView>>> {
     let mut out: HashMap<String, Vec<TagView>> = HashMap::new();
     if videos.is_empty() {
         return Ok(out);

@@ -61,7 +61,10 @@ pub async fn fresh_s3_bucket(config: &mut Config) {
     })
     .await
     .expect("connecting to the test S3 server");
-    store.ensure_bucket().await.expect("creating the test bucket");
+    store
+        .ensure_bucket()
+        .await
+        .expect("creating the test bucket");
 }
 
 pub struct TestApp {
@@ -106,7 +109,9 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config, role: Role, dir: Option<tempfile::TempDir>) -> TestApp {
         vitrine::observability::init_tracing();
-        let app = Application::build(&config, role).await.expect("building the app");
+        let app = Application::build(&config, role)
+            .await
+            .expect("building the app");
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
@@ -147,7 +152,13 @@ impl TestApp {
         self.upload_bytes(token, bytes, "video/mp4", title).await
     }
 
-    pub async fn upload_bytes(&self, token: &str, bytes: Vec<u8>, content_type: &str, title: &str) -> Response {
+    pub async fn upload_bytes(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        title: &str,
+    ) -> Response {
         self.client
             .post(self.url("/v1/videos"))
             .query(&[("title", title)])
@@ -160,7 +171,12 @@ impl TestApp {
     }
 
     pub async fn get_video(&self, id: &str) -> Value {
-        let r = self.client.get(self.url(&format!("/v1/videos/{id}"))).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(&format!("/v1/videos/{id}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
     }
@@ -182,7 +198,14 @@ impl TestApp {
         }
     }
 
-    pub async fn create_product(&self, token: &str, title: &str, amount_minor: i64, currency: &str, stock: i64) -> Response {
+    pub async fn create_product(
+        &self,
+        token: &str,
+        title: &str,
+        amount_minor: i64,
+        currency: &str,
+        stock: i64,
+    ) -> Response {
         self.client
             .post(self.url("/v1/products"))
             .bearer_auth(token)
@@ -192,7 +215,14 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn tag(&self, token: &str, video_id: &str, product_id: &str, start_ms: i64, end_ms: i64) -> Response {
+    pub async fn tag(
+        &self,
+        token: &str,
+        video_id: &str,
+        product_id: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Response {
         self.client
             .post(self.url(&format!("/v1/videos/{video_id}/tags")))
             .bearer_auth(token)
@@ -203,7 +233,11 @@ impl TestApp {
     }
 
     pub async fn feed(&self, query: &str) -> Response {
-        self.client.get(self.url(&format!("/v1/feed?{query}"))).send().await.unwrap()
+        self.client
+            .get(self.url(&format!("/v1/feed?{query}")))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn fetch(&self, url: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
@@ -220,7 +254,9 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     let body: Value = response.json().await.expect("error bodies are JSON");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "error without a message: {body}"
     );
     body
@@ -235,26 +271,48 @@ pub struct Probe {
 
 pub fn ffprobe(path: &Path) -> Probe {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed by the test command");
-    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").map(|s| {
-        (
-            s["width"].as_u64().unwrap() as u32,
-            s["height"].as_u64().unwrap() as u32,
-            s["codec_name"].as_str().unwrap().to_owned(),
-        )
-    });
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .map(|s| {
+            (
+                s["width"].as_u64().unwrap() as u32,
+                s["height"].as_u64().unwrap() as u32,
+                s["codec_name"].as_str().unwrap().to_owned(),
+            )
+        });
     let audio_codec = streams
         .iter()
         .find(|s| s["codec_type"] == "audio")
         .map(|s| s["codec_name"].as_str().unwrap().to_owned());
-    let duration_s = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
-    Probe { video, audio_codec, duration_s }
+    let duration_s = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    Probe {
+        video,
+        audio_codec,
+        duration_s,
+    }
 }
 
 /// Decodes every frame of `path` with ffmpeg: proves the file is playable, not just parseable.
@@ -269,7 +327,12 @@ pub fn decodes_fully(path: &Path) -> bool {
 }
 
 /// Fetches `url` into `dir/name` and returns the path.
-async fn download(app: &TestApp, url: &str, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+async fn download(
+    app: &TestApp,
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> std::path::PathBuf {
     let (status, _, bytes) = app.fetch(url).await;
     assert_eq!(status, StatusCode::OK, "GET {url}");
     let path = dir.join(name);
@@ -317,9 +380,19 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
     let segments = playlist_entries(&playlist);
     assert!(!segments.is_empty(), "{playlist}");
-    let segment = download(app, &resolve(&media_url, &segments[0]), scratch.path(), "seg0.ts").await;
+    let segment = download(
+        app,
+        &resolve(&media_url, &segments[0]),
+        scratch.path(),
+        "seg0.ts",
+    )
+    .await;
     let seg = ffprobe(&segment);
-    assert_eq!(seg.video.as_ref().map(|v| (v.0, v.1)), Some((720, 1280)), "segment is upright 720x1280");
+    assert_eq!(
+        seg.video.as_ref().map(|v| (v.0, v.1)),
+        Some((720, 1280)),
+        "segment is upright 720x1280"
+    );
     assert!(seg.audio_codec.is_some(), "segment keeps the audio");
     assert!(decodes_fully(&segment));
 
@@ -327,9 +400,18 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     let mp4s = video["playback"]["mp4"].as_array().unwrap();
     assert_eq!(mp4s.len(), 2);
     for (i, mp4) in mp4s.iter().enumerate() {
-        let (w, h) = (mp4["width"].as_u64().unwrap() as u32, mp4["height"].as_u64().unwrap() as u32);
+        let (w, h) = (
+            mp4["width"].as_u64().unwrap() as u32,
+            mp4["height"].as_u64().unwrap() as u32,
+        );
         assert!(h > w, "portrait stays portrait: {mp4}");
-        let file = download(app, mp4["url"].as_str().unwrap(), scratch.path(), &format!("r{i}.mp4")).await;
+        let file = download(
+            app,
+            mp4["url"].as_str().unwrap(),
+            scratch.path(),
+            &format!("r{i}.mp4"),
+        )
+        .await;
         let probe = ffprobe(&file);
         let (pw, ph, codec) = probe.video.clone().unwrap();
         assert_eq!((pw, ph), (w, h));
@@ -350,16 +432,27 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
 
     // Range requests work on media (players seek with them).
     let mp4_url = mp4s[0]["url"].as_str().unwrap();
-    let ranged = app.client.get(mp4_url).header("range", "bytes=0-99").send().await.unwrap();
+    let ranged = app
+        .client
+        .get(mp4_url)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
-    assert!(ranged.headers()["content-range"].to_str().unwrap().starts_with("bytes 0-99/"));
+    assert!(ranged.headers()["content-range"]
+        .to_str()
+        .unwrap()
+        .starts_with("bytes 0-99/"));
     assert_eq!(ranged.bytes().await.unwrap().len(), 100);
 
     // Poster: a real JPEG at the top rung's size.
-    let (status, headers, poster) = app.fetch(video["playback"]["poster"].as_str().unwrap()).await;
+    let (status, headers, poster) = app
+        .fetch(video["playback"]["poster"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "image/jpeg");
-    let img = image::load_from_memory_with_format(&poster, image::ImageFormat::Jpeg).expect("poster is a JPEG");
+    let img = image::load_from_memory_with_format(&poster, image::ImageFormat::Jpeg)
+        .expect("poster is a JPEG");
     assert_eq!((img.width(), img.height()), (720, 1280));
 }
-

@@ -1,0 +1,1076 @@
+//! Transcoding one upload into the H.264/AAC ladder in a single pass: one decode feeds every rung,
+//! each rung is encoded once and muxed twice (HLS segments and a progressive MP4), audio is encoded
+//! once and shared, and a poster is picked from the first seconds.
+//!
+//! Everything here blocks: [`transcode`] runs the GStreamer bus loop on the calling thread, so call
+//! it from a dedicated thread (`spawn_blocking`), never from the async runtime.
+
+// filesrc ! decodebin3            select-stream: the first video and the first decodable audio only
+//   video ! queue ! videoflip video-direction=auto ! videoconvert ! tee name=v
+//     per rung:
+//     v. ! queue ! videoscale ! capsfilter(W x H, 1:1, I420) ! x264enc ! tee name=e
+//       e. ! queue ! h264parse ! hlssink2.video        hls/<rung>_%05d.ts, hls/<rung>.m3u8
+//       e. ! queue ! h264parse ! mp4mux faststart=true ! filesink    mp4/<rung>.mp4
+//     poster:
+//     v. ! videorate ! capsfilter(2 fps) ! queue ! videoconvert ! videoscale
+//        ! capsfilter(RGB, top rung size) ! appsink    frames of the first 3 s
+//   audio ! queue ! audioconvert ! audioresample ! capsfilter(48 kHz stereo) ! avenc_aac ! tee name=a
+//     per rung:
+//     a. ! queue ! aacparse ! hlssink2.audio
+//     a. ! queue ! aacparse ! mp4mux.audio_0
+//
+// The parsers sit after the tees, one per branch: mpegtsmux (inside hlssink2) wants byte-stream
+// H.264 and mp4mux wants avc, and a parser shared by both makes caps negotiation fail.
+//
+// Keyframes align across rungs because every encoder sees the same frames with the same fixed GOP
+// (key-int-max = one segment of frames, scenecut=0) and hlssink2 does not request extra ones.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_pbutils as pbutils;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use crate::ladder::Rung;
+use crate::poster::{self, RgbFrame};
+use crate::probe;
+
+const AUDIO_RATE: i32 = 48_000;
+const AUDIO_CHANNELS: i32 = 2;
+const AUDIO_BITRATE: i32 = 128_000;
+/// Used for the GOP length when the source does not declare a frame rate (variable rate).
+const FALLBACK_FPS: f64 = 30.0;
+/// Poster candidates: two frames a second from the first three seconds.
+const POSTER_FPS: i32 = 2;
+const POSTER_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(3);
+const POSTER_MAX_FRAMES: usize = 6;
+/// Name of the audio branch's first element.
+const AUDIO_IN: &str = "audio-in";
+const BUS_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Muxers wait for both audio and video, and x264's lookahead delays video by a second or two:
+/// the queues in front of them hold time, not a buffer count, so neither stream starves the other.
+const MUX_QUEUE_TIME: gst::ClockTime = gst::ClockTime::from_seconds(10);
+
+/// How to transcode.
+#[derive(Debug, Clone)]
+pub struct TranscodeOptions {
+    /// The ladder, largest first (see [`crate::ladder::plan`]).
+    pub rungs: Vec<Rung>,
+    /// Target HLS segment length, also the keyframe interval.
+    pub segment_seconds: u32,
+    /// No position progress for this long means the pipeline is stuck.
+    pub stall_timeout: Duration,
+}
+
+impl TranscodeOptions {
+    /// Two-second segments and a one-minute stall timeout.
+    pub fn new(rungs: Vec<Rung>) -> Self {
+        Self {
+            rungs,
+            segment_seconds: 2,
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One rung as it came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak segment bitrate in bits/s, measured from the segments (the master playlist's BANDWIDTH).
+    pub bandwidth: u32,
+    /// Media playlist, relative to the output directory ("hls/720p.m3u8").
+    pub playlist: String,
+    /// Progressive MP4, relative to the output directory ("mp4/720p.mp4").
+    pub mp4: String,
+}
+
+/// Everything one transcode produced; paths are relative to the output directory.
+#[derive(Debug, Clone)]
+pub struct TranscodeOutput {
+    pub renditions: Vec<Rendition>,
+    pub master_playlist: String,
+    pub poster: String,
+    pub duration_ms: i64,
+    pub files: Vec<OutputFile>,
+}
+
+/// A produced file to upload, relative to the output directory with '/' separators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    pub path: String,
+    pub content_type: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranscodeError {
+    /// The input cannot be transcoded; retrying will not help.
+    #[error("the video cannot be transcoded: {0}")]
+    Media(String),
+    #[error("transcoding made no progress for {0:?}")]
+    Stalled(Duration),
+    #[error("transcoding was cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Transcodes `input` into `out_dir` (`hls/`, `mp4/`, `poster.jpg`), calling `progress` with the
+/// fraction done (increasing, 1.0 at the end) about four times a second. Setting `cancel` stops
+/// the work within ~100 ms. On error, partial files may be left in `out_dir`.
+pub fn transcode(
+    input: &Path,
+    out_dir: &Path,
+    opts: &TranscodeOptions,
+    progress: &mut dyn FnMut(f64),
+    cancel: &AtomicBool,
+) -> Result<TranscodeOutput, TranscodeError> {
+    probe::init()?;
+    if opts.rungs.is_empty() {
+        return Err(anyhow!("the ladder has no rungs").into());
+    }
+    if !input.is_file() {
+        return Err(anyhow!("input {} is not a file", input.display()).into());
+    }
+    for dir in ["hls", "mp4"] {
+        let dir = out_dir.join(dir);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+
+    let graph = Graph::build(input, out_dir, opts)?;
+    let playing = NullOnDrop::start(&graph.pipeline)?;
+    let duration = watch(&graph, opts, progress, cancel)?;
+    // Read the codecs while the pads still have caps: the Null state clears them.
+    let video_codecs: Vec<Option<String>> = graph.rung_parsers.iter().map(codec_of).collect();
+    let audio_codec = graph
+        .shared
+        .audio_codec_source
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(codec_of);
+    drop(playing);
+
+    if graph.shared.video_frames.load(Ordering::Relaxed) == 0 {
+        return Err(TranscodeError::Media(
+            "the video stream has no frames that could be decoded".into(),
+        ));
+    }
+    let frames = std::mem::take(&mut *graph.shared.poster_frames.lock().unwrap());
+    poster::write_poster(&frames, &out_dir.join("poster.jpg"))?;
+
+    let mut variants = Vec::new();
+    for (rung, video_codec) in opts.rungs.iter().zip(video_codecs) {
+        let Some(rendition) = finish_rendition(out_dir, rung)? else {
+            continue;
+        };
+        let video_codec =
+            video_codec.with_context(|| format!("the {} encoder reported no caps", rung.name))?;
+        let codecs = match &audio_codec {
+            Some(audio) => format!("{video_codec},{audio}"),
+            None => video_codec,
+        };
+        variants.push((rendition, codecs));
+    }
+    if variants.is_empty() {
+        return Err(TranscodeError::Media("no rendition was produced".into()));
+    }
+    write_master_playlist(&out_dir.join("hls/master.m3u8"), &variants)?;
+
+    Ok(TranscodeOutput {
+        renditions: variants
+            .into_iter()
+            .map(|(rendition, _)| rendition)
+            .collect(),
+        master_playlist: "hls/master.m3u8".into(),
+        poster: "poster.jpg".into(),
+        duration_ms: duration.map_or(0, |d| i64::try_from(d.mseconds()).unwrap_or(i64::MAX)),
+        files: list_outputs(out_dir)?,
+    })
+}
+
+/// State shared with the streaming threads.
+#[derive(Default)]
+struct Shared {
+    /// The streams decodebin3 was told to expose, decided from the first stream collection.
+    selection: Mutex<Option<Selection>>,
+    /// The audio branch's first MP4 parser, once built: its caps name the AAC profile.
+    audio_codec_source: Mutex<Option<gst::Element>>,
+    /// A failure found on a streaming thread; reported instead of the generic error it causes.
+    failure: Mutex<Option<TranscodeError>>,
+    video_frames: AtomicU64,
+    poster_frames: Mutex<Vec<RgbFrame>>,
+    poster_done: AtomicBool,
+}
+
+#[derive(Debug, Clone)]
+struct Selection {
+    video: Option<String>,
+    audio: Option<String>,
+}
+
+/// Where one rung's encoded streams go.
+struct RungSinks {
+    hls: gst::Element,
+    mp4mux: gst::Element,
+    encoder: gst::Element,
+}
+
+struct Graph {
+    pipeline: gst::Pipeline,
+    /// Each rung's MP4-side h264parse, in ladder order: its caps carry the avcC that the codec
+    /// string (profile and level) comes from.
+    rung_parsers: Vec<gst::Element>,
+    shared: Arc<Shared>,
+}
+
+impl Graph {
+    fn build(input: &Path, out_dir: &Path, opts: &TranscodeOptions) -> anyhow::Result<Self> {
+        let pipeline = gst::Pipeline::with_name("transcode");
+        let shared = Arc::new(Shared::default());
+
+        let source = make("filesrc")
+            .property(
+                "location",
+                input.to_str().context("input path is not UTF-8")?,
+            )
+            .build()?;
+        let decode = make("decodebin3").build()?;
+        pipeline.add_many([&source, &decode])?;
+        source.link(&decode)?;
+
+        // video ! queue ! videoflip ! videoconvert ! tee
+        let video_in = make("queue").build()?;
+        let upright = make("videoflip")
+            .property_from_str("video-direction", "auto")
+            .build()?;
+        let convert = make("videoconvert").build()?;
+        let video_tee = make("tee").build()?;
+        pipeline.add_many([&video_in, &upright, &convert, &video_tee])?;
+        gst::Element::link_many([&video_in, &upright, &convert, &video_tee])?;
+        count_buffers(&video_in, &shared);
+
+        let mut rungs = Vec::new();
+        let mut rung_parsers = Vec::new();
+        for rung in &opts.rungs {
+            let (sinks, mp4_parser) = build_rung(&pipeline, &video_tee, rung, out_dir, opts)?;
+            rung_parsers.push(mp4_parser);
+            rungs.push(sinks);
+        }
+        build_poster_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
+        let encoders = rungs.iter().map(|r| r.encoder.clone()).collect();
+        start_encoders_on_caps(
+            &pipeline,
+            &video_in,
+            encoders,
+            opts.segment_seconds,
+            &shared,
+        );
+
+        let selection_state = Arc::clone(&shared);
+        let selection_pipeline = pipeline.downgrade();
+        decode.connect("select-stream", false, move |args| {
+            let collection = args[1].get::<gst::StreamCollection>().ok()?;
+            let stream = args[2].get::<gst::Stream>().ok()?;
+            let selection = selection_state
+                .selection
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| {
+                    let selection = select(&collection);
+                    // Without video the muxers would wait forever: stop now, with the reason.
+                    if let (None, Some(pipeline)) = (&selection.video, selection_pipeline.upgrade())
+                    {
+                        let reason = "the file has no video stream that can be decoded";
+                        report_failure(
+                            &pipeline,
+                            &selection_state,
+                            TranscodeError::Media(reason.into()),
+                        );
+                    }
+                    selection
+                })
+                .clone();
+            let id = stream.stream_id();
+            let wanted = id.is_some()
+                && (id.as_deref() == selection.video.as_deref()
+                    || id.as_deref() == selection.audio.as_deref());
+            Some(i32::from(wanted).to_value())
+        });
+
+        let pipeline_weak = pipeline.downgrade();
+        let pad_state = Arc::clone(&shared);
+        let audio_built = AtomicBool::new(false);
+        decode.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else {
+                return;
+            };
+            let linked =
+                link_decoded_pad(&pipeline, pad, &video_in, &rungs, &pad_state, &audio_built);
+            if let Err(error) = linked {
+                report_failure(&pipeline, &pad_state, error.into());
+            }
+        });
+
+        Ok(Self {
+            pipeline,
+            rung_parsers,
+            shared,
+        })
+    }
+}
+
+/// The RFC 6381 codec string ("avc1.64001f", "mp4a.40.2") of what `parser` outputs.
+fn codec_of(parser: &gst::Element) -> Option<String> {
+    let caps = parser.static_pad("src")?.current_caps()?;
+    let codec = pbutils::functions::codec_utils_caps_get_mime_codec(&caps).ok()?;
+    // GStreamer writes the avc1 profile/level hex in upper case; Apple's examples use lower.
+    Some(codec.to_ascii_lowercase())
+}
+
+/// Hands a failure from a streaming thread to the bus loop, which stops on it.
+fn report_failure(pipeline: &gst::Pipeline, shared: &Shared, error: TranscodeError) {
+    *shared.failure.lock().unwrap() = Some(error);
+    let message = gst::message::Application::new(gst::Structure::new_empty("vitrine-failure"));
+    if pipeline.post_message(message).is_err() {
+        tracing::warn!("could not report a pipeline failure: the bus is flushing");
+    }
+}
+
+fn make(factory: &str) -> gst::element_factory::ElementBuilder<'_> {
+    gst::ElementFactory::make(factory)
+}
+
+/// The first video stream and the first audio stream we can decode.
+fn select(collection: &gst::StreamCollection) -> Selection {
+    let first = |wanted: gst::StreamType| {
+        collection
+            .iter()
+            .find(|s| {
+                s.stream_type().contains(wanted)
+                    && s.caps().is_some_and(|caps| probe::has_decoder(&caps))
+            })
+            .and_then(|s| s.stream_id())
+            .map(String::from)
+    };
+    Selection {
+        video: first(gst::StreamType::VIDEO),
+        audio: first(gst::StreamType::AUDIO),
+    }
+}
+
+/// Starts the encoders when the decoded video's caps arrive. key-int-max needs the frame rate,
+/// and x264enc accepts it only while stopped, so the encoders are built locked in `Null`. The
+/// caps event is seen here, before the queue, and reaches the encoders only after they started.
+fn start_encoders_on_caps(
+    pipeline: &gst::Pipeline,
+    video_in: &gst::Element,
+    encoders: Vec<gst::Element>,
+    segment_seconds: u32,
+    shared: &Arc<Shared>,
+) {
+    let Some(pad) = video_in.static_pad("sink") else {
+        return;
+    };
+    let pipeline = pipeline.downgrade();
+    let shared = Arc::clone(shared);
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let fps = caps
+            .caps()
+            .structure(0)
+            .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
+            .filter(|f| f.numer() > 0 && f.denom() > 0)
+            .map_or(FALLBACK_FPS, |f| {
+                f64::from(f.numer()) / f64::from(f.denom())
+            });
+        let gop = ((fps * f64::from(segment_seconds)).round() as u32).max(1);
+        let started = encoders.iter().try_for_each(|encoder| {
+            encoder.set_property("key-int-max", gop);
+            encoder.set_locked_state(false);
+            encoder
+                .sync_state_with_parent()
+                .with_context(|| format!("starting {}", encoder.name()))
+        });
+        if let (Err(error), Some(pipeline)) = (started, pipeline.upgrade()) {
+            report_failure(&pipeline, &shared, error.into());
+        }
+        gst::PadProbeReturn::Remove
+    });
+}
+
+/// Counts decoded video frames: a source whose stream never decodes ends with zero.
+fn count_buffers(element: &gst::Element, shared: &Arc<Shared>) {
+    let shared = Arc::clone(shared);
+    if let Some(pad) = element.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            shared.video_frames.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+/// A queue that holds up to [`MUX_QUEUE_TIME`] of data, whatever the buffer count.
+fn mux_queue() -> anyhow::Result<gst::Element> {
+    Ok(make("queue")
+        .property("max-size-buffers", 0u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", MUX_QUEUE_TIME.nseconds())
+        .build()?)
+}
+
+/// `tee ! queue ! videoscale ! capsfilter ! x264enc ! tee`, then the HLS and MP4 outputs.
+/// Returns the sinks that the audio branch joins later, and the MP4-side parser.
+fn build_rung(
+    pipeline: &gst::Pipeline,
+    video_tee: &gst::Element,
+    rung: &Rung,
+    out_dir: &Path,
+    opts: &TranscodeOptions,
+) -> anyhow::Result<(RungSinks, gst::Element)> {
+    let queue = make("queue").build()?;
+    let scale = make("videoscale").build()?;
+    let size = make("capsfilter")
+        .property(
+            "caps",
+            gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::I420)
+                .width(i32::try_from(rung.width)?)
+                .height(i32::try_from(rung.height)?)
+                .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .build()?;
+    // key-int-max is set, and the encoder started, when the frame rate is known
+    // (see `start_encoders_on_caps`).
+    let encoder = make("x264enc")
+        .property("name", format!("x264enc-{}", rung.name))
+        .property_from_str("speed-preset", "veryfast")
+        .property("bitrate", rung.video_bitrate.div_ceil(1000))
+        .property("option-string", "scenecut=0")
+        .build()?;
+    encoder.set_locked_state(true);
+    let encoded_tee = make("tee").build()?;
+    pipeline.add_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
+    gst::Element::link_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
+    video_tee.link(&queue)?;
+
+    let hls_dir = out_dir.join("hls");
+    let hls_queue = mux_queue()?;
+    let hls_parser = make("h264parse").build()?;
+    let hls = make("hlssink2")
+        .property("name", format!("hls-{}", rung.name))
+        .property("target-duration", opts.segment_seconds)
+        .property("playlist-length", 0u32)
+        .property("max-files", 0u32)
+        .property("send-keyframe-requests", false)
+        .property(
+            "location",
+            path_str(&hls_dir.join(format!("{}_%05d.ts", rung.name)))?,
+        )
+        .property(
+            "playlist-location",
+            path_str(&hls_dir.join(format!("{}.m3u8", rung.name)))?,
+        )
+        .build()?;
+    pipeline.add_many([&hls_queue, &hls_parser, &hls])?;
+    gst::Element::link_many([&encoded_tee, &hls_queue, &hls_parser])?;
+    link_to_request_pad(&hls_parser, &hls, "video")?;
+
+    let mp4_path = out_dir.join("mp4").join(format!("{}.mp4", rung.name));
+    let mp4_queue = mux_queue()?;
+    let mp4_parser = make("h264parse").build()?;
+    let mp4mux = make("mp4mux")
+        .property("name", format!("mp4mux-{}", rung.name))
+        .property("faststart", true)
+        // Keep the moov rewrite's scratch file next to the output rather than in /tmp.
+        .property(
+            "faststart-file",
+            path_str(&mp4_path.with_extension("mp4.moov-scratch"))?,
+        )
+        .build()?;
+    let file = make("filesink")
+        .property("location", path_str(&mp4_path)?)
+        .property("async", false)
+        .build()?;
+    pipeline.add_many([&mp4_queue, &mp4_parser, &mp4mux, &file])?;
+    gst::Element::link_many([&encoded_tee, &mp4_queue, &mp4_parser])?;
+    link_to_request_pad(&mp4_parser, &mp4mux, "video_%u")?;
+    mp4mux.link(&file)?;
+
+    Ok((
+        RungSinks {
+            hls,
+            mp4mux,
+            encoder,
+        },
+        mp4_parser,
+    ))
+}
+
+/// `tee ! videorate ! capsfilter ! queue ! videoconvert ! videoscale ! capsfilter ! appsink`.
+fn build_poster_branch(
+    pipeline: &gst::Pipeline,
+    video_tee: &gst::Element,
+    top: &Rung,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<()> {
+    let queue = make("queue").build()?;
+    let rate = make("videorate").build()?;
+    let rate_caps = make("capsfilter")
+        .property(
+            "caps",
+            gst_video::VideoCapsBuilder::new()
+                .any_features()
+                .framerate(gst::Fraction::new(POSTER_FPS, 1))
+                .build(),
+        )
+        .build()?;
+    let convert = make("videoconvert").build()?;
+    let scale = make("videoscale").build()?;
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgb)
+                .width(i32::try_from(top.width)?)
+                .height(i32::try_from(top.height)?)
+                .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .sync(false)
+        .async_(false)
+        .build();
+    let sink_element = sink.upcast_ref::<gst::Element>();
+    // videorate runs in the tee's thread, ahead of the queue: the queue then holds a few frames
+    // at 2 fps, not seconds of full-size video, while the appsink waits for the pipeline to preroll.
+    pipeline.add_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    gst::Element::link_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    video_tee.link(&rate)?;
+
+    // Once we have our frames, stop converting and scaling the rest of the video for nothing.
+    let done = Arc::clone(shared);
+    if let Some(pad) = rate.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if done.poster_done.load(Ordering::Relaxed) {
+                // `Handled` rather than `Drop`: gstreamer-rs already releases the buffer, and
+                // GStreamer 1.22 then unrefs NULL on `Drop` (GStreamer-CRITICAL per buffer).
+                gst::PadProbeReturn::Handled
+            } else {
+                gst::PadProbeReturn::Ok
+            }
+        });
+    }
+
+    let collect = Arc::clone(shared);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if collect.poster_done.load(Ordering::Relaxed) {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let mut frames = collect.poster_frames.lock().unwrap();
+                let running_time = sample
+                    .buffer()
+                    .and_then(|b| b.pts())
+                    .zip(sample.segment())
+                    .and_then(|(pts, segment)| {
+                        segment
+                            .downcast_ref::<gst::ClockTime>()?
+                            .to_running_time(pts)
+                    });
+                let past_window = running_time.is_some_and(|t| t >= POSTER_WINDOW);
+                if !past_window || frames.is_empty() {
+                    if let Some(frame) = rgb_frame(&sample) {
+                        frames.push(frame);
+                    }
+                }
+                if past_window || frames.len() >= POSTER_MAX_FRAMES {
+                    collect.poster_done.store(true, Ordering::Relaxed);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+/// Copies a sample into a tightly packed RGB frame (video rows are padded to 4 bytes).
+fn rgb_frame(sample: &gst::Sample) -> Option<RgbFrame> {
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer()?, &info).ok()?;
+    let (width, height) = (frame.width(), frame.height());
+    let stride = usize::try_from(frame.plane_stride()[0]).ok()?;
+    let row = width as usize * 3;
+    let plane = frame.plane_data(0).ok()?;
+    let mut data = Vec::with_capacity(row * height as usize);
+    for y in 0..height as usize {
+        data.extend_from_slice(plane.get(y * stride..y * stride + row)?);
+    }
+    Some(RgbFrame {
+        width,
+        height,
+        data,
+    })
+}
+
+/// Links a pad decodebin3 exposed: video into the ladder, audio into the shared AAC branch
+/// (built on the first pad, before any data flows, so the muxers know to wait for it).
+fn link_decoded_pad(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    video_in: &gst::Element,
+    rungs: &[RungSinks],
+    shared: &Shared,
+    audio_built: &AtomicBool,
+) -> anyhow::Result<()> {
+    let wants_audio = shared
+        .selection
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|s| s.audio.is_some());
+    let audio_in = if wants_audio && !audio_built.swap(true, Ordering::SeqCst) {
+        Some(build_audio_branch(pipeline, rungs, shared)?)
+    } else {
+        None
+    };
+
+    let kind = pad
+        .stream()
+        .map(|s| s.stream_type())
+        .unwrap_or(gst::StreamType::UNKNOWN);
+    let media_type = pad
+        .current_caps()
+        .unwrap_or_else(|| pad.query_caps(None))
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+
+    let is_video = kind.contains(gst::StreamType::VIDEO) || media_type.starts_with("video/");
+    let is_audio = kind.contains(gst::StreamType::AUDIO) || media_type.starts_with("audio/");
+    let target = if is_video {
+        Some(video_in.clone())
+    } else if is_audio {
+        audio_in.or_else(|| pipeline.by_name(AUDIO_IN))
+    } else {
+        None
+    };
+    let sink = target
+        .and_then(|element| element.static_pad("sink"))
+        .filter(|sink| !sink.is_linked());
+    if let Some(sink) = sink {
+        pad.link(&sink)
+            .with_context(|| format!("linking decoded {media_type}"))?;
+    } else {
+        // Not asked for, but exposed anyway: swallow it so it cannot stop the pipeline.
+        let discard = make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()?;
+        pipeline.add(&discard)?;
+        discard.sync_state_with_parent()?;
+        pad.link(
+            &discard
+                .static_pad("sink")
+                .context("fakesink without sink pad")?,
+        )?;
+    }
+    Ok(())
+}
+
+/// `queue ! audioconvert ! audioresample ! capsfilter ! avenc_aac ! tee`, then one parser per
+/// muxer. Returns the branch's first element.
+fn build_audio_branch(
+    pipeline: &gst::Pipeline,
+    rungs: &[RungSinks],
+    shared: &Shared,
+) -> anyhow::Result<gst::Element> {
+    let queue = make("queue").property("name", AUDIO_IN).build()?;
+    let convert = make("audioconvert").build()?;
+    let resample = make("audioresample").build()?;
+    let format = make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("audio/x-raw")
+                .field("rate", AUDIO_RATE)
+                .field("channels", AUDIO_CHANNELS)
+                .build(),
+        )
+        .build()?;
+    let encoder = make("avenc_aac")
+        .property("bitrate", AUDIO_BITRATE)
+        .build()?;
+    let audio_tee = make("tee").build()?;
+    let chain = [&queue, &convert, &resample, &format, &encoder, &audio_tee];
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
+
+    let mut added = chain.iter().map(|e| (*e).clone()).collect::<Vec<_>>();
+    for rung in rungs {
+        for (muxer, pad_template) in [(&rung.hls, "audio"), (&rung.mp4mux, "audio_%u")] {
+            let branch_queue = mux_queue()?;
+            let parser = make("aacparse").build()?;
+            pipeline.add_many([&branch_queue, &parser])?;
+            gst::Element::link_many([&audio_tee, &branch_queue, &parser])?;
+            link_to_request_pad(&parser, muxer, pad_template)?;
+            if pad_template == "audio_%u" {
+                shared
+                    .audio_codec_source
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(|| parser.clone());
+            }
+            added.extend([branch_queue, parser]);
+        }
+    }
+    // Downstream first, so nothing pushes into an element that is not running yet.
+    for element in added.iter().rev() {
+        element.sync_state_with_parent()?;
+    }
+    Ok(queue)
+}
+
+fn link_to_request_pad(
+    upstream: &gst::Element,
+    muxer: &gst::Element,
+    template: &str,
+) -> anyhow::Result<()> {
+    let sink = muxer
+        .request_pad_simple(template)
+        .with_context(|| format!("{} has no {template} pad", muxer.name()))?;
+    let src = upstream
+        .static_pad("src")
+        .context("element without src pad")?;
+    src.link(&sink)
+        .with_context(|| format!("linking {} to {}", upstream.name(), muxer.name()))?;
+    Ok(())
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// Sets the pipeline to `Null` when dropped, whatever happened.
+struct NullOnDrop(gst::Pipeline);
+
+impl NullOnDrop {
+    fn start(pipeline: &gst::Pipeline) -> Result<Self, TranscodeError> {
+        let guard = Self(pipeline.clone());
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason is on the bus.
+            let bus = pipeline.bus().context("pipeline without a bus")?;
+            let error = bus
+                .timed_pop_filtered(BUS_POLL, &[gst::MessageType::Error])
+                .and_then(|message| match message.view() {
+                    gst::MessageView::Error(error) => Some(bus_error(error)),
+                    _ => None,
+                });
+            return Err(error.unwrap_or_else(|| anyhow!("the pipeline refused to start").into()));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.set_state(gst::State::Null) {
+            tracing::warn!(%error, "could not stop the transcode pipeline");
+        }
+    }
+}
+
+/// Runs the bus loop until end of stream; returns the media duration the pipeline reported.
+fn watch(
+    graph: &Graph,
+    opts: &TranscodeOptions,
+    progress: &mut dyn FnMut(f64),
+    cancel: &AtomicBool,
+) -> Result<Option<gst::ClockTime>, TranscodeError> {
+    let pipeline = &graph.pipeline;
+    let bus = pipeline.bus().context("pipeline without a bus")?;
+    let mut reported = 0.0;
+    let mut next_report = Instant::now();
+    let mut furthest: Option<gst::ClockTime> = None;
+    let mut duration: Option<gst::ClockTime> = None;
+    let mut last_advance = Instant::now();
+
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(TranscodeError::Cancelled);
+        }
+        if let Some(message) = bus.timed_pop(BUS_POLL) {
+            match message.view() {
+                gst::MessageView::Eos(_) => {
+                    progress(1.0);
+                    // Short inputs can end before the first progress query.
+                    let duration = pipeline
+                        .query_duration::<gst::ClockTime>()
+                        .filter(|d| !d.is_zero())
+                        .or(duration);
+                    // Not the final position: it counts the poster branch's videorate, which
+                    // pads the last frame out to its 2 fps grid.
+                    return Ok(duration.or(furthest));
+                }
+                gst::MessageView::Error(error) => {
+                    if let Some(failure) = graph.shared.failure.lock().unwrap().take() {
+                        return Err(failure);
+                    }
+                    return Err(bus_error(error));
+                }
+                gst::MessageView::Application(_) => {
+                    if let Some(failure) = graph.shared.failure.lock().unwrap().take() {
+                        return Err(failure);
+                    }
+                }
+                gst::MessageView::Warning(warning) => {
+                    tracing::warn!(
+                        source = %source_path(message.src()),
+                        error = %warning.error(),
+                        debug = ?warning.debug(),
+                        "transcode warning"
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        let now = Instant::now();
+        if now < next_report {
+            continue;
+        }
+        next_report = now + PROGRESS_EVERY;
+        duration = pipeline
+            .query_duration::<gst::ClockTime>()
+            .filter(|d| !d.is_zero())
+            .or(duration);
+        let position = pipeline.query_position::<gst::ClockTime>();
+        if position.is_some() && position > furthest {
+            furthest = position;
+            last_advance = now;
+        } else if now.duration_since(last_advance) >= opts.stall_timeout {
+            // Written only when GST_DEBUG_DUMP_DOT_DIR is set: the graph shows where data stopped.
+            pipeline.debug_to_dot_file(gst::DebugGraphDetails::all(), "vitrine-transcode-stalled");
+            return Err(TranscodeError::Stalled(opts.stall_timeout));
+        }
+        if let (Some(position), Some(duration)) = (furthest, duration) {
+            // 1.0 is kept for the end of stream: the muxers still have work after the last frame.
+            let fraction =
+                (position.nseconds() as f64 / duration.nseconds() as f64).clamp(0.0, 0.99);
+            if fraction > reported {
+                reported = fraction;
+                progress(fraction);
+            }
+        }
+    }
+}
+
+/// An error message from the bus: problems writing or reading files are ours (retry later),
+/// anything else is the input's fault.
+fn bus_error(error: &gst::message::Error) -> TranscodeError {
+    let text = format!(
+        "{}: {} ({})",
+        source_path(error.src()),
+        error.error(),
+        error.debug().as_deref().unwrap_or("no details")
+    );
+    if error.error().kind::<gst::ResourceError>().is_some() {
+        TranscodeError::Internal(anyhow!(text))
+    } else {
+        TranscodeError::Media(text)
+    }
+}
+
+fn source_path(source: Option<&gst::Object>) -> String {
+    source.map_or_else(|| "pipeline".into(), |s| s.path_string().to_string())
+}
+
+/// Adds `#EXT-X-PLAYLIST-TYPE:VOD` (and `#EXT-X-ENDLIST`) to a finished media playlist and
+/// measures its bitrate. `None` if the rung produced nothing.
+fn finish_rendition(out_dir: &Path, rung: &Rung) -> anyhow::Result<Option<Rendition>> {
+    let playlist = format!("hls/{}.m3u8", rung.name);
+    let mp4 = format!("mp4/{}.mp4", rung.name);
+    let playlist_path = out_dir.join(&playlist);
+    if !playlist_path.is_file() || !out_dir.join(&mp4).is_file() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&playlist_path)
+        .with_context(|| format!("reading {}", playlist_path.display()))?;
+    let text = as_vod_playlist(&text);
+    fs::write(&playlist_path, &text)
+        .with_context(|| format!("writing {}", playlist_path.display()))?;
+
+    let segments = media_segments(&text);
+    if segments.is_empty() {
+        return Ok(None);
+    }
+    let hls_dir = out_dir.join("hls");
+    let mut peak = 0u64;
+    for (uri, seconds) in &segments {
+        let bytes = fs::metadata(hls_dir.join(uri))
+            .with_context(|| format!("measuring segment {uri}"))?
+            .len();
+        // Segments shorter than a second (usually the last) overstate the rate: count them as one.
+        peak = peak.max((bytes as f64 * 8.0 / seconds.max(1.0)).ceil() as u64);
+    }
+    Ok(Some(Rendition {
+        name: rung.name.clone(),
+        width: rung.width,
+        height: rung.height,
+        bandwidth: u32::try_from(peak).unwrap_or(u32::MAX),
+        playlist,
+        mp4,
+    }))
+}
+
+/// hlssink2 1.22 writes neither a playlist type nor, on every path, an end tag.
+fn as_vod_playlist(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let needs_type = !text.contains("#EXT-X-PLAYLIST-TYPE");
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if needs_type && line.starts_with("#EXT-X-VERSION") {
+            out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+        }
+    }
+    if needs_type && !out.contains("#EXT-X-PLAYLIST-TYPE") {
+        out = out.replacen("#EXTM3U\n", "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n", 1);
+    }
+    if !out.contains("#EXT-X-ENDLIST") {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+/// `(uri, seconds)` of each segment in a media playlist.
+fn media_segments(text: &str) -> Vec<(String, f64)> {
+    let mut segments = Vec::new();
+    let mut pending = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(info) = line.strip_prefix("#EXTINF:") {
+            let seconds = info.split(',').next().unwrap_or("");
+            pending = f64::from_str(seconds.trim()).ok();
+        } else if !line.is_empty() && !line.starts_with('#') {
+            if let Some(seconds) = pending.take() {
+                segments.push((line.to_owned(), seconds));
+            }
+        }
+    }
+    segments
+}
+
+/// The multivariant playlist (RFC 8216 §4.3.4.2): one variant per rendition with its codecs,
+/// largest first.
+fn write_master_playlist(path: &Path, variants: &[(Rendition, String)]) -> anyhow::Result<()> {
+    let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (rendition, codecs) in variants {
+        let uri = Path::new(&rendition.playlist)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("playlist without a file name")?;
+        writeln!(
+            text,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{codecs}\"\n{uri}",
+            rendition.bandwidth, rendition.width, rendition.height
+        )?;
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Every file a transcode leaves for upload, in a stable order.
+fn list_outputs(out_dir: &Path) -> anyhow::Result<Vec<OutputFile>> {
+    let mut files = Vec::new();
+    for dir in ["hls", "mp4"] {
+        let mut paths: Vec<PathBuf> = fs::read_dir(out_dir.join(dir))
+            .with_context(|| format!("listing {dir}"))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        paths.sort();
+        for path in paths {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(content_type) = content_type(name) {
+                files.push(OutputFile {
+                    path: format!("{dir}/{name}"),
+                    content_type,
+                });
+            }
+        }
+    }
+    if out_dir.join("poster.jpg").is_file() {
+        files.push(OutputFile {
+            path: "poster.jpg".into(),
+            content_type: "image/jpeg",
+        });
+    }
+    Ok(files)
+}
+
+fn content_type(file_name: &str) -> Option<&'static str> {
+    match file_name.rsplit_once('.')?.1 {
+        "m3u8" => Some("application/vnd.apple.mpegurl"),
+        "ts" => Some("video/mp2t"),
+        "mp4" => Some("video/mp4"),
+        "jpg" => Some("image/jpeg"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HLSSINK2_OUTPUT: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-ALLOW-CACHE:NO\n\
+        #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TARGETDURATION:2\n\n\
+        #EXTINF:2,\n720p_00000.ts\n#EXTINF:1.5,\n720p_00001.ts\n#EXT-X-ENDLIST\n";
+
+    #[test]
+    fn media_playlists_are_marked_vod_once() {
+        let vod = as_vod_playlist(HLSSINK2_OUTPUT);
+        assert!(vod.contains("#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n"));
+        assert_eq!(as_vod_playlist(&vod), vod);
+        assert_eq!(vod.matches("#EXT-X-ENDLIST").count(), 1);
+    }
+
+    #[test]
+    fn segments_are_read_with_their_durations() {
+        assert_eq!(
+            media_segments(HLSSINK2_OUTPUT),
+            [
+                ("720p_00000.ts".to_owned(), 2.0),
+                ("720p_00001.ts".to_owned(), 1.5)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_known_outputs_get_a_content_type() {
+        assert_eq!(
+            content_type("720p.m3u8"),
+            Some("application/vnd.apple.mpegurl")
+        );
+        assert_eq!(content_type("720p_00000.ts"), Some("video/mp2t"));
+        assert_eq!(content_type("720p.mp4.moov-scratch"), None);
+    }
+}

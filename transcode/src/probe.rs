@@ -6,13 +6,13 @@
 //! [`ProbeError`] whose `Display` is written for the creator who uploaded the file.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use gstreamer as gst;
 use gstreamer::glib;
-use gstreamer::prelude::*;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
 
@@ -27,16 +27,18 @@ pub struct ProbeInfo {
     pub width: u32,
     /// Display height: pixel aspect ratio and rotation applied.
     pub height: u32,
-    /// Clockwise rotation (0, 90, 180 or 270) needed to show the coded picture upright, from the
+    /// Clockwise rotation (0, 90, 180 or 270) that shows the coded picture upright, from the
     /// `image-orientation` tag (`rotate-90`, `flip-rotate-270`, …).
     pub rotation: u32,
     /// Human-readable codec name, e.g. "H.264 / AVC".
     pub video_codec: String,
+    /// Whether there is an audio stream we can decode.
     pub has_audio: bool,
     /// Frames per second as a fraction; `None` when the container does not say (variable rate).
     pub framerate: Option<(i32, i32)>,
 }
 
+/// Why an upload cannot be transcoded. `Display` is shown to the creator as is.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("the file is not a video we recognise ({0})")]
@@ -66,27 +68,26 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         .map_err(|e| ProbeError::Failed(format!("cannot name the file as a URI: {e}")))?;
 
     let (info, error) = discover(&uri, timeout)?;
-    eprintln!("DBG {:?} {:?} streams={:?} missing={:?} top={:?}", info.result(), error, info.stream_list().iter().map(|s| s.caps()).collect::<Vec<_>>(), info.missing_elements_installer_details(), info.stream_info().and_then(|s| s.caps()));
-    match info.result() {
-        pbutils::DiscovererResult::Timeout => {
-            return Err(ProbeError::Failed(format!(
-                "reading the file took longer than {} s",
-                timeout.as_secs_f32()
-            )))
-        }
-        pbutils::DiscovererResult::UriInvalid => {
-            return Err(ProbeError::Failed("invalid file location".into()))
-        }
-        _ => {}
+    if info.result() == pbutils::DiscovererResult::Timeout {
+        return Err(timed_out(timeout));
     }
+    let missing = MissingDecoders::from_details(&info.missing_elements_installer_details());
 
     let Some(video) = info.video_streams().into_iter().next() else {
-        return Err(match error {
-            // A missing plugin with no stream info at all: the container itself is unknown.
-            Some(e) if !e.matches(gst::CoreError::MissingPlugin) => classify_error(&e),
-            _ if !info.audio_streams().is_empty() => ProbeError::NoVideo,
-            Some(e) => classify_error(&e),
-            None => ProbeError::NotMedia("no video or audio stream found".into()),
+        // A missing decoder aborts discovery before any stream is listed, so the installer
+        // details are the only place that names the codec.
+        return Err(if let Some(codec) = missing.video {
+            ProbeError::Unsupported(codec)
+        } else if let Some(codec) = missing.audio {
+            ProbeError::Failed(format!(
+                "unsupported audio codec: {codec} (no decoder available)"
+            ))
+        } else if let Some(error) = error {
+            classify_error(&error)
+        } else if !info.audio_streams().is_empty() {
+            ProbeError::NoVideo
+        } else {
+            ProbeError::NotMedia("no video or audio stream found".into())
         });
     };
     if video.is_image() {
@@ -97,20 +98,22 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         .caps()
         .ok_or_else(|| ProbeError::Failed("the video stream has no format".into()))?;
     let video_codec = codec_name(&video, &caps);
-    // The Discoverer stops at parsers, so a decodable-looking result says nothing about whether a
-    // decoder exists (HEVC parses fine without one): ask the registry directly.
+    // The Discoverer stops at parsers, so a clean result says nothing about whether a decoder
+    // exists (HEVC parses fine without one): ask the registry directly.
     if !has_decoder(&caps) {
         return Err(ProbeError::Unsupported(video_codec));
     }
-    if let Some(e) = error.filter(|e| !e.matches(gst::CoreError::MissingPlugin)) {
-        return Err(classify_error(&e));
+    // Missing plugins for streams we do not use (a phone's metadata track) are harmless.
+    if let Some(error) = error.filter(|e| !e.matches(gst::CoreError::MissingPlugin)) {
+        return Err(classify_error(&error));
     }
 
     let rotation = video
         .tags()
         .and_then(|tags| tags.get::<gst::tags::ImageOrientation>())
         .map_or(0, |tag| rotation_from_orientation(tag.get()));
-    let (width, height) = display_size(video.width(), video.height(), video.par(), rotation);
+    let (width, height) =
+        display_size(video.width(), video.height(), pixel_aspect(&caps), rotation);
     if width < MIN_SIDE || height < MIN_SIDE {
         return Err(ProbeError::TooSmall { width, height });
     }
@@ -138,8 +141,8 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
 }
 
 /// Runs one asynchronous discovery on a private main context. The synchronous API drops the
-/// `DiscovererInfo` whenever it reports an error, and with it the caps we need to name the codec
-/// that has no decoder, so we use the `discovered` signal instead.
+/// `DiscovererInfo` whenever it reports an error, and with it the missing-decoder details we need
+/// to name an unsupported codec, so we listen for the `discovered` signal instead.
 fn discover(
     uri: &str,
     timeout: Duration,
@@ -155,6 +158,8 @@ fn discover(
             let outcome: Arc<Mutex<Outcome>> = Arc::default();
             let sink = Arc::clone(&outcome);
             discoverer.connect_discovered(move |_, info, error| {
+                // Keep a reference rather than `info.copy()`: in GStreamer 1.22 the copy
+                // unrefs its streams one time too many (GLib-GObject-CRITICAL warnings).
                 *sink.lock().unwrap() = Some((info.clone(), error.cloned()));
             });
             discoverer.start();
@@ -162,33 +167,37 @@ fn discover(
                 .discover_uri_async(uri)
                 .map_err(|e| ProbeError::Failed(e.to_string()))?;
 
-            // The Discoverer enforces `timeout` itself; this deadline only guards against a bug
-            // there leaving us waiting forever.
-            let deadline = Instant::now() + timeout + Duration::from_secs(5);
-            let wake = glib::timeout_source_new(
+            // The Discoverer enforces `timeout` itself; this deadline only guards against it
+            // never calling back, and the ticker makes sure we get to look at the clock.
+            let deadline = Instant::now() + timeout + Duration::from_secs(2);
+            let ticker = glib::timeout_source_new(
                 Duration::from_millis(100),
                 None,
                 glib::Priority::DEFAULT,
                 || glib::ControlFlow::Continue,
             );
-            wake.attach(Some(&context));
+            ticker.attach(Some(&context));
             let result = loop {
                 if let Some(found) = outcome.lock().unwrap().take() {
                     break Ok(found);
                 }
                 if Instant::now() > deadline {
-                    break Err(ProbeError::Failed(format!(
-                        "reading the file took longer than {} s",
-                        timeout.as_secs_f32()
-                    )));
+                    break Err(timed_out(timeout));
                 }
                 context.iteration(true);
             };
-            wake.destroy();
+            ticker.destroy();
             discoverer.stop();
             result
         })
         .map_err(|e| ProbeError::Failed(e.to_string()))?
+}
+
+fn timed_out(timeout: Duration) -> ProbeError {
+    ProbeError::Failed(format!(
+        "reading the file took longer than {} s",
+        timeout.as_secs_f32()
+    ))
 }
 
 /// Maps a GStreamer error about the whole file to a creator-facing reason.
@@ -202,38 +211,93 @@ fn classify_error(error: &glib::Error) -> ProbeError {
     }
 }
 
-fn codec_name(video: &pbutils::DiscovererVideoInfo, caps: &gst::Caps) -> String {
-    let tagged = video
-        .tags()
-        .and_then(|tags| tags.get::<gst::tags::VideoCodec>())
-        .map(|tag| tag.get().to_owned());
-    let name = tagged.unwrap_or_else(|| pbutils::pb_utils_get_codec_description(caps).into());
-    // GStreamer 1.22 has no description for H.266 and falls back to the raw media type.
-    match caps.structure(0).map(|s| s.name().as_str()) {
-        Some("video/x-h266") if !name.contains("266") => "H.266/VVC".into(),
-        _ => name,
+/// The first missing video and audio decoder named in the Discoverer's installer details
+/// (`gstreamer|1.0|app|H.265 decoder|decoder-video/x-h265`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MissingDecoders {
+    video: Option<String>,
+    audio: Option<String>,
+}
+
+impl MissingDecoders {
+    fn from_details(details: &[impl AsRef<str>]) -> Self {
+        let mut missing = Self::default();
+        for detail in details {
+            let fields: Vec<&str> = detail.as_ref().split('|').collect();
+            let [.., description, wanted] = fields[..] else {
+                continue;
+            };
+            let Some(caps) = wanted.strip_prefix("decoder-") else {
+                continue;
+            };
+            let media_type = caps.split(',').next().unwrap_or(caps).trim();
+            let name = describe_media_type(media_type)
+                .unwrap_or_else(|| description.trim_end_matches(" decoder").to_owned());
+            let slot = if media_type.starts_with("video/") {
+                &mut missing.video
+            } else if media_type.starts_with("audio/") {
+                &mut missing.audio
+            } else {
+                continue;
+            };
+            slot.get_or_insert(name);
+        }
+        missing
     }
+}
+
+/// Names for media types GStreamer 1.22 cannot describe itself.
+fn describe_media_type(media_type: &str) -> Option<String> {
+    match media_type {
+        // qtdemux 1.22 does not know the VVC sample entries and exposes the raw fourcc.
+        "video/x-h266" | "video/x-gst-fourcc-vvc1" | "video/x-gst-fourcc-vvi1" => {
+            Some("H.266/VVC".into())
+        }
+        other => other
+            .strip_prefix("video/x-gst-fourcc-")
+            .map(|fourcc| format!("unknown codec '{fourcc}'")),
+    }
+}
+
+fn codec_name(video: &pbutils::DiscovererVideoInfo, caps: &gst::Caps) -> String {
+    let media_type = caps.structure(0).map(|s| s.name().as_str()).unwrap_or("");
+    describe_media_type(media_type)
+        .or_else(|| {
+            video
+                .tags()
+                .and_then(|tags| tags.get::<gst::tags::VideoCodec>())
+                .map(|tag| tag.get().to_owned())
+        })
+        .unwrap_or_else(|| pbutils::pb_utils_get_codec_description(caps).into())
 }
 
 /// Whether the registry has a decoder (or, for raw media, nothing to decode) for `caps`. Only the
 /// media type is compared: decodebin3 plugs a parser first, which converts stream formats.
-fn has_decoder(caps: &gst::Caps) -> bool {
+pub(crate) fn has_decoder(caps: &gst::Caps) -> bool {
     let Some(media_type) = caps.structure(0).map(|s| s.name().as_str()) else {
         return false;
     };
     if media_type == "video/x-raw" || media_type == "audio/x-raw" {
         return true;
     }
-    let media_type = gst::Caps::new_empty_simple(media_type);
-    gst::ElementFactory::factories_with_type(
-        gst::ElementFactoryType::DECODER,
-        gst::Rank::MARGINAL,
-    )
-    .iter()
-    .any(|factory| factory.can_sink_any_caps(&media_type))
+    let Ok(media_type) = gst::Caps::from_str(media_type) else {
+        return false;
+    };
+    gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DECODER, gst::Rank::MARGINAL)
+        .iter()
+        .any(|factory| factory.can_sink_any_caps(&media_type))
 }
 
-/// Clockwise rotation from a GStreamer `image-orientation` tag. Flipped variants rotate the same
+/// The pixel aspect ratio the stream's caps declare. `DiscovererVideoInfo::par()` is not used:
+/// in GStreamer 1.22 it can disagree with the caps (27/64 for a square-pixel Samsung clip).
+fn pixel_aspect(caps: &gst::Caps) -> gst::Fraction {
+    caps.structure(0)
+        .and_then(|s| s.get::<gst::Fraction>("pixel-aspect-ratio").ok())
+        .filter(|par| par.numer() > 0 && par.denom() > 0)
+        .unwrap_or_else(|| gst::Fraction::new(1, 1))
+}
+
+/// Clockwise rotation from a GStreamer `image-orientation` tag. Flipped variants turn the same
 /// way (the mirror does not change which side is up).
 pub fn rotation_from_orientation(tag: &str) -> u32 {
     match tag.trim_start_matches("flip-") {
@@ -247,8 +311,8 @@ pub fn rotation_from_orientation(tag: &str) -> u32 {
 fn display_size(coded_w: u32, coded_h: u32, par: gst::Fraction, rotation: u32) -> (u32, u32) {
     let (n, d) = (par.numer(), par.denom());
     let width = if n > 0 && d > 0 && n != d {
-        let scaled = (u64::from(coded_w) * n as u64 + d as u64 / 2) / d as u64;
-        u32::try_from(scaled).unwrap_or(u32::MAX)
+        let (n, d) = (u64::from(n.unsigned_abs()), u64::from(d.unsigned_abs()));
+        u32::try_from((u64::from(coded_w) * n + d / 2) / d).unwrap_or(u32::MAX)
     } else {
         coded_w
     };
@@ -264,7 +328,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flipped_orientations_rotate_like_plain_ones() {
+    fn flipped_orientations_turn_like_plain_ones() {
         assert_eq!(rotation_from_orientation("rotate-90"), 90);
         assert_eq!(rotation_from_orientation("flip-rotate-270"), 270);
         assert_eq!(rotation_from_orientation("flip-rotate-0"), 0);
@@ -273,12 +337,34 @@ mod tests {
 
     #[test]
     fn a_quarter_turn_swaps_the_display_sides() {
-        assert_eq!(display_size(1920, 1080, gst::Fraction::new(1, 1), 90), (1080, 1920));
-        assert_eq!(display_size(1920, 1080, gst::Fraction::new(1, 1), 180), (1920, 1080));
+        let square = gst::Fraction::new(1, 1);
+        assert_eq!(display_size(1920, 1080, square, 90), (1080, 1920));
+        assert_eq!(display_size(1920, 1080, square, 180), (1920, 1080));
     }
 
     #[test]
-    fn non_square_pixels_stretch_the_width() {
-        assert_eq!(display_size(720, 576, gst::Fraction::new(16, 15), 0), (768, 576));
+    fn wide_pixels_stretch_the_display_width() {
+        assert_eq!(
+            display_size(320, 240, gst::Fraction::new(4, 3), 0),
+            (427, 240)
+        );
+    }
+
+    #[test]
+    fn a_missing_vvc_decoder_is_named_for_humans() {
+        let details =
+            ["gstreamer|1.0|app|video/x-gst-fourcc-vvc1 decoder|decoder-video/x-gst-fourcc-vvc1"];
+        let missing = MissingDecoders::from_details(&details);
+        assert_eq!(missing.video.as_deref(), Some("H.266/VVC"));
+        assert_eq!(missing.audio, None);
+    }
+
+    #[test]
+    fn a_missing_audio_decoder_keeps_gstreamers_description() {
+        let details =
+            ["gstreamer|1.0|app|MPEG-4 AAC decoder|decoder-audio/mpeg, mpegversion=(int)4"];
+        let missing = MissingDecoders::from_details(&details);
+        assert_eq!(missing.audio.as_deref(), Some("MPEG-4 AAC"));
+        assert_eq!(missing.video, None);
     }
 }

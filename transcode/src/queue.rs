@@ -99,7 +99,12 @@ pub async fn fail(tx: &mut Tx, lease: &Lease, reason: &str) -> sqlx::Result<bool
     finish(tx, lease, "failed", Some(reason)).await
 }
 
-async fn finish(tx: &mut Tx, lease: &Lease, state: &str, error: Option<&str>) -> sqlx::Result<bool> {
+async fn finish(
+    tx: &mut Tx,
+    lease: &Lease,
+    state: &str,
+    error: Option<&str>,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, last_error = $2, lease_owner = NULL, lease_until = NULL, \
            updated_at = $3 \
@@ -116,7 +121,12 @@ async fn finish(tx: &mut Tx, lease: &Lease, state: &str, error: Option<&str>) ->
 }
 
 /// Puts the job back to run again after `delay`, keeping the failure for operators.
-pub async fn retry_later(db: &Db, lease: &Lease, error: &str, delay: Duration) -> sqlx::Result<bool> {
+pub async fn retry_later(
+    db: &Db,
+    lease: &Lease,
+    error: &str,
+    delay: Duration,
+) -> sqlx::Result<bool> {
     let now = now_ms();
     let done = sqlx::query(
         "UPDATE jobs SET state = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, \

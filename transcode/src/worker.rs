@@ -159,8 +159,12 @@ impl Job {
             Err(Stop::Transient(e)) => {
                 let reason = format!("{e:#}");
                 if lease.attempt >= lease.max_attempts {
-                    self.fail(&lease, &format!("transcoding failed: {reason}"), "exhausted")
-                        .await;
+                    self.fail(
+                        &lease,
+                        &format!("transcoding failed: {reason}"),
+                        "exhausted",
+                    )
+                    .await;
                 } else {
                     let delay = self.config.retry_backoff * 2u32.pow(lease.attempt as u32 - 1);
                     tracing::warn!(error = %reason, ?delay, "job failed; retrying later");
