@@ -2,8 +2,9 @@
 //! a blocking thread, publish the outputs, then make the video `ready` — in that order, so a ready
 //! video never lists an object that does not exist.
 //!
-//! While a pipeline runs, the async side heartbeats the lease and writes progress. A lost lease
-//! or a shutdown cancels the pipeline; on shutdown the job is handed back to the queue.
+//! For the whole job (download, pipeline, upload) a companion task heartbeats the lease; while
+//! the pipeline runs the job task also writes progress. A lost lease or a shutdown cancels the
+//! pipeline; on shutdown the job is handed back to the queue.
 
 use std::{
     path::{Path, PathBuf},
@@ -137,7 +138,17 @@ impl Job {
             return;
         }
         let scratch = self.config.work_dir.join(lease.job_id.as_str());
-        let result = self.transcode_and_publish(&lease, &scratch).await;
+        let lease_lost = CancellationToken::new();
+        let heartbeat = tokio::spawn(keep_alive(
+            self.db.clone(),
+            lease.clone(),
+            self.config.lease,
+            lease_lost.clone(),
+        ));
+        let result = self
+            .transcode_and_publish(&lease, &scratch, &lease_lost)
+            .await;
+        heartbeat.abort();
         if let Err(e) = tokio::fs::remove_dir_all(&scratch).await {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(error = %e, dir = %scratch.display(), "could not clean scratch dir");
@@ -195,7 +206,12 @@ impl Job {
         }
     }
 
-    async fn transcode_and_publish(&self, lease: &Lease, scratch: &Path) -> Result<(), Stop> {
+    async fn transcode_and_publish(
+        &self,
+        lease: &Lease,
+        scratch: &Path,
+        lease_lost: &CancellationToken,
+    ) -> Result<(), Stop> {
         let transient = |e: anyhow::Error| Stop::Transient(e);
         let Some(video) = videos::get(&self.db, &lease.video_id)
             .await
@@ -220,7 +236,9 @@ impl Job {
             .await
             .map_err(|e| transient(anyhow::Error::new(e).context("fetching the original")))?;
 
-        let output = self.run_pipeline(lease, source, out_dir.clone()).await?;
+        let output = self
+            .run_pipeline(lease, source, out_dir.clone(), lease_lost)
+            .await?;
         let outputs = self
             .publish(video.id.as_str(), &out_dir, &output)
             .await
@@ -248,13 +266,14 @@ impl Job {
         Ok(())
     }
 
-    /// Runs the blocking pipeline on its own thread while this task heartbeats the lease and
-    /// records progress.
+    /// Runs the blocking pipeline on its own thread while this task records progress and
+    /// watches for shutdown and a lost lease.
     async fn run_pipeline(
         &self,
         lease: &Lease,
         source: PathBuf,
         out_dir: PathBuf,
+        lease_lost: &CancellationToken,
     ) -> Result<TranscodeOutput, Stop> {
         let info = {
             let source = source.clone();
@@ -280,9 +299,8 @@ impl Job {
             })
         };
 
-        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
-        heartbeat.tick().await;
         let mut last_written = 0.0;
+        let mut progress_open = true;
         let mut stop: Option<Stop> = None;
         let result = loop {
             tokio::select! {
@@ -291,24 +309,21 @@ impl Job {
                     cancel.store(true, Ordering::SeqCst);
                     stop = Some(Stop::Shutdown);
                 }
-                _ = heartbeat.tick() => {
-                    match queue::heartbeat(&self.db, lease, self.config.lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            cancel.store(true, Ordering::SeqCst);
-                            stop.get_or_insert(Stop::LeaseLost);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
-                    }
+                _ = lease_lost.cancelled(), if stop.is_none() => {
+                    cancel.store(true, Ordering::SeqCst);
+                    stop = Some(Stop::LeaseLost);
                 }
-                changed = progress_rx.changed() => {
-                    if changed.is_ok() {
-                        let p = *progress_rx.borrow_and_update();
-                        // One write per percent point keeps the database quiet.
-                        if p - last_written >= 0.01 {
-                            last_written = p;
-                            let _ = videos::set_progress(&self.db, &lease.video_id, p).await;
-                        }
+                changed = progress_rx.changed(), if progress_open => {
+                    if changed.is_err() {
+                        // The pipeline thread is done reporting; its result follows.
+                        progress_open = false;
+                        continue;
+                    }
+                    let p = *progress_rx.borrow_and_update();
+                    // One write per percent point keeps the database quiet.
+                    if p - last_written >= 0.01 {
+                        last_written = p;
+                        let _ = videos::set_progress(&self.db, &lease.video_id, p).await;
                     }
                 }
             }
@@ -359,6 +374,25 @@ impl Job {
                 .collect(),
             keys: keys_written,
         })
+    }
+}
+
+/// Extends the lease every third of its length until aborted; cancels `lost` if another worker
+/// took the job (or it was deleted with its video).
+async fn keep_alive(db: Db, lease: Lease, lease_for: Duration, lost: CancellationToken) {
+    let mut tick = tokio::time::interval(lease_for / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match queue::heartbeat(&db, &lease, lease_for).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.cancel();
+                return;
+            }
+            // A database blip: the lease still has two thirds of its time to recover.
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
     }
 }
 
