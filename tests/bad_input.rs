@@ -25,10 +25,18 @@ async fn uploads_that_are_not_usable_videos_are_refused_with_a_reason() {
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "empty_body").await;
 
+    // A 100-byte stub of an MP4. GStreamer 1.22 usually reports the broken container at once,
+    // but sometimes only stops answering; either way the creator gets a 422 that says why.
     let r = app
         .upload(&token, &media("mp4ff_init_truncated.mp4"), "truncated")
         .await;
-    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "not_a_video").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    let code = body["error"]["code"].as_str().unwrap();
+    assert!(
+        code == "not_a_video" || code == "unreadable_video",
+        "{body}"
+    );
     assert!(body["error"]["message"].as_str().unwrap().len() > 10);
 
     let r = app
@@ -118,7 +126,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = app.upload(&"vt_wrong".to_string(), &clip, "x").await;
+    let r = app.upload("vt_wrong", &clip, "x").await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app.upload(&viewer, &clip, "x").await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;

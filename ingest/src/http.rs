@@ -26,9 +26,25 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let uploads = OpenApiRouter::new()
         .routes(routes!(upload_video))
+        .layer(axum::middleware::map_response(close_after_refusal));
+    OpenApiRouter::new()
+        .merge(uploads)
         .routes(routes!(get_video, delete_video))
+}
+
+/// An upload refused early (bad token, wrong type, too large) leaves most of its body unread on
+/// the connection. Saying `Connection: close` tells the client not to reuse it, instead of
+/// letting its next request fail on a connection the server is about to drop.
+async fn close_after_refusal(mut response: axum::response::Response) -> axum::response::Response {
+    if !response.status().is_success() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

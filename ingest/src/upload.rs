@@ -1,8 +1,6 @@
 //! From a spooled file to a queued video: probe, store the original, then record the video and
 //! its job in one transaction.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use vitrine_assets::keys;
 use vitrine_core::{
@@ -25,7 +23,7 @@ pub async fn accept(
 ) -> Result<VideoId, ApiError> {
     let info = {
         let path = spooled.file.to_path_buf();
-        tokio::task::spawn_blocking(move || probe::probe(&path, Duration::from_secs(30)))
+        tokio::task::spawn_blocking(move || probe::probe(&path, probe::DEFAULT_TIMEOUT))
             .await
             .context("probe task")?
     }

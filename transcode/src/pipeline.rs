@@ -5,8 +5,8 @@
 //! Everything here blocks: [`transcode`] runs the GStreamer bus loop on the calling thread, so call
 //! it from a dedicated thread (`spawn_blocking`), never from the async runtime.
 
-// filesrc ! decodebin3            select-stream: the first video and the first decodable audio only
-//   video ! queue ! videoflip video-direction=auto ! videoconvert ! tee name=v
+// filesrc ! decodebin         the first video and the first audio pad; other pads to a fakesink
+//   video ! queue ! videoconvert ! videoflip video-direction=auto ! tee name=v
 //     per rung:
 //     v. ! queue ! videoscale ! capsfilter(W x H, 1:1, I420) ! x264enc ! tee name=e
 //       e. ! queue ! h264parse ! hlssink2.video        hls/<rung>_%05d.ts, hls/<rung>.m3u8
@@ -14,13 +14,18 @@
 //     poster:
 //     v. ! videorate ! capsfilter(2 fps) ! queue ! videoconvert ! videoscale
 //        ! capsfilter(RGB, top rung size) ! appsink    frames of the first 3 s
-//   audio ! queue ! audioconvert ! audioresample ! capsfilter(48 kHz stereo) ! avenc_aac ! tee name=a
+//   audio ! queue ! audioconvert ! audioresample ! capsfilter(48 kHz, stereo) ! avenc_aac
+//         ! tee name=a
 //     per rung:
 //     a. ! queue ! aacparse ! hlssink2.audio
 //     a. ! queue ! aacparse ! mp4mux.audio_0
 //
 // The parsers sit after the tees, one per branch: mpegtsmux (inside hlssink2) wants byte-stream
 // H.264 and mp4mux wants avc, and a parser shared by both makes caps negotiation fail.
+//
+// decodebin, not decodebin3: in GStreamer 1.22, decodebin3 fails with not-negotiated on files with
+// metadata tracks it cannot handle (iPhone .mov "mebx" tracks), where decodebin skips them.
+// videoconvert comes before videoflip, which does not take every decoder format (VP9 alpha's A420).
 //
 // Keyframes align across rungs because every encoder sees the same frames with the same fixed GOP
 // (key-int-max = one segment of frames, scenecut=0) and hlssink2 does not request extra ones.
@@ -29,7 +34,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,7 +95,8 @@ pub struct Rendition {
     pub name: String,
     pub width: u32,
     pub height: u32,
-    /// Peak segment bitrate in bits/s, measured from the segments (the master playlist's BANDWIDTH).
+    /// Peak segment bitrate in bits/s, measured from the segments: the master playlist's
+    /// BANDWIDTH.
     pub bandwidth: u32,
     /// Media playlist, relative to the output directory ("hls/720p.m3u8").
     pub playlist: String,
@@ -120,6 +126,8 @@ pub enum TranscodeError {
     /// The input cannot be transcoded; retrying will not help.
     #[error("the video cannot be transcoded: {0}")]
     Media(String),
+    /// Frames were decoded, then the position stopped moving for this long; a retry may help.
+    /// (A pipeline that never decodes a frame ends in `Media`.)
     #[error("transcoding made no progress for {0:?}")]
     Stalled(Duration),
     #[error("transcoding was cancelled")]
@@ -205,21 +213,14 @@ pub fn transcode(
 /// State shared with the streaming threads.
 #[derive(Default)]
 struct Shared {
-    /// The streams decodebin3 was told to expose, decided from the first stream collection.
-    selection: Mutex<Option<Selection>>,
     /// The audio branch's first MP4 parser, once built: its caps name the AAC profile.
     audio_codec_source: Mutex<Option<gst::Element>>,
     /// A failure found on a streaming thread; reported instead of the generic error it causes.
     failure: Mutex<Option<TranscodeError>>,
     video_frames: AtomicU64,
     poster_frames: Mutex<Vec<RgbFrame>>,
-    poster_done: AtomicBool,
-}
-
-#[derive(Debug, Clone)]
-struct Selection {
-    video: Option<String>,
-    audio: Option<String>,
+    /// Frames let into the poster branch.
+    poster_admitted: AtomicUsize,
 }
 
 /// Where one rung's encoded streams go.
@@ -248,19 +249,21 @@ impl Graph {
                 input.to_str().context("input path is not UTF-8")?,
             )
             .build()?;
-        let decode = make("decodebin3").build()?;
+        // expose-all-streams stays on: turning it off makes 1.22 refuse VP9 with alpha. Streams it
+        // cannot decode (metadata tracks) come out encoded and go to a fakesink.
+        let decode = make("decodebin").build()?;
         pipeline.add_many([&source, &decode])?;
         source.link(&decode)?;
 
-        // video ! queue ! videoflip ! videoconvert ! tee
+        // video ! queue ! videoconvert ! videoflip ! tee
         let video_in = make("queue").build()?;
+        let convert = make("videoconvert").build()?;
         let upright = make("videoflip")
             .property_from_str("video-direction", "auto")
             .build()?;
-        let convert = make("videoconvert").build()?;
         let video_tee = make("tee").build()?;
-        pipeline.add_many([&video_in, &upright, &convert, &video_tee])?;
-        gst::Element::link_many([&video_in, &upright, &convert, &video_tee])?;
+        pipeline.add_many([&video_in, &convert, &upright, &video_tee])?;
+        gst::Element::link_many([&video_in, &convert, &upright, &video_tee])?;
         count_buffers(&video_in, &shared);
 
         let mut rungs = Vec::new();
@@ -280,48 +283,27 @@ impl Graph {
             &shared,
         );
 
-        let selection_state = Arc::clone(&shared);
-        let selection_pipeline = pipeline.downgrade();
-        decode.connect("select-stream", false, move |args| {
-            let collection = args[1].get::<gst::StreamCollection>().ok()?;
-            let stream = args[2].get::<gst::Stream>().ok()?;
-            let selection = selection_state
-                .selection
-                .lock()
-                .unwrap()
-                .get_or_insert_with(|| {
-                    let selection = select(&collection);
-                    // Without video the muxers would wait forever: stop now, with the reason.
-                    if let (None, Some(pipeline)) = (&selection.video, selection_pipeline.upgrade())
-                    {
-                        let reason = "the file has no video stream that can be decoded";
-                        report_failure(
-                            &pipeline,
-                            &selection_state,
-                            TranscodeError::Media(reason.into()),
-                        );
-                    }
-                    selection
-                })
-                .clone();
-            let id = stream.stream_id();
-            let wanted = id.is_some()
-                && (id.as_deref() == selection.video.as_deref()
-                    || id.as_deref() == selection.audio.as_deref());
-            Some(i32::from(wanted).to_value())
-        });
-
         let pipeline_weak = pipeline.downgrade();
         let pad_state = Arc::clone(&shared);
-        let audio_built = AtomicBool::new(false);
+        let video_target = video_in.clone();
         decode.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else {
                 return;
             };
-            let linked =
-                link_decoded_pad(&pipeline, pad, &video_in, &rungs, &pad_state, &audio_built);
-            if let Err(error) = linked {
-                report_failure(&pipeline, &pad_state, error.into());
+            if let Err(error) = link_decoded_pad(&pipeline, pad, &video_target, &rungs, &pad_state)
+            {
+                report_failure(&pipeline, &pad_state, error);
+            }
+        });
+
+        // Without video the muxers would wait forever: stop now, with the reason.
+        let pipeline_weak = pipeline.downgrade();
+        let pads_state = Arc::clone(&shared);
+        decode.connect_no_more_pads(move |_| {
+            let video_linked = video_in.static_pad("sink").is_some_and(|p| p.is_linked());
+            if let (false, Some(pipeline)) = (video_linked, pipeline_weak.upgrade()) {
+                let reason = "the file has no video stream that can be decoded";
+                report_failure(&pipeline, &pads_state, TranscodeError::Media(reason.into()));
             }
         });
 
@@ -354,27 +336,10 @@ fn make(factory: &str) -> gst::element_factory::ElementBuilder<'_> {
     gst::ElementFactory::make(factory)
 }
 
-/// The first video stream and the first audio stream we can decode.
-fn select(collection: &gst::StreamCollection) -> Selection {
-    let first = |wanted: gst::StreamType| {
-        collection
-            .iter()
-            .find(|s| {
-                s.stream_type().contains(wanted)
-                    && s.caps().is_some_and(|caps| probe::has_decoder(&caps))
-            })
-            .and_then(|s| s.stream_id())
-            .map(String::from)
-    };
-    Selection {
-        video: first(gst::StreamType::VIDEO),
-        audio: first(gst::StreamType::AUDIO),
-    }
-}
-
-/// Starts the encoders when the decoded video's caps arrive. key-int-max needs the frame rate,
-/// and x264enc accepts it only while stopped, so the encoders are built locked in `Null`. The
-/// caps event is seen here, before the queue, and reaches the encoders only after they started.
+/// Starts the encoders when the decoded video's caps (or its end) arrive. key-int-max needs the
+/// frame rate, and x264enc accepts it only while stopped, so the encoders are built locked in
+/// `Null`. The caps event is seen here, before the queue, and reaches the encoders only after
+/// they started.
 fn start_encoders_on_caps(
     pipeline: &gst::Pipeline,
     video_in: &gst::Element,
@@ -391,17 +356,20 @@ fn start_encoders_on_caps(
         let Some(gst::PadProbeData::Event(event)) = &info.data else {
             return gst::PadProbeReturn::Ok;
         };
-        let gst::EventView::Caps(caps) = event.view() else {
-            return gst::PadProbeReturn::Ok;
+        let fps = match event.view() {
+            gst::EventView::Caps(caps) => caps
+                .caps()
+                .structure(0)
+                .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
+                .filter(|f| f.numer() > 0 && f.denom() > 0)
+                .map_or(FALLBACK_FPS, |f| {
+                    f64::from(f.numer()) / f64::from(f.denom())
+                }),
+            // Video that never decodes can end without caps: the encoders must still pass the
+            // end of stream on, or the muxers wait for it forever.
+            gst::EventView::Eos(_) => FALLBACK_FPS,
+            _ => return gst::PadProbeReturn::Ok,
         };
-        let fps = caps
-            .caps()
-            .structure(0)
-            .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
-            .filter(|f| f.numer() > 0 && f.denom() > 0)
-            .map_or(FALLBACK_FPS, |f| {
-                f64::from(f.numer()) / f64::from(f.denom())
-            });
         let gop = ((fps * f64::from(segment_seconds)).round() as u32).max(1);
         let started = encoders.iter().try_for_each(|encoder| {
             encoder.set_property("key-int-max", gop);
@@ -533,7 +501,6 @@ fn build_poster_branch(
     top: &Rung,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<()> {
-    let queue = make("queue").build()?;
     let rate = make("videorate").build()?;
     let rate_caps = make("capsfilter")
         .property(
@@ -543,6 +510,15 @@ fn build_poster_branch(
                 .framerate(gst::Fraction::new(POSTER_FPS, 1))
                 .build(),
         )
+        .build()?;
+    // Unbounded, but it never sees more than POSTER_MAX_FRAMES (see the probes below). A bounded
+    // queue deadlocks: the appsink holds its first frame until the whole pipeline has prerolled,
+    // which needs encoded output, which needs more frames through the tee than a full queue lets
+    // pass (with a 1 fps source, one second of queue is a single frame).
+    let queue = make("queue")
+        .property("max-size-buffers", 0u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
         .build()?;
     let convert = make("videoconvert").build()?;
     let scale = make("videoscale").build()?;
@@ -559,19 +535,29 @@ fn build_poster_branch(
         .async_(false)
         .build();
     let sink_element = sink.upcast_ref::<gst::Element>();
-    // videorate runs in the tee's thread, ahead of the queue: the queue then holds a few frames
-    // at 2 fps, not seconds of full-size video, while the appsink waits for the pipeline to preroll.
     pipeline.add_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
     gst::Element::link_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
     video_tee.link(&rate)?;
 
-    // Once we have our frames, stop converting and scaling the rest of the video for nothing.
-    let done = Arc::clone(shared);
+    // Let the first POSTER_MAX_FRAMES frames at 2 fps in; once they are in, drop the rest of the
+    // video before videorate even looks at it.
+    //
+    // `Handled` rather than `Drop`: gstreamer-rs already releases the buffer, and GStreamer 1.22
+    // then unrefs NULL on `Drop` (a GStreamer-CRITICAL per buffer).
+    let admitted = Arc::clone(shared);
+    if let Some(pad) = queue.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if admitted.poster_admitted.fetch_add(1, Ordering::Relaxed) < POSTER_MAX_FRAMES {
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Handled
+            }
+        });
+    }
+    let full = Arc::clone(shared);
     if let Some(pad) = rate.static_pad("sink") {
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if done.poster_done.load(Ordering::Relaxed) {
-                // `Handled` rather than `Drop`: gstreamer-rs already releases the buffer, and
-                // GStreamer 1.22 then unrefs NULL on `Drop` (GStreamer-CRITICAL per buffer).
+            if full.poster_admitted.load(Ordering::Relaxed) >= POSTER_MAX_FRAMES {
                 gst::PadProbeReturn::Handled
             } else {
                 gst::PadProbeReturn::Ok
@@ -584,10 +570,6 @@ fn build_poster_branch(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                if collect.poster_done.load(Ordering::Relaxed) {
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                let mut frames = collect.poster_frames.lock().unwrap();
                 let running_time = sample
                     .buffer()
                     .and_then(|b| b.pts())
@@ -597,14 +579,10 @@ fn build_poster_branch(
                             .downcast_ref::<gst::ClockTime>()?
                             .to_running_time(pts)
                     });
-                let past_window = running_time.is_some_and(|t| t >= POSTER_WINDOW);
-                if !past_window || frames.is_empty() {
-                    if let Some(frame) = rgb_frame(&sample) {
-                        frames.push(frame);
-                    }
-                }
-                if past_window || frames.len() >= POSTER_MAX_FRAMES {
-                    collect.poster_done.store(true, Ordering::Relaxed);
+                let mut frames = collect.poster_frames.lock().unwrap();
+                let in_window = running_time.is_none_or(|t| t < POSTER_WINDOW);
+                if in_window || frames.is_empty() {
+                    frames.extend(rgb_frame(&sample));
                 }
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -632,68 +610,54 @@ fn rgb_frame(sample: &gst::Sample) -> Option<RgbFrame> {
     })
 }
 
-/// Links a pad decodebin3 exposed: video into the ladder, audio into the shared AAC branch
-/// (built on the first pad, before any data flows, so the muxers know to wait for it).
+/// Links a pad decodebin exposed: the first raw video pad into the ladder, the first raw audio
+/// pad into the shared AAC branch, anything else into a fakesink. decodebin exposes all its pads
+/// before it lets data flow, so the audio branch built here is in place before the muxers start.
 fn link_decoded_pad(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     video_in: &gst::Element,
     rungs: &[RungSinks],
     shared: &Shared,
-    audio_built: &AtomicBool,
-) -> anyhow::Result<()> {
-    let wants_audio = shared
-        .selection
-        .lock()
-        .unwrap()
-        .as_ref()
-        .is_some_and(|s| s.audio.is_some());
-    let audio_in = if wants_audio && !audio_built.swap(true, Ordering::SeqCst) {
-        Some(build_audio_branch(pipeline, rungs, shared)?)
-    } else {
-        None
-    };
-
-    let kind = pad
-        .stream()
-        .map(|s| s.stream_type())
-        .unwrap_or(gst::StreamType::UNKNOWN);
-    let media_type = pad
-        .current_caps()
-        .unwrap_or_else(|| pad.query_caps(None))
-        .structure(0)
-        .map(|s| s.name().to_string())
-        .unwrap_or_default();
-
-    let is_video = kind.contains(gst::StreamType::VIDEO) || media_type.starts_with("video/");
-    let is_audio = kind.contains(gst::StreamType::AUDIO) || media_type.starts_with("audio/");
-    let target = if is_video {
+) -> Result<(), TranscodeError> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let media_type = caps.structure(0).map_or("", |s| s.name().as_str());
+    let target = if media_type == "video/x-raw" {
         Some(video_in.clone())
-    } else if is_audio {
-        audio_in.or_else(|| pipeline.by_name(AUDIO_IN))
+    } else if media_type == "audio/x-raw" {
+        match pipeline.by_name(AUDIO_IN) {
+            Some(audio_in) => Some(audio_in),
+            None => Some(build_audio_branch(pipeline, rungs, shared)?),
+        }
     } else {
         None
     };
-    let sink = target
+    let free_sink = target
         .and_then(|element| element.static_pad("sink"))
         .filter(|sink| !sink.is_linked());
-    if let Some(sink) = sink {
-        pad.link(&sink)
-            .with_context(|| format!("linking decoded {media_type}"))?;
-    } else {
-        // Not asked for, but exposed anyway: swallow it so it cannot stop the pipeline.
+    let Some(sink) = free_sink else {
+        // A stream we do not use: a second video or audio track, metadata, or something with no
+        // decoder (still encoded).
         let discard = make("fakesink")
             .property("sync", false)
             .property("async", false)
-            .build()?;
-        pipeline.add(&discard)?;
-        discard.sync_state_with_parent()?;
-        pad.link(
-            &discard
-                .static_pad("sink")
-                .context("fakesink without sink pad")?,
-        )?;
-    }
+            .build()
+            .context("creating a fakesink")?;
+        pipeline.add(&discard).context("adding a fakesink")?;
+        discard
+            .sync_state_with_parent()
+            .context("starting a fakesink")?;
+        let sink = discard
+            .static_pad("sink")
+            .context("fakesink without sink pad")?;
+        pad.link(&sink).context("discarding an unused stream")?;
+        return Ok(());
+    };
+    pad.link(&sink).map_err(|error| {
+        TranscodeError::Media(format!(
+            "cannot convert the decoded stream ({caps}): {error}"
+        ))
+    })?;
     Ok(())
 }
 
@@ -870,6 +834,15 @@ fn watch(
         } else if now.duration_since(last_advance) >= opts.stall_timeout {
             // Written only when GST_DEBUG_DUMP_DOT_DIR is set: the graph shows where data stopped.
             pipeline.debug_to_dot_file(gst::DebugGraphDetails::all(), "vitrine-transcode-stalled");
+            // Not one frame decoded: the input is at fault. decodebin 1.22 sometimes swallows a
+            // demuxer's error on broken files (it filters errors from elements it is still
+            // plugging), which leaves the pipeline waiting for data that never comes.
+            if graph.shared.video_frames.load(Ordering::Relaxed) == 0 {
+                return Err(TranscodeError::Media(format!(
+                    "no video frame could be decoded in {} s",
+                    opts.stall_timeout.as_secs()
+                )));
+            }
             return Err(TranscodeError::Stalled(opts.stall_timeout));
         }
         if let (Some(position), Some(duration)) = (furthest, duration) {
@@ -887,10 +860,11 @@ fn watch(
 /// An error message from the bus: problems writing or reading files are ours (retry later),
 /// anything else is the input's fault.
 fn bus_error(error: &gst::message::Error) -> TranscodeError {
+    // GStreamer's message first (it is written for people), then where and why for us.
     let text = format!(
-        "{}: {} ({})",
-        source_path(error.src()),
+        "{} [{}: {}]",
         error.error(),
+        source_path(error.src()),
         error.debug().as_deref().unwrap_or("no details")
     );
     if error.error().kind::<gst::ResourceError>().is_some() {
@@ -942,13 +916,30 @@ fn finish_rendition(out_dir: &Path, rung: &Rung) -> anyhow::Result<Option<Rendit
     }))
 }
 
-/// hlssink2 1.22 writes neither a playlist type nor, on every path, an end tag.
+/// Makes hlssink2's media playlist a valid VOD playlist. hlssink2 1.22 writes no playlist type,
+/// and for clips shorter than a second a target duration of 0; RFC 8216 §4.3.3.1 wants every
+/// segment's duration, rounded to the nearest integer, to be at most the target duration.
 fn as_vod_playlist(text: &str) -> String {
+    let longest = media_segments(text)
+        .iter()
+        .map(|(_, seconds)| seconds.round() as u64)
+        .max()
+        .unwrap_or(0);
     let mut out = String::with_capacity(text.len() + 64);
     let needs_type = !text.contains("#EXT-X-PLAYLIST-TYPE");
     for line in text.lines() {
-        out.push_str(line);
-        out.push('\n');
+        if let Some(target) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            let target = target
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                .max(longest)
+                .max(1);
+            writeln!(out, "#EXT-X-TARGETDURATION:{target}").expect("writing to a String");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
         if needs_type && line.starts_with("#EXT-X-VERSION") {
             out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
         }
@@ -1051,6 +1042,15 @@ mod tests {
         assert!(vod.contains("#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n"));
         assert_eq!(as_vod_playlist(&vod), vod);
         assert_eq!(vod.matches("#EXT-X-ENDLIST").count(), 1);
+    }
+
+    #[test]
+    fn a_clip_shorter_than_a_second_gets_a_target_duration_of_one() {
+        let short = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:0\n\n\
+            #EXTINF:0.49201110005378723,\n720p_00000.ts\n#EXT-X-ENDLIST\n";
+        let vod = as_vod_playlist(short);
+        assert!(vod.contains("#EXT-X-TARGETDURATION:1\n"), "{vod}");
+        assert!(as_vod_playlist(HLSSINK2_OUTPUT).contains("#EXT-X-TARGETDURATION:2\n"));
     }
 
     #[test]

@@ -19,6 +19,10 @@ use gstreamer_pbutils::prelude::*;
 /// Videos smaller than this on either side are refused: nothing useful can be shown from them.
 pub const MIN_SIDE: u32 = 16;
 
+/// How long a probe may take. Discovery of a healthy file takes well under a second; on 1.22
+/// some damaged files make the Discoverer wait silently, and this bounds that wait.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What an upload holds, as a viewer will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeInfo {
@@ -45,7 +49,9 @@ pub enum ProbeError {
     NotMedia(String),
     #[error("the file has no video stream (audio only)")]
     NoVideo,
-    #[error("the video is too small ({width}x{height}); it must be at least {MIN_SIDE}x{MIN_SIDE} pixels")]
+    #[error(
+        "the video is too small ({width}x{height}); it must be at least {MIN_SIDE}x{MIN_SIDE}"
+    )]
     TooSmall { width: u32, height: u32 },
     #[error("unsupported video codec: {0} (no decoder available)")]
     Unsupported(String),
@@ -273,7 +279,7 @@ fn codec_name(video: &pbutils::DiscovererVideoInfo, caps: &gst::Caps) -> String 
 
 /// Whether the registry has a decoder (or, for raw media, nothing to decode) for `caps`. Only the
 /// media type is compared: decodebin3 plugs a parser first, which converts stream formats.
-pub(crate) fn has_decoder(caps: &gst::Caps) -> bool {
+fn has_decoder(caps: &gst::Caps) -> bool {
     let Some(media_type) = caps.structure(0).map(|s| s.name().as_str()) else {
         return false;
     };

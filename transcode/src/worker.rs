@@ -277,7 +277,7 @@ impl Job {
     ) -> Result<TranscodeOutput, Stop> {
         let info = {
             let source = source.clone();
-            tokio::task::spawn_blocking(move || probe::probe(&source, Duration::from_secs(30)))
+            tokio::task::spawn_blocking(move || probe::probe(&source, probe::DEFAULT_TIMEOUT))
                 .await
                 .map_err(|e| Stop::Transient(e.into()))?
                 .map_err(|e| Stop::Permanent(e.to_string()))?

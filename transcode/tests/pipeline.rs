@@ -1,1 +1,460 @@
+//! Probe, ladder and transcode against real uploads from `/work/shared/media` (see its
+//! MANIFEST.tsv), checked the way a viewer would see the result: with ffprobe and an image decoder.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use vitrine_transcode::ladder::{self, DEFAULT_SHORT_SIDES};
+use vitrine_transcode::pipeline::{transcode, TranscodeError, TranscodeOptions, TranscodeOutput};
+use vitrine_transcode::probe::{probe, ProbeError};
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn media(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/media")
+        .join(name)
+}
+
+/// The default ladder for a file, planned from its probed display size.
+fn default_options(input: &Path) -> TranscodeOptions {
+    let info = probe(input, PROBE_TIMEOUT).expect("the test input probes");
+    let mut opts =
+        TranscodeOptions::new(ladder::plan(info.width, info.height, &DEFAULT_SHORT_SIDES));
+    opts.stall_timeout = Duration::from_secs(30);
+    opts
+}
+
+fn run(input: &Path, out_dir: &Path) -> Result<TranscodeOutput, TranscodeError> {
+    let never = AtomicBool::new(false);
+    transcode(input, out_dir, &default_options(input), &mut |_| {}, &never)
+}
+
+/// `ffprobe -of flat` as a map: `streams.stream.0.width` → `720`, `format.duration` → `2.02`.
+fn ffprobe(path: &Path, args: &[&str]) -> HashMap<String, String> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "flat"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        output.status.success(),
+        "ffprobe {}: {:?}",
+        path.display(),
+        output
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.trim_matches('"').to_owned()))
+        .collect()
+}
+
+struct Probed {
+    streams: Vec<HashMap<String, String>>,
+    duration: f64,
+}
+
+fn ffprobe_file(path: &Path) -> Probed {
+    let flat = ffprobe(path, &["-show_streams", "-show_format"]);
+    let mut streams = Vec::new();
+    for index in 0.. {
+        let prefix = format!("streams.stream.{index}.");
+        let stream: HashMap<String, String> = flat
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())))
+            .collect();
+        if stream.is_empty() {
+            break;
+        }
+        streams.push(stream);
+    }
+    Probed {
+        streams,
+        duration: flat["format.duration"].parse().unwrap(),
+    }
+}
+
+impl Probed {
+    fn stream(&self, codec_type: &str) -> Option<&HashMap<String, String>> {
+        self.streams.iter().find(|s| s["codec_type"] == codec_type)
+    }
+
+    fn video_size(&self) -> (u32, u32) {
+        let video = self.stream("video").expect("a video stream");
+        (
+            video["width"].parse().unwrap(),
+            video["height"].parse().unwrap(),
+        )
+    }
+}
+
+/// Presentation times (ms) of the keyframes in a file's video stream.
+fn keyframe_times_ms(path: &Path) -> Vec<i64> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=pts_time,flags", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let mut times: Vec<i64> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once(','))
+        .filter(|(_, flags)| flags.contains('K'))
+        .map(|(pts, _)| (pts.parse::<f64>().unwrap() * 1000.0).round() as i64)
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+/// The four-character types of an MP4's top-level boxes, in file order.
+fn top_level_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).unwrap();
+    let mut boxes = Vec::new();
+    let mut offset = 0usize;
+    while offset + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[offset..offset + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&data[offset + 4..offset + 8]).into_owned();
+        let size = match size {
+            1 => u64::from_be_bytes(data[offset + 8..offset + 16].try_into().unwrap()),
+            0 => (data.len() - offset) as u64,
+            size => size,
+        };
+        boxes.push(kind);
+        offset += size as usize;
+    }
+    boxes
+}
+
+#[test]
+fn probe_shows_a_rotated_phone_video_at_its_display_size() {
+    let info = probe(&media("mb_rotate-buck-bunny.mp4"), PROBE_TIMEOUT).unwrap();
+
+    // Coded 1920x1080 with image-orientation=rotate-90 (ffprobe: rotation -90, i.e. a quarter
+    // turn clockwise to show it upright).
+    assert_eq!((info.width, info.height), (1080, 1920));
+    assert_eq!(info.rotation, 90);
+    // ffprobe says 2005 ms: the end of the audio track. GStreamer 1.22's Discoverer reports this
+    // fragmented MP4 (no mvhd/mehd duration) by its video track, 1875 ms.
+    assert!(
+        (1875..=2005).contains(&info.duration_ms),
+        "{}",
+        info.duration_ms
+    );
+    assert_eq!(info.video_codec, "H.264 / AVC");
+    assert!(info.has_audio);
+    assert_eq!(info.framerate, Some((24, 1)));
+}
+
+#[test]
+fn probe_refuses_audio_only_files_because_they_have_no_video() {
+    for name in ["mb_trim-buck-bunny.aac", "mp4p_afconvert-aac-0.5s.mp4"] {
+        let error = probe(&media(name), PROBE_TIMEOUT).unwrap_err();
+        assert!(matches!(error, ProbeError::NoVideo), "{name}: {error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the file has no video stream (audio only)"
+        );
+    }
+}
+
+#[test]
+fn probe_refuses_a_text_file_as_not_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.mp4");
+    std::fs::write(&path, "this is a shopping list, not a video\n".repeat(50)).unwrap();
+
+    let error = probe(&path, PROBE_TIMEOUT).unwrap_err();
+
+    assert!(matches!(error, ProbeError::NotMedia(_)), "{error:?}");
+}
+
+#[test]
+fn probe_refuses_a_truncated_file_without_hanging() {
+    let started = Instant::now();
+
+    let result = probe(&media("mp4ff_init_truncated.mp4"), Duration::from_secs(3));
+
+    assert!(result.is_err(), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+#[test]
+fn probe_names_vvc_as_an_unsupported_codec() {
+    let error = probe(&media("mp4ff_vvc_400kbps_2s.mp4"), PROBE_TIMEOUT).unwrap_err();
+
+    assert!(matches!(error, ProbeError::Unsupported(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "unsupported video codec: H.266/VVC (no decoder available)"
+    );
+}
+
+#[test]
+fn probe_refuses_a_one_pixel_video_as_too_small() {
+    let error = probe(&media("mp_test_video.mp4"), PROBE_TIMEOUT).unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            ProbeError::TooSmall {
+                width: 1,
+                height: 1
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_rotated_phone_video_comes_out_upright() {
+    let source = media("mb_rotate-buck-bunny.mp4");
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let source_duration = ffprobe_file(&source).duration;
+    let names: Vec<_> = output.renditions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["720p", "360p"]);
+    for (rendition, size) in output.renditions.iter().zip([(720, 1280), (360, 640)]) {
+        let mp4 = out.path().join(&rendition.mp4);
+        let probed = ffprobe_file(&mp4);
+        assert_eq!(probed.video_size(), size, "{}", rendition.mp4);
+        assert_eq!(probed.stream("video").unwrap()["codec_name"], "h264");
+        assert_eq!(probed.stream("audio").unwrap()["codec_name"], "aac");
+        assert!(
+            (probed.duration - source_duration).abs() <= 0.1,
+            "{}: {} s, source {} s",
+            rendition.mp4,
+            probed.duration,
+            source_duration
+        );
+        let boxes = top_level_boxes(&mp4);
+        let position = |kind: &str| boxes.iter().position(|b| b == kind).unwrap();
+        assert!(
+            position("moov") < position("mdat"),
+            "not fast-start: {boxes:?}"
+        );
+
+        let playlist = std::fs::read_to_string(out.path().join(&rendition.playlist)).unwrap();
+        assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+        assert!(playlist.contains("#EXT-X-ENDLIST"));
+        assert!(rendition.bandwidth > 0);
+    }
+
+    let poster = image::open(out.path().join(&output.poster)).unwrap();
+    assert_eq!((poster.width(), poster.height()), (720, 1280));
+
+    let master = std::fs::read_to_string(out.path().join(&output.master_playlist)).unwrap();
+    assert!(master.starts_with("#EXTM3U\n"));
+    assert!(master.contains("RESOLUTION=720x1280,CODECS=\"avc1.64001f,mp4a.40.2\"\n720p.m3u8\n"));
+    assert!(master.contains("RESOLUTION=360x640,CODECS=\"avc1.64001e,mp4a.40.2\"\n360p.m3u8\n"));
+
+    assert!(
+        (output.duration_ms - 2005).abs() <= 100,
+        "{}",
+        output.duration_ms
+    );
+    for file in &output.files {
+        assert!(
+            out.path().join(&file.path).is_file(),
+            "{} listed but missing",
+            file.path
+        );
+    }
+    let listed = |path: &str| {
+        output
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.content_type)
+    };
+    assert_eq!(
+        listed("hls/master.m3u8"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(listed("hls/720p_00000.ts"), Some("video/mp2t"));
+    assert_eq!(listed("mp4/360p.mp4"), Some("video/mp4"));
+    assert_eq!(listed("poster.jpg"), Some("image/jpeg"));
+}
+
+#[test]
+fn keyframes_align_across_rungs() {
+    let source = media("mp_smpte-2997.mp4");
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let [top, bottom] = &output.renditions[..] else {
+        panic!("expected two rungs, got {:?}", output.renditions);
+    };
+    let top_keyframes = keyframe_times_ms(&out.path().join(&top.mp4));
+    let bottom_keyframes = keyframe_times_ms(&out.path().join(&bottom.mp4));
+    assert_eq!(top_keyframes, bottom_keyframes);
+    // One keyframe per two-second segment over the ten-second clip.
+    assert_eq!(top_keyframes, [0, 2000, 4000, 6000, 8000, 10000]);
+
+    let segments = |playlist: &str| {
+        std::fs::read_to_string(out.path().join(playlist))
+            .unwrap()
+            .matches("#EXTINF")
+            .count()
+    };
+    assert_eq!(segments(&top.playlist), segments(&bottom.playlist));
+}
+
+#[test]
+fn a_small_odd_sized_video_without_audio_is_not_upscaled() {
+    let source = media("exo_bear-vp9-odd-dimensions.webm");
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let [only] = &output.renditions[..] else {
+        panic!("expected one rung, got {:?}", output.renditions);
+    };
+    let probed = ffprobe_file(&out.path().join(&only.mp4));
+    assert_eq!(probed.video_size(), (160, 120));
+    assert!(probed.stream("audio").is_none());
+    let master = std::fs::read_to_string(out.path().join(&output.master_playlist)).unwrap();
+    assert!(master.contains("CODECS=\"avc1."));
+    assert!(!master.contains("mp4a"));
+}
+
+#[test]
+fn an_iphone_capture_with_metadata_tracks_transcodes() {
+    // HEVC Main10 HLG with Dolby Vision and five "mebx" metadata tracks.
+    let source = media("mb_no-correct-videoframe-format.mov");
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let top = ffprobe_file(&out.path().join(&output.renditions[0].mp4));
+    assert_eq!(top.video_size(), (720, 1280));
+}
+
+#[test]
+fn an_undecodable_bitstream_fails_as_a_media_error() {
+    let source = media("exo_invalid-bitstream.webm");
+    let out = tempfile::tempdir().unwrap();
+    let rungs = ladder::plan(320, 240, &DEFAULT_SHORT_SIDES);
+    let never = AtomicBool::new(false);
+    let started = Instant::now();
+
+    let result = transcode(
+        &source,
+        out.path(),
+        &TranscodeOptions::new(rungs),
+        &mut |_| {},
+        &never,
+    );
+
+    assert!(
+        matches!(result, Err(TranscodeError::Media(_))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_truncated_upload_fails_as_a_media_error_without_hanging() {
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = TranscodeOptions::new(ladder::plan(1280, 720, &DEFAULT_SHORT_SIDES));
+    opts.stall_timeout = Duration::from_secs(3);
+    let never = AtomicBool::new(false);
+    let started = Instant::now();
+
+    let result = transcode(
+        &media("mp4ff_init_truncated.mp4"),
+        out.path(),
+        &opts,
+        &mut |_| {},
+        &never,
+    );
+
+    assert!(
+        matches!(result, Err(TranscodeError::Media(_))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_file_without_video_fails_as_a_media_error() {
+    let out = tempfile::tempdir().unwrap();
+    let rungs = ladder::plan(1280, 720, &DEFAULT_SHORT_SIDES);
+    let never = AtomicBool::new(false);
+
+    let result = transcode(
+        &media("mb_trim-buck-bunny.aac"),
+        out.path(),
+        &TranscodeOptions::new(rungs),
+        &mut |_| {},
+        &never,
+    );
+
+    assert!(
+        matches!(result, Err(TranscodeError::Media(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn progress_rises_to_the_end() {
+    let source = media("mp_smpte-2997.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let mut reported = Vec::new();
+
+    transcode(
+        &source,
+        out.path(),
+        &default_options(&source),
+        &mut |fraction| reported.push(fraction),
+        &never,
+    )
+    .unwrap();
+
+    assert!(reported.len() >= 3, "{reported:?}");
+    assert!(
+        reported.windows(2).all(|pair| pair[0] < pair[1]),
+        "{reported:?}"
+    );
+    assert!(
+        reported.iter().all(|f| (0.0..=1.0).contains(f)),
+        "{reported:?}"
+    );
+    assert_eq!(reported.last(), Some(&1.0));
+}
+
+#[test]
+fn cancelling_stops_the_transcode_promptly() {
+    let source = media("mp_smpte-2997.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut cancelled_at = None;
+
+    let result = transcode(
+        &source,
+        out.path(),
+        &default_options(&source),
+        &mut |_| {
+            cancel.store(true, Ordering::Relaxed);
+            cancelled_at.get_or_insert_with(Instant::now);
+        },
+        &cancel,
+    );
+
+    assert!(
+        matches!(result, Err(TranscodeError::Cancelled)),
+        "{result:?}"
+    );
+    let stopped_after = cancelled_at.expect("progress was reported").elapsed();
+    assert!(stopped_after < Duration::from_secs(1), "{stopped_after:?}");
+}
