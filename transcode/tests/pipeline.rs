@@ -458,3 +458,46 @@ fn cancelling_stops_the_transcode_promptly() {
     let stopped_after = cancelled_at.expect("progress was reported").elapsed();
     assert!(stopped_after < Duration::from_secs(1), "{stopped_after:?}");
 }
+
+/// A source that stops delivering bytes mid-file without closing (a hung network mount, a stuck
+/// disk): the pipeline must give up on its own once the position stops moving.
+#[test]
+fn a_source_that_stops_delivering_is_detected_as_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stuck.mp4");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // moov comes first in this file, so frames decode from the first half alone.
+    let bytes = std::fs::read(media("mp_smpte-2997.mp4")).unwrap();
+    let writer = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || {
+            use std::io::Write;
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            let _ = pipe.write_all(&bytes[..bytes.len() / 2]);
+            // Hold the pipe open, sending nothing, long past the stall timeout; closing it then
+            // lets the torn-down source thread return from its read.
+            std::thread::sleep(Duration::from_secs(8));
+        }
+    });
+    let mut opts = TranscodeOptions::new(ladder::plan(1920, 1080, &DEFAULT_SHORT_SIDES));
+    opts.stall_timeout = Duration::from_secs(2);
+    let never = AtomicBool::new(false);
+    let started = Instant::now();
+
+    let result = transcode(&fifo, dir.path(), &opts, &mut |_| {}, &never);
+
+    assert!(
+        matches!(result, Err(TranscodeError::Stalled(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    writer.join().unwrap();
+}
