@@ -65,7 +65,7 @@ async fn uploads_that_are_not_usable_videos_are_refused_with_a_reason() {
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
     let feed: Value = app.feed("").await.json().await.unwrap();
     assert!(feed["items"].as_array().unwrap().is_empty());
-    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let r = app.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -157,12 +157,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let r = app
-        .client
-        .get(app.url("/v1/products/prd_nope"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/products/prd_nope").await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 
     let product: Value = app
@@ -173,11 +168,8 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
         .unwrap();
     let product_id = product["id"].as_str().unwrap();
     let fetched: Value = app
-        .client
-        .get(app.url(&format!("/v1/products/{product_id}")))
-        .send()
+        .get(&format!("/v1/products/{product_id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -196,19 +188,12 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     let video_id = video["id"].as_str().unwrap();
     let duration = video["duration_ms"].as_i64().unwrap();
     let r = app
-        .client
-        .delete(app.url(&format!("/v1/videos/{video_id}")))
-        .bearer_auth(&other_creator)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/v1/videos/{video_id}"), &other_creator)
+        .await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = app
-        .client
-        .get(app.url("/v1/videos/vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a"))
-        .send()
-        .await
-        .unwrap();
+        .get("/v1/videos/vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a")
+        .await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = app
         .tag(&other_merchant, video_id, product_id, 0, 1000)
@@ -263,7 +248,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     );
 
     // Unknown routes and methods use the same error format.
-    let r = app.client.get(app.url("/v1/nothing")).send().await.unwrap();
+    let r = app.get("/v1/nothing").await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = app.client.put(app.url("/v1/feed")).send().await.unwrap();
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;

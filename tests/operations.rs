@@ -11,12 +11,7 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openapi_document_describes_every_route() {
     let app = TestApp::spawn().await;
-    let r = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/openapi.json").await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -49,15 +44,7 @@ async fn metrics_count_requests_upload_bytes_and_the_queue() {
         .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "m")
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(text.contains("vitrine_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/v1/videos\""), "{text}");
     let uploaded: f64 = text

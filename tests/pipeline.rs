@@ -69,12 +69,8 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
 
     // Deleting removes the video, its objects, and its place in the feed.
     let response = app
-        .client
-        .delete(app.url(&format!("/v1/videos/{id}")))
-        .bearer_auth(&creator_token)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/v1/videos/{id}"), &creator_token)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let (status, _, _) = app
         .fetch(video["playback"]["mp4"][0]["url"].as_str().unwrap())
@@ -90,11 +86,6 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
     let feed: Value = app.feed("").await.json().await.unwrap();
     assert!(feed["items"].as_array().unwrap().is_empty());
-    let r = app
-        .client
-        .get(app.url(&format!("/v1/videos/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&format!("/v1/videos/{id}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -31,19 +31,9 @@ async fn an_api_and_a_separate_worker_share_postgres_and_s3() {
     let (_, token) = api.account("creator", "Ana").await;
 
     // The worker process serves only operations endpoints.
-    let r = worker
-        .client
-        .get(worker.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = worker.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = worker
-        .client
-        .get(worker.url("/v1/feed"))
-        .send()
-        .await
-        .unwrap();
+    let r = worker.get("/v1/feed").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     let source = media("mb_rotate-buck-bunny.mp4");
