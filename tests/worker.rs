@@ -68,11 +68,29 @@ async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_i
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let vid: VideoId = id.parse().unwrap();
-    app.wait_for(&id, &["processing"], Duration::from_secs(60))
-        .await;
+    // Mid-job means visibly so: processing, with progress moving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = app.get_video(&id).await;
+        let progress = v["progress"].as_f64().unwrap();
+        if v["status"] == "processing" && progress > 0.0 {
+            assert!(progress < 1.0, "{v}");
+            break;
+        }
+        assert!(
+            v["status"] != "ready",
+            "finished before we could interrupt it: {v}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never seen processing: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     app.stop().await; // as on SIGTERM
-                      // The stopped app closed its pool: look at the database as an operator would.
+
+    // The stopped app closed its pool: look at the database as an operator would.
     let db = vitrine_core::Db::connect(&app.config.database_url())
         .await
         .unwrap();
