@@ -3,7 +3,7 @@
 //! `Application::build` binds the listener (port 0 works: tests read the real port back), so a
 //! test runs the very same wiring as `vitrine serve`.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{middleware, routing::get, Json, Router};
@@ -119,16 +119,35 @@ impl Application {
             Role::Api => None,
         };
         let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let served = server.await.context("HTTP server");
-        // If the server stopped on its own, stop the worker too.
-        shutdown.cancel();
-        if let Some(worker) = worker {
-            worker.await.context("worker task")??;
-        }
-        served?;
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        // Either half ending ends the process: an API whose worker died would accept uploads
+        // nobody transcodes, and a worker process whose loop died would still report healthy.
+        let result = match worker {
+            None => server.await.context("HTTP server"),
+            Some(mut worker) => {
+                tokio::pin!(server);
+                tokio::select! {
+                    served = &mut server => {
+                        shutdown.cancel();
+                        let stopped = worker.await.context("worker task").and_then(|r| r);
+                        served.context("HTTP server").and(stopped)
+                    }
+                    stopped = &mut worker => {
+                        let stopped = stopped.context("worker task").and_then(|r| r);
+                        if let Err(e) = &stopped {
+                            tracing::error!(error = ?e, "the transcode worker stopped; shutting down");
+                        }
+                        // Still a graceful stop: in-flight requests finish.
+                        shutdown.cancel();
+                        let served = server.await.context("HTTP server");
+                        served.and(stopped)
+                    }
+                }
+            }
+        };
         self.state.db.close().await;
-        Ok(())
+        result
     }
 }
 

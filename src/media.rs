@@ -17,10 +17,15 @@ use tower_http::services::ServeDir;
 use vitrine_assets::{content_type_for, ByteRange, Store, StoreError};
 use vitrine_core::{ApiError, AppState};
 
+/// Only published renditions are public. Originals (the creator's raw file, with whatever its
+/// metadata holds, e.g. a phone's location) never are.
+const PUBLIC_PREFIX: &str = "videos";
+
 pub fn router(store: &Store) -> Router<AppState> {
+    let mount = format!("/media/{PUBLIC_PREFIX}");
     match store.local_root() {
-        Some(root) => Router::new().nest_service("/media", ServeDir::new(root)),
-        None => Router::new().route("/media/{*key}", get(proxy)),
+        Some(root) => Router::new().nest_service(&mount, ServeDir::new(root.join(PUBLIC_PREFIX))),
+        None => Router::new().route(&format!("{mount}/{{*key}}"), get(proxy)),
     }
 }
 
@@ -29,6 +34,7 @@ async fn proxy(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let key = format!("{PUBLIC_PREFIX}/{key}");
     // RFC 9110 §14.2: a Range we cannot parse is ignored and the whole object served.
     let range = headers
         .get(header::RANGE)

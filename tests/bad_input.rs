@@ -269,5 +269,24 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
         .upload(&token, &media("mb_rotate-buck-bunny.mp4"), "big")
         .await;
     assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // Without a Content-Length (chunked), the cap is enforced while streaming.
+    let bytes = std::fs::read(media("mb_rotate-buck-bunny.mp4")).unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let r = app
+        .client
+        .post(app.url("/v1/videos"))
+        .bearer_auth(&token)
+        .header("content-type", "video/mp4")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
+    let spooled = std::fs::read_dir(app.config.data_dir.join("spool"))
+        .unwrap()
+        .count();
+    assert_eq!(spooled, 0, "the partial upload's spool file is gone");
 }

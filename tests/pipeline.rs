@@ -67,6 +67,13 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     );
     assert_eq!(feed["next_cursor"], Value::Null);
 
+    // The creator's original is never public, only the renditions.
+    assert!(!app.state.store.list("originals/").await.unwrap().is_empty());
+    let r = app.get(&format!("/media/originals/{id}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app.get(&format!("/media/videos/../originals/{id}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
     // Deleting removes the video, its objects, and its place in the feed.
     let response = app
         .delete(&format!("/v1/videos/{id}"), &creator_token)

@@ -171,6 +171,27 @@ async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
         }
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
+    // Videos made ready in the same millisecond must still page without gaps or repeats.
+    let tie = ready[1..5]
+        .iter()
+        .map(|id| id.as_str().to_owned())
+        .collect::<Vec<_>>();
+    for id in &tie {
+        sqlx::query("UPDATE videos SET ready_at = 1700000000000 + 5000 WHERE id = $1")
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+    // Expected order: newest ready_at first, ties by id descending.
+    let mut expected: Vec<(i64, VideoId)> = Vec::new();
+    for id in &ready {
+        let v = videos::get(&db, id).await.unwrap().unwrap();
+        expected.push((v.ready_at.unwrap(), v.id));
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let ready: Vec<VideoId> = expected.into_iter().map(|(_, id)| id).collect();
+
     let mut seen = Vec::new();
     let mut after: Option<(i64, VideoId)> = None;
     loop {
@@ -184,7 +205,6 @@ async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
         after = Some((last.ready_at.unwrap(), last.id.clone()));
         seen.extend(page.into_iter().map(|v| v.id));
     }
-    ready.reverse();
     assert_eq!(
         seen, ready,
         "every ready video once, newest first; the queued one never"
@@ -259,9 +279,27 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(kind: Db
     let mut tx = db.begin().await.unwrap();
     assert!(queue::complete(&mut tx, &taken).await.unwrap());
     tx.commit().await.unwrap();
+    make_ready(&db, &video).await;
     let state = queue::state_of(&db, &video).await.unwrap().unwrap();
     assert_eq!((state.state.as_str(), state.attempts), ("done", 2));
     assert_eq!(queue::depth(&db).await.unwrap(), 0);
+
+    // The dead worker's late retry or hand-back changes nothing: the video stays ready.
+    let mut tx = db.begin().await.unwrap();
+    assert!(
+        !queue::retry_later(&db, &mut tx, &dead, "late", Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    assert!(!queue::release(&db, &mut tx, &dead).await.unwrap());
+    videos::return_to_queue(&mut tx, &video).await.unwrap();
+    tx.commit().await.unwrap();
+    let v = videos::get(&db, &video).await.unwrap().unwrap();
+    assert_eq!(v.status, VideoStatus::Ready);
+    assert!(queue::lease(&db, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(kind: DbKind) {
@@ -272,14 +310,17 @@ async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(ki
         .await
         .unwrap()
         .unwrap();
+    let mut tx = db.begin().await.unwrap();
     assert!(queue::retry_later(
         &db,
+        &mut tx,
         &lease,
         "bucket unreachable",
         Duration::from_millis(400)
     )
     .await
     .unwrap());
+    tx.commit().await.unwrap();
     assert!(
         queue::lease(&db, "w", Duration::from_secs(60))
             .await
@@ -294,7 +335,9 @@ async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(ki
         .unwrap();
     assert_eq!(lease.attempt, 2);
 
-    assert!(queue::release(&db, &lease).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
+    assert!(queue::release(&db, &mut tx, &lease).await.unwrap());
+    tx.commit().await.unwrap();
     let again = queue::lease(&db, "w2", Duration::from_secs(60))
         .await
         .unwrap()

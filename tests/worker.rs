@@ -115,3 +115,44 @@ async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_i
     let (status, _, _) = app.fetch(video["playback"]["hls"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_keeps_failing_on_our_side_is_retried_then_failed_with_a_plain_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path()); // retry backoff 1 s, doubling
+    let api = TestApp::spawn_with(config.clone(), Role::Api, None).await;
+    let (_, token) = api.account("creator", "c").await;
+    let created: Value = api
+        .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "x")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // The store loses the original (an operator's mistake, a bucket policy): every attempt fails
+    // for a reason that is not the creator's file.
+    api.state
+        .store
+        .delete(&vitrine_assets::keys::original(&id))
+        .await
+        .unwrap();
+
+    let _worker = TestApp::spawn_with(config, Role::Worker, Some(dir)).await;
+    let video = api
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(video["status"], "failed", "{video}");
+    let reason = video["error"].as_str().unwrap();
+    assert!(reason.contains("3 times"), "{reason}");
+    assert!(
+        !reason.contains("originals/") && !reason.contains("/tmp"),
+        "no internals in what the creator sees: {reason}"
+    );
+    let vid: VideoId = id.parse().unwrap();
+    let job = queue::state_of(&api.state.db, &vid).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempts), ("failed", 3));
+    assert!(
+        job.last_error.unwrap_or_default().contains("not found"),
+        "operators keep the cause"
+    );
+}

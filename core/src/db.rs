@@ -3,7 +3,8 @@
 //! SQLite (a file in the data directory) is the embedded default; PostgreSQL is used when the URL
 //! says `postgres://`. Queries go through sqlx's `Any` driver with `$N` placeholders, which both
 //! backends accept, and the schema in `core/migrations` uses only portable types — so there is one
-//! copy of every statement. The only backend-specific SQL is named here (`skip_locked`).
+//! copy of every statement. The only backend-specific SQL is named here (`skip_locked`,
+//! `now_ms_sql`).
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -99,6 +100,16 @@ impl Db {
         match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
+        }
+    }
+
+    /// SQL expression for "now" in Unix milliseconds, read from the database server's clock.
+    /// Lease deadlines are compared across machines, so they must come from one clock, not
+    /// from each worker's own.
+    pub fn now_ms_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
         }
     }
 

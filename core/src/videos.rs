@@ -197,13 +197,17 @@ pub async fn list_ready(
     rows.iter().map(from_row).collect()
 }
 
-pub async fn set_status(db: &Db, id: &VideoId, status: VideoStatus) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE videos SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(id.as_str())
-        .execute(db.pool())
-        .await?;
+/// A worker starts on the video: `processing`, progress 0. Only from `queued` or `processing`
+/// (a retry), never from a terminal state.
+pub async fn mark_processing(db: &Db, id: &VideoId) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE videos SET status = 'processing', progress = 0, updated_at = $1 \
+         WHERE id = $2 AND status IN ('queued', 'processing')",
+    )
+    .bind(now_ms())
+    .bind(id.as_str())
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
@@ -233,6 +237,19 @@ pub async fn mark_ready(
     .bind(serde_json::to_string(outputs)?)
     .bind(duration_ms)
     .bind(now)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Back to `queued` when its job returns to the queue (retry or hand-back); only from
+/// `processing`, so a late caller can never demote a video that another worker finished.
+pub async fn return_to_queue(tx: &mut Tx, id: &VideoId) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE videos SET status = 'queued', updated_at = $1 WHERE id = $2 AND status = 'processing'",
+    )
+    .bind(now_ms())
     .bind(id.as_str())
     .execute(&mut **tx)
     .await?;

@@ -172,8 +172,8 @@ async fn delete_video(
             "only the video's creator can delete it",
         ));
     }
-    // The row goes first so the video leaves the feed at once; the objects follow.
-    videos::delete(&state.db, &id).await?;
+    // Objects first, the row last: if the store fails half-way the video still exists and the
+    // creator's retry of the DELETE finishes the job; nothing is orphaned without a row.
     state
         .store
         .delete_prefix(&keys::video_prefix(id.as_str()))
@@ -184,5 +184,6 @@ async fn delete_video(
         .delete(&keys::original(id.as_str()))
         .await
         .map_err(anyhow::Error::new)?;
+    videos::delete(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

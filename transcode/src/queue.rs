@@ -46,21 +46,20 @@ pub async fn enqueue(tx: &mut Tx, video_id: &VideoId, max_attempts: i64) -> sqlx
 
 /// Takes the oldest due job, if any, for `lease_for`.
 pub async fn lease(db: &Db, owner: &str, lease_for: Duration) -> sqlx::Result<Option<Lease>> {
-    let now = now_ms();
+    let now = db.now_ms_sql();
     let sql = format!(
-        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-           attempts = attempts + 1, updated_at = $3 \
+        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = {now} + $2, \
+           attempts = attempts + 1, updated_at = {now} \
          WHERE id = (SELECT id FROM jobs \
-                     WHERE (state = 'queued' AND run_at <= $3) \
-                        OR (state = 'running' AND lease_until < $3) \
+                     WHERE (state = 'queued' AND run_at <= {now}) \
+                        OR (state = 'running' AND lease_until < {now}) \
                      ORDER BY run_at, id LIMIT 1 {}) \
          RETURNING id, video_id, attempts, max_attempts",
         db.skip_locked()
     );
     let row = sqlx::query(&sql)
         .bind(owner)
-        .bind(now + lease_for.as_millis() as i64)
-        .bind(now)
+        .bind(lease_for.as_millis() as i64)
         .fetch_optional(db.pool())
         .await?;
     Ok(row.map(|row| Lease {
@@ -75,13 +74,12 @@ pub async fn lease(db: &Db, owner: &str, lease_for: Duration) -> sqlx::Result<Op
 /// Extends the lease; `false` means it was lost (expired and taken by another worker, or the job
 /// was deleted with its video) and the work must stop.
 pub async fn heartbeat(db: &Db, lease: &Lease, lease_for: Duration) -> sqlx::Result<bool> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE jobs SET lease_until = $1, updated_at = $2 \
-         WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
-    )
-    .bind(now + lease_for.as_millis() as i64)
-    .bind(now)
+    let now = db.now_ms_sql();
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET lease_until = {now} + $1, updated_at = {now} \
+         WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+    ))
+    .bind(lease_for.as_millis() as i64)
     .bind(lease.job_id.as_str())
     .bind(&lease.owner)
     .execute(db.pool())
@@ -120,42 +118,42 @@ async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
-/// Puts the job back to run again after `delay`, keeping the failure for operators.
+/// Puts the job back to run again after `delay`, keeping the failure for operators. `false` (and
+/// nothing changed) if the lease was lost: the job belongs to another worker now.
 pub async fn retry_later(
     db: &Db,
+    tx: &mut Tx,
     lease: &Lease,
     error: &str,
     delay: Duration,
 ) -> sqlx::Result<bool> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, \
-           lease_until = NULL, updated_at = $3 \
-         WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
-    )
+    let now = db.now_ms_sql();
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'queued', last_error = $1, run_at = {now} + $2, \
+           lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+         WHERE id = $3 AND lease_owner = $4 AND state = 'running'"
+    ))
     .bind(error)
-    .bind(now + delay.as_millis() as i64)
-    .bind(now)
+    .bind(delay.as_millis() as i64)
     .bind(lease.job_id.as_str())
     .bind(&lease.owner)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Hands a job back untouched (graceful shutdown): due at once, and the interrupted attempt
-/// does not count against its retries.
-pub async fn release(db: &Db, lease: &Lease) -> sqlx::Result<bool> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, \
-           lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-         WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
-    )
-    .bind(now)
+/// Hands a job back untouched (graceful shutdown): due at once, and the interrupted attempt does
+/// not count against its retries. `false` if the lease was lost.
+pub async fn release(db: &Db, tx: &mut Tx, lease: &Lease) -> sqlx::Result<bool> {
+    let now = db.now_ms_sql();
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'queued', run_at = {now}, attempts = attempts - 1, \
+           lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+         WHERE id = $1 AND lease_owner = $2 AND state = 'running'"
+    ))
     .bind(lease.job_id.as_str())
     .bind(&lease.owner)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use vitrine_assets::{keys, Store};
 use vitrine_core::{
     db::Db,
-    videos::{self, RenditionOutput, VideoOutputs, VideoStatus},
+    videos::{self, RenditionOutput, VideoOutputs},
 };
 
 use crate::{
@@ -112,6 +112,14 @@ struct Job {
     shutdown: CancellationToken,
 }
 
+/// How a job goes back to the queue.
+enum Requeue {
+    /// Shutdown: due at once, the attempt not counted.
+    HandBack,
+    /// A transient failure: due again after `delay`.
+    RetryAfter { cause: String, delay: Duration },
+}
+
 /// Why a job stopped without output.
 enum Stop {
     /// Process shutdown: hand the job back.
@@ -134,7 +142,7 @@ impl Job {
                 "transcoding was interrupted {} times; giving up",
                 lease.max_attempts
             );
-            self.fail(&lease, &reason, "interrupted").await;
+            self.fail(&lease, &reason, &reason, "interrupted").await;
             return;
         }
         let scratch = self.config.work_dir.join(lease.job_id.as_str());
@@ -154,47 +162,82 @@ impl Job {
                 tracing::warn!(error = %e, dir = %scratch.display(), "could not clean scratch dir");
             }
         }
-        match result {
+        let outcome = match result {
             Ok(()) => {
-                metrics::histogram!("vitrine_transcode_job_seconds", "outcome" => "ready")
-                    .record(started.elapsed().as_secs_f64());
                 tracing::info!(elapsed = ?started.elapsed(), "video ready");
+                "ready"
             }
             Err(Stop::Shutdown) => {
                 tracing::info!("shutting down: handing the job back to the queue");
-                let _ = queue::release(&self.db, &lease).await;
-                let _ = videos::set_status(&self.db, &lease.video_id, VideoStatus::Queued).await;
+                self.requeue(&lease, Requeue::HandBack).await;
+                "released"
             }
-            Err(Stop::LeaseLost) => tracing::warn!("lease lost; another worker owns the job"),
-            Err(Stop::Permanent(reason)) => self.fail(&lease, &reason, "media").await,
+            Err(Stop::LeaseLost) => {
+                tracing::warn!("lease lost; another worker owns the job");
+                "lease_lost"
+            }
+            Err(Stop::Permanent(reason)) => {
+                self.fail(&lease, &reason, &reason, "media").await;
+                "failed"
+            }
             Err(Stop::Transient(e)) => {
-                let reason = format!("{e:#}");
+                // The cause chain (paths, bucket names, SQL) is for operators: it goes to the
+                // log and the job row; the creator sees a plain sentence.
+                let cause = format!("{e:#}");
                 if lease.attempt >= lease.max_attempts {
-                    self.fail(
-                        &lease,
-                        &format!("transcoding failed: {reason}"),
-                        "exhausted",
-                    )
-                    .await;
+                    tracing::error!(error = %cause, "job failed on its last attempt");
+                    let reason = format!(
+                        "processing failed {} times for reasons on our side; please try again later",
+                        lease.attempt
+                    );
+                    self.fail(&lease, &reason, &cause, "exhausted").await;
+                    "failed"
                 } else {
                     let delay = self.config.retry_backoff * 2u32.pow(lease.attempt as u32 - 1);
-                    tracing::warn!(error = %reason, ?delay, "job failed; retrying later");
+                    tracing::warn!(error = %cause, ?delay, "job failed; retrying later");
                     metrics::counter!("vitrine_transcode_failures_total", "reason" => "retry")
                         .increment(1);
-                    let _ = queue::retry_later(&self.db, &lease, &reason, delay).await;
-                    let _ =
-                        videos::set_status(&self.db, &lease.video_id, VideoStatus::Queued).await;
+                    self.requeue(&lease, Requeue::RetryAfter { cause, delay })
+                        .await;
+                    "retry"
                 }
             }
+        };
+        metrics::histogram!("vitrine_transcode_job_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    /// Returns the job to the queue and its video to `queued`, in one transaction and only while
+    /// this worker still holds the lease: a late worker never demotes a video another finished.
+    async fn requeue(&self, lease: &Lease, how: Requeue) {
+        let result: anyhow::Result<()> = async {
+            let mut tx = self.db.begin().await?;
+            let still_ours = match &how {
+                Requeue::HandBack => queue::release(&self.db, &mut tx, lease).await?,
+                Requeue::RetryAfter { cause, delay } => {
+                    queue::retry_later(&self.db, &mut tx, lease, cause, *delay).await?
+                }
+            };
+            if still_ours {
+                videos::return_to_queue(&mut tx, &lease.video_id).await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = ?e, "could not return the job to the queue; its lease will expire");
         }
     }
 
-    async fn fail(&self, lease: &Lease, reason: &str, kind: &'static str) {
-        tracing::warn!(%reason, "job failed for good");
+    /// Fails the job and its video: `reason` is what the creator reads, `cause` what operators
+    /// find on the job row.
+    async fn fail(&self, lease: &Lease, reason: &str, cause: &str, kind: &'static str) {
+        tracing::warn!(%reason, %cause, "job failed for good");
         metrics::counter!("vitrine_transcode_failures_total", "reason" => kind).increment(1);
         let result: anyhow::Result<()> = async {
             let mut tx = self.db.begin().await?;
-            if queue::fail(&mut tx, lease, reason).await? {
+            if queue::fail(&mut tx, lease, cause).await? {
                 videos::mark_failed(&mut tx, &lease.video_id, reason).await?;
                 tx.commit().await?;
             }
@@ -219,10 +262,7 @@ impl Job {
         else {
             return Err(Stop::LeaseLost);
         };
-        videos::set_status(&self.db, &video.id, VideoStatus::Processing)
-            .await
-            .map_err(|e| transient(e.into()))?;
-        videos::set_progress(&self.db, &video.id, 0.0)
+        videos::mark_processing(&self.db, &video.id)
             .await
             .map_err(|e| transient(e.into()))?;
 
@@ -239,10 +279,7 @@ impl Job {
         let output = self
             .run_pipeline(lease, source, out_dir.clone(), lease_lost)
             .await?;
-        let outputs = self
-            .publish(video.id.as_str(), &out_dir, &output)
-            .await
-            .map_err(transient)?;
+        let outputs = self.publish(lease, &out_dir, &output, lease_lost).await?;
 
         let mut tx = self.db.begin().await.map_err(|e| transient(e.into()))?;
         if !queue::complete(&mut tx, lease)
@@ -340,21 +377,32 @@ impl Job {
         }
     }
 
-    /// Uploads every produced file under the video's prefix and returns what the video row lists.
+    /// Uploads every produced file under this attempt's own prefix (`videos/{id}/a{attempt}/…`)
+    /// and returns what the video row will list. A worker that lost its lease stops uploading,
+    /// and even a late one can only write keys no ready video points at.
     async fn publish(
         &self,
-        video_id: &str,
+        lease: &Lease,
         out_dir: &Path,
         output: &TranscodeOutput,
-    ) -> anyhow::Result<VideoOutputs> {
-        let key = |rel: &str| keys::rendition_file(video_id, rel);
+        lease_lost: &CancellationToken,
+    ) -> Result<VideoOutputs, Stop> {
+        let video_id = lease.video_id.as_str();
+        let key = |rel: &str| keys::rendition_file(video_id, &format!("a{}/{rel}", lease.attempt));
         let mut keys_written = Vec::with_capacity(output.files.len());
         for file in &output.files {
+            if lease_lost.is_cancelled() {
+                return Err(Stop::LeaseLost);
+            }
+            if self.shutdown.is_cancelled() {
+                return Err(Stop::Shutdown);
+            }
             let k = key(&file.path);
             self.store
                 .put_file(&k, &out_dir.join(&file.path), file.content_type)
                 .await
-                .with_context(|| format!("uploading {}", file.path))?;
+                .with_context(|| format!("uploading {}", file.path))
+                .map_err(Stop::Transient)?;
             keys_written.push(k);
         }
         Ok(VideoOutputs {
