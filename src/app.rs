@@ -15,11 +15,12 @@ use utoipa::{
     Modify, OpenApi,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_assets::{FsStore, S3Config, S3Store, Store};
-use vitrine_core::{
-    http::{Limits, Urls},
-    ApiError, AppState, Db,
+use vitrine_api::{
+    state::{Limits, Urls},
+    ApiError, AppState,
 };
+use vitrine_assets::{FsStore, S3Config, S3Store, Store};
+use vitrine_core::Db;
 use vitrine_transcode::worker::{self, WorkerConfig};
 
 use crate::{config::Config, media, observability};

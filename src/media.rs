@@ -14,8 +14,8 @@ use axum::{
     Router,
 };
 use tower_http::services::ServeDir;
+use vitrine_api::{ApiError, AppState};
 use vitrine_assets::{content_type_for, ByteRange, Store, StoreError};
-use vitrine_core::{ApiError, AppState};
 
 /// Only published renditions are public. Originals (the creator's raw file, with whatever its
 /// metadata holds, e.g. a phone's location) never are.

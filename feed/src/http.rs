@@ -4,10 +4,10 @@ use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_core::{
-    accounts, error::ErrorBody, http::ApiQuery, ids::AccountId, videos, views::VideoView, ApiError,
-    ApiResult, AppState,
+use vitrine_api::{
+    error::ErrorBody, extract::ApiQuery, views::VideoView, ApiError, ApiResult, AppState,
 };
+use vitrine_core::{accounts, ids::AccountId, videos};
 
 use crate::cursor::Cursor;
 

@@ -9,16 +9,14 @@ use axum::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_assets::keys;
-use vitrine_core::{
-    accounts::Role,
+use vitrine_api::{
     error::ErrorBody,
-    http::{parse_id, ApiQuery, Auth},
-    ids::VideoId,
-    videos,
+    extract::{parse_id, ApiQuery, Auth, Creator},
     views::VideoView,
     ApiError, ApiResult, AppState,
 };
+use vitrine_assets::keys;
+use vitrine_core::{ids::VideoId, videos};
 
 use crate::{
     spool::{spool, SpoolError},
@@ -68,12 +66,11 @@ pub struct UploadQuery {
     ))]
 async fn upload_video(
     State(state): State<AppState>,
-    auth: Auth,
+    Creator(creator): Creator,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<VideoView>)> {
-    let creator = auth.require(Role::Creator)?.clone();
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -2,11 +2,11 @@
 //! its job in one transaction.
 
 use anyhow::Context;
+use vitrine_api::{ApiError, AppState};
 use vitrine_assets::keys;
 use vitrine_core::{
     ids::{AccountId, VideoId},
     videos::{self, NewVideo, VideoStatus},
-    ApiError, AppState,
 };
 use vitrine_transcode::{probe, queue};
 

@@ -4,14 +4,16 @@ use axum::{extract::Path, extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_core::{
-    accounts::Role,
+use vitrine_api::{
     error::ErrorBody,
-    http::{parse_id, ApiJson, Auth},
-    ids::{ProductId, TagId, VideoId},
-    videos::{self, VideoStatus},
-    views::{Money, TagView},
+    extract::{parse_id, ApiJson, Auth, Merchant},
+    views::TagView,
     ApiError, ApiResult, AppState,
+};
+use vitrine_core::{
+    ids::{ProductId, TagId, VideoId},
+    money::Money,
+    videos::{self, VideoStatus},
 };
 
 use crate::{
@@ -70,10 +72,9 @@ impl From<Product> for ProductView {
     ))]
 async fn create_product(
     State(state): State<AppState>,
-    auth: Auth,
+    Merchant(merchant): Merchant,
     ApiJson(body): ApiJson<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
-    let merchant = auth.require(Role::Merchant)?;
     let new = NewProduct::parse(
         &body.title,
         body.price.amount_minor,
@@ -123,11 +124,10 @@ pub struct NewTagBody {
     ))]
 async fn create_tag(
     State(state): State<AppState>,
-    auth: Auth,
+    Merchant(merchant): Merchant,
     Path(video_id): Path<String>,
     ApiJson(body): ApiJson<NewTagBody>,
 ) -> ApiResult<(StatusCode, Json<TagView>)> {
-    let merchant = auth.require(Role::Merchant)?;
     let video_id: VideoId = parse_id(&video_id, "video")?;
     let range = TimeRange::new(body.start_ms, body.end_ms)
         .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;

@@ -4,8 +4,8 @@ use sqlx::{any::AnyRow, Row};
 use vitrine_core::{
     db::Db,
     ids::{AccountId, ProductId},
+    money::Money,
     time::now_ms,
-    views::Money,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]

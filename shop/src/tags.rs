@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use sqlx::Row;
+use vitrine_api::views::TagView;
 use vitrine_core::{
     db::Db,
     ids::{AccountId, ProductId, TagId, VideoId},
+    money::Money,
     time::now_ms,
-    views::{Money, TagView},
 };
 
 /// A time range inside a video, in milliseconds, `start < end`.

@@ -12,7 +12,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use vitrine::{Application, Config, Role};
-use vitrine_core::{accounts, AppState};
+use vitrine_api::AppState;
+use vitrine_core::accounts;
 
 pub fn media(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -77,7 +77,15 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("database"))
+        match &e {
+            // A row this write refers to was deleted at the same moment (a tag on a video
+            // being deleted): a conflict the client can understand, not a server fault.
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict {
+                code: "gone",
+                message: "something this request refers to was deleted meanwhile".into(),
+            },
+            _ => ApiError::Internal(anyhow::Error::new(e).context("database")),
+        }
     }
 }
 

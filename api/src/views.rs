@@ -4,20 +4,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{
-    http::Urls,
+use vitrine_core::{
+    money::Money,
     videos::{Video, VideoStatus},
 };
 
-/// An amount of money in the currency's minor unit (cents for USD, yen for JPY): integers only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Money {
-    #[schema(example = 1999)]
-    pub amount_minor: i64,
-    /// ISO 4217 code, upper case.
-    #[schema(example = "USD")]
-    pub currency: String,
-}
+use crate::state::Urls;
 
 /// A product placed in a video over a time range.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -1,52 +1,14 @@
-//! What every service router shares: the application state and the extractors that turn
-//! requests into trusted values (or into our error format) once, not in every handler.
-
-use std::{path::PathBuf, sync::Arc};
+//! Extractors that turn requests into trusted values — or into our error format — once, not in
+//! every handler.
 
 use axum::{
     extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts},
     http::{header::AUTHORIZATION, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use vitrine_assets::Store;
+use vitrine_core::accounts::{self, Account, Role};
 
-use crate::{
-    accounts::{self, Account, Role},
-    db::Db,
-    error::ApiError,
-};
-
-/// Shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub store: Store,
-    pub urls: Arc<Urls>,
-    pub limits: Arc<Limits>,
-}
-
-/// How the URLs we hand out are built.
-#[derive(Debug, Clone)]
-pub struct Urls {
-    /// Base of API URLs, e.g. `http://127.0.0.1:8080`.
-    pub public: String,
-    /// Base under which object keys are served, e.g. `http://127.0.0.1:8080/media`.
-    pub media: String,
-}
-
-impl Urls {
-    pub fn media(&self, key: &str) -> String {
-        format!("{}/{}", self.media.trim_end_matches('/'), key)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest accepted upload, in bytes.
-    pub max_upload_bytes: u64,
-    /// Where request bodies are spooled while they are hashed and probed.
-    pub spool_dir: PathBuf,
-}
+use crate::{error::ApiError, state::AppState};
 
 /// The authenticated caller of a write endpoint: `Authorization: Bearer TOKEN`.
 #[derive(Debug, Clone)]
@@ -84,6 +46,37 @@ impl FromRequestParts<AppState> for Auth {
         Ok(Auth(account))
     }
 }
+
+/// Declares an extractor for callers that must hold one role: 401 without a valid token, 403
+/// with a token of another role.
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Account);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+                let auth = Auth::from_request_parts(parts, state).await?;
+                auth.require($role)?;
+                Ok($name(auth.0))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A signed-in creator.
+    Creator,
+    Role::Creator
+);
+role_extractor!(
+    /// A signed-in merchant.
+    Merchant,
+    Role::Merchant
+);
 
 /// `Json<T>` whose rejections use our error format: 400 for malformed JSON, 415 for a missing
 /// content type, 422 for JSON of the wrong shape.

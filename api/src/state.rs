@@ -1,0 +1,38 @@
+//! The application state every handler receives.
+
+use std::{path::PathBuf, sync::Arc};
+
+use vitrine_assets::Store;
+use vitrine_core::db::Db;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub store: Store,
+    pub urls: Arc<Urls>,
+    pub limits: Arc<Limits>,
+}
+
+/// How the URLs we hand out are built.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Base of API URLs, e.g. `http://127.0.0.1:8080`.
+    pub public: String,
+    /// Base under which object keys are served, e.g. `http://127.0.0.1:8080/media`.
+    pub media: String,
+}
+
+impl Urls {
+    pub fn media(&self, key: &str) -> String {
+        format!("{}/{}", self.media.trim_end_matches('/'), key)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Where request bodies are spooled while they are hashed and probed.
+    pub spool_dir: PathBuf,
+}
