@@ -68,3 +68,74 @@ async fn an_api_and_a_separate_worker_share_postgres_and_s3() {
     assert_playable_upright(&api, &video, &source).await;
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_media_url_players_fetch_renditions_straight_from_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    fresh_s3_bucket(&mut config).await;
+    // A public bucket (or a CDN in front of it): media URLs bypass the API entirely.
+    let bucket_url = format!(
+        "{}/{}",
+        config.s3_endpoint.clone().unwrap(),
+        config.s3_bucket.clone().unwrap()
+    );
+    allow_anonymous_reads_of_renditions(&config).await;
+    config.media_url = Some(bucket_url.clone());
+    config.public_url = Some("http://api.vitrine.test".into());
+    let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
+    let (_, token) = app.account("creator", "Ana").await;
+
+    let source = media("mb_rotate-buck-bunny.mp4");
+    let created: Value = app
+        .upload(&token, &source, "direct")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("video id").to_owned();
+    let video = app
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(240))
+        .await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let hls = video["playback"]["hls"].as_str().unwrap();
+    assert!(hls.starts_with(&bucket_url), "{hls}");
+    assert!(video["playback"]["poster"]
+        .as_str()
+        .unwrap()
+        .starts_with(&bucket_url));
+    assert_playable_upright(&app, &video, &source).await;
+    let (status, _, _) = app.fetch(&format!("{bucket_url}/originals/{id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "originals stay private");
+}
+
+/// What an operator does once for a public bucket: anyone may GET `videos/*` (renditions only,
+/// never `originals/`).
+async fn allow_anonymous_reads_of_renditions(config: &vitrine::Config) {
+    let bucket = config.s3_bucket.clone().unwrap();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(config.s3_endpoint.clone().unwrap())
+        .region(aws_config::Region::new(config.s3_region.clone()))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    );
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/videos/*"),
+        }],
+    });
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("setting the bucket policy");
+}
