@@ -27,12 +27,19 @@ async fn a_job_whose_worker_died_is_finished_by_another_worker() {
         .unwrap();
     let id: VideoId = created["id"].as_str().unwrap().parse().unwrap();
 
-    // A worker leases the job and dies on the spot: no heartbeat, no result.
+    // A worker leases the job and dies half-way through publishing: no heartbeat, no result,
+    // one object of its attempt left behind.
     let dead = queue::lease(&api.state.db, "doomed-worker", Duration::from_secs(1))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(dead.video_id, id);
+    let stale = format!("videos/{id}/a1/hls/master.m3u8");
+    api.state
+        .store
+        .put_bytes(&stale, "#EXTM3U\n".into(), "application/vnd.apple.mpegurl")
+        .await
+        .unwrap();
 
     // A real worker comes up (same machine: same data dir, so the same SQLite file and
     // filesystem store); once the dead lease expires it takes the job over.
@@ -46,6 +53,22 @@ async fn a_job_whose_worker_died_is_finished_by_another_worker() {
         (job.state.as_str(), job.attempts),
         ("done", 2),
         "the second lease finished it"
+    );
+    assert!(video["playback"]["hls"].as_str().unwrap().contains("/a2/"));
+    let keys = api
+        .state
+        .store
+        .list(&format!("videos/{id}/"))
+        .await
+        .unwrap();
+    assert!(
+        !keys.contains(&stale),
+        "the dead attempt's leftovers are gone"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with(&format!("videos/{id}/a2/"))),
+        "{keys:?}"
     );
     worker.stop().await;
     api.stop().await;

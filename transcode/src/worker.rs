@@ -300,7 +300,25 @@ impl Job {
             .await
             .map_err(transient)?;
         tx.commit().await.map_err(|e| transient(e.into()))?;
+        self.remove_other_attempts(lease).await;
         Ok(())
+    }
+
+    /// Objects of earlier, failed attempts are garbage once this attempt made the video ready.
+    /// Best effort: what is left stays under the video's prefix and goes when the video does.
+    async fn remove_other_attempts(&self, lease: &Lease) {
+        let prefix = keys::video_prefix(lease.video_id.as_str());
+        let ours = format!("{prefix}{}/", attempt_dir(lease));
+        match self.store.list(&prefix).await {
+            Ok(keys) => {
+                for key in keys.iter().filter(|k| !k.starts_with(&ours)) {
+                    if let Err(e) = self.store.delete(key).await {
+                        tracing::warn!(error = %e, %key, "could not remove an old attempt's object");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list old attempts' objects"),
+        }
     }
 
     /// Runs the blocking pipeline on its own thread while this task records progress and
@@ -388,7 +406,8 @@ impl Job {
         lease_lost: &CancellationToken,
     ) -> Result<VideoOutputs, Stop> {
         let video_id = lease.video_id.as_str();
-        let key = |rel: &str| keys::rendition_file(video_id, &format!("a{}/{rel}", lease.attempt));
+        let key =
+            |rel: &str| keys::rendition_file(video_id, &format!("{}/{rel}", attempt_dir(lease)));
         let mut keys_written = Vec::with_capacity(output.files.len());
         for file in &output.files {
             if lease_lost.is_cancelled() {
@@ -423,6 +442,11 @@ impl Job {
             keys: keys_written,
         })
     }
+}
+
+/// The folder under the video's prefix that one attempt writes to.
+fn attempt_dir(lease: &Lease) -> String {
+    format!("a{}", lease.attempt)
 }
 
 /// Extends the lease every third of its length until aborted; cancels `lost` if another worker
