@@ -86,6 +86,7 @@ impl Application {
             limits: Arc::new(Limits {
                 max_upload_bytes: config.max_upload_bytes,
                 spool_dir: config.data_dir.join("spool"),
+                media: config.media_limits(),
             }),
         };
         let router = router(&state, role);

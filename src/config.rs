@@ -36,8 +36,14 @@ pub struct Config {
     pub s3_region: String,
     /// Path-style addressing (`VITRINE_S3_PATH_STYLE`), needed by most self-hosted S3 servers.
     pub s3_path_style: bool,
-    /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 2 GiB).
+    /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 4 GiB).
     pub max_upload_bytes: u64,
+    /// Longest accepted video in seconds (`VITRINE_MAX_DURATION_SECONDS`, default 600).
+    pub max_duration_seconds: u64,
+    /// Largest accepted long side in pixels (`VITRINE_MAX_LONG_SIDE`, default 4096).
+    pub max_long_side: u32,
+    /// Highest accepted frame rate (`VITRINE_MAX_FPS`, default 120).
+    pub max_fps: f64,
     /// Transcode jobs one worker process runs at once (`VITRINE_WORKER_CONCURRENCY`, default 1).
     pub worker_concurrency: usize,
     /// Seconds a job lease lasts without a heartbeat (`VITRINE_LEASE_SECONDS`, default 60).
@@ -65,7 +71,10 @@ impl Default for Config {
             s3_bucket: None,
             s3_region: "us-east-1".into(),
             s3_path_style: false,
-            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            max_duration_seconds: 600,
+            max_long_side: 4096,
+            max_fps: 120.0,
             worker_concurrency: 1,
             lease_seconds: 60,
             poll_interval_ms: 500,
@@ -130,6 +139,15 @@ impl Config {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    pub fn media_limits(&self) -> vitrine_core::limits::MediaLimits {
+        vitrine_core::limits::MediaLimits {
+            max_duration_ms: i64::try_from(self.max_duration_seconds.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            max_long_side: self.max_long_side,
+            max_fps: self.max_fps,
+        }
     }
 
     pub fn lease(&self) -> Duration {

@@ -290,3 +290,45 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
         .count();
     assert_eq!(spooled, 0, "the partial upload's spool file is gone");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn videos_beyond_the_configured_limits_are_refused_with_the_number_that_was_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.max_duration_seconds = 5;
+    config.max_long_side = 1900;
+    config.max_fps = 20.0;
+    let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
+    let (_, token) = app.account("creator", "c").await;
+
+    let r = app
+        .upload(&token, &media("mp_smpte-2997.mp4"), "10 s")
+        .await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "video_too_long").await;
+    assert_eq!(
+        body["error"]["message"],
+        "the video is 10s long; the limit is 5s"
+    );
+
+    let r = app
+        .upload(&token, &media("mb_1080p-portrait-derotated.mp4"), "tall")
+        .await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "video_too_large").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1080x1920"),
+        "{body}"
+    );
+
+    let r = app
+        .upload(&token, &media("exo_bear-vp9-odd-dimensions.webm"), "30 fps")
+        .await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "frame_rate_too_high").await;
+    assert_eq!(
+        body["error"]["message"],
+        "the video runs at 30 frames per second; the limit is 20"
+    );
+    assert!(app.state.store.list("originals/").await.unwrap().is_empty());
+}

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use vitrine_assets::Store;
-use vitrine_core::db::Db;
+use vitrine_core::{db::Db, limits::MediaLimits};
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -35,4 +35,6 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Where request bodies are spooled while they are hashed and probed.
     pub spool_dir: PathBuf,
+    /// Duration, size and frame-rate limits for uploaded videos.
+    pub media: MediaLimits,
 }

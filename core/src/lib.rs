@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod db;
 pub mod ids;
+pub mod limits;
 pub mod money;
 pub mod time;
 pub mod videos;

@@ -8,7 +8,7 @@ use vitrine_core::{
     ids::{AccountId, VideoId},
     videos::{self, NewVideo, VideoStatus},
 };
-use vitrine_transcode::{probe, queue};
+use vitrine_transcode::{limits, probe, queue};
 
 use crate::spool::Spooled;
 
@@ -28,6 +28,8 @@ pub async fn accept(
             .context("probe task")?
     }
     .map_err(probe_rejection)?;
+    limits::check(&state.limits.media, &info)
+        .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
 
     let id = VideoId::generate();
     let original = keys::original(id.as_str());

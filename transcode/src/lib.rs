@@ -6,6 +6,7 @@
 //! moves files through `assets` and runs the blocking parts on dedicated threads.
 
 pub mod ladder;
+pub mod limits;
 pub mod pipeline;
 pub mod poster;
 pub mod probe;
