@@ -6,7 +6,8 @@
 //! it from a dedicated thread (`spawn_blocking`), never from the async runtime.
 
 // filesrc ! decodebin         the first video and the first audio pad; other pads to a fakesink
-//   video ! queue ! videoconvert ! videoflip video-direction=auto ! tee name=v
+//   video ! queue ! videoconvert ! videoflip video-direction=auto ! videorate
+//         ! capsfilter(constant rate, at most 60 fps) ! tee name=v
 //     per rung:
 //     v. ! queue ! videoscale ! capsfilter(W x H, 1:1, I420) ! x264enc ! tee name=e
 //       e. ! queue ! h264parse ! hlssink2.video        hls/<rung>_%05d.ts, hls/<rung>.m3u8
@@ -55,6 +56,8 @@ const AUDIO_CHANNELS: i32 = 2;
 const AUDIO_BITRATE: i32 = 128_000;
 /// Used for the GOP length when the source does not declare a frame rate (variable rate).
 const FALLBACK_FPS: f64 = 30.0;
+/// Output frame rates are capped here (and kept constant).
+const MAX_FPS: f64 = 60.0;
 /// Poster candidates: two frames a second from the first three seconds.
 const POSTER_FPS: i32 = 2;
 const POSTER_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(3);
@@ -257,15 +260,33 @@ impl Graph {
         pipeline.add_many([&source, &decode])?;
         source.link(&decode)?;
 
-        // video ! queue ! videoconvert ! videoflip ! tee
+        // video ! queue ! videoconvert ! videoflip ! videorate ! capsfilter(constant rate) ! tee
         let video_in = make("queue").build()?;
         let convert = make("videoconvert").build()?;
         let upright = make("videoflip")
             .property_from_str("video-direction", "auto")
             .build()?;
+        // Phones record at a variable rate; players and HLS segmenters want a constant one.
+        // videorate duplicates or drops frames by timestamp, so audio stays in sync.
+        let constant_rate = make("videorate").build()?;
+        let rate_caps = make("capsfilter").name("rate-caps").build()?;
         let video_tee = make("tee").build()?;
-        pipeline.add_many([&video_in, &convert, &upright, &video_tee])?;
-        gst::Element::link_many([&video_in, &convert, &upright, &video_tee])?;
+        pipeline.add_many([
+            &video_in,
+            &convert,
+            &upright,
+            &constant_rate,
+            &rate_caps,
+            &video_tee,
+        ])?;
+        gst::Element::link_many([
+            &video_in,
+            &convert,
+            &upright,
+            &constant_rate,
+            &rate_caps,
+            &video_tee,
+        ])?;
         count_buffers(&video_in, &shared);
 
         let mut rungs = Vec::new();
@@ -280,6 +301,7 @@ impl Graph {
         start_encoders_on_caps(
             &pipeline,
             &video_in,
+            &rate_caps,
             encoders,
             opts.segment_seconds,
             &shared,
@@ -345,10 +367,12 @@ fn make(factory: &str) -> gst::element_factory::ElementBuilder<'_> {
 fn start_encoders_on_caps(
     pipeline: &gst::Pipeline,
     video_in: &gst::Element,
+    rate_caps: &gst::Element,
     encoders: Vec<gst::Element>,
     segment_seconds: u32,
     shared: &Arc<Shared>,
 ) {
+    let rate_caps = rate_caps.clone();
     let Some(pad) = video_in.static_pad("sink") else {
         return;
     };
@@ -358,20 +382,25 @@ fn start_encoders_on_caps(
         let Some(gst::PadProbeData::Event(event)) = &info.data else {
             return gst::PadProbeReturn::Ok;
         };
-        let fps = match event.view() {
-            gst::EventView::Caps(caps) => caps
-                .caps()
-                .structure(0)
-                .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
-                .filter(|f| f.numer() > 0 && f.denom() > 0)
-                .map_or(FALLBACK_FPS, |f| {
-                    f64::from(f.numer()) / f64::from(f.denom())
-                }),
+        let rate = match event.view() {
+            gst::EventView::Caps(caps) => output_rate(
+                caps.caps()
+                    .structure(0)
+                    .and_then(|s| s.get::<gst::Fraction>("framerate").ok()),
+            ),
             // Video that never decodes can end without caps: the encoders must still pass the
             // end of stream on, or the muxers wait for it forever.
-            gst::EventView::Eos(_) => FALLBACK_FPS,
+            gst::EventView::Eos(_) => output_rate(None),
             _ => return gst::PadProbeReturn::Ok,
         };
+        // Set before the caps event travels on, so the first negotiation already has the rate.
+        rate_caps.set_property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("framerate", rate)
+                .build(),
+        );
+        let fps = f64::from(rate.numer()) / f64::from(rate.denom());
         let gop = ((fps * f64::from(segment_seconds)).round() as u32).max(1);
         let started = encoders.iter().try_for_each(|encoder| {
             encoder.set_property("key-int-max", gop);
@@ -385,6 +414,24 @@ fn start_encoders_on_caps(
         }
         gst::PadProbeReturn::Remove
     });
+}
+
+/// The constant output frame rate for a source rate: the source's own up to [`MAX_FPS`];
+/// above it, the largest whole fraction of it that fits (119.88 → 59.94, 240 → 60); unknown or
+/// variable rates (0/1) get [`FALLBACK_FPS`].
+fn output_rate(source: Option<gst::Fraction>) -> gst::Fraction {
+    let Some(source) = source.filter(|f| f.numer() > 0 && f.denom() > 0) else {
+        return gst::Fraction::new(FALLBACK_FPS as i32, 1);
+    };
+    let fps = f64::from(source.numer()) / f64::from(source.denom());
+    if fps <= MAX_FPS {
+        return source;
+    }
+    let divisor = (fps / MAX_FPS).ceil() as i32;
+    match source.denom().checked_mul(divisor) {
+        Some(denom) => gst::Fraction::new(source.numer(), denom),
+        None => gst::Fraction::new(MAX_FPS as i32, 1),
+    }
 }
 
 /// Counts decoded video frames: a source whose stream never decodes ends with zero.
@@ -1037,6 +1084,17 @@ mod tests {
     const HLSSINK2_OUTPUT: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-ALLOW-CACHE:NO\n\
         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TARGETDURATION:2\n\n\
         #EXTINF:2,\n720p_00000.ts\n#EXTINF:1.5,\n720p_00001.ts\n#EXT-X-ENDLIST\n";
+
+    #[test]
+    fn output_rates_are_the_source_rate_capped_at_sixty() {
+        let f = gst::Fraction::new;
+        assert_eq!(output_rate(Some(f(30000, 1001))), f(30000, 1001));
+        assert_eq!(output_rate(Some(f(60, 1))), f(60, 1));
+        assert_eq!(output_rate(Some(f(120000, 1001))), f(120000, 2002));
+        assert_eq!(output_rate(Some(f(240, 1))), f(240, 4));
+        assert_eq!(output_rate(Some(f(0, 1))), f(30, 1));
+        assert_eq!(output_rate(None), f(30, 1));
+    }
 
     #[test]
     fn media_playlists_are_marked_vod_once() {

@@ -503,3 +503,82 @@ fn a_source_that_stops_delivering_is_detected_as_stalled() {
     );
     writer.join().unwrap();
 }
+
+/// Presentation times (seconds) of one stream's packets, in order.
+fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
+    let mut times: Vec<f64> = packets(path, stream)
+        .into_iter()
+        .map(|(pts, _)| pts)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// `(pts, duration)` in seconds of one stream's packets.
+fn packets(path: &Path, stream: &str) -> Vec<(f64, f64)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream])
+        .args([
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (pts, duration) = l.trim().trim_end_matches(',').split_once(',')?;
+            Some((pts.parse().ok()?, duration.parse().unwrap_or(0.0)))
+        })
+        .collect()
+}
+
+/// When a stream stops presenting: the latest packet end.
+fn stream_end(path: &Path, stream: &str) -> f64 {
+    packets(path, stream)
+        .into_iter()
+        .map(|(pts, duration)| pts + duration)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn variable_frame_rate_input_comes_out_at_a_constant_rate() {
+    // Seven frames with a 325 ms hole in the middle: an Android slow-motion capture.
+    let input = media("exo_sample_android_slow_motion.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let output = run(&input, out.path()).expect("transcodes");
+    for rendition in &output.renditions {
+        let times = packet_times(&out.path().join(&rendition.mp4), "v:0");
+        assert!(times.len() > 7, "the hole is filled: {times:?}");
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let (min, max) = gaps
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), g| (lo.min(*g), hi.max(*g)));
+        assert!(
+            max - min < 0.002,
+            "constant spacing, got {min:.4}..{max:.4} s"
+        );
+        assert!(1.0 / min <= 60.5, "at most 60 fps");
+    }
+}
+
+#[test]
+fn audio_and_video_end_together_as_in_the_source() {
+    let input = media("exo_sample_sef_slow_motion.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let output = run(&input, out.path()).expect("transcodes");
+    let end = stream_end;
+    let source_skew = end(&input, "v:0") - end(&input, "a:0");
+    for rendition in &output.renditions {
+        let mp4 = out.path().join(&rendition.mp4);
+        let skew = end(&mp4, "v:0") - end(&mp4, "a:0");
+        assert!(
+            (skew - source_skew).abs() <= 0.040,
+            "{}: video ends {skew:+.3} s from audio, source {source_skew:+.3} s",
+            rendition.name
+        );
+    }
+}
