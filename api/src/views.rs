@@ -42,6 +42,9 @@ pub struct Playback {
     pub mp4: Vec<Mp4View>,
     /// JPEG poster.
     pub poster: Option<String>,
+    /// WebVTT thumbnails track for scrubbing: each cue's text is the sprite-sheet URL (relative
+    /// to the track) with a `#xywh=x,y,w,h` fragment.
+    pub storyboard: Option<String>,
 }
 
 /// The video object.
@@ -79,11 +82,13 @@ impl VideoView {
                     })
                     .collect(),
                 poster: Some(urls.media(&out.poster)),
+                storyboard: out.storyboard.as_deref().map(|key| urls.media(key)),
             },
             _ => Playback {
                 hls: None,
                 mp4: Vec::new(),
                 poster: None,
+                storyboard: None,
             },
         };
         VideoView {

@@ -65,6 +65,9 @@ impl FromStr for VideoStatus {
 pub struct VideoOutputs {
     pub master_playlist: String,
     pub poster: String,
+    /// WebVTT thumbnails track for scrubbing (its cues point into a sprite sheet beside it).
+    #[serde(default)]
+    pub storyboard: Option<String>,
     pub renditions: Vec<RenditionOutput>,
     /// Every key written under the video's prefix, for deletion and for checks.
     #[serde(default)]

@@ -460,6 +460,48 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
         .starts_with("bytes 0-99/"));
     assert_eq!(ranged.bytes().await.unwrap().len(), 100);
 
+    // Storyboard: a WebVTT thumbnails track whose cues point at tiles inside a real sprite sheet.
+    let vtt_url = video["playback"]["storyboard"]
+        .as_str()
+        .expect("storyboard url");
+    let (status, headers, vtt) = app.fetch(vtt_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/vtt"));
+    let vtt = String::from_utf8(vtt).unwrap();
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    let cues: Vec<&str> = vtt.lines().filter(|l| l.contains("#xywh=")).collect();
+    let seconds = source_duration.ceil() as usize;
+    assert!(
+        (seconds.saturating_sub(1)..=seconds + 1).contains(&cues.len()),
+        "about one thumbnail a second: {} for {source_duration} s",
+        cues.len()
+    );
+    let (sprite, fragment) = cues[0].split_once('#').unwrap();
+    let (status, _, sheet) = app.fetch(&resolve(vtt_url, sprite)).await;
+    assert_eq!(status, StatusCode::OK);
+    let sheet = image::load_from_memory_with_format(&sheet, image::ImageFormat::Jpeg).unwrap();
+    for cue in &cues {
+        let xywh: Vec<u32> = cue
+            .split_once("#xywh=")
+            .unwrap()
+            .1
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(
+            xywh[0] + xywh[2] <= sheet.width() && xywh[1] + xywh[3] <= sheet.height(),
+            "{cue}"
+        );
+        assert!(
+            xywh[3] > xywh[2],
+            "portrait tiles for a portrait video: {cue}"
+        );
+    }
+    assert!(fragment.starts_with("xywh=0,0,"));
+
     // Poster: a real JPEG at the top rung's size.
     let (status, headers, poster) = app
         .fetch(video["playback"]["poster"].as_str().unwrap())

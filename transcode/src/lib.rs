@@ -11,4 +11,5 @@ pub mod pipeline;
 pub mod poster;
 pub mod probe;
 pub mod queue;
+pub mod storyboard;
 pub mod worker;

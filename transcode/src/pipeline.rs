@@ -15,6 +15,9 @@
 //     poster:
 //     v. ! videorate ! capsfilter(2 fps) ! queue ! videoconvert ! videoscale
 //        ! capsfilter(RGB, top rung size) ! appsink    frames of the first 3 s
+//     storyboard:
+//     v. ! videorate ! capsfilter(1 fps) ! queue ! videoconvert ! videoscale
+//        ! capsfilter(RGB, 160 wide) ! appsink         sprite sheet + WebVTT track
 //   audio ! queue ! audioconvert ! audioresample ! capsfilter(48 kHz, stereo) ! avenc_aac
 //         ! tee name=a
 //     per rung:
@@ -50,6 +53,7 @@ use gstreamer_video::prelude::*;
 use crate::ladder::Rung;
 use crate::poster::{self, RgbFrame};
 use crate::probe;
+use crate::storyboard::{self, Thumb};
 
 const AUDIO_RATE: i32 = 48_000;
 const AUDIO_CHANNELS: i32 = 2;
@@ -58,12 +62,17 @@ const AUDIO_BITRATE: i32 = 128_000;
 const FALLBACK_FPS: f64 = 30.0;
 /// Output frame rates are capped here (and kept constant).
 const MAX_FPS: f64 = 60.0;
+/// Storyboard tiles: one a second (thinned for long clips), at most this many, this wide.
+const STORYBOARD_MAX: usize = 200;
+const STORYBOARD_WIDTH: u32 = 160;
 /// Poster candidates: two frames a second from the first three seconds.
 const POSTER_FPS: i32 = 2;
 const POSTER_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(3);
 const POSTER_MAX_FRAMES: usize = 6;
 /// Name of the audio branch's first element.
 const AUDIO_IN: &str = "audio-in";
+const STORYBOARD_IMAGE: &str = "storyboard.jpg";
+const STORYBOARD_VTT: &str = "storyboard.vtt";
 const BUS_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// Muxers wait for both audio and video, and x264's lookahead delays video by a second or two:
@@ -113,6 +122,9 @@ pub struct TranscodeOutput {
     pub renditions: Vec<Rendition>,
     pub master_playlist: String,
     pub poster: String,
+    /// WebVTT thumbnails track ("storyboard.vtt"); its cues point into the sprite sheet
+    /// ("storyboard.jpg") next to it. `None` when no frame reached the storyboard.
+    pub storyboard: Option<String>,
     pub duration_ms: i64,
     pub files: Vec<OutputFile>,
 }
@@ -184,6 +196,20 @@ pub fn transcode(
     }
     let frames = std::mem::take(&mut *graph.shared.poster_frames.lock().unwrap());
     poster::write_poster(&frames, &out_dir.join("poster.jpg"))?;
+    let duration_ms = duration.map_or(0, |d| i64::try_from(d.mseconds()).unwrap_or(i64::MAX));
+    let thumbs = std::mem::take(&mut graph.shared.storyboard.lock().unwrap().thumbs);
+    let storyboard = if thumbs.is_empty() {
+        None
+    } else {
+        storyboard::write(
+            &thumbs,
+            duration_ms,
+            out_dir,
+            STORYBOARD_IMAGE,
+            STORYBOARD_VTT,
+        )?;
+        Some(STORYBOARD_VTT.to_owned())
+    };
 
     let mut variants = Vec::new();
     for (rung, video_codec) in opts.rungs.iter().zip(video_codecs) {
@@ -210,7 +236,8 @@ pub fn transcode(
             .collect(),
         master_playlist: "hls/master.m3u8".into(),
         poster: "poster.jpg".into(),
-        duration_ms: duration.map_or(0, |d| i64::try_from(d.mseconds()).unwrap_or(i64::MAX)),
+        storyboard,
+        duration_ms,
         files: list_outputs(out_dir)?,
     })
 }
@@ -226,6 +253,39 @@ struct Shared {
     poster_frames: Mutex<Vec<RgbFrame>>,
     /// Frames let into the poster branch.
     poster_admitted: AtomicUsize,
+    storyboard: Mutex<StoryboardFrames>,
+}
+
+/// Storyboard frames at one a second, thinned as they come so that a long clip keeps between
+/// [`STORYBOARD_MAX`]/2 and [`STORYBOARD_MAX`] evenly spaced frames in bounded memory.
+#[derive(Default)]
+struct StoryboardFrames {
+    thumbs: Vec<Thumb>,
+    /// Keep one frame in `stride`.
+    stride: u64,
+    seen: u64,
+}
+
+impl StoryboardFrames {
+    fn offer(&mut self, at_ms: i64, frame: impl FnOnce() -> Option<RgbFrame>) {
+        let stride = self.stride.max(1);
+        let index = self.seen;
+        self.seen += 1;
+        if !index.is_multiple_of(stride) {
+            return;
+        }
+        if let Some(frame) = frame() {
+            self.thumbs.push(Thumb { at_ms, frame });
+        }
+        if self.thumbs.len() >= STORYBOARD_MAX {
+            let mut i = 0;
+            self.thumbs.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride = stride * 2;
+        }
+    }
 }
 
 /// Where one rung's encoded streams go.
@@ -297,6 +357,7 @@ impl Graph {
             rungs.push(sinks);
         }
         build_poster_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
+        build_storyboard_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
         let encoders = rungs.iter().map(|r| r.encoder.clone()).collect();
         start_encoders_on_caps(
             &pipeline,
@@ -633,6 +694,79 @@ fn build_poster_branch(
                 if in_window || frames.is_empty() {
                     frames.extend(rgb_frame(&sample));
                 }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+/// `tee ! videorate ! capsfilter(1 fps) ! queue ! videoconvert ! videoscale ! appsink`, tiles
+/// [`STORYBOARD_WIDTH`] wide. Built like the poster branch (unbounded queue, non-prerolling sink),
+/// for the same reason: a bounded queue here can deadlock the tee before the pipeline plays.
+fn build_storyboard_branch(
+    pipeline: &gst::Pipeline,
+    video_tee: &gst::Element,
+    top: &Rung,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<()> {
+    let width = STORYBOARD_WIDTH.min(top.width) & !1;
+    let height =
+        ((u64::from(width) * u64::from(top.height) / u64::from(top.width)) as u32).max(2) & !1;
+    let rate = make("videorate").build()?;
+    let rate_caps = make("capsfilter")
+        .property(
+            "caps",
+            gst_video::VideoCapsBuilder::new()
+                .any_features()
+                .framerate(gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .build()?;
+    let queue = make("queue")
+        .property("max-size-buffers", 0u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()?;
+    let convert = make("videoconvert").build()?;
+    let scale = make("videoscale").build()?;
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgb)
+                .width(i32::try_from(width)?)
+                .height(i32::try_from(height)?)
+                .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .sync(false)
+        .async_(false)
+        .build();
+    let sink_element = sink.upcast_ref::<gst::Element>();
+    pipeline.add_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    gst::Element::link_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    video_tee.link(&rate)?;
+
+    let collect = Arc::clone(shared);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let at_ms = sample
+                    .buffer()
+                    .and_then(|b| b.pts())
+                    .zip(sample.segment())
+                    .and_then(|(pts, segment)| {
+                        segment
+                            .downcast_ref::<gst::ClockTime>()?
+                            .to_stream_time(pts)
+                    })
+                    .map_or(0, |t| i64::try_from(t.mseconds()).unwrap_or(i64::MAX));
+                collect
+                    .storyboard
+                    .lock()
+                    .unwrap()
+                    .offer(at_ms, || rgb_frame(&sample));
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -1058,11 +1192,17 @@ fn list_outputs(out_dir: &Path) -> anyhow::Result<Vec<OutputFile>> {
             }
         }
     }
-    if out_dir.join("poster.jpg").is_file() {
-        files.push(OutputFile {
-            path: "poster.jpg".into(),
-            content_type: "image/jpeg",
-        });
+    for (name, content_type) in [
+        ("poster.jpg", "image/jpeg"),
+        (STORYBOARD_IMAGE, "image/jpeg"),
+        (STORYBOARD_VTT, "text/vtt"),
+    ] {
+        if out_dir.join(name).is_file() {
+            files.push(OutputFile {
+                path: name.into(),
+                content_type,
+            });
+        }
     }
     Ok(files)
 }
@@ -1084,6 +1224,33 @@ mod tests {
     const HLSSINK2_OUTPUT: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-ALLOW-CACHE:NO\n\
         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TARGETDURATION:2\n\n\
         #EXTINF:2,\n720p_00000.ts\n#EXTINF:1.5,\n720p_00001.ts\n#EXT-X-ENDLIST\n";
+
+    #[test]
+    fn a_long_clip_keeps_a_bounded_evenly_spaced_storyboard() {
+        let mut frames = StoryboardFrames::default();
+        for second in 0..450 {
+            frames.offer(second * 1000, || {
+                Some(RgbFrame {
+                    width: 2,
+                    height: 2,
+                    data: vec![0; 12],
+                })
+            });
+        }
+        let times: Vec<i64> = frames.thumbs.iter().map(|t| t.at_ms).collect();
+        assert!(
+            (STORYBOARD_MAX / 2..STORYBOARD_MAX).contains(&times.len()),
+            "{}",
+            times.len()
+        );
+        let gaps: std::collections::BTreeSet<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(
+            gaps.into_iter().collect::<Vec<_>>(),
+            vec![4000],
+            "one every 4 s for 450 s"
+        );
+        assert_eq!(times[0], 0);
+    }
 
     #[test]
     fn output_rates_are_the_source_rate_capped_at_sixty() {

@@ -427,6 +427,7 @@ impl Job {
         Ok(VideoOutputs {
             master_playlist: key(&output.master_playlist),
             poster: key(&output.poster),
+            storyboard: output.storyboard.as_deref().map(key),
             renditions: output
                 .renditions
                 .iter()
