@@ -50,7 +50,7 @@ pub struct Config {
     pub lease_seconds: u64,
     /// Milliseconds between queue polls of an idle worker (`VITRINE_POLL_INTERVAL_MS`, 500).
     pub poll_interval_ms: u64,
-    /// Short sides of the ladder, largest first (`VITRINE_LADDER="[720,360]"`).
+    /// Short sides of the ladder, largest first (`VITRINE_LADDER="[1080,720,480,360,240]"`).
     pub ladder: Vec<u32>,
     /// Seconds without pipeline progress before a transcode counts as stuck
     /// (`VITRINE_STALL_TIMEOUT_SECONDS`, default 60).
@@ -78,7 +78,7 @@ impl Default for Config {
             worker_concurrency: 1,
             lease_seconds: 60,
             poll_interval_ms: 500,
-            ladder: vec![720, 360],
+            ladder: vitrine_transcode::ladder::DEFAULT_SHORT_SIDES.to_vec(),
             stall_timeout_seconds: 60,
             retry_backoff_seconds: 5,
         }

@@ -2,6 +2,7 @@
 //! and the upload client. `main.rs` only parses the command line.
 
 pub mod app;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod media;

@@ -50,6 +50,11 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Benchmarks (see the README's Performance section).
+    Bench {
+        #[command(subcommand)]
+        command: vitrine::bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +129,9 @@ async fn run() -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Bench { command } => {
+            tokio::task::spawn_blocking(move || vitrine::bench::run(command)).await?
         }
     }
 }

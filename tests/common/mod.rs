@@ -376,17 +376,30 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     let scratch = tempfile::tempdir().unwrap();
     let source_duration = ffprobe(source).duration_s;
 
+    // The ladder the configuration asks for, planned on the source's display size.
+    let rungs = vitrine_transcode::ladder::plan(
+        video["width"].as_u64().unwrap() as u32,
+        video["height"].as_u64().unwrap() as u32,
+        &app.config.ladder,
+    );
+    let top = (rungs[0].width, rungs[0].height);
+
     // HLS: master → media playlist → a segment that decodes, upright.
     let master_url = video["playback"]["hls"].as_str().expect("hls url");
     let (status, _, master) = app.fetch(master_url).await;
     assert_eq!(status, StatusCode::OK);
     let master = String::from_utf8(master).unwrap();
     assert!(master.starts_with("#EXTM3U"), "{master}");
-    assert!(master.contains("RESOLUTION=720x1280"), "{master}");
-    assert!(master.contains("RESOLUTION=360x640"), "{master}");
+    for rung in &rungs {
+        assert!(
+            master.contains(&format!("RESOLUTION={}x{}", rung.width, rung.height)),
+            "{} missing: {master}",
+            rung.name
+        );
+    }
     assert!(master.contains("BANDWIDTH="), "{master}");
     let variants = playlist_entries(&master);
-    assert_eq!(variants.len(), 2, "{master}");
+    assert_eq!(variants.len(), rungs.len(), "{master}");
     let media_url = resolve(master_url, &variants[0]);
     let (status, _, playlist) = app.fetch(&media_url).await;
     assert_eq!(status, StatusCode::OK, "GET {media_url}");
@@ -404,20 +417,21 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     let seg = ffprobe(&segment);
     assert_eq!(
         seg.video.as_ref().map(|v| (v.0, v.1)),
-        Some((720, 1280)),
-        "segment is upright 720x1280"
+        Some(top),
+        "the top rung's segment is upright"
     );
     assert!(seg.audio_codec.is_some(), "segment keeps the audio");
     assert!(decodes_fully(&segment));
 
     // Progressive MP4 per rendition: upright, H.264 + AAC, same duration as the source.
     let mp4s = video["playback"]["mp4"].as_array().unwrap();
-    assert_eq!(mp4s.len(), 2);
-    for (i, mp4) in mp4s.iter().enumerate() {
+    assert_eq!(mp4s.len(), rungs.len());
+    for (i, (mp4, rung)) in mp4s.iter().zip(&rungs).enumerate() {
         let (w, h) = (
             mp4["width"].as_u64().unwrap() as u32,
             mp4["height"].as_u64().unwrap() as u32,
         );
+        assert_eq!((w, h), (rung.width, rung.height));
         assert!(h > w, "portrait stays portrait: {mp4}");
         let file = download(
             app,
@@ -510,5 +524,5 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     assert_eq!(headers["content-type"], "image/jpeg");
     let img = image::load_from_memory_with_format(&poster, image::ImageFormat::Jpeg)
         .expect("poster is a JPEG");
-    assert_eq!((img.width(), img.height()), (720, 1280));
+    assert_eq!((img.width(), img.height()), top);
 }

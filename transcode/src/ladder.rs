@@ -5,7 +5,7 @@
 //! top rung is the source itself when it is smaller than the largest target.
 
 /// Short sides of the default ladder, largest first.
-pub const DEFAULT_SHORT_SIDES: [u32; 2] = [720, 360];
+pub const DEFAULT_SHORT_SIDES: [u32; 5] = [1080, 720, 480, 360, 240];
 
 /// Bits per pixel per frame at the reference frame rate: enough for H.264 at `veryfast` on
 /// typical creator footage without wasting bandwidth on static shots.
@@ -74,6 +74,18 @@ fn even_at_most(value: f64, limit: u32) -> u32 {
     nearest.min(limit & !1).max(2)
 }
 
+/// Caps every rung's bitrate at the source's video bitrate: re-encoding cannot add detail the
+/// source does not have, so spending more bits than it did only wastes viewers' data.
+pub fn cap_bitrates(rungs: &mut [Rung], source_video_bitrate: Option<u32>) {
+    let Some(source) = source_video_bitrate else {
+        return;
+    };
+    let cap = source.max(MIN_VIDEO_BITRATE);
+    for rung in rungs {
+        rung.video_bitrate = rung.video_bitrate.min(cap);
+    }
+}
+
 /// Video bitrate from the bits-per-pixel model.
 pub fn bitrate_for(width: u32, height: u32) -> u32 {
     let bits = f64::from(width) * f64::from(height) * REFERENCE_FPS * BITS_PER_PIXEL;
@@ -92,21 +104,33 @@ mod tests {
     }
 
     #[test]
-    fn a_portrait_1080p_source_gets_both_default_rungs_by_short_side() {
+    fn a_portrait_1080p_source_gets_every_default_rung_by_short_side() {
         let rungs = plan(1080, 1920, &DEFAULT_SHORT_SIDES);
-        assert_eq!(sizes(&rungs), [("720p", 720, 1280), ("360p", 360, 640)]);
+        assert_eq!(
+            sizes(&rungs),
+            [
+                ("1080p", 1080, 1920),
+                ("720p", 720, 1280),
+                ("480p", 480, 854),
+                ("360p", 360, 640),
+                ("240p", 240, 426)
+            ]
+        );
     }
 
     #[test]
     fn a_landscape_source_keeps_its_orientation() {
-        let rungs = plan(1920, 1080, &DEFAULT_SHORT_SIDES);
+        let rungs = plan(1920, 1080, &[720, 360]);
         assert_eq!(sizes(&rungs), [("720p", 1280, 720), ("360p", 640, 360)]);
     }
 
     #[test]
     fn a_small_source_is_never_upscaled() {
         let rungs = plan(640, 480, &DEFAULT_SHORT_SIDES);
-        assert_eq!(sizes(&rungs), [("480p", 640, 480), ("360p", 480, 360)]);
+        assert_eq!(
+            sizes(&rungs),
+            [("480p", 640, 480), ("360p", 480, 360), ("240p", 320, 240)]
+        );
     }
 
     #[test]
@@ -117,7 +141,7 @@ mod tests {
 
     #[test]
     fn the_aspect_ratio_survives_rounding() {
-        let rungs = plan(854, 480, &DEFAULT_SHORT_SIDES);
+        let rungs = plan(854, 480, &[720, 360]);
         assert_eq!(sizes(&rungs), [("480p", 854, 480), ("360p", 640, 360)]);
         // 320x240 stored with 4:3 pixels is shown at 427x240: the width rounds down to even.
         assert_eq!(
@@ -147,6 +171,23 @@ mod tests {
         assert_eq!(bitrate_for(640, 360), 691_200);
         assert_eq!(bitrate_for(160, 120), MIN_VIDEO_BITRATE);
         let rungs = plan(1920, 1080, &DEFAULT_SHORT_SIDES);
-        assert!(rungs[0].video_bitrate > rungs[1].video_bitrate);
+        assert!(rungs
+            .windows(2)
+            .all(|w| w[0].video_bitrate > w[1].video_bitrate));
+    }
+
+    #[test]
+    fn bitrates_never_exceed_the_source() {
+        let mut rungs = plan(1080, 1920, &DEFAULT_SHORT_SIDES);
+        cap_bitrates(&mut rungs, Some(3_000_000));
+        let rates: Vec<u32> = rungs.iter().map(|r| r.video_bitrate).collect();
+        assert_eq!(rates[..2], [3_000_000, 2_764_800]);
+        // A starved source still gets the floor, not less.
+        cap_bitrates(&mut rungs, Some(50_000));
+        assert!(rungs.iter().all(|r| r.video_bitrate == MIN_VIDEO_BITRATE));
+        // Unknown source bitrate: the model stands.
+        let mut rungs = plan(1080, 1920, &DEFAULT_SHORT_SIDES);
+        cap_bitrates(&mut rungs, None);
+        assert_eq!(rungs[0].video_bitrate, bitrate_for(1080, 1920));
     }
 }

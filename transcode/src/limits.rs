@@ -85,6 +85,7 @@ mod tests {
             video_codec: "H.264".into(),
             has_audio: true,
             framerate: fps,
+            video_bitrate: None,
         }
     }
 

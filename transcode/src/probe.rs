@@ -40,6 +40,9 @@ pub struct ProbeInfo {
     pub has_audio: bool,
     /// Frames per second as a fraction; `None` when the container does not say (variable rate).
     pub framerate: Option<(i32, i32)>,
+    /// Video bitrate in bits/s: the container's figure, else estimated from the file size less
+    /// a typical audio track. `None` when neither is known.
+    pub video_bitrate: Option<u32>,
 }
 
 /// Why an upload cannot be transcoded. `Display` is shown to the creator as is.
@@ -135,6 +138,10 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         .iter()
         .any(|audio| audio.caps().is_some_and(|caps| has_decoder(&caps)));
 
+    let video_bitrate = Some(video.bitrate())
+        .filter(|&b| b > 0)
+        .or_else(|| estimate_video_bitrate(&path, duration_ms, has_audio));
+
     Ok(ProbeInfo {
         duration_ms,
         width,
@@ -143,7 +150,17 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         video_codec,
         has_audio,
         framerate,
+        video_bitrate,
     })
+}
+
+/// File size over duration, less 128 kbit/s for an audio track if there is one.
+fn estimate_video_bitrate(path: &Path, duration_ms: i64, has_audio: bool) -> Option<u32> {
+    let bytes = std::fs::metadata(path).ok()?.len();
+    let seconds = u64::try_from(duration_ms).ok().filter(|&ms| ms >= 100)? as f64 / 1000.0;
+    let total = bytes as f64 * 8.0 / seconds;
+    let audio = if has_audio { 128_000.0 } else { 0.0 };
+    Some((total - audio).max(total / 2.0).min(f64::from(u32::MAX)) as u32)
 }
 
 /// Runs one asynchronous discovery on a private main context. The synchronous API drops the

@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How often an idle worker asks the queue for work.
     pub poll_interval: Duration,
-    /// Short sides of the ladder's rungs, e.g. `[720, 360]`.
+    /// Short sides of the ladder's rungs, e.g. `[1080, 720, 480, 360, 240]`.
     pub ladder: Vec<u32>,
     /// A pipeline whose position does not move for this long has stalled.
     pub stall_timeout: Duration,
@@ -337,8 +337,10 @@ impl Job {
                 .map_err(|e| Stop::Transient(e.into()))?
                 .map_err(|e| Stop::Permanent(e.to_string()))?
         };
+        let mut rungs = ladder::plan(info.width, info.height, &self.config.ladder);
+        ladder::cap_bitrates(&mut rungs, info.video_bitrate);
         let options = TranscodeOptions {
-            rungs: ladder::plan(info.width, info.height, &self.config.ladder),
+            rungs,
             segment_seconds: 2,
             stall_timeout: self.config.stall_timeout,
         };

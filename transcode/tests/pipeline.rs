@@ -7,7 +7,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use vitrine_transcode::ladder::{self, DEFAULT_SHORT_SIDES};
+use vitrine_transcode::ladder;
+
+/// Two rungs keep these tests quick; the full default ladder is exercised end to end.
+const DEFAULT_SHORT_SIDES: [u32; 2] = [720, 360];
 use vitrine_transcode::pipeline::{transcode, TranscodeError, TranscodeOptions, TranscodeOutput};
 use vitrine_transcode::probe::{probe, ProbeError};
 
