@@ -9,7 +9,7 @@ packages=(
     pkg-config libssl-dev curl jq
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libwebp-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(ffmpeg postgresql-client)

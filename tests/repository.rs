@@ -87,6 +87,8 @@ async fn make_ready(db: &Db, id: &VideoId) {
     let outputs = VideoOutputs {
         master_playlist: format!("videos/{id}/hls/master.m3u8"),
         poster: format!("videos/{id}/poster.jpg"),
+        posters: vec![],
+        preview: None,
         storyboard: None,
         renditions: vec![RenditionOutput {
             name: "720p".into(),

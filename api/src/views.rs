@@ -33,6 +33,14 @@ pub struct Mp4View {
     pub url: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PosterView {
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: String,
+    pub webp: String,
+}
+
 /// Playback URLs: absolute and fetchable; empty until the video is `ready`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Playback {
@@ -42,6 +50,10 @@ pub struct Playback {
     pub mp4: Vec<Mp4View>,
     /// JPEG poster.
     pub poster: Option<String>,
+    /// The poster at several widths (for `srcset`), largest first.
+    pub posters: Vec<PosterView>,
+    /// A looping animated WebP of the first seconds (at most 320 px wide).
+    pub preview: Option<String>,
     /// WebVTT thumbnails track for scrubbing: each cue's text is the sprite-sheet URL (relative
     /// to the track) with a `#xywh=x,y,w,h` fragment.
     pub storyboard: Option<String>,
@@ -82,12 +94,25 @@ impl VideoView {
                     })
                     .collect(),
                 poster: Some(urls.media(&out.poster)),
+                posters: out
+                    .posters
+                    .iter()
+                    .map(|p| PosterView {
+                        width: p.width,
+                        height: p.height,
+                        jpeg: urls.media(&p.jpeg),
+                        webp: urls.media(&p.webp),
+                    })
+                    .collect(),
+                preview: out.preview.as_deref().map(|key| urls.media(key)),
                 storyboard: out.storyboard.as_deref().map(|key| urls.media(key)),
             },
             _ => Playback {
                 hls: None,
                 mp4: Vec::new(),
                 poster: None,
+                posters: Vec::new(),
+                preview: None,
                 storyboard: None,
             },
         };

@@ -65,6 +65,12 @@ impl FromStr for VideoStatus {
 pub struct VideoOutputs {
     pub master_playlist: String,
     pub poster: String,
+    /// The poster at several widths, JPEG and WebP, largest first.
+    #[serde(default)]
+    pub posters: Vec<PosterOutput>,
+    /// Short animated WebP preview.
+    #[serde(default)]
+    pub preview: Option<String>,
     /// WebVTT thumbnails track for scrubbing (its cues point into a sprite sheet beside it).
     #[serde(default)]
     pub storyboard: Option<String>,
@@ -72,6 +78,14 @@ pub struct VideoOutputs {
     /// Every key written under the video's prefix, for deletion and for checks.
     #[serde(default)]
     pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PosterOutput {
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: String,
+    pub webp: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -516,6 +516,52 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     }
     assert!(fragment.starts_with("xywh=0,0,"));
 
+    // Posters for srcset: every width in JPEG and WebP, each decoding at its stated size.
+    let posters = video["playback"]["posters"].as_array().unwrap();
+    assert!(posters.len() >= 3, "{posters:?}");
+    assert_eq!(
+        (
+            posters[0]["width"].as_u64().unwrap() as u32,
+            posters[0]["height"].as_u64().unwrap() as u32
+        ),
+        top
+    );
+    for poster in posters {
+        let size = (
+            poster["width"].as_u64().unwrap() as u32,
+            poster["height"].as_u64().unwrap() as u32,
+        );
+        for (format, kind) in [
+            ("jpeg", image::ImageFormat::Jpeg),
+            ("webp", image::ImageFormat::WebP),
+        ] {
+            let (status, headers, bytes) = app.fetch(poster[format].as_str().unwrap()).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(headers["content-type"], format!("image/{format}"));
+            let img = image::load_from_memory_with_format(&bytes, kind).unwrap();
+            assert_eq!((img.width(), img.height()), size);
+        }
+    }
+
+    // Preview: an animated WebP, at most 320 px wide and 3 s long, moving.
+    let (status, _, preview) = app
+        .fetch(video["playback"]["preview"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let frames: Vec<_> = webp_animation::Decoder::new(&preview)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(frames.len() >= 10, "{} frames", frames.len());
+    let (pw, ph) = frames[0].dimensions();
+    assert!(pw <= 320 && ph > pw, "{pw}x{ph}");
+    assert!(frames.last().unwrap().timestamp() <= 3000);
+    assert_ne!(
+        frames[0].data(),
+        frames[frames.len() - 1].data(),
+        "it moves"
+    );
+
     // Poster: a real JPEG at the top rung's size.
     let (status, headers, poster) = app
         .fetch(video["playback"]["poster"].as_str().unwrap())

@@ -18,6 +18,9 @@
 //     storyboard:
 //     v. ! videorate ! capsfilter(1 fps) ! queue ! videoconvert ! videoscale
 //        ! capsfilter(RGB, 160 wide) ! appsink         sprite sheet + WebVTT track
+//     preview:
+//     v. ! videorate ! capsfilter(10 fps) ! queue ! videoconvert ! videoscale
+//        ! capsfilter(RGB, ≤ 320 wide) ! appsink       animated WebP of the first 3 s
 //   audio ! queue ! audioconvert ! audioresample ! capsfilter(48 kHz, stereo) ! avenc_aac
 //         ! tee name=a
 //     per rung:
@@ -50,6 +53,7 @@ use gstreamer_pbutils as pbutils;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
+use crate::images::{self, PosterImage};
 use crate::ladder::Rung;
 use crate::poster::{self, RgbFrame};
 use crate::probe;
@@ -62,6 +66,13 @@ const AUDIO_BITRATE: i32 = 128_000;
 const FALLBACK_FPS: f64 = 30.0;
 /// Output frame rates are capped here (and kept constant).
 const MAX_FPS: f64 = 60.0;
+/// The animated preview: the first 3 s at 10 fps, at most 320 px wide.
+const PREVIEW_FPS: i32 = 10;
+const PREVIEW_MAX_FRAMES: usize = 30;
+const PREVIEW_WIDTH: u32 = 320;
+const PREVIEW_FILE: &str = "preview.webp";
+/// Poster widths besides the top rung's own (for `srcset`).
+const POSTER_WIDTHS: [u32; 3] = [720, 480, 320];
 /// Storyboard tiles: one a second (thinned for long clips), at most this many, this wide.
 const STORYBOARD_MAX: usize = 200;
 const STORYBOARD_WIDTH: u32 = 160;
@@ -122,6 +133,10 @@ pub struct TranscodeOutput {
     pub renditions: Vec<Rendition>,
     pub master_playlist: String,
     pub poster: String,
+    /// The poster at several widths, JPEG and WebP, largest first.
+    pub posters: Vec<PosterImage>,
+    /// Animated WebP of the first seconds ("preview.webp").
+    pub preview: Option<String>,
     /// WebVTT thumbnails track ("storyboard.vtt"); its cues point into the sprite sheet
     /// ("storyboard.jpg") next to it. `None` when no frame reached the storyboard.
     pub storyboard: Option<String>,
@@ -210,6 +225,18 @@ pub fn transcode(
         )?;
         Some(STORYBOARD_VTT.to_owned())
     };
+    let best = poster::pick(&frames).context("no frames to make a poster from")?;
+    let posters = images::write_poster_sizes(&frames[best], &POSTER_WIDTHS, out_dir)?;
+    let preview_frames = std::mem::take(&mut *graph.shared.preview_frames.lock().unwrap());
+    let preview = match preview_frames.last() {
+        None => None,
+        Some((last_ms, _)) => {
+            let step = 1000 / i64::from(PREVIEW_FPS);
+            let end_ms = (last_ms + step).min(duration_ms.max(last_ms + 1));
+            images::write_preview(&preview_frames, end_ms, &out_dir.join(PREVIEW_FILE))?;
+            Some(PREVIEW_FILE.to_owned())
+        }
+    };
 
     let mut variants = Vec::new();
     for (rung, video_codec) in opts.rungs.iter().zip(video_codecs) {
@@ -236,6 +263,8 @@ pub fn transcode(
             .collect(),
         master_playlist: "hls/master.m3u8".into(),
         poster: "poster.jpg".into(),
+        posters,
+        preview,
         storyboard,
         duration_ms,
         files: list_outputs(out_dir)?,
@@ -254,6 +283,9 @@ struct Shared {
     /// Frames let into the poster branch.
     poster_admitted: AtomicUsize,
     storyboard: Mutex<StoryboardFrames>,
+    preview_frames: Mutex<Vec<(i64, RgbFrame)>>,
+    /// Frames let into the preview branch.
+    preview_admitted: AtomicUsize,
 }
 
 /// Storyboard frames at one a second, thinned as they come so that a long clip keeps between
@@ -358,6 +390,7 @@ impl Graph {
         }
         build_poster_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
         build_storyboard_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
+        build_preview_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
         let encoders = rungs.iter().map(|r| r.encoder.clone()).collect();
         start_encoders_on_caps(
             &pipeline,
@@ -752,16 +785,7 @@ fn build_storyboard_branch(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let at_ms = sample
-                    .buffer()
-                    .and_then(|b| b.pts())
-                    .zip(sample.segment())
-                    .and_then(|(pts, segment)| {
-                        segment
-                            .downcast_ref::<gst::ClockTime>()?
-                            .to_stream_time(pts)
-                    })
-                    .map_or(0, |t| i64::try_from(t.mseconds()).unwrap_or(i64::MAX));
+                let at_ms = stream_time_ms(&sample);
                 collect
                     .storyboard
                     .lock()
@@ -772,6 +796,102 @@ fn build_storyboard_branch(
             .build(),
     );
     Ok(())
+}
+
+/// `tee ! videorate(10 fps) ! capsfilter ! queue ! videoconvert ! videoscale ! appsink`: the
+/// first [`PREVIEW_MAX_FRAMES`] frames, at most [`PREVIEW_WIDTH`] wide, for the animated preview.
+/// Admission works like the poster branch's, and for the same reasons.
+fn build_preview_branch(
+    pipeline: &gst::Pipeline,
+    video_tee: &gst::Element,
+    top: &Rung,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<()> {
+    let width = PREVIEW_WIDTH.min(top.width) & !1;
+    let height =
+        ((u64::from(width) * u64::from(top.height) / u64::from(top.width)) as u32).max(2) & !1;
+    let rate = make("videorate").build()?;
+    let rate_caps = make("capsfilter")
+        .property(
+            "caps",
+            gst_video::VideoCapsBuilder::new()
+                .any_features()
+                .framerate(gst::Fraction::new(PREVIEW_FPS, 1))
+                .build(),
+        )
+        .build()?;
+    let queue = make("queue")
+        .property("max-size-buffers", 0u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()?;
+    let convert = make("videoconvert").build()?;
+    let scale = make("videoscale").build()?;
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgb)
+                .width(i32::try_from(width)?)
+                .height(i32::try_from(height)?)
+                .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .sync(false)
+        .async_(false)
+        .build();
+    let sink_element = sink.upcast_ref::<gst::Element>();
+    pipeline.add_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    gst::Element::link_many([&rate, &rate_caps, &queue, &convert, &scale, sink_element])?;
+    video_tee.link(&rate)?;
+
+    let admitted = Arc::clone(shared);
+    if let Some(pad) = queue.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if admitted.preview_admitted.fetch_add(1, Ordering::Relaxed) < PREVIEW_MAX_FRAMES {
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Handled
+            }
+        });
+    }
+    let full = Arc::clone(shared);
+    if let Some(pad) = rate.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if full.preview_admitted.load(Ordering::Relaxed) >= PREVIEW_MAX_FRAMES {
+                gst::PadProbeReturn::Handled
+            } else {
+                gst::PadProbeReturn::Ok
+            }
+        });
+    }
+    let collect = Arc::clone(shared);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let at_ms = stream_time_ms(&sample);
+                if let Some(frame) = rgb_frame(&sample) {
+                    collect.preview_frames.lock().unwrap().push((at_ms, frame));
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+/// A sample's position in the stream, in milliseconds (0 when unknown).
+fn stream_time_ms(sample: &gst::Sample) -> i64 {
+    sample
+        .buffer()
+        .and_then(|b| b.pts())
+        .zip(sample.segment())
+        .and_then(|(pts, segment)| {
+            segment
+                .downcast_ref::<gst::ClockTime>()?
+                .to_stream_time(pts)
+        })
+        .map_or(0, |t| i64::try_from(t.mseconds()).unwrap_or(i64::MAX))
 }
 
 /// Copies a sample into a tightly packed RGB frame (video rows are padded to 4 bytes).
@@ -1192,14 +1312,18 @@ fn list_outputs(out_dir: &Path) -> anyhow::Result<Vec<OutputFile>> {
             }
         }
     }
-    for (name, content_type) in [
-        ("poster.jpg", "image/jpeg"),
-        (STORYBOARD_IMAGE, "image/jpeg"),
-        (STORYBOARD_VTT, "text/vtt"),
-    ] {
-        if out_dir.join(name).is_file() {
+    // Images and tracks at the top level (posters, storyboard, preview).
+    let mut root: Vec<String> = fs::read_dir(out_dir)
+        .context("listing the output directory")?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    root.sort();
+    for name in root {
+        if let Some(content_type) = content_type(&name) {
             files.push(OutputFile {
-                path: name.into(),
+                path: name,
                 content_type,
             });
         }
@@ -1213,6 +1337,8 @@ fn content_type(file_name: &str) -> Option<&'static str> {
         "ts" => Some("video/mp2t"),
         "mp4" => Some("video/mp4"),
         "jpg" => Some("image/jpeg"),
+        "webp" => Some("image/webp"),
+        "vtt" => Some("text/vtt"),
         _ => None,
     }
 }

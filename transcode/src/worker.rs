@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use vitrine_assets::{keys, Store};
 use vitrine_core::{
     db::Db,
-    videos::{self, RenditionOutput, VideoOutputs},
+    videos::{self, PosterOutput, RenditionOutput, VideoOutputs},
 };
 
 use crate::{
@@ -429,6 +429,17 @@ impl Job {
         Ok(VideoOutputs {
             master_playlist: key(&output.master_playlist),
             poster: key(&output.poster),
+            posters: output
+                .posters
+                .iter()
+                .map(|p| PosterOutput {
+                    width: p.width,
+                    height: p.height,
+                    jpeg: key(&p.jpeg),
+                    webp: key(&p.webp),
+                })
+                .collect(),
+            preview: output.preview.as_deref().map(key),
             storyboard: output.storyboard.as_deref().map(key),
             renditions: output
                 .renditions
