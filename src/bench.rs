@@ -54,6 +54,10 @@ pub enum BenchCommand {
         /// Short sides of the rungs (never above the source's).
         #[arg(long, value_delimiter = ',', default_value = "1080,720,480,360,240")]
         ladder: Vec<u32>,
+        /// Run each side this many times, alternating, and report each side's fastest run (a
+        /// busy machine slows runs down; it never speeds them up).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
         /// Keep both sides' outputs and print where they are, instead of deleting them.
         #[arg(long)]
         keep: bool,
@@ -72,7 +76,12 @@ pub enum BenchCommand {
 /// Runs a benchmark command. Blocking: call it from a dedicated thread.
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Transcode { file, ladder, keep } => compare_transcode(&file, &ladder, keep),
+        BenchCommand::Transcode {
+            file,
+            ladder,
+            runs,
+            keep,
+        } => compare_transcode(&file, &ladder, runs, keep),
         BenchCommand::TranscodeOnce { file, out, ladder } => transcode_once(&file, &out, &ladder),
     }
 }
@@ -141,64 +150,59 @@ impl Source {
     }
 }
 
-fn compare_transcode(input: &Path, short_sides: &[u32], keep: bool) -> anyhow::Result<()> {
+fn compare_transcode(
+    input: &Path,
+    short_sides: &[u32],
+    runs: u32,
+    keep: bool,
+) -> anyhow::Result<()> {
     check_ffmpeg()?;
     let source = Source::probe(input)?;
     let rungs = ladder::plan(source.width, source.height, short_sides);
-    let lowest = rungs
-        .last()
-        .context("the ladder has no rungs")?
-        .name
-        .clone();
-
+    let lowest = &rungs.last().context("the ladder has no rungs")?.name;
     let work = tempfile::Builder::new()
         .prefix("vitrine-bench-")
         .tempdir()
         .context("creating a scratch directory")?;
     let vitrine_dir = work.path().join("vitrine");
     let ffmpeg_dir = work.path().join("ffmpeg");
-    for dir in [&vitrine_dir, &ffmpeg_dir] {
-        for sub in ["hls", "mp4"] {
-            fs::create_dir_all(dir.join(sub))
-                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
-        }
-    }
 
     println!("{}", describe_source(&source, &rungs));
     let ffmpeg_args = ffmpeg_ladder_args(&source, &rungs, &ffmpeg_dir)?;
     println!("ffmpeg side:\n  {}\n", shell_line("ffmpeg", &ffmpeg_args));
+    let this_binary = std::env::current_exe().context("finding this binary")?;
+    let vitrine_command = || {
+        let mut command = Command::new(&this_binary);
+        command
+            .args(["bench", "transcode-once"])
+            .arg(input)
+            .arg("--out")
+            .arg(&vitrine_dir)
+            .arg("--ladder")
+            .arg(join(short_sides.iter()));
+        command
+    };
+    let ffmpeg_command = || {
+        let mut command = Command::new("ffmpeg");
+        command.args(&ffmpeg_args);
+        command
+    };
 
-    eprintln!("running Vitrine's ladder…");
-    let vitrine_load = load_average();
-    let mut vitrine_cmd = Command::new(std::env::current_exe().context("finding this binary")?);
-    vitrine_cmd
-        .args(["bench", "transcode-once"])
-        .arg(input)
-        .arg("--out")
-        .arg(&vitrine_dir)
-        .arg("--ladder")
-        .arg(join(short_sides.iter()));
-    let watch = FirstSegment::new(&vitrine_dir, &lowest);
-    let vitrine = run_measured(vitrine_cmd, &work.path().join("vitrine"), &watch)?;
-    let vitrine_inner: Option<OnceReport> = vitrine
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok());
+    let (mut vitrine_runs, mut ffmpeg_runs) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        eprintln!("run {run}/{runs}: Vitrine's ladder…");
+        vitrine_runs.push(run_side(vitrine_command(), &vitrine_dir, lowest)?);
+        eprintln!("run {run}/{runs}: ffmpeg's ladder…");
+        ffmpeg_runs.push(run_side(ffmpeg_command(), &ffmpeg_dir, lowest)?);
+    }
 
-    eprintln!("running ffmpeg's ladder…");
-    let ffmpeg_load = load_average();
-    let mut ffmpeg_cmd = Command::new("ffmpeg");
-    ffmpeg_cmd.args(&ffmpeg_args);
-    let watch = FirstSegment::new(&ffmpeg_dir, &lowest);
-    let ffmpeg = run_measured(ffmpeg_cmd, &work.path().join("ffmpeg"), &watch)?;
-
+    // The outputs of the last run are on disk; x264 at a fixed bitrate makes the same ones
+    // every run, so they stand for all of them.
     eprintln!("measuring SSIM against the source (both sides)…");
     let display = (source.width, source.height);
     let vitrine_ssim = ssim_against_source(&source.path, display, &mp4s(&vitrine_dir, &rungs))?;
     let ffmpeg_ssim = ssim_against_source(&source.path, display, &mp4s(&ffmpeg_dir, &rungs))?;
-
-    let rows: Vec<RungRow> = rungs
+    let rows = rungs
         .iter()
         .zip(vitrine_ssim.iter().zip(&ffmpeg_ssim))
         .map(|(rung, (vitrine_ssim, ffmpeg_ssim))| RungRow {
@@ -211,11 +215,9 @@ fn compare_transcode(input: &Path, short_sides: &[u32], keep: bool) -> anyhow::R
         .collect();
     let report = Report {
         duration_seconds: source.duration_seconds,
-        lowest,
-        vitrine,
-        ffmpeg,
-        vitrine_inner,
-        loads: (vitrine_load, ffmpeg_load),
+        lowest: lowest.clone(),
+        vitrine: vitrine_runs,
+        ffmpeg: ffmpeg_runs,
         rows,
     };
     println!("{}", report.render());
@@ -363,23 +365,46 @@ fn ffmpeg_ladder_args(
     Ok(args)
 }
 
-/// How one side's process went.
+/// How one run of one side went.
 struct Measured {
-    status: ExitStatus,
     wall: Duration,
     cpu: Duration,
     peak_rss_kib: i64,
     first_segment: FirstSegmentTimes,
-    stdout: String,
+    /// The 1-minute load average when the run started: how busy the machine was.
+    load: Option<f64>,
+    /// Vitrine's own account of where its time went (`None` for ffmpeg).
+    inner: Option<OnceReport>,
 }
 
-/// Runs `command` to the end, with stdout and stderr in `<log_stem>.stdout` / `.stderr`, and
-/// watches for `watch`'s segment meanwhile. A failed exit is an error that quotes its stderr.
+/// Runs one side into a fresh `out_dir` (`hls/`, `mp4/`), watching for `lowest`'s first segment.
+fn run_side(command: Command, out_dir: &Path, lowest: &str) -> anyhow::Result<Measured> {
+    if out_dir.exists() {
+        fs::remove_dir_all(out_dir).with_context(|| format!("clearing {}", out_dir.display()))?;
+    }
+    for sub in ["hls", "mp4"] {
+        let dir = out_dir.join(sub);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let load = load_average();
+    let (mut measured, stdout) =
+        run_measured(command, out_dir, &FirstSegment::new(out_dir, lowest))?;
+    measured.load = load;
+    measured.inner = stdout
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok());
+    Ok(measured)
+}
+
+/// Runs `command` to the end, with its stdout and stderr in `<log_stem>.stdout` / `.stderr`,
+/// watching for `watch`'s segment meanwhile; returns the measures and the stdout. A failed exit is
+/// an error that quotes the end of its stderr.
 fn run_measured(
     mut command: Command,
     log_stem: &Path,
     watch: &FirstSegment,
-) -> anyhow::Result<Measured> {
+) -> anyhow::Result<(Measured, String)> {
     let stdout_path = log_stem.with_extension("stdout");
     let stderr_path = log_stem.with_extension("stderr");
     command
@@ -412,14 +437,18 @@ fn run_measured(
             tail.join("\n")
         );
     }
-    Ok(Measured {
-        status,
+    let measured = Measured {
         wall,
         cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         peak_rss_kib: usage.ru_maxrss,
         first_segment,
-        stdout: fs::read_to_string(&stdout_path).unwrap_or_default(),
-    })
+        load: None,
+        inner: None,
+    };
+    Ok((
+        measured,
+        fs::read_to_string(&stdout_path).unwrap_or_default(),
+    ))
 }
 
 /// `waitpid` that also returns the child's own resource usage: unlike
@@ -525,8 +554,10 @@ fn ssim_against_source(
             rendition.display()
         );
     }
-    let normalise =
-        format!("setpts=PTS-STARTPTS,scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p");
+    let normalise = format!(
+        "setpts=PTS-STARTPTS,settb=AVTB,scale={width}:{height}:flags=bicubic,\
+         setsar=1,format=yuv420p"
+    );
     let mut graph = format!("[0:v:0]{normalise},split={}", renditions.len());
     for i in 0..renditions.len() {
         write!(graph, "[ref{i}]")?;
@@ -548,16 +579,24 @@ fn ssim_against_source(
     command.args(["-filter_complex", &graph, "-an", "-f", "null", "-"]);
     let output = command.output().context("running ffmpeg for SSIM")?;
     let log = String::from_utf8_lossy(&output.stderr);
+    let tail = || log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
     ensure!(
         output.status.success(),
         "ffmpeg's SSIM run failed ({}):\n{}",
         output.status,
-        log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        tail()
     );
-    (0..renditions.len())
-        .map(|i| {
-            parse_ssim(&log, &format!("r{i}"))
-                .with_context(|| format!("no SSIM for {} in ffmpeg's log", renditions[i].display()))
+    renditions
+        .iter()
+        .enumerate()
+        .map(|(i, rendition)| {
+            parse_ssim(&log, &format!("r{i}")).with_context(|| {
+                format!(
+                    "no SSIM for {} in ffmpeg's log:\n{}",
+                    rendition.display(),
+                    tail()
+                )
+            })
         })
         .collect()
 }
@@ -565,7 +604,9 @@ fn ssim_against_source(
 /// Reads `[ssim@<id> @ 0x…] SSIM Y:0.97 (15.1) U:… V:… All:0.969658 (15.18)` from ffmpeg's log.
 fn parse_ssim(log: &str, id: &str) -> Option<Ssim> {
     let prefix = format!("[ssim@{id} @");
-    let line = log.lines().find(|line| line.starts_with(&prefix))?;
+    let line = log
+        .lines()
+        .find_map(|line| Some(&line[line.find(&prefix)?..]))?;
     let value = |key: &str| -> Option<f64> {
         let start = line.find(key)? + key.len();
         line[start..].split_whitespace().next()?.parse().ok()
@@ -605,19 +646,65 @@ struct RungRow {
 struct Report {
     duration_seconds: f64,
     lowest: String,
-    vitrine: Measured,
-    ffmpeg: Measured,
-    vitrine_inner: Option<OnceReport>,
-    loads: (Option<f64>, Option<f64>),
+    /// Every run of each side, in order.
+    vitrine: Vec<Measured>,
+    ffmpeg: Vec<Measured>,
     rows: Vec<RungRow>,
 }
 
 impl Report {
     fn render(&self) -> String {
-        let (v, f) = (&self.vitrine, &self.ffmpeg);
-        let secs = |d: Duration| d.as_secs_f64();
-        let opt_secs = |d: Option<Duration>| d.map(secs);
-        let mib = |kib: i64| kib as f64 / 1024.0;
+        let mut out = String::new();
+        if self.vitrine.len() > 1 {
+            out.push_str(&self.render_runs());
+        }
+        out.push_str(&self.render_summary());
+        out.push_str(&self.render_rungs());
+        out.push_str(&self.render_goals());
+        out
+    }
+
+    /// Each side's fastest run (wall time).
+    fn best(&self) -> (&Measured, &Measured) {
+        let fastest = |runs: &[Measured]| -> usize {
+            (0..runs.len())
+                .min_by_key(|&i| runs[i].wall)
+                .unwrap_or_default()
+        };
+        (
+            &self.vitrine[fastest(&self.vitrine)],
+            &self.ffmpeg[fastest(&self.ffmpeg)],
+        )
+    }
+
+    fn render_runs(&self) -> String {
+        let mut out = format!(
+            "{:<10}{:>5}{:>10}{:>10}{:>10}{:>11}{:>7}\n",
+            "side", "run", "wall s", "CPU s", "peak MB", "playable s", "load"
+        );
+        for (side, runs) in [("Vitrine", &self.vitrine), ("ffmpeg", &self.ffmpeg)] {
+            for (i, run) in runs.iter().enumerate() {
+                writeln!(
+                    out,
+                    "{side:<10}{:>5}{:>10.2}{:>10.2}{:>10.1}{:>11}{:>7}",
+                    i + 1,
+                    run.wall.as_secs_f64(),
+                    run.cpu.as_secs_f64(),
+                    mib(run.peak_rss_kib),
+                    fmt_opt(run.first_segment.listed.map(|d| d.as_secs_f64()), 2),
+                    fmt_opt(run.load, 2),
+                )
+                .expect("writing to a String");
+            }
+        }
+        out.push_str("(the summary below takes each side's fastest run)\n\n");
+        out
+    }
+
+    fn render_summary(&self) -> String {
+        let (v, f) = self.best();
+        let secs = |d: Duration| Some(d.as_secs_f64());
+        let opt_secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
         let mut out = format!(
             "{:<34}{:>10}{:>10}{:>8}\n",
             "", "Vitrine", "ffmpeg", "ratio"
@@ -635,18 +722,8 @@ impl Report {
             )
             .expect("writing to a String");
         };
-        row(
-            "wall time (s)",
-            Some(secs(v.wall)),
-            Some(secs(f.wall)),
-            true,
-        );
-        row(
-            "CPU time, user+sys (s)",
-            Some(secs(v.cpu)),
-            Some(secs(f.cpu)),
-            true,
-        );
+        row("wall time (s)", secs(v.wall), secs(f.wall), true);
+        row("CPU time, user+sys (s)", secs(v.cpu), secs(f.cpu), true);
         row(
             "peak memory, max RSS (MB)",
             Some(mib(v.peak_rss_kib)),
@@ -660,32 +737,28 @@ impl Report {
             false,
         );
         row(
-            &format!("{} playable: listed (s)", self.lowest),
+            &format!("{} playable, listed (s)", self.lowest),
             opt_secs(v.first_segment.listed),
             opt_secs(f.first_segment.listed),
             true,
         );
-        row(
-            "load average when started",
-            self.loads.0,
-            self.loads.1,
-            false,
-        );
-        if let Some(inner) = &self.vitrine_inner {
+        row("load average at start", v.load, f.load, false);
+        if let Some(inner) = &v.inner {
             writeln!(
                 out,
-                "(Vitrine's process: probe {:.2} s, pipeline::transcode {:.2} s; exit {}, ffmpeg exit {})",
-                inner.probe_seconds, inner.transcode_seconds, v.status, f.status
+                "(inside Vitrine's process: probe {:.2} s, pipeline::transcode {:.2} s)",
+                inner.probe_seconds, inner.transcode_seconds
             )
             .expect("writing to a String");
         }
+        out
+    }
 
-        writeln!(
-            out,
-            "\n{:<7}{:>11}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+    fn render_rungs(&self) -> String {
+        let mut out = format!(
+            "\n{:<7}{:>11}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
             "rung", "size", "target", "V kb/s", "F kb/s", "SSIM V", "SSIM F", "diff", "Y diff"
-        )
-        .expect("writing to a String");
+        );
         for r in &self.rows {
             writeln!(
                 out,
@@ -703,18 +776,18 @@ impl Report {
             .expect("writing to a String");
         }
         out.push_str(
-            "(target: video kbit/s asked of x264; kb/s: whole MP4 incl. 128k audio over the clip;\n \
-             SSIM: All (Y,U,V) at the source's display size; diff = Vitrine - ffmpeg)\n",
+            "(target: video kbit/s asked of x264; V/F kb/s: whole MP4 with its 128k audio over \
+             the clip;\n SSIM: All (Y,U,V) at the source's display size; \
+             diff = Vitrine - ffmpeg)\n",
         );
-
-        out.push_str(&self.goals());
         out
     }
 
-    fn goals(&self) -> String {
-        let wall_ratio = self.vitrine.wall.as_secs_f64() / self.ffmpeg.wall.as_secs_f64();
+    fn render_goals(&self) -> String {
+        let (v, f) = self.best();
+        let wall_ratio = v.wall.as_secs_f64() / f.wall.as_secs_f64();
         let playable_limit = GOAL_PLAYABLE_FRACTION * self.duration_seconds;
-        let playable = self.vitrine.first_segment.listed.map(|d| d.as_secs_f64());
+        let playable = v.first_segment.listed.map(|d| d.as_secs_f64());
         let worst_gap = self
             .rows
             .iter()
@@ -723,9 +796,10 @@ impl Report {
         let met = |ok: bool| if ok { "met" } else { "NOT met" };
         format!(
             "\ngoals (issue 3):\n  \
-             wall time <= {GOAL_WALL_RATIO:.1} x ffmpeg: {} ({wall_ratio:.2} x)\n  \
+             wall time <= {GOAL_WALL_RATIO:.1} x ffmpeg's: {} ({wall_ratio:.2} x)\n  \
              playable <= {GOAL_PLAYABLE_FRACTION} x {:.1} s = {playable_limit:.1} s: {} ({} s)\n  \
-             SSIM within {GOAL_SSIM_GAP} of ffmpeg on every rung: {} (worst diff {worst_gap:+.4})\n",
+             SSIM within {GOAL_SSIM_GAP} of ffmpeg's on every rung: {} \
+             (worst diff {worst_gap:+.4})\n",
             met(wall_ratio <= GOAL_WALL_RATIO),
             self.duration_seconds,
             met(playable.is_some_and(|p| p <= playable_limit)),
@@ -733,6 +807,10 @@ impl Report {
             met(worst_gap >= -GOAL_SSIM_GAP),
         )
     }
+}
+
+fn mib(kib: i64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
@@ -756,7 +834,8 @@ fn describe_source(source: &Source, rungs: &[Rung]) -> String {
     format!(
         "source: {} ({}x{} shown, rotation {}, {}, {:.2} s, output {}/{} fps, audio: {})\n\
          ladder: {}\n\
-         machine: {cpus} CPUs; x264 preset {X264_PRESET}, GOP {} frames, {SEGMENT_SECONDS} s segments\n",
+         machine: {cpus} CPUs; x264 preset {X264_PRESET}, GOP {} frames, \
+         {SEGMENT_SECONDS} s segments\n",
         source.path.display(),
         source.width,
         source.height,
