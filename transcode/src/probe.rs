@@ -229,8 +229,41 @@ fn classify_error(error: &glib::Error) -> ProbeError {
         ProbeError::NotMedia("unknown file type".into())
     } else if error.matches(gst::CoreError::MissingPlugin) {
         ProbeError::NotMedia("unsupported container format".into())
+    } else if error.matches(gst::StreamError::Decode) {
+        ProbeError::Failed(human_message(
+            error.message(),
+            "the video data is damaged and cannot be decoded",
+        ))
+    } else if error.matches(gst::StreamError::Demux) || error.matches(gst::StreamError::Format) {
+        ProbeError::Failed(human_message(
+            error.message(),
+            "the file's container is damaged",
+        ))
     } else {
-        ProbeError::Failed(error.message().trim_end_matches('.').to_lowercase())
+        ProbeError::Failed(human_message(
+            error.message(),
+            "the file is damaged or in a format we cannot read",
+        ))
+    }
+}
+
+/// GStreamer's own message when it reads like a sentence for a creator ("this file is
+/// incomplete and cannot be played"); a plain description when it is pipeline jargon
+/// ("no caps set", "internal data stream error").
+fn human_message(message: &str, plain: &str) -> String {
+    let message = message.trim_end_matches('.').to_lowercase();
+    const JARGON: [&str; 6] = [
+        "caps",
+        "internal data stream",
+        "negotiat",
+        "pad",
+        "could not demultiplex",
+        "could not decode",
+    ];
+    if JARGON.iter().any(|j| message.contains(j)) {
+        plain.into()
+    } else {
+        message
     }
 }
 
