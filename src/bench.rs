@@ -371,8 +371,9 @@ struct Measured {
     cpu: Duration,
     peak_rss_kib: i64,
     first_segment: FirstSegmentTimes,
-    /// The 1-minute load average when the run started: how busy the machine was.
-    load: Option<f64>,
+    /// CPU time the rest of the machine used meanwhile (other processes, and time the
+    /// hypervisor gave to other guests): how much the run had to share its cores.
+    others_cpu: Option<Duration>,
     /// Vitrine's own account of where its time went (`None` for ffmpeg).
     inner: Option<OnceReport>,
 }
@@ -386,10 +387,12 @@ fn run_side(command: Command, out_dir: &Path, lowest: &str) -> anyhow::Result<Me
         let dir = out_dir.join(sub);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let load = load_average();
+    let busy_before = machine_busy();
     let (mut measured, stdout) =
         run_measured(command, out_dir, &FirstSegment::new(out_dir, lowest))?;
-    measured.load = load;
+    measured.others_cpu = busy_before
+        .zip(machine_busy())
+        .map(|(before, after)| after.saturating_sub(before).saturating_sub(measured.cpu));
     measured.inner = stdout
         .lines()
         .rev()
@@ -442,7 +445,7 @@ fn run_measured(
         cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         peak_rss_kib: usage.ru_maxrss,
         first_segment,
-        load: None,
+        others_cpu: None,
         inner: None,
     };
     Ok((
@@ -625,14 +628,25 @@ fn mp4_kbps(out_dir: &Path, rung: &Rung, seconds: f64) -> Option<f64> {
     (seconds > 0.0).then(|| bytes as f64 * 8.0 / seconds / 1000.0)
 }
 
-/// The 1-minute load average: how busy the machine was when a side started.
-fn load_average() -> Option<f64> {
-    fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
+/// CPU time the whole machine has spent busy since boot, from `/proc/stat`: user, nice, system,
+/// irq, softirq and steal (guest time is already counted in user and nice).
+fn machine_busy() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
         .next()?
-        .parse()
-        .ok()
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let &[user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks.as_slice() else {
+        return None;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
+    let busy = user + nice + system + irq + softirq + steal;
+    Some(Duration::from_secs_f64(busy as f64 / per_second as f64))
 }
 
 struct RungRow {
@@ -679,20 +693,20 @@ impl Report {
 
     fn render_runs(&self) -> String {
         let mut out = format!(
-            "{:<10}{:>5}{:>10}{:>10}{:>10}{:>11}{:>7}\n",
-            "side", "run", "wall s", "CPU s", "peak MB", "playable s", "load"
+            "{:<10}{:>5}{:>10}{:>10}{:>10}{:>11}{:>15}\n",
+            "side", "run", "wall s", "CPU s", "peak MB", "playable s", "others' CPU s"
         );
         for (side, runs) in [("Vitrine", &self.vitrine), ("ffmpeg", &self.ffmpeg)] {
             for (i, run) in runs.iter().enumerate() {
                 writeln!(
                     out,
-                    "{side:<10}{:>5}{:>10.2}{:>10.2}{:>10.1}{:>11}{:>7}",
+                    "{side:<10}{:>5}{:>10.2}{:>10.2}{:>10.1}{:>11}{:>15}",
                     i + 1,
                     run.wall.as_secs_f64(),
                     run.cpu.as_secs_f64(),
                     mib(run.peak_rss_kib),
                     fmt_opt(run.first_segment.listed.map(|d| d.as_secs_f64()), 2),
-                    fmt_opt(run.load, 2),
+                    fmt_opt(run.others_cpu.map(|d| d.as_secs_f64()), 1),
                 )
                 .expect("writing to a String");
             }
@@ -742,7 +756,12 @@ impl Report {
             opt_secs(f.first_segment.listed),
             true,
         );
-        row("load average at start", v.load, f.load, false);
+        row(
+            "other processes' CPU meanwhile (s)",
+            opt_secs(v.others_cpu),
+            opt_secs(f.others_cpu),
+            false,
+        );
         if let Some(inner) = &v.inner {
             writeln!(
                 out,
