@@ -96,3 +96,81 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     let r = app.get(&format!("/v1/videos/{id}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// The lowest rung is published while the ladder still encodes: the video is `playable`, with a
+/// master playlist that lists only that rung and segments that already play, before it is
+/// `ready` with the whole ladder.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_video_is_playable_from_its_lowest_rung_before_the_ladder_is_done() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.account("creator", "Mia").await;
+    let source = media("mp_smpte-2997.mp4"); // 10 s, 1920x1080: five rungs to encode
+    let response = app.upload(&token, &source, "Colour bars").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let playable = loop {
+        let video = app.get_video(&id).await;
+        match video["status"].as_str().unwrap() {
+            "playable" => break video,
+            "ready" | "failed" => panic!("never seen playable before: {video}"),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "{video}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let playback = &playable["playback"];
+    assert!(playable["progress"].as_f64().unwrap() < 1.0, "{playable}");
+    assert!(playback["mp4"].as_array().unwrap().is_empty(), "{playable}");
+    assert_eq!(playback["poster"], Value::Null);
+
+    let master_url = playback["hls"].as_str().unwrap();
+    let (status, _, master) = app.fetch(master_url).await;
+    assert_eq!(status, StatusCode::OK);
+    let master = String::from_utf8(master).unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1, "{master}");
+    assert!(master.contains("RESOLUTION=426x240"), "{master}");
+    let rung_url = master_url.replace("master.m3u8", "240p.m3u8");
+    let (status, _, rung) = app.fetch(&rung_url).await;
+    assert_eq!(status, StatusCode::OK);
+    let rung = String::from_utf8(rung).unwrap();
+    assert!(rung.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{rung}");
+    assert!(rung.contains("#EXT-X-START:TIME-OFFSET=0"), "{rung}");
+    let first = rung
+        .lines()
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .expect("a segment is listed");
+    let first_url = master_url.replace("master.m3u8", first);
+    let (status, _, early_segment) = app.fetch(&first_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        early_segment.len() > 1000 && early_segment[0] == 0x47,
+        "an MPEG-TS segment"
+    );
+
+    let ready = app
+        .wait_for(&id, &["ready", "failed"], Duration::from_secs(240))
+        .await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(
+        ready["playback"]["hls"], master_url,
+        "same URL, now the whole ladder"
+    );
+    let (_, _, master) = app.fetch(master_url).await;
+    let master = String::from_utf8(master).unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 5, "{master}");
+    assert!(master.contains("CODECS="), "{master}");
+    let (_, _, rung) = app.fetch(&rung_url).await;
+    let rung = String::from_utf8(rung).unwrap();
+    assert!(rung.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{rung}");
+    assert!(rung.contains("#EXT-X-ENDLIST"), "{rung}");
+    let (_, _, final_segment) = app.fetch(&first_url).await;
+    assert_eq!(
+        final_segment, early_segment,
+        "a published segment never changes"
+    );
+}

@@ -50,6 +50,7 @@ on_both_backends!(
     an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out,
     retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
     tags_carry_live_product_data_and_go_with_their_video,
+    playable_comes_between_processing_and_ready_and_a_retry_clears_it,
 );
 
 async fn creator(db: &Db) -> AccountId {
@@ -86,7 +87,7 @@ async fn queued_video(db: &Db, creator: &AccountId) -> VideoId {
 async fn make_ready(db: &Db, id: &VideoId) {
     let outputs = VideoOutputs {
         master_playlist: format!("videos/{id}/hls/master.m3u8"),
-        poster: format!("videos/{id}/poster.jpg"),
+        poster: Some(format!("videos/{id}/poster.jpg")),
         posters: vec![],
         preview: None,
         storyboard: None,
@@ -96,7 +97,7 @@ async fn make_ready(db: &Db, id: &VideoId) {
             height: 1280,
             bandwidth: 1_000_000,
             playlist: format!("videos/{id}/hls/720p.m3u8"),
-            mp4: format!("videos/{id}/mp4/720p.mp4"),
+            mp4: Some(format!("videos/{id}/mp4/720p.mp4")),
         }],
         keys: vec![],
     };
@@ -160,6 +161,54 @@ async fn a_video_and_its_job_are_written_together_or_not_at_all(kind: DbKind) {
     assert_eq!(video.status, VideoStatus::Queued);
     assert_eq!((video.width, video.height), (Some(1080), Some(1920)));
     assert_eq!(queue::depth(&db).await.unwrap(), 1);
+}
+
+async fn playable_comes_between_processing_and_ready_and_a_retry_clears_it(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let id = queued_video(&db, &creator).await;
+    let early = VideoOutputs {
+        master_playlist: format!("videos/{id}/a1/hls/master.m3u8"),
+        poster: None,
+        posters: vec![],
+        preview: None,
+        storyboard: None,
+        renditions: vec![RenditionOutput {
+            name: "240p".into(),
+            width: 240,
+            height: 426,
+            bandwidth: 400_000,
+            playlist: format!("videos/{id}/a1/hls/240p.m3u8"),
+            mp4: None,
+        }],
+        keys: vec![format!("videos/{id}/a1/hls/240p_00000.ts")],
+    };
+    // Only a processing video becomes playable.
+    assert!(!videos::mark_playable(&db, &id, &early).await.unwrap());
+    videos::mark_processing(&db, &id).await.unwrap();
+    assert!(videos::mark_playable(&db, &id, &early).await.unwrap());
+    videos::set_progress(&db, &id, 0.4).await.unwrap();
+    let v = videos::get(&db, &id).await.unwrap().unwrap();
+    assert_eq!(v.status, VideoStatus::Playable);
+    assert_eq!(v.outputs.as_ref(), Some(&early));
+    assert!((v.progress - 0.4).abs() < 1e-9, "progress still moves");
+    assert!(v.ready_at.is_none(), "not in the feed yet");
+
+    // A retry sends it back to the queue without the old attempt's outputs.
+    let mut tx = db.begin().await.unwrap();
+    videos::return_to_queue(&mut tx, &id).await.unwrap();
+    tx.commit().await.unwrap();
+    let v = videos::get(&db, &id).await.unwrap().unwrap();
+    assert_eq!((v.status, v.outputs), (VideoStatus::Queued, None));
+
+    videos::mark_processing(&db, &id).await.unwrap();
+    assert!(videos::mark_playable(&db, &id, &early).await.unwrap());
+    make_ready(&db, &id).await;
+    let v = videos::get(&db, &id).await.unwrap().unwrap();
+    assert_eq!(v.status, VideoStatus::Ready);
+    assert_eq!(v.outputs.unwrap().renditions[0].name, "720p");
+    // A late early-publish step cannot demote it.
+    assert!(!videos::mark_playable(&db, &id, &early).await.unwrap());
 }
 
 async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {

@@ -41,7 +41,8 @@ pub struct PosterView {
     pub webp: String,
 }
 
-/// Playback URLs: absolute and fetchable; empty until the video is `ready`.
+/// Playback URLs: absolute and fetchable. Empty until the video is `playable`; while playable,
+/// only `hls` (the lowest rung, still growing); everything once `ready`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Playback {
     /// HLS master playlist.
@@ -82,18 +83,20 @@ pub struct VideoView {
 impl VideoView {
     pub fn new(video: &Video, tags: Vec<TagView>, urls: &Urls) -> VideoView {
         let playback = match (&video.outputs, video.status) {
-            (Some(out), VideoStatus::Ready) => Playback {
+            (Some(out), VideoStatus::Ready | VideoStatus::Playable) => Playback {
                 hls: Some(urls.media(&out.master_playlist)),
                 mp4: out
                     .renditions
                     .iter()
-                    .map(|r| Mp4View {
-                        width: r.width,
-                        height: r.height,
-                        url: urls.media(&r.mp4),
+                    .filter_map(|r| {
+                        Some(Mp4View {
+                            width: r.width,
+                            height: r.height,
+                            url: urls.media(r.mp4.as_deref()?),
+                        })
                     })
                     .collect(),
-                poster: Some(urls.media(&out.poster)),
+                poster: out.poster.as_deref().map(|key| urls.media(key)),
                 posters: out
                     .posters
                     .iter()

@@ -1,10 +1,11 @@
 //! The `videos` table: one row per uploaded clip, written by ingest, advanced by the transcode
 //! worker, read by the feed.
 //!
-//! Status only moves forward: `uploading → queued → processing → ready | failed` (a job handed
-//! back to the queue returns `processing → queued`). `outputs` lists the object keys of the
-//! renditions and is written in the same statement that makes the video `ready`, after every
-//! object exists.
+//! Status only moves forward: `uploading → queued → processing → playable → ready | failed` (a
+//! job handed back to the queue returns `processing | playable → queued`). `outputs` lists the
+//! object keys of what a viewer can fetch and is written in the same statement that makes the
+//! video `playable` (the lowest rung, still growing) or `ready` (everything), after every object
+//! it lists exists.
 
 use std::{fmt, str::FromStr};
 
@@ -24,6 +25,8 @@ pub enum VideoStatus {
     Uploading,
     Queued,
     Processing,
+    /// The lowest rung plays (a growing HLS playlist); the rest of the ladder is on its way.
+    Playable,
     Ready,
     Failed,
 }
@@ -34,6 +37,7 @@ impl VideoStatus {
             VideoStatus::Uploading => "uploading",
             VideoStatus::Queued => "queued",
             VideoStatus::Processing => "processing",
+            VideoStatus::Playable => "playable",
             VideoStatus::Ready => "ready",
             VideoStatus::Failed => "failed",
         }
@@ -53,6 +57,7 @@ impl FromStr for VideoStatus {
             "uploading" => VideoStatus::Uploading,
             "queued" => VideoStatus::Queued,
             "processing" => VideoStatus::Processing,
+            "playable" => VideoStatus::Playable,
             "ready" => VideoStatus::Ready,
             "failed" => VideoStatus::Failed,
             other => anyhow::bail!("unknown video status {other:?}"),
@@ -64,7 +69,9 @@ impl FromStr for VideoStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoOutputs {
     pub master_playlist: String,
-    pub poster: String,
+    /// JPEG poster (`None` while only playable).
+    #[serde(default)]
+    pub poster: Option<String>,
     /// The poster at several widths, JPEG and WebP, largest first.
     #[serde(default)]
     pub posters: Vec<PosterOutput>,
@@ -95,7 +102,9 @@ pub struct RenditionOutput {
     pub height: u32,
     pub bandwidth: u32,
     pub playlist: String,
-    pub mp4: String,
+    /// Progressive MP4 (`None` while only playable).
+    #[serde(default)]
+    pub mp4: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -230,7 +239,8 @@ pub async fn mark_processing(db: &Db, id: &VideoId) -> Result<(), sqlx::Error> {
 
 pub async fn set_progress(db: &Db, id: &VideoId, progress: f64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE videos SET progress = $1, updated_at = $2 WHERE id = $3 AND status = 'processing'",
+        "UPDATE videos SET progress = $1, updated_at = $2 \
+         WHERE id = $3 AND status IN ('processing', 'playable')",
     )
     .bind(progress.clamp(0.0, 1.0))
     .bind(now_ms())
@@ -238,6 +248,21 @@ pub async fn set_progress(db: &Db, id: &VideoId, progress: f64) -> Result<(), sq
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// The lowest rung plays: `playable`, listing what already exists. Only from `processing`;
+/// returns false if the video is no longer processing (deleted, requeued, finished).
+pub async fn mark_playable(db: &Db, id: &VideoId, outputs: &VideoOutputs) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE videos SET status = 'playable', outputs = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'processing'",
+    )
+    .bind(serde_json::to_string(outputs)?)
+    .bind(now_ms())
+    .bind(id.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub async fn mark_ready(
@@ -261,10 +286,12 @@ pub async fn mark_ready(
 }
 
 /// Back to `queued` when its job returns to the queue (retry or hand-back); only from
-/// `processing`, so a late caller can never demote a video that another worker finished.
+/// `processing` or `playable`, so a late caller can never demote a video that another worker
+/// finished. A playable video's outputs go: the next attempt writes under its own prefix.
 pub async fn return_to_queue(tx: &mut Tx, id: &VideoId) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE videos SET status = 'queued', updated_at = $1 WHERE id = $2 AND status = 'processing'",
+        "UPDATE videos SET status = 'queued', outputs = NULL, updated_at = $1 \
+         WHERE id = $2 AND status IN ('processing', 'playable')",
     )
     .bind(now_ms())
     .bind(id.as_str())

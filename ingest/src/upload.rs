@@ -78,6 +78,7 @@ fn probe_rejection(e: probe::ProbeError) -> ApiError {
         NoVideo => "no_video_stream",
         TooSmall { .. } => "video_too_small",
         Unsupported(_) => "unsupported_codec",
+        Truncated { .. } => "truncated_video",
         Failed(_) => "unreadable_video",
     };
     ApiError::invalid(code, e.to_string())

@@ -5,6 +5,8 @@
 //! knowledge of the database or HTTP; `queue` and `worker` are the async side that leases jobs,
 //! moves files through `assets` and runs the blocking parts on dedicated threads.
 
+pub mod container;
+pub mod early;
 pub mod images;
 pub mod ladder;
 pub mod limits;

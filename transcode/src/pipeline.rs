@@ -53,6 +53,7 @@ use gstreamer_pbutils as pbutils;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
+use crate::container;
 use crate::images::{self, PosterImage};
 use crate::ladder::Rung;
 use crate::poster::{self, RgbFrame};
@@ -111,6 +112,16 @@ impl TranscodeOptions {
         }
     }
 }
+
+/// How long the last frame may be repeated to reach the announced end of the clip.
+const MAX_CLOSING_DUPLICATION: gst::ClockTime = gst::ClockTime::from_mseconds(250);
+/// A clip that decodes to at least this share of its announced duration is complete.
+const COMPLETE_FRACTION: f64 = 0.97;
+/// A clip cut short is kept (as what decodes) if at least this share of it decodes.
+const SALVAGE_FRACTION: f64 = 0.5;
+
+/// The multivariant playlist, relative to the output directory.
+pub const MASTER_PLAYLIST: &str = "hls/master.m3u8";
 
 /// One rung as it came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,9 +220,10 @@ pub fn transcode(
             "the video stream has no frames that could be decoded".into(),
         ));
     }
+    let decoded_ms = graph.shared.decoded_end_ns.load(Ordering::Relaxed) / 1_000_000;
+    let duration_ms = salvaged_duration(input, duration.map(|d| d.mseconds()), decoded_ms)?;
     let frames = std::mem::take(&mut *graph.shared.poster_frames.lock().unwrap());
     poster::write_poster(&frames, &out_dir.join("poster.jpg"))?;
-    let duration_ms = duration.map_or(0, |d| i64::try_from(d.mseconds()).unwrap_or(i64::MAX));
     let thumbs = std::mem::take(&mut graph.shared.storyboard.lock().unwrap().thumbs);
     let storyboard = if thumbs.is_empty() {
         None
@@ -254,14 +266,14 @@ pub fn transcode(
     if variants.is_empty() {
         return Err(TranscodeError::Media("no rendition was produced".into()));
     }
-    write_master_playlist(&out_dir.join("hls/master.m3u8"), &variants)?;
+    write_master_playlist(&out_dir.join(MASTER_PLAYLIST), &variants)?;
 
     Ok(TranscodeOutput {
         renditions: variants
             .into_iter()
             .map(|(rendition, _)| rendition)
             .collect(),
-        master_playlist: "hls/master.m3u8".into(),
+        master_playlist: MASTER_PLAYLIST.into(),
         poster: "poster.jpg".into(),
         posters,
         preview,
@@ -269,6 +281,50 @@ pub fn transcode(
         duration_ms,
         files: list_outputs(out_dir)?,
     })
+}
+
+/// The clip's duration as it came out. A file cut short (or damaged past some point) decodes to
+/// less than it announces: if most of it decoded, the video is what decoded; if not, it fails
+/// with how much was there.
+fn salvaged_duration(
+    input: &Path,
+    announced_ms: Option<u64>,
+    decoded_ms: u64,
+) -> Result<i64, TranscodeError> {
+    let as_i64 = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+    let Some(announced_ms) = announced_ms.filter(|&ms| ms > 0) else {
+        return Ok(as_i64(decoded_ms));
+    };
+    // Stream ends can trail the announced duration by a frame or an audio packet.
+    if decoded_ms as f64 >= announced_ms as f64 * COMPLETE_FRACTION {
+        return Ok(as_i64(announced_ms));
+    }
+    let fraction = decoded_ms as f64 / announced_ms as f64;
+    if fraction >= SALVAGE_FRACTION {
+        tracing::info!(
+            decoded_ms,
+            announced_ms,
+            "salvaged the part of the clip that decodes"
+        );
+        return Ok(as_i64(decoded_ms));
+    }
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    let reason = match container::truncation(input) {
+        Ok(Some(cut)) => format!(
+            "the file is truncated at {} %: only {:.1} s of its {:.1} s could be played; upload \
+             the whole file again",
+            cut.percent,
+            seconds(decoded_ms),
+            seconds(announced_ms)
+        ),
+        _ => format!(
+            "the file is damaged: only {:.1} s of its {:.1} s ({:.0} %) could be decoded",
+            seconds(decoded_ms),
+            seconds(announced_ms),
+            fraction * 100.0
+        ),
+    };
+    Err(TranscodeError::Media(reason))
 }
 
 /// State shared with the streaming threads.
@@ -279,6 +335,8 @@ struct Shared {
     /// A failure found on a streaming thread; reported instead of the generic error it causes.
     failure: Mutex<Option<TranscodeError>>,
     video_frames: AtomicU64,
+    /// The furthest end time of any decoded audio or video buffer, in nanoseconds.
+    decoded_end_ns: AtomicU64,
     poster_frames: Mutex<Vec<RgbFrame>>,
     /// Frames let into the poster branch.
     poster_admitted: AtomicUsize,
@@ -360,7 +418,14 @@ impl Graph {
             .build()?;
         // Phones record at a variable rate; players and HLS segmenters want a constant one.
         // videorate duplicates or drops frames by timestamp, so audio stays in sync.
-        let constant_rate = make("videorate").build()?;
+        // At the end it repeats the last frame up to where the container said the clip ends:
+        // right for the last frame's own duration, wrong for a file cut short (a frozen second).
+        let constant_rate = make("videorate")
+            .property(
+                "max-closing-segment-duplication-duration",
+                MAX_CLOSING_DUPLICATION.nseconds(),
+            )
+            .build()?;
         let rate_caps = make("capsfilter").name("rate-caps").build()?;
         let video_tee = make("tee").build()?;
         pipeline.add_many([
@@ -567,6 +632,10 @@ fn build_rung(
                 .width(i32::try_from(rung.width)?)
                 .height(i32::try_from(rung.height)?)
                 .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+                // Without it, GStreamer picks BT.601 for small frames and converts to it, while
+                // the source (HD, or untagged) is BT.709: players that ignore the tag show shifted
+                // colours. Every rung is BT.709, the web's default, whatever its size.
+                .field("colorimetry", "bt709")
                 .build(),
         )
         .build()?;
@@ -921,7 +990,7 @@ fn link_decoded_pad(
     pad: &gst::Pad,
     video_in: &gst::Element,
     rungs: &[RungSinks],
-    shared: &Shared,
+    shared: &Arc<Shared>,
 ) -> Result<(), TranscodeError> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let media_type = caps.structure(0).map_or("", |s| s.name().as_str());
@@ -961,7 +1030,25 @@ fn link_decoded_pad(
             "cannot convert the decoded stream ({caps}): {error}"
         ))
     })?;
+    track_decoded_end(pad, shared);
     Ok(())
+}
+
+/// Records how far the decoded audio or video reaches, to tell a clip that ends early (cut or
+/// damaged) from one that was decoded whole.
+fn track_decoded_end(pad: &gst::Pad, shared: &Arc<Shared>) {
+    let shared = Arc::clone(shared);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            if let Some(pts) = buffer.pts() {
+                let end = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+                shared
+                    .decoded_end_ns
+                    .fetch_max(end.nseconds(), Ordering::Relaxed);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// `queue ! audioconvert ! audioresample ! capsfilter ! avenc_aac ! tee`, then one parser per
@@ -1257,7 +1344,7 @@ fn as_vod_playlist(text: &str) -> String {
 }
 
 /// `(uri, seconds)` of each segment in a media playlist.
-fn media_segments(text: &str) -> Vec<(String, f64)> {
+pub(crate) fn media_segments(text: &str) -> Vec<(String, f64)> {
     let mut segments = Vec::new();
     let mut pending = None;
     for line in text.lines().map(str::trim) {

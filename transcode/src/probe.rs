@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use gstreamer as gst;
+
+use crate::container;
 use gstreamer::glib;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
@@ -58,6 +60,11 @@ pub enum ProbeError {
     TooSmall { width: u32, height: u32 },
     #[error("unsupported video codec: {0} (no decoder available)")]
     Unsupported(String),
+    #[error(
+        "the file is truncated at {percent} % and its index is in the missing part, so it cannot \
+         be played; upload the whole file again"
+    )]
+    Truncated { percent: u8 },
     #[error("the file could not be read: {0}")]
     Failed(String),
 }
@@ -76,6 +83,15 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
     let uri = glib::filename_to_uri(&path, None)
         .map_err(|e| ProbeError::Failed(format!("cannot name the file as a URI: {e}")))?;
 
+    // An MP4 cut before its index cannot play, and GStreamer may take the whole timeout to say
+    // so: the box headers tell at once, and how much arrived.
+    if let Ok(Some(cut)) = container::truncation(&path) {
+        if !cut.has_index {
+            return Err(ProbeError::Truncated {
+                percent: cut.percent,
+            });
+        }
+    }
     let (info, error) = discover(&uri, timeout)?;
     if info.result() == pbutils::DiscovererResult::Timeout {
         return Err(timed_out(timeout));

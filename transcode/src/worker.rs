@@ -7,6 +7,7 @@
 //! pipeline; on shutdown the job is handed back to the queue.
 
 use std::{
+    collections::HashSet,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -25,11 +26,15 @@ use vitrine_core::{
 };
 
 use crate::{
+    early::EarlyPublisher,
     ladder,
     pipeline::{self, TranscodeError, TranscodeOptions, TranscodeOutput},
     probe,
     queue::{self, Lease},
 };
+
+/// How often the lowest rung's new segments are published while the ladder encodes.
+const EARLY_PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 /// How a worker behaves; every field comes from the typed configuration.
 #[derive(Debug, Clone)]
@@ -276,10 +281,12 @@ impl Job {
             .await
             .map_err(|e| transient(anyhow::Error::new(e).context("fetching the original")))?;
 
-        let output = self
+        let (output, published_early) = self
             .run_pipeline(lease, source, out_dir.clone(), lease_lost)
             .await?;
-        let outputs = self.publish(lease, &out_dir, &output, lease_lost).await?;
+        let outputs = self
+            .publish(lease, &out_dir, &output, &published_early, lease_lost)
+            .await?;
 
         let mut tx = self.db.begin().await.map_err(|e| transient(e.into()))?;
         if !queue::complete(&mut tx, lease)
@@ -321,15 +328,16 @@ impl Job {
         }
     }
 
-    /// Runs the blocking pipeline on its own thread while this task records progress and
-    /// watches for shutdown and a lost lease.
+    /// Runs the blocking pipeline on its own thread while this task records progress, publishes
+    /// the lowest rung as it grows (making the video `playable`), and watches for shutdown and a
+    /// lost lease. Returns the output and the files already published.
     async fn run_pipeline(
         &self,
         lease: &Lease,
         source: PathBuf,
         out_dir: PathBuf,
         lease_lost: &CancellationToken,
-    ) -> Result<TranscodeOutput, Stop> {
+    ) -> Result<(TranscodeOutput, HashSet<String>), Stop> {
         let info = {
             let source = source.clone();
             tokio::task::spawn_blocking(move || probe::probe(&source, probe::DEFAULT_TIMEOUT))
@@ -339,6 +347,11 @@ impl Job {
         };
         let mut rungs = ladder::plan(info.width, info.height, &self.config.ladder);
         ladder::cap_bitrates(&mut rungs, info.video_bitrate);
+        let mut early = rungs
+            .last()
+            .map(|lowest| EarlyPublisher::new(out_dir.clone(), lowest.clone()));
+        let mut early_tick = tokio::time::interval(EARLY_PUBLISH_EVERY);
+        early_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let options = TranscodeOptions {
             rungs,
             segment_seconds: 2,
@@ -370,6 +383,13 @@ impl Job {
                     cancel.store(true, Ordering::SeqCst);
                     stop = Some(Stop::LeaseLost);
                 }
+                _ = early_tick.tick(), if stop.is_none() && early.is_some() => {
+                    if let Err(e) = self.publish_early(lease, early.as_mut()).await {
+                        // Not fatal: the video becomes playable when it is ready instead.
+                        tracing::warn!(error = format!("{e:#}"), "early publishing stopped");
+                        early = None;
+                    }
+                }
                 changed = progress_rx.changed(), if progress_open => {
                     if changed.is_err() {
                         // The pipeline thread is done reporting; its result follows.
@@ -388,8 +408,9 @@ impl Job {
         if let Some(stop) = stop {
             return Err(stop);
         }
+        let published = early.map(|e| e.published().clone()).unwrap_or_default();
         match result.map_err(|e| Stop::Transient(e.into()))? {
-            Ok(output) => Ok(output),
+            Ok(output) => Ok((output, published)),
             Err(TranscodeError::Media(reason)) => Err(Stop::Permanent(reason)),
             Err(TranscodeError::Cancelled) => Err(Stop::Shutdown),
             Err(e @ TranscodeError::Stalled(_)) => Err(Stop::Transient(e.into())),
@@ -397,21 +418,46 @@ impl Job {
         }
     }
 
+    /// One step of early publishing; the first step that publishes a segment makes the video
+    /// `playable`.
+    async fn publish_early(
+        &self,
+        lease: &Lease,
+        early: Option<&mut EarlyPublisher>,
+    ) -> anyhow::Result<()> {
+        let Some(early) = early else {
+            return Ok(());
+        };
+        let key = |rel: &str| attempt_key(lease, rel);
+        if early.step(&self.store, key).await? {
+            let outputs = early.outputs(key);
+            if videos::mark_playable(&self.db, &lease.video_id, &outputs).await? {
+                tracing::info!("video playable: its lowest rung is published");
+            }
+        }
+        Ok(())
+    }
+
     /// Uploads every produced file under this attempt's own prefix (`videos/{id}/a{attempt}/…`)
-    /// and returns what the video row will list. A worker that lost its lease stops uploading,
-    /// and even a late one can only write keys no ready video points at.
+    /// and returns what the video row will list. Segments published early are not sent again;
+    /// the master playlist goes last, so it never lists a rung that is not there yet. A worker
+    /// that lost its lease stops uploading, and even a late one can only write keys no ready
+    /// video points at.
     async fn publish(
         &self,
         lease: &Lease,
         out_dir: &Path,
         output: &TranscodeOutput,
+        published_early: &HashSet<String>,
         lease_lost: &CancellationToken,
     ) -> Result<VideoOutputs, Stop> {
-        let video_id = lease.video_id.as_str();
-        let key =
-            |rel: &str| keys::rendition_file(video_id, &format!("{}/{rel}", attempt_dir(lease)));
+        let key = |rel: &str| attempt_key(lease, rel);
         let mut keys_written = Vec::with_capacity(output.files.len());
-        for file in &output.files {
+        let (master, files): (Vec<_>, Vec<_>) = output
+            .files
+            .iter()
+            .partition(|file| file.path == output.master_playlist);
+        for file in files.into_iter().chain(master) {
             if lease_lost.is_cancelled() {
                 return Err(Stop::LeaseLost);
             }
@@ -419,6 +465,10 @@ impl Job {
                 return Err(Stop::Shutdown);
             }
             let k = key(&file.path);
+            if published_early.contains(&file.path) {
+                keys_written.push(k);
+                continue;
+            }
             self.store
                 .put_file(&k, &out_dir.join(&file.path), file.content_type)
                 .await
@@ -428,7 +478,7 @@ impl Job {
         }
         Ok(VideoOutputs {
             master_playlist: key(&output.master_playlist),
-            poster: key(&output.poster),
+            poster: Some(key(&output.poster)),
             posters: output
                 .posters
                 .iter()
@@ -450,7 +500,7 @@ impl Job {
                     height: r.height,
                     bandwidth: r.bandwidth,
                     playlist: key(&r.playlist),
-                    mp4: key(&r.mp4),
+                    mp4: Some(key(&r.mp4)),
                 })
                 .collect(),
             keys: keys_written,
@@ -461,6 +511,14 @@ impl Job {
 /// The folder under the video's prefix that one attempt writes to.
 fn attempt_dir(lease: &Lease) -> String {
     format!("a{}", lease.attempt)
+}
+
+/// The object key of an output file (`rel` to the output directory) of this attempt.
+fn attempt_key(lease: &Lease, rel: &str) -> String {
+    keys::rendition_file(
+        lease.video_id.as_str(),
+        &format!("{}/{rel}", attempt_dir(lease)),
+    )
 }
 
 /// Extends the lease every third of its length until aborted; cancels `lost` if another worker

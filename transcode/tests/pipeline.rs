@@ -585,3 +585,68 @@ fn audio_and_video_end_together_as_in_the_source() {
         );
     }
 }
+
+/// The first `percent` % of a shared media file, as an upload cut short would leave it.
+fn cut(name: &str, percent: u64) -> tempfile::NamedTempFile {
+    let bytes = std::fs::read(media(name)).unwrap();
+    let kept = &bytes[..bytes.len() * percent as usize / 100];
+    let file = tempfile::Builder::new().suffix(".mp4").tempfile().unwrap();
+    std::fs::write(file.path(), kept).unwrap();
+    file
+}
+
+#[test]
+fn a_clip_cut_after_most_of_it_keeps_what_decodes() {
+    // mp_smpte-2997.mp4 has its index first: 10 s announced, about 7 s of it in the first 70 %.
+    let source = cut("mp_smpte-2997.mp4", 70);
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(source.path(), out.path()).expect("most of the clip is there");
+
+    assert!(
+        (5_500..9_000).contains(&output.duration_ms),
+        "the video is what decoded, not what the index announced: {} ms",
+        output.duration_ms
+    );
+    let mp4 = out.path().join(&output.renditions[0].mp4);
+    let seconds: f64 = ffprobe(&mp4, &["-show_entries", "format=duration"])["format.duration"]
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert!(
+        (seconds * 1000.0 - output.duration_ms as f64).abs() < 300.0,
+        "the MP4 ({seconds} s) is as long as the video says ({} ms)",
+        output.duration_ms
+    );
+}
+
+#[test]
+fn a_clip_cut_before_half_of_it_fails_saying_where_it_was_cut() {
+    let source = cut("mp_smpte-2997.mp4", 30);
+    let out = tempfile::tempdir().unwrap();
+
+    let result = run(source.path(), out.path());
+
+    let Err(TranscodeError::Media(reason)) = &result else {
+        panic!("expected a media error, got {result:?}");
+    };
+    assert!(
+        reason.contains("truncated at 29 %") || reason.contains("truncated at 30 %"),
+        "{reason}"
+    );
+    assert!(reason.contains("of its 10.0 s"), "{reason}");
+}
+
+#[test]
+fn probe_says_how_much_of_a_file_without_its_index_arrived() {
+    // mp4ff_bbb_prog_10s.mp4 has its index at the end: cut at 60 %, nothing can be played.
+    let source = cut("mp4ff_bbb_prog_10s.mp4", 60);
+
+    let result = probe(source.path(), PROBE_TIMEOUT);
+
+    let Err(error @ ProbeError::Truncated { percent }) = &result else {
+        panic!("expected a truncation, got {result:?}");
+    };
+    assert!((58..=62).contains(percent), "{error}");
+    assert!(error.to_string().contains("truncated at"), "{error}");
+}

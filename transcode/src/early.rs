@@ -1,0 +1,226 @@
+//! Playable early: while the ladder is still encoding, the lowest rung's finished segments are
+//! published as they appear, behind a master playlist that lists only that rung. Viewers can
+//! start watching within seconds, long before the whole ladder is done: the video is `playable`.
+//! It becomes `ready` when every rung exists and the final master lists them all.
+//!
+//! The rung's media playlist goes out as an EVENT playlist (segments are only ever appended to
+//! it) that starts at the beginning (`EXT-X-START:TIME-OFFSET=0`), so players play it from the
+//! first second, as they would a VOD, instead of jumping to the live edge. When the job is done,
+//! the worker replaces it with the finished VOD playlist and the master with the whole ladder.
+//!
+//! The publisher only reads what hlssink2 has written: a segment is listed in hlssink2's playlist
+//! once its file is closed, and is never rewritten afterwards.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use vitrine_assets::Store;
+use vitrine_core::videos::{RenditionOutput, VideoOutputs};
+
+use crate::ladder::Rung;
+use crate::pipeline::{self, MASTER_PLAYLIST};
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// Publishes one rung's segments while the pipeline writes them.
+pub struct EarlyPublisher {
+    out_dir: PathBuf,
+    rung: Rung,
+    /// Segments published so far, in playlist order: `(uri, seconds)`.
+    segments: Vec<(String, f64)>,
+    /// Paths (relative to the output directory) of every file published so far.
+    published: HashSet<String>,
+    /// Highest segment bitrate so far, bits/s: the early master's BANDWIDTH.
+    peak_bps: u64,
+    target_duration: u64,
+    playable: bool,
+}
+
+impl EarlyPublisher {
+    /// `rung` is the lowest rung of the ladder, the cheapest to watch.
+    pub fn new(out_dir: PathBuf, rung: Rung) -> Self {
+        Self {
+            out_dir,
+            rung,
+            segments: Vec::new(),
+            published: HashSet::new(),
+            peak_bps: 0,
+            target_duration: 1,
+            playable: false,
+        }
+    }
+
+    /// Uploads the segments hlssink2 listed since the last step, then the rung's playlist, and
+    /// the first time the master playlist. Returns true when this step made the video playable.
+    /// `key` maps a path relative to the output directory to its object key.
+    pub async fn step(
+        &mut self,
+        store: &Store,
+        key: impl Fn(&str) -> String,
+    ) -> anyhow::Result<bool> {
+        let playlist_rel = self.rung_playlist();
+        let text = match tokio::fs::read_to_string(self.out_dir.join(&playlist_rel)).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).context("reading the rung's playlist"),
+        };
+        let listed = pipeline::media_segments(&text);
+        if listed.len() <= self.segments.len() {
+            return Ok(false);
+        }
+        if let Some(target) = target_duration(&text) {
+            self.target_duration = self.target_duration.max(target);
+        }
+        for (uri, seconds) in listed.into_iter().skip(self.segments.len()) {
+            // hlssink2 writes bare file names; anything else is not ours to publish.
+            if uri.contains('/') {
+                anyhow::bail!("unexpected segment URI {uri:?}");
+            }
+            let rel = format!("hls/{uri}");
+            let bytes = store
+                .put_file(&key(&rel), &self.out_dir.join(&rel), "video/mp2t")
+                .await
+                .with_context(|| format!("uploading {rel}"))?;
+            self.peak_bps = self.peak_bps.max(segment_bps(bytes, seconds));
+            self.target_duration = self.target_duration.max(seconds.round() as u64);
+            self.published.insert(rel);
+            self.segments.push((uri, seconds));
+        }
+        store
+            .put_bytes(
+                &key(&playlist_rel),
+                Bytes::from(self.event_playlist()),
+                PLAYLIST_TYPE,
+            )
+            .await
+            .with_context(|| format!("uploading {playlist_rel}"))?;
+        if self.playable {
+            return Ok(false);
+        }
+        store
+            .put_bytes(
+                &key(MASTER_PLAYLIST),
+                Bytes::from(self.master_playlist()),
+                PLAYLIST_TYPE,
+            )
+            .await
+            .context("uploading the early master playlist")?;
+        self.playable = true;
+        Ok(true)
+    }
+
+    /// Segment files already uploaded: the final upload can skip them.
+    pub fn published(&self) -> &HashSet<String> {
+        &self.published
+    }
+
+    /// What a playable video lists: the master and the one rung, no MP4 or images yet.
+    pub fn outputs(&self, key: impl Fn(&str) -> String) -> VideoOutputs {
+        VideoOutputs {
+            master_playlist: key(MASTER_PLAYLIST),
+            poster: None,
+            posters: Vec::new(),
+            preview: None,
+            storyboard: None,
+            renditions: vec![RenditionOutput {
+                name: self.rung.name.clone(),
+                width: self.rung.width,
+                height: self.rung.height,
+                bandwidth: u32::try_from(self.peak_bps).unwrap_or(u32::MAX),
+                playlist: key(&self.rung_playlist()),
+                mp4: None,
+            }],
+            keys: self.published.iter().map(|rel| key(rel)).collect(),
+        }
+    }
+
+    fn rung_playlist(&self) -> String {
+        format!("hls/{}.m3u8", self.rung.name)
+    }
+
+    fn event_playlist(&self) -> String {
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n\
+             #EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n",
+            self.target_duration
+        );
+        for (uri, seconds) in &self.segments {
+            writeln!(text, "#EXTINF:{seconds:.3},\n{uri}").expect("writing to a String");
+        }
+        text
+    }
+
+    /// Like the final master, less CODECS: the encoder's profile and level are known only once
+    /// the pipeline ends, and players do without it.
+    fn master_playlist(&self) -> String {
+        format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{}\n{}.m3u8\n",
+            self.peak_bps.max(1),
+            self.rung.width,
+            self.rung.height,
+            self.rung.name
+        )
+    }
+}
+
+fn target_duration(playlist: &str) -> Option<u64> {
+    playlist
+        .lines()
+        .find_map(|line| line.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// A segment's bitrate; segments under a second (usually the last) count as one second, as in
+/// the final master playlist.
+fn segment_bps(bytes: u64, seconds: f64) -> u64 {
+    (bytes as f64 * 8.0 / seconds.max(1.0)).ceil() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rung() -> Rung {
+        Rung {
+            name: "240p".into(),
+            width: 240,
+            height: 426,
+            video_bitrate: 300_000,
+        }
+    }
+
+    #[test]
+    fn event_playlist_lists_published_segments_from_the_start() {
+        let mut publisher = EarlyPublisher::new(PathBuf::from("/nowhere"), rung());
+        publisher.segments = vec![("240p_00000.ts".into(), 2.0), ("240p_00001.ts".into(), 2.0)];
+        publisher.target_duration = 2;
+        let text = publisher.event_playlist();
+        assert!(text.starts_with("#EXTM3U\n"));
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
+        assert!(text.contains("#EXT-X-START:TIME-OFFSET=0\n"));
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"));
+        assert!(
+            !text.contains("#EXT-X-ENDLIST"),
+            "the rung is still growing"
+        );
+        assert_eq!(
+            pipeline::media_segments(&text),
+            publisher.segments,
+            "segments round-trip in order"
+        );
+    }
+
+    #[test]
+    fn early_master_lists_only_the_published_rung() {
+        let mut publisher = EarlyPublisher::new(PathBuf::from("/nowhere"), rung());
+        publisher.peak_bps = 412_345;
+        let text = publisher.master_playlist();
+        assert_eq!(text.matches("#EXT-X-STREAM-INF").count(), 1);
+        assert!(text.contains("BANDWIDTH=412345,RESOLUTION=240x426\n240p.m3u8\n"));
+    }
+}
