@@ -27,7 +27,7 @@ use anyhow::{bail, ensure, Context as _};
 use serde::{Deserialize, Serialize};
 use vitrine_transcode::ladder::{self, Rung};
 use vitrine_transcode::pipeline::{self, TranscodeOptions};
-use vitrine_transcode::probe;
+use vitrine_transcode::{probe, remux};
 
 /// Segment length, also the keyframe interval, on both sides (Vitrine's default).
 const SEGMENT_SECONDS: u32 = 2;
@@ -96,11 +96,20 @@ struct OnceReport {
 fn transcode_once(input: &Path, out_dir: &Path, short_sides: &[u32]) -> anyhow::Result<()> {
     let started = Instant::now();
     let info = probe::probe(input, probe::DEFAULT_TIMEOUT)?;
+    // As the worker does: the keyframe scan that decides on copying the top rung is part of
+    // the cost.
+    let rungs = ladder::plan(info.width, info.height, short_sides);
+    let segment = Duration::from_secs(u64::from(SEGMENT_SECONDS));
+    let copy_top = remux::plan(input, &info, &rungs[0], segment).unwrap_or(None);
+    if copy_top.is_some() {
+        eprintln!("the top rung is a copy of the source");
+    }
     let probe_seconds = started.elapsed().as_secs_f64();
     let options = TranscodeOptions {
-        rungs: ladder::plan(info.width, info.height, short_sides),
+        rungs,
         segment_seconds: SEGMENT_SECONDS,
         stall_timeout: STALL_TIMEOUT,
+        copy_top,
     };
     let cancel = AtomicBool::new(false);
     let started = Instant::now();

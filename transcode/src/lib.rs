@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod poster;
 pub mod probe;
 pub mod queue;
+pub mod remux;
 pub mod storyboard;
 pub mod worker;

@@ -86,6 +86,7 @@ mod tests {
             has_audio: true,
             framerate: fps,
             video_bitrate: None,
+            plain_h264: true,
         }
     }
 

@@ -66,7 +66,7 @@ const AUDIO_BITRATE: i32 = 128_000;
 /// Used for the GOP length when the source does not declare a frame rate (variable rate).
 const FALLBACK_FPS: f64 = 30.0;
 /// Output frame rates are capped here (and kept constant).
-const MAX_FPS: f64 = 60.0;
+pub(crate) const MAX_FPS: f64 = 60.0;
 /// The animated preview: the first 3 s at 10 fps, at most 320 px wide.
 const PREVIEW_FPS: i32 = 10;
 const PREVIEW_MAX_FRAMES: usize = 30;
@@ -100,6 +100,10 @@ pub struct TranscodeOptions {
     pub segment_seconds: u32,
     /// No position progress for this long means the pipeline is stuck.
     pub stall_timeout: Duration,
+    /// When set, the top rung is the source's own H.264, copied, and this is its GOP in frames
+    /// (the source puts a keyframe every that many frames): every other rung uses the same GOP,
+    /// so keyframes align (see [`crate::remux::plan`]).
+    pub copy_top: Option<u32>,
 }
 
 impl TranscodeOptions {
@@ -109,10 +113,13 @@ impl TranscodeOptions {
             rungs,
             segment_seconds: 2,
             stall_timeout: Duration::from_secs(60),
+            copy_top: None,
         }
     }
 }
 
+/// How long dropping a pipeline waits for it to stop (see [`NullOnDrop`]).
+const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
 /// How long the last frame may be repeated to reach the announced end of the clip.
 const MAX_CLOSING_DUPLICATION: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 /// A clip that decodes to at least this share of its announced duration is complete.
@@ -382,7 +389,8 @@ impl StoryboardFrames {
 struct RungSinks {
     hls: gst::Element,
     mp4mux: gst::Element,
-    encoder: gst::Element,
+    /// `None` for a rung copied from the source.
+    encoder: Option<gst::Element>,
 }
 
 struct Graph {
@@ -448,23 +456,19 @@ impl Graph {
 
         let mut rungs = Vec::new();
         let mut rung_parsers = Vec::new();
-        for rung in &opts.rungs {
-            let (sinks, mp4_parser) = build_rung(&pipeline, &video_tee, rung, out_dir, opts)?;
+        for (i, rung) in opts.rungs.iter().enumerate() {
+            let (sinks, mp4_parser) = match &opts.copy_top {
+                Some(_) if i == 0 => build_copied_rung(&pipeline, input, rung, out_dir, opts)?,
+                _ => build_rung(&pipeline, &video_tee, rung, out_dir, opts)?,
+            };
             rung_parsers.push(mp4_parser);
             rungs.push(sinks);
         }
         build_poster_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
         build_storyboard_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
         build_preview_branch(&pipeline, &video_tee, &opts.rungs[0], &shared)?;
-        let encoders = rungs.iter().map(|r| r.encoder.clone()).collect();
-        start_encoders_on_caps(
-            &pipeline,
-            &video_in,
-            &rate_caps,
-            encoders,
-            opts.segment_seconds,
-            &shared,
-        );
+        let encoders = rungs.iter().filter_map(|r| r.encoder.clone()).collect();
+        start_encoders_on_caps(&pipeline, &video_in, &rate_caps, encoders, opts, &shared);
 
         let pipeline_weak = pipeline.downgrade();
         let pad_state = Arc::clone(&shared);
@@ -528,9 +532,10 @@ fn start_encoders_on_caps(
     video_in: &gst::Element,
     rate_caps: &gst::Element,
     encoders: Vec<gst::Element>,
-    segment_seconds: u32,
+    opts: &TranscodeOptions,
     shared: &Arc<Shared>,
 ) {
+    let (segment_seconds, copied_gop) = (opts.segment_seconds, opts.copy_top);
     let rate_caps = rate_caps.clone();
     let Some(pad) = video_in.static_pad("sink") else {
         return;
@@ -560,7 +565,11 @@ fn start_encoders_on_caps(
                 .build(),
         );
         let fps = f64::from(rate.numer()) / f64::from(rate.denom());
-        let gop = ((fps * f64::from(segment_seconds)).round() as u32).max(1);
+        // One segment of frames; or, beside a copied top rung, the source's own GOP, so that
+        // every rung has its keyframes on the same frames.
+        let gop = copied_gop
+            .unwrap_or_else(|| (fps * f64::from(segment_seconds)).round() as u32)
+            .max(1);
         let started = encoders.iter().try_for_each(|encoder| {
             encoder.set_property("key-int-max", gop);
             encoder.set_locked_state(false);
@@ -652,7 +661,100 @@ fn build_rung(
     pipeline.add_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
     gst::Element::link_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
     video_tee.link(&queue)?;
+    let (hls, mp4mux, mp4_parser) =
+        build_rung_outputs(pipeline, &encoded_tee, rung, out_dir, opts)?;
+    Ok((
+        RungSinks {
+            hls,
+            mp4mux,
+            encoder: Some(encoder),
+        },
+        mp4_parser,
+    ))
+}
 
+/// `filesrc ! parsebin`, its H.264 stream `! queue ! h264parse ! tee`, then the HLS and MP4
+/// outputs: the top rung as the source's own frames, never decoded. The source is read a second
+/// time for this, which costs little next to an encode; the decode for the other rungs is
+/// untouched.
+fn build_copied_rung(
+    pipeline: &gst::Pipeline,
+    input: &Path,
+    rung: &Rung,
+    out_dir: &Path,
+    opts: &TranscodeOptions,
+) -> anyhow::Result<(RungSinks, gst::Element)> {
+    let source = make("filesrc")
+        .property("location", path_str(input)?)
+        .build()?;
+    let parse = make("parsebin").build()?;
+    let queue = mux_queue()?;
+    let parser = make("h264parse").build()?;
+    let encoded_tee = make("tee").build()?;
+    pipeline.add_many([&source, &parse, &queue, &parser, &encoded_tee])?;
+    source.link(&parse)?;
+    gst::Element::link_many([&queue, &parser, &encoded_tee])?;
+    let pipeline_weak = pipeline.downgrade();
+    parse.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let is_h264 = pad
+            .current_caps()
+            .unwrap_or_else(|| pad.query_caps(None))
+            .structure(0)
+            .is_some_and(|s| s.name() == "video/x-h264");
+        let copy_in = queue.static_pad("sink").expect("queue has a sink pad");
+        let linked = if is_h264 && !copy_in.is_linked() {
+            pad.link(&copy_in).map(|_| ()).map_err(anyhow::Error::from)
+        } else {
+            discard(&pipeline, pad)
+        };
+        if let Err(error) = linked {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "linking a copied stream failed"
+            );
+        }
+    });
+    let (hls, mp4mux, mp4_parser) =
+        build_rung_outputs(pipeline, &encoded_tee, rung, out_dir, opts)?;
+    Ok((
+        RungSinks {
+            hls,
+            mp4mux,
+            encoder: None,
+        },
+        mp4_parser,
+    ))
+}
+
+/// Links `pad` to a new fakesink: a stream nobody uses.
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+    let sink = make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+        .context("creating a fakesink")?;
+    pipeline.add(&sink).context("adding a fakesink")?;
+    sink.sync_state_with_parent()
+        .context("starting a fakesink")?;
+    let sink_pad = sink
+        .static_pad("sink")
+        .context("fakesink without sink pad")?;
+    pad.link(&sink_pad).context("discarding an unused stream")?;
+    Ok(())
+}
+
+/// `encoded_tee`'s HLS and MP4 outputs for one rung: the HLS sink, the MP4 muxer and the
+/// MP4-side parser.
+fn build_rung_outputs(
+    pipeline: &gst::Pipeline,
+    encoded_tee: &gst::Element,
+    rung: &Rung,
+    out_dir: &Path,
+    opts: &TranscodeOptions,
+) -> anyhow::Result<(gst::Element, gst::Element, gst::Element)> {
     let hls_dir = out_dir.join("hls");
     let hls_queue = mux_queue()?;
     let hls_parser = make("h264parse").build()?;
@@ -672,7 +774,7 @@ fn build_rung(
         )
         .build()?;
     pipeline.add_many([&hls_queue, &hls_parser, &hls])?;
-    gst::Element::link_many([&encoded_tee, &hls_queue, &hls_parser])?;
+    gst::Element::link_many([encoded_tee, &hls_queue, &hls_parser])?;
     link_to_request_pad(&hls_parser, &hls, "video")?;
 
     let mp4_path = out_dir.join("mp4").join(format!("{}.mp4", rung.name));
@@ -692,18 +794,10 @@ fn build_rung(
         .property("async", false)
         .build()?;
     pipeline.add_many([&mp4_queue, &mp4_parser, &mp4mux, &file])?;
-    gst::Element::link_many([&encoded_tee, &mp4_queue, &mp4_parser])?;
+    gst::Element::link_many([encoded_tee, &mp4_queue, &mp4_parser])?;
     link_to_request_pad(&mp4_parser, &mp4mux, "video_%u")?;
     mp4mux.link(&file)?;
-
-    Ok((
-        RungSinks {
-            hls,
-            mp4mux,
-            encoder,
-        },
-        mp4_parser,
-    ))
+    Ok((hls, mp4mux, mp4_parser))
 }
 
 /// `tee ! videorate ! capsfilter ! queue ! videoconvert ! videoscale ! capsfilter ! appsink`.
@@ -1146,9 +1240,34 @@ impl NullOnDrop {
 }
 
 impl Drop for NullOnDrop {
+    /// Stops the pipeline on a thread of its own and waits for it at most [`TEARDOWN_WAIT`]. On
+    /// 1.22, stopping mid-stream can deadlock inside hlssink2's splitmuxsink (its input queue
+    /// blocks on the muxer while the state change waits for that queue's stream lock): the job
+    /// must not hang on it, so a teardown that takes too long is left to its thread.
     fn drop(&mut self) {
-        if let Err(error) = self.0.set_state(gst::State::Null) {
-            tracing::warn!(%error, "could not stop the transcode pipeline");
+        let pipeline = self.0.clone();
+        let (done, stopped) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("pipeline-teardown".into())
+            .spawn(move || {
+                if let Err(error) = pipeline.set_state(gst::State::Null) {
+                    tracing::warn!(%error, "could not stop the transcode pipeline");
+                }
+                let _ = done.send(());
+            });
+        match spawned {
+            Ok(_) => {
+                if stopped.recv_timeout(TEARDOWN_WAIT).is_err() {
+                    tracing::error!(
+                        "the transcode pipeline is still stopping after {TEARDOWN_WAIT:?}; \
+                         leaving it to its own thread"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no thread for the teardown; stopping inline");
+                let _ = self.0.set_state(gst::State::Null);
+            }
         }
     }
 }

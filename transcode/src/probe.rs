@@ -45,6 +45,9 @@ pub struct ProbeInfo {
     /// Video bitrate in bits/s: the container's figure, else estimated from the file size less
     /// a typical audio track. `None` when neither is known.
     pub video_bitrate: Option<u32>,
+    /// H.264 in a profile every player decodes (Constrained Baseline, Baseline, Main, High),
+    /// 8-bit 4:2:0, with square pixels: a stream that could go out as it came in.
+    pub plain_h264: bool,
 }
 
 /// Why an upload cannot be transcoded. `Display` is shown to the creator as is.
@@ -158,7 +161,9 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<ProbeInfo, ProbeError> {
         .filter(|&b| b > 0)
         .or_else(|| estimate_video_bitrate(&path, duration_ms, has_audio));
 
+    let plain_h264 = is_plain_h264(&caps);
     Ok(ProbeInfo {
+        plain_h264,
         duration_ms,
         width,
         height,
@@ -362,6 +367,23 @@ fn has_decoder(caps: &gst::Caps) -> bool {
 
 /// The pixel aspect ratio the stream's caps declare. `DiscovererVideoInfo::par()` is not used:
 /// in GStreamer 1.22 it can disagree with the caps (27/64 for a square-pixel Samsung clip).
+/// See [`ProbeInfo::plain_h264`]. High profile also allows monochrome, hence the chroma check
+/// when the parser reports it.
+fn is_plain_h264(caps: &gst::Caps) -> bool {
+    let Some(s) = caps.structure(0).filter(|s| s.name() == "video/x-h264") else {
+        return false;
+    };
+    let profile_ok = s
+        .get::<&str>("profile")
+        .is_ok_and(|p| matches!(p, "constrained-baseline" | "baseline" | "main" | "high"));
+    let chroma_ok = s
+        .get::<&str>("chroma-format")
+        .map_or(true, |c| c == "4:2:0");
+    let depth_ok = s.get::<u32>("bit-depth-luma").map_or(true, |d| d == 8);
+    let square = pixel_aspect(caps) == gst::Fraction::new(1, 1);
+    profile_ok && chroma_ok && depth_ok && square
+}
+
 fn pixel_aspect(caps: &gst::Caps) -> gst::Fraction {
     caps.structure(0)
         .and_then(|s| s.get::<gst::Fraction>("pixel-aspect-ratio").ok())

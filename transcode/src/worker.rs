@@ -31,7 +31,11 @@ use crate::{
     pipeline::{self, TranscodeError, TranscodeOptions, TranscodeOutput},
     probe,
     queue::{self, Lease},
+    remux,
 };
+
+/// HLS segment length, also the keyframe interval.
+const SEGMENT_SECONDS: u32 = 2;
 
 /// How often the lowest rung's new segments are published while the ladder encodes.
 const EARLY_PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -347,6 +351,24 @@ impl Job {
         };
         let mut rungs = ladder::plan(info.width, info.height, &self.config.ladder);
         ladder::cap_bitrates(&mut rungs, info.video_bitrate);
+        let copy_top = {
+            let (source, top) = (source.clone(), rungs[0].clone());
+            let segment = Duration::from_secs(u64::from(SEGMENT_SECONDS));
+            tokio::task::spawn_blocking(move || remux::plan(&source, &info, &top, segment))
+                .await
+                .map_err(|e| Stop::Transient(e.into()))?
+                .unwrap_or_else(|e| {
+                    // Re-encoding is always possible: a failed scan only costs time.
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "keyframe scan failed; re-encoding"
+                    );
+                    None
+                })
+        };
+        if copy_top.is_some() {
+            tracing::info!(rung = %rungs[0].name, "the top rung is a copy of the source");
+        }
         let mut early = rungs
             .last()
             .map(|lowest| EarlyPublisher::new(out_dir.clone(), lowest.clone()));
@@ -354,8 +376,9 @@ impl Job {
         early_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let options = TranscodeOptions {
             rungs,
-            segment_seconds: 2,
+            segment_seconds: SEGMENT_SECONDS,
             stall_timeout: self.config.stall_timeout,
+            copy_top,
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let (progress_tx, mut progress_rx) = watch::channel(0.0f64);
