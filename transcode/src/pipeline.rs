@@ -699,13 +699,8 @@ fn build_copied_rung(
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
-        let is_h264 = pad
-            .current_caps()
-            .unwrap_or_else(|| pad.query_caps(None))
-            .structure(0)
-            .is_some_and(|s| s.name() == "video/x-h264");
         let copy_in = queue.static_pad("sink").expect("queue has a sink pad");
-        let linked = if is_h264 && !copy_in.is_linked() {
+        let linked = if is_h264(pad) && !copy_in.is_linked() {
             pad.link(&copy_in).map(|_| ()).map_err(anyhow::Error::from)
         } else {
             discard(&pipeline, pad)
@@ -729,8 +724,16 @@ fn build_copied_rung(
     ))
 }
 
+/// Whether `pad` carries encoded H.264.
+pub(crate) fn is_h264(pad: &gst::Pad) -> bool {
+    pad.current_caps()
+        .unwrap_or_else(|| pad.query_caps(None))
+        .structure(0)
+        .is_some_and(|s| s.name() == "video/x-h264")
+}
+
 /// Links `pad` to a new fakesink: a stream nobody uses.
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+pub(crate) fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
     let sink = make("fakesink")
         .property("sync", false)
         .property("async", false)
@@ -1104,20 +1107,7 @@ fn link_decoded_pad(
     let Some(sink) = free_sink else {
         // A stream we do not use: a second video or audio track, metadata, or something with no
         // decoder (still encoded).
-        let discard = make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()
-            .context("creating a fakesink")?;
-        pipeline.add(&discard).context("adding a fakesink")?;
-        discard
-            .sync_state_with_parent()
-            .context("starting a fakesink")?;
-        let sink = discard
-            .static_pad("sink")
-            .context("fakesink without sink pad")?;
-        pad.link(&sink).context("discarding an unused stream")?;
-        return Ok(());
+        return Ok(discard(pipeline, pad)?);
     };
     pad.link(&sink).map_err(|error| {
         TranscodeError::Media(format!(

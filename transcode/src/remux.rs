@@ -19,6 +19,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use crate::ladder::Rung;
+use crate::pipeline;
 use crate::probe::ProbeInfo;
 
 /// The source may be up to this much heavier than the top rung's target and still be copied.
@@ -38,7 +39,7 @@ pub fn plan(
     let Some(frame) = info
         .framerate
         .filter(|&(n, d)| n > 0 && d > 0)
-        .filter(|&(n, d)| f64::from(n) / f64::from(d) <= crate::pipeline::MAX_FPS)
+        .filter(|&(n, d)| f64::from(n) / f64::from(d) <= pipeline::MAX_FPS)
         .map(|(n, d)| Duration::from_secs_f64(f64::from(d) / f64::from(n)))
     else {
         return Ok(None);
@@ -113,29 +114,20 @@ fn scan_keyframes(path: &Path) -> anyhow::Result<Scan> {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
-        let is_h264 = pad
-            .current_caps()
-            .unwrap_or_else(|| pad.query_caps(None))
-            .structure(0)
-            .is_some_and(|s| s.name() == "video/x-h264");
         let sink_pad = video_sink
             .static_pad("sink")
             .expect("appsink has a sink pad");
-        let target = if is_h264 && !sink_pad.is_linked() {
-            sink_pad
+        let linked = if pipeline::is_h264(pad) && !sink_pad.is_linked() {
+            pad.link(&sink_pad).map(|_| ()).map_err(anyhow::Error::from)
         } else {
-            let Ok(discard) = gst::ElementFactory::make("fakesink")
-                .property("sync", false)
-                .build()
-            else {
-                return;
-            };
-            if pipeline.add(&discard).is_err() || discard.sync_state_with_parent().is_err() {
-                return;
-            }
-            discard.static_pad("sink").expect("fakesink has a sink pad")
+            pipeline::discard(&pipeline, pad)
         };
-        let _ = pad.link(&target);
+        if let Err(error) = linked {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "keyframe scan: linking a stream failed"
+            );
+        }
     });
 
     pipeline.set_state(gst::State::Playing)?;
