@@ -103,7 +103,7 @@ pub struct TranscodeOptions {
     /// When set, the top rung is the source's own H.264, copied, and this is its GOP in frames
     /// (the source puts a keyframe every that many frames): every other rung uses the same GOP,
     /// so keyframes align (see [`crate::remux::plan`]).
-    pub copy_top: Option<u32>,
+    pub copy_top: Option<crate::remux::SourceGop>,
 }
 
 impl TranscodeOptions {
@@ -568,6 +568,7 @@ fn start_encoders_on_caps(
         // One segment of frames; or, beside a copied top rung, the source's own GOP, so that
         // every rung has its keyframes on the same frames.
         let gop = copied_gop
+            .map(|gop| gop.frames)
             .unwrap_or_else(|| (fps * f64::from(segment_seconds)).round() as u32)
             .max(1);
         let started = encoders.iter().try_for_each(|encoder| {
@@ -632,7 +633,12 @@ fn build_rung(
     opts: &TranscodeOptions,
 ) -> anyhow::Result<(RungSinks, gst::Element)> {
     let queue = make("queue").build()?;
-    let scale = make("videoscale").build()?;
+    // Even dimensions rarely keep the source's aspect ratio exactly (1080x1920 → 480x854):
+    // stretch by that fraction of a pixel rather than letterbox with a black line.
+    let scale = make("videoscale")
+        .property("add-borders", false)
+        .property_from_str("method", scale_method(&opts.rungs[0], rung))
+        .build()?;
     let size = make("capsfilter")
         .property(
             "caps",
@@ -671,6 +677,26 @@ fn build_rung(
         },
         mp4_parser,
     ))
+}
+
+/// The HLS target duration: one segment, or with a copied top rung the whole number of seconds
+/// that makes segments of whole source GOPs (see [`crate::remux::SourceGop::hls_target`]). The
+/// same on every rung, so segments align.
+fn hls_target(opts: &TranscodeOptions) -> u32 {
+    opts.copy_top.map_or(opts.segment_seconds, |gop| {
+        gop.hls_target(opts.segment_seconds)
+    })
+}
+
+/// videoscale's 2-tap bilinear filter is fast and good down to about a third of the size; below
+/// that it aliases, and the multi-tap Catmull-Rom filter keeps what a viewer sees (and SSIM) at
+/// ffmpeg's level for little cost, the output being small.
+fn scale_method(top: &Rung, rung: &Rung) -> &'static str {
+    if top.width.max(top.height) >= 3 * rung.width.max(rung.height) {
+        "catrom"
+    } else {
+        "bilinear"
+    }
 }
 
 /// `filesrc ! parsebin`, its H.264 stream `! queue ! h264parse ! tee`, then the HLS and MP4
@@ -763,7 +789,7 @@ fn build_rung_outputs(
     let hls_parser = make("h264parse").build()?;
     let hls = make("hlssink2")
         .property("name", format!("hls-{}", rung.name))
-        .property("target-duration", opts.segment_seconds)
+        .property("target-duration", hls_target(opts))
         .property("playlist-length", 0u32)
         .property("max-files", 0u32)
         .property("send-keyframe-requests", false)

@@ -29,13 +29,36 @@ const MIN_GOP: Duration = Duration::from_millis(500);
 /// How long the keyframe scan may take (it only demuxes).
 const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The source's GOP in frames, if its top rung can be a copy of it.
+/// The source's fixed GOP, which a copied top rung imposes on the other rungs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SourceGop {
+    /// A keyframe every this many frames.
+    pub frames: u32,
+    /// The same in seconds.
+    pub seconds: f64,
+}
+
+impl SourceGop {
+    /// The HLS target duration that cuts segments of whole GOPs between `segment` and twice
+    /// that: segments never exceed the target, so with a 0.6 s GOP a 2 s target gives 1.8 s
+    /// segments, and 3 s gives 3 s.
+    pub fn hls_target(&self, segment: u32) -> u32 {
+        let gop = self.seconds.max(0.001);
+        (segment..2 * segment)
+            .find(|&target| {
+                (f64::from(target) / gop + 1e-6).floor() * gop >= f64::from(segment) - 1e-6
+            })
+            .unwrap_or(2 * segment)
+    }
+}
+
+/// The source's GOP, if its top rung can be a copy of it.
 pub fn plan(
     path: &Path,
     info: &ProbeInfo,
     top: &Rung,
     segment: Duration,
-) -> anyhow::Result<Option<u32>> {
+) -> anyhow::Result<Option<SourceGop>> {
     let Some(frame) = info
         .framerate
         .filter(|&(n, d)| n > 0 && d > 0)
@@ -55,10 +78,15 @@ pub fn plan(
         return Ok(None);
     }
     let (keyframes, start, end) = scan_keyframes(path)?;
-    Ok(fixed_gop(&keyframes, start, end, frame).filter(|&gop| {
-        let length = frame * gop;
-        length >= MIN_GOP && length <= segment + frame / 2
-    }))
+    Ok(fixed_gop(&keyframes, start, end, frame)
+        .map(|frames| SourceGop {
+            frames,
+            seconds: frame.as_secs_f64() * f64::from(frames),
+        })
+        .filter(|gop| {
+            let length = Duration::from_secs_f64(gop.seconds);
+            length >= MIN_GOP && length <= segment + frame / 2
+        }))
 }
 
 /// The GOP in frames if the stream starts on a keyframe and has one exactly every that many
@@ -213,6 +241,16 @@ mod tests {
     fn a_stream_that_does_not_start_on_a_keyframe_has_no_fixed_gop() {
         let kf = times(&[400, 2_400]);
         assert_eq!(fixed_gop(&kf, ZERO, ms(4_000), FRAME), None);
+    }
+
+    #[test]
+    fn segments_are_whole_gops_of_two_to_four_seconds() {
+        let gop = |seconds| SourceGop { frames: 1, seconds };
+        assert_eq!(gop(2.0).hls_target(2), 2);
+        assert_eq!(gop(1.0).hls_target(2), 2);
+        assert_eq!(gop(0.6).hls_target(2), 3, "5 GOPs, 3.0 s");
+        assert_eq!(gop(1.5).hls_target(2), 3, "2 GOPs, 3.0 s");
+        assert_eq!(gop(1.9).hls_target(2), 4, "2 GOPs, 3.8 s");
     }
 
     #[test]

@@ -680,7 +680,7 @@ fn plain_h264_at_the_top_rungs_size_is_copied_and_the_other_rungs_key_with_it() 
     let info = probe(&source, PROBE_TIMEOUT).unwrap();
     let mut opts = TranscodeOptions::new(ladder::plan(info.width, info.height, &[1080, 480, 240]));
     let plan = remux::plan(&source, &info, &opts.rungs[0], Duration::from_secs(2)).unwrap();
-    assert_eq!(plan, Some(15), "the source's GOP");
+    assert_eq!(plan.map(|gop| gop.frames), Some(15), "the source's GOP");
     opts.copy_top = plan;
     let out = tempfile::tempdir().unwrap();
     let never = AtomicBool::new(false);
@@ -699,6 +699,24 @@ fn plain_h264_at_the_top_rungs_size_is_copied_and_the_other_rungs_key_with_it() 
         let keys = keyframe_times_ms(&out.path().join(&rendition.mp4));
         assert_eq!(keys, top_keys, "{} keys with the copy", rendition.name);
     }
+    // Segments are whole source GOPs (0.6 s) of 2 to 4 s, cut at the same times on every rung.
+    let cuts: Vec<Vec<i64>> = output
+        .renditions
+        .iter()
+        .map(|r| {
+            let text = std::fs::read_to_string(out.path().join(&r.playlist)).unwrap();
+            text.lines()
+                .filter_map(|l| l.strip_prefix("#EXTINF:"))
+                .map(|d| (d.trim_end_matches(',').parse::<f64>().unwrap() * 10.0).round() as i64)
+                .collect()
+        })
+        .collect();
+    assert!(cuts.windows(2).all(|pair| pair[0] == pair[1]), "{cuts:?}");
+    let whole = &cuts[0][..cuts[0].len() - 1];
+    assert!(
+        whole.iter().all(|tenths| (20..=40).contains(tenths)),
+        "segment lengths in tenths of a second: {cuts:?}"
+    );
 }
 
 #[test]
