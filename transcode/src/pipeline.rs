@@ -1120,10 +1120,23 @@ fn link_decoded_pad(
     let target = if media_type == "video/x-raw" {
         Some(video_in.clone())
     } else if media_type == "audio/x-raw" {
-        match pipeline.by_name(AUDIO_IN) {
-            Some(audio_in) => Some(audio_in),
-            None => Some(build_audio_branch(pipeline, rungs, shared)?),
+        let audio_in = match pipeline.by_name(AUDIO_IN) {
+            Some(audio_in) => audio_in,
+            None => build_audio_branch(pipeline, rungs, shared)?,
+        };
+        // The first audio track unless a later one is marked as the default. decodebin exposes
+        // every pad before data flows, so swapping here loses nothing.
+        if let Some(sink) = audio_in.static_pad("sink") {
+            if let Some(current) = sink.peer() {
+                if is_default_track(pad) && !is_default_track(&current) {
+                    current
+                        .unlink(&sink)
+                        .context("unlinking the non-default audio track")?;
+                    discard(pipeline, &current)?;
+                }
+            }
         }
+        Some(audio_in)
     } else {
         None
     };
@@ -1142,6 +1155,12 @@ fn link_decoded_pad(
     })?;
     track_decoded_end(pad, shared);
     Ok(())
+}
+
+/// Whether the container marks the stream on `pad` as the one to play by default.
+fn is_default_track(pad: &gst::Pad) -> bool {
+    pad.sticky_event::<gst::event::StreamStart>(0)
+        .is_some_and(|event| event.stream_flags().contains(gst::StreamFlags::SELECT))
 }
 
 /// Records how far the decoded audio or video reaches, to tell a clip that ends early (cut or

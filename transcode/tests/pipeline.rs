@@ -738,3 +738,53 @@ fn a_rotated_or_heavy_source_is_re_encoded() {
     let plan = remux::plan(&source, &info, &top, Duration::from_secs(2)).unwrap();
     assert_eq!(plan, None);
 }
+
+/// Mean volume of a file's first audio stream in dB (`ffmpeg -af volumedetect`).
+fn mean_volume_db(path: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no volume in: {log}"))
+}
+
+#[test]
+fn of_several_audio_tracks_the_default_one_is_used() {
+    // Track 1 is silence, track 2 a tone marked as the default.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("two-audio.mkv");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=2",
+        ])
+        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1000:sample_rate=48000:duration=2",
+        ])
+        .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", "2"])
+        .args(["-c:v", "libx264", "-c:a", "aac"])
+        .args(["-disposition:a:0", "0", "-disposition:a:1", "default"])
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let volume = mean_volume_db(&out.path().join(&output.renditions[0].mp4));
+    assert!(volume > -40.0, "the tone, not the silence: {volume} dB");
+}
