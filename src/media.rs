@@ -4,11 +4,16 @@
 //! content types). The S3 store is proxied with the range passed through, so HLS playlists keep
 //! working with relative segment URLs; deployments that put a CDN in front of the bucket set
 //! `VITRINE_MEDIA_URL` and bypass this route.
+//!
+//! Caching: every object under a video's attempt prefix is written once, so it is immutable;
+//! playlists are the exception (a `playable` video's lowest rung grows, and the master playlist
+//! is replaced when the video becomes `ready`), so they must be revalidated.
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::{Path, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -23,10 +28,28 @@ const PUBLIC_PREFIX: &str = "videos";
 
 pub fn router(store: &Store) -> Router<AppState> {
     let mount = format!("/media/{PUBLIC_PREFIX}");
-    match store.local_root() {
+    let router = match store.local_root() {
         Some(root) => Router::new().nest_service(&mount, ServeDir::new(root.join(PUBLIC_PREFIX))),
         None => Router::new().route(&format!("{mount}/{{*key}}"), get(proxy)),
+    };
+    router.layer(middleware::from_fn(cache_control))
+}
+
+/// Playlists revalidate; everything else is immutable (see the module docs).
+async fn cache_control(request: Request, next: Next) -> Response {
+    let playlist = request.uri().path().ends_with(".m3u8");
+    let mut response = next.run(request).await;
+    if response.status().is_success() {
+        let policy = if playlist {
+            "no-cache"
+        } else {
+            "public, max-age=31536000, immutable"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
+    response
 }
 
 async fn proxy(

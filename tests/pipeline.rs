@@ -129,8 +129,12 @@ async fn a_video_is_playable_from_its_lowest_rung_before_the_ladder_is_done() {
     assert_eq!(playback["poster"], Value::Null);
 
     let master_url = playback["hls"].as_str().unwrap();
-    let (status, _, master) = app.fetch(master_url).await;
+    let (status, headers, master) = app.fetch(master_url).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["cache-control"], "no-cache",
+        "a playlist that will change"
+    );
     let master = String::from_utf8(master).unwrap();
     assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1, "{master}");
     assert!(master.contains("RESOLUTION=426x240"), "{master}");
@@ -145,8 +149,15 @@ async fn a_video_is_playable_from_its_lowest_rung_before_the_ladder_is_done() {
         .find(|line| !line.is_empty() && !line.starts_with('#'))
         .expect("a segment is listed");
     let first_url = master_url.replace("master.m3u8", first);
-    let (status, _, early_segment) = app.fetch(&first_url).await;
+    let (status, headers, early_segment) = app.fetch(&first_url).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"),
+        "{headers:?}"
+    );
     assert!(
         early_segment.len() > 1000 && early_segment[0] == 0x47,
         "an MPEG-TS segment"
