@@ -453,6 +453,7 @@ impl Graph {
             &video_tee,
         ])?;
         count_buffers(&video_in, &shared);
+        keep_frames_in_order(&rate_caps);
 
         let mut rungs = Vec::new();
         let mut rung_parsers = Vec::new();
@@ -612,6 +613,28 @@ fn count_buffers(element: &gst::Element, shared: &Arc<Shared>) {
             gst::PadProbeReturn::Ok
         });
     }
+}
+
+/// Drops any frame that would go back in time. videorate can emit one: with a Matroska source
+/// whose first frame comes 21 ms after the stream start, it sends a frame at 0 and then restarts
+/// its grid before it, and the encoders then write two frames at 0 and decode times that go
+/// backwards (players stutter; fragmented-MP4 muxers refuse it).
+fn keep_frames_in_order(element: &gst::Element) {
+    let Some(pad) = element.static_pad("src") else {
+        return;
+    };
+    let last = Mutex::new(None::<gst::ClockTime>);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut last = last.lock().unwrap();
+        if last.is_some_and(|last| pts <= last) {
+            return gst::PadProbeReturn::Drop;
+        }
+        *last = Some(pts);
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// A queue that holds up to [`MUX_QUEUE_TIME`] of data, whatever the buffer count.

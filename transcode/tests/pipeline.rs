@@ -754,11 +754,10 @@ fn mean_volume_db(path: &Path) -> f64 {
         .unwrap_or_else(|| panic!("no volume in: {log}"))
 }
 
-#[test]
-fn of_several_audio_tracks_the_default_one_is_used() {
-    // Track 1 is silence, track 2 a tone marked as the default.
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("two-audio.mkv");
+/// A 2 s Matroska file made by ffmpeg: H.264 with B-frames, whose first frame is stamped 21 ms
+/// after the stream start; audio track 1 is silence, track 2 a tone marked as the default.
+fn two_audio_track_mkv(dir: &Path) -> PathBuf {
+    let source = dir.join("two-audio.mkv");
     let made = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args([
@@ -781,10 +780,54 @@ fn of_several_audio_tracks_the_default_one_is_used() {
         .status()
         .unwrap();
     assert!(made.success());
+    source
+}
+
+#[test]
+fn of_several_audio_tracks_the_default_one_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = two_audio_track_mkv(dir.path());
     let out = tempfile::tempdir().unwrap();
 
     let output = run(&source, out.path()).unwrap();
 
     let volume = mean_volume_db(&out.path().join(&output.renditions[0].mp4));
     assert!(volume > -40.0, "the tone, not the silence: {volume} dB");
+}
+
+#[test]
+fn frames_never_go_back_in_time_even_when_the_source_starts_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = two_audio_track_mkv(dir.path());
+    let out = tempfile::tempdir().unwrap();
+
+    let output = run(&source, out.path()).unwrap();
+
+    let mp4 = out.path().join(&output.renditions[0].mp4);
+    let listed = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=dts_time,pts_time", "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let packets: Vec<(f64, f64)> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(','))
+        .map(|(pts, dts)| (pts.parse().unwrap(), dts.parse().unwrap()))
+        .collect();
+    assert!(packets.len() >= 45, "{packets:?}");
+    assert!(
+        packets.windows(2).all(|p| p[1].1 > p[0].1),
+        "decode times strictly increase: {packets:?}"
+    );
+    let mut pts: Vec<i64> = packets
+        .iter()
+        .map(|p| (p.0 * 1000.0).round() as i64)
+        .collect();
+    pts.sort_unstable();
+    assert!(
+        pts.windows(2).all(|p| p[1] > p[0]),
+        "no two frames at one time: {pts:?}"
+    );
 }
