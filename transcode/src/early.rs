@@ -85,7 +85,7 @@ impl EarlyPublisher {
                 .put_file(&key(&rel), &self.out_dir.join(&rel), "video/mp2t")
                 .await
                 .with_context(|| format!("uploading {rel}"))?;
-            self.peak_bps = self.peak_bps.max(segment_bps(bytes, seconds));
+            self.peak_bps = self.peak_bps.max(pipeline::segment_bps(bytes, seconds));
             self.target_duration = self.target_duration.max(seconds.round() as u64);
             self.published.insert(rel);
             self.segments.push((uri, seconds));
@@ -173,12 +173,6 @@ fn target_duration(playlist: &str) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("#EXT-X-TARGETDURATION:"))
         .and_then(|value| value.trim().parse().ok())
-}
-
-/// A segment's bitrate; segments under a second (usually the last) count as one second, as in
-/// the final master playlist.
-fn segment_bps(bytes: u64, seconds: f64) -> u64 {
-    (bytes as f64 * 8.0 / seconds.max(1.0)).ceil() as u64
 }
 
 #[cfg(test)]

@@ -690,16 +690,7 @@ fn build_rung(
     pipeline.add_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
     gst::Element::link_many([&queue, &scale, &size, &encoder, &encoded_tee])?;
     video_tee.link(&queue)?;
-    let (hls, mp4mux, mp4_parser) =
-        build_rung_outputs(pipeline, &encoded_tee, rung, out_dir, opts)?;
-    Ok((
-        RungSinks {
-            hls,
-            mp4mux,
-            encoder: Some(encoder),
-        },
-        mp4_parser,
-    ))
+    build_rung_outputs(pipeline, &encoded_tee, Some(encoder), rung, out_dir, opts)
 }
 
 /// The HLS target duration: one segment, or with a copied top rung the whole number of seconds
@@ -743,38 +734,37 @@ fn build_copied_rung(
     pipeline.add_many([&source, &parse, &queue, &parser, &encoded_tee])?;
     source.link(&parse)?;
     gst::Element::link_many([&queue, &parser, &encoded_tee])?;
+    let copy_in = queue
+        .static_pad("sink")
+        .context("queue without a sink pad")?;
+    link_first_h264(pipeline, &parse, copy_in);
+    build_rung_outputs(pipeline, &encoded_tee, None, rung, out_dir, opts)
+}
+
+/// Links the first H.264 stream `parsebin` exposes to `target` and every other stream to a
+/// fakesink.
+pub(crate) fn link_first_h264(pipeline: &gst::Pipeline, parsebin: &gst::Element, target: gst::Pad) {
     let pipeline_weak = pipeline.downgrade();
-    parse.connect_pad_added(move |_, pad| {
+    parsebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
-        let copy_in = queue.static_pad("sink").expect("queue has a sink pad");
-        let linked = if is_h264(pad) && !copy_in.is_linked() {
-            pad.link(&copy_in).map(|_| ()).map_err(anyhow::Error::from)
+        let linked = if is_h264(pad) && !target.is_linked() {
+            pad.link(&target).map(|_| ()).map_err(anyhow::Error::from)
         } else {
             discard(&pipeline, pad)
         };
         if let Err(error) = linked {
             tracing::warn!(
                 error = format!("{error:#}"),
-                "linking a copied stream failed"
+                "linking a parsed stream failed"
             );
         }
     });
-    let (hls, mp4mux, mp4_parser) =
-        build_rung_outputs(pipeline, &encoded_tee, rung, out_dir, opts)?;
-    Ok((
-        RungSinks {
-            hls,
-            mp4mux,
-            encoder: None,
-        },
-        mp4_parser,
-    ))
 }
 
 /// Whether `pad` carries encoded H.264.
-pub(crate) fn is_h264(pad: &gst::Pad) -> bool {
+fn is_h264(pad: &gst::Pad) -> bool {
     pad.current_caps()
         .unwrap_or_else(|| pad.query_caps(None))
         .structure(0)
@@ -782,7 +772,7 @@ pub(crate) fn is_h264(pad: &gst::Pad) -> bool {
 }
 
 /// Links `pad` to a new fakesink: a stream nobody uses.
-pub(crate) fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
     let sink = make("fakesink")
         .property("sync", false)
         .property("async", false)
@@ -798,15 +788,16 @@ pub(crate) fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Resul
     Ok(())
 }
 
-/// `encoded_tee`'s HLS and MP4 outputs for one rung: the HLS sink, the MP4 muxer and the
-/// MP4-side parser.
+/// `encoded_tee`'s HLS and MP4 outputs for one rung (whose `encoder`, if it is encoded, is
+/// started later): its sinks and the MP4-side parser.
 fn build_rung_outputs(
     pipeline: &gst::Pipeline,
     encoded_tee: &gst::Element,
+    encoder: Option<gst::Element>,
     rung: &Rung,
     out_dir: &Path,
     opts: &TranscodeOptions,
-) -> anyhow::Result<(gst::Element, gst::Element, gst::Element)> {
+) -> anyhow::Result<(RungSinks, gst::Element)> {
     let hls_dir = out_dir.join("hls");
     let hls_queue = mux_queue()?;
     let hls_parser = make("h264parse").build()?;
@@ -849,7 +840,14 @@ fn build_rung_outputs(
     gst::Element::link_many([encoded_tee, &mp4_queue, &mp4_parser])?;
     link_to_request_pad(&mp4_parser, &mp4mux, "video_%u")?;
     mp4mux.link(&file)?;
-    Ok((hls, mp4mux, mp4_parser))
+    Ok((
+        RungSinks {
+            hls,
+            mp4mux,
+            encoder,
+        },
+        mp4_parser,
+    ))
 }
 
 /// `tee ! videorate ! capsfilter ! queue ! videoconvert ! videoscale ! capsfilter ! appsink`.
@@ -1470,8 +1468,7 @@ fn finish_rendition(out_dir: &Path, rung: &Rung) -> anyhow::Result<Option<Rendit
         let bytes = fs::metadata(hls_dir.join(uri))
             .with_context(|| format!("measuring segment {uri}"))?
             .len();
-        // Segments shorter than a second (usually the last) overstate the rate: count them as one.
-        peak = peak.max((bytes as f64 * 8.0 / seconds.max(1.0)).ceil() as u64);
+        peak = peak.max(segment_bps(bytes, *seconds));
     }
     Ok(Some(Rendition {
         name: rung.name.clone(),
@@ -1518,6 +1515,12 @@ fn as_vod_playlist(text: &str) -> String {
         out.push_str("#EXT-X-ENDLIST\n");
     }
     out
+}
+
+/// A segment's bitrate in bits/s, for BANDWIDTH. Segments shorter than a second (usually the
+/// last) overstate the rate: they count as one second.
+pub(crate) fn segment_bps(bytes: u64, seconds: f64) -> u64 {
+    (bytes as f64 * 8.0 / seconds.max(1.0)).ceil() as u64
 }
 
 /// `(uri, seconds)` of each segment in a media playlist.

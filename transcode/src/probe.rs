@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use gstreamer as gst;
-
-use crate::container;
 use gstreamer::glib;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
+
+use crate::container;
 
 /// Videos smaller than this on either side are refused: nothing useful can be shown from them.
 pub const MIN_SIDE: u32 = 16;
@@ -365,8 +365,6 @@ fn has_decoder(caps: &gst::Caps) -> bool {
         .any(|factory| factory.can_sink_any_caps(&media_type))
 }
 
-/// The pixel aspect ratio the stream's caps declare. `DiscovererVideoInfo::par()` is not used:
-/// in GStreamer 1.22 it can disagree with the caps (27/64 for a square-pixel Samsung clip).
 /// See [`ProbeInfo::plain_h264`]. High profile also allows monochrome, hence the chroma check
 /// when the parser reports it.
 fn is_plain_h264(caps: &gst::Caps) -> bool {
@@ -384,6 +382,8 @@ fn is_plain_h264(caps: &gst::Caps) -> bool {
     profile_ok && chroma_ok && depth_ok && square
 }
 
+/// The pixel aspect ratio the stream's caps declare. `DiscovererVideoInfo::par()` is not used:
+/// in GStreamer 1.22 it can disagree with the caps (27/64 for a square-pixel Samsung clip).
 fn pixel_aspect(caps: &gst::Caps) -> gst::Fraction {
     caps.structure(0)
         .and_then(|s| s.get::<gst::Fraction>("pixel-aspect-ratio").ok())

@@ -136,27 +136,10 @@ fn scan_keyframes(path: &Path) -> anyhow::Result<Scan> {
     pipeline.add_many([&source, &parse, sink.upcast_ref()])?;
     source.link(&parse)?;
 
-    let pipeline_weak = pipeline.downgrade();
-    let video_sink = sink.clone();
-    parse.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else {
-            return;
-        };
-        let sink_pad = video_sink
-            .static_pad("sink")
-            .expect("appsink has a sink pad");
-        let linked = if pipeline::is_h264(pad) && !sink_pad.is_linked() {
-            pad.link(&sink_pad).map(|_| ()).map_err(anyhow::Error::from)
-        } else {
-            pipeline::discard(&pipeline, pad)
-        };
-        if let Err(error) = linked {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "keyframe scan: linking a stream failed"
-            );
-        }
-    });
+    let sink_pad = sink
+        .static_pad("sink")
+        .context("appsink without a sink pad")?;
+    pipeline::link_first_h264(&pipeline, &parse, sink_pad);
 
     pipeline.set_state(gst::State::Playing)?;
     let result = collect(&pipeline, &sink);

@@ -407,7 +407,8 @@ impl Job {
                     stop = Some(Stop::LeaseLost);
                 }
                 _ = early_tick.tick(), if stop.is_none() && early.is_some() => {
-                    if let Err(e) = self.publish_early(lease, early.as_mut()).await {
+                    let Some(publisher) = early.as_mut() else { continue };
+                    if let Err(e) = self.publish_early(lease, publisher).await {
                         // Not fatal: the video becomes playable when it is ready instead.
                         tracing::warn!(error = format!("{e:#}"), "early publishing stopped");
                         early = None;
@@ -443,14 +444,7 @@ impl Job {
 
     /// One step of early publishing; the first step that publishes a segment makes the video
     /// `playable`.
-    async fn publish_early(
-        &self,
-        lease: &Lease,
-        early: Option<&mut EarlyPublisher>,
-    ) -> anyhow::Result<()> {
-        let Some(early) = early else {
-            return Ok(());
-        };
+    async fn publish_early(&self, lease: &Lease, early: &mut EarlyPublisher) -> anyhow::Result<()> {
         let key = |rel: &str| attempt_key(lease, rel);
         if early.step(&self.store, key).await? {
             let outputs = early.outputs(key);
