@@ -79,7 +79,7 @@ async fn queued_video(db: &Db, creator: &AccountId) -> VideoId {
     )
     .await
     .unwrap();
-    queue::enqueue(&mut tx, &id, 3).await.unwrap();
+    queue::enqueue(db, &mut tx, &id, 3).await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -151,7 +151,7 @@ async fn a_video_and_its_job_are_written_together_or_not_at_all(kind: DbKind) {
     )
     .await
     .unwrap();
-    queue::enqueue(&mut tx, &id, 3).await.unwrap();
+    queue::enqueue(&db, &mut tx, &id, 3).await.unwrap();
     tx.rollback().await.unwrap();
     assert!(videos::get(&db, &id).await.unwrap().is_none());
     assert_eq!(queue::depth(&db).await.unwrap(), 0);

@@ -56,7 +56,7 @@ pub async fn accept(
             },
         )
         .await?;
-        queue::enqueue(&mut tx, &id, MAX_ATTEMPTS).await?;
+        queue::enqueue(&state.db, &mut tx, &id, MAX_ATTEMPTS).await?;
         tx.commit().await?;
         Ok(())
     }

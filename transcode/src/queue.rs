@@ -28,17 +28,24 @@ pub struct Lease {
     pub owner: String,
 }
 
-pub async fn enqueue(tx: &mut Tx, video_id: &VideoId, max_attempts: i64) -> sqlx::Result<JobId> {
+/// Queues a job for `video_id`, due at once. Its times come from the database's clock, like the
+/// lease that compares against them: with the application's clock, SQLite's (rounded down to the
+/// millisecond) could still be a millisecond behind and a job leased at once would not be due.
+pub async fn enqueue(
+    db: &Db,
+    tx: &mut Tx,
+    video_id: &VideoId,
+    max_attempts: i64,
+) -> sqlx::Result<JobId> {
     let id = JobId::generate();
-    let now = now_ms();
-    sqlx::query(
+    let now = db.now_ms_sql();
+    sqlx::query(&format!(
         "INSERT INTO jobs (id, video_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4)",
-    )
+         VALUES ($1, $2, 'queued', 0, $3, {now}, {now}, {now})"
+    ))
     .bind(id.as_str())
     .bind(video_id.as_str())
     .bind(max_attempts)
-    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(id)
