@@ -480,8 +480,15 @@ fn a_source_that_stops_delivering_is_detected_as_stalled() {
         let fifo = fifo.clone();
         move || {
             use std::io::Write;
-            let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-            let _ = pipe.write_all(&bytes[..bytes.len() / 2]);
+            // GStreamer may open the file and close it again before the reader that stays (the
+            // write then fails with a broken pipe): write again to the next reader.
+            let mut pipe = loop {
+                let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+                if pipe.write_all(&bytes[..bytes.len() / 2]).is_ok() {
+                    break pipe;
+                }
+            };
+            let _ = pipe.flush();
             // Hold the pipe open, sending nothing, long past the stall timeout; closing it then
             // lets the torn-down source thread return from its read.
             std::thread::sleep(Duration::from_secs(10));
