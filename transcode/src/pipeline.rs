@@ -716,7 +716,7 @@ fn build_rung(
     let scaled_tee = make("tee").build()?;
     let encoder_queue = make("queue").build()?;
     let encoded_tee = make("tee").build()?;
-    pipeline.add_many([
+    let chain = [
         &queue,
         &scale,
         &size,
@@ -724,16 +724,9 @@ fn build_rung(
         &encoder_queue,
         &encoder,
         &encoded_tee,
-    ])?;
-    gst::Element::link_many([
-        &queue,
-        &scale,
-        &size,
-        &scaled_tee,
-        &encoder_queue,
-        &encoder,
-        &encoded_tee,
-    ])?;
+    ];
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
     from.frames.link(&queue)?;
     Ok((
         build_rung_outputs(pipeline, &encoded_tee, Some(encoder), rung, out_dir, opts)?,
