@@ -86,6 +86,9 @@ impl Application {
             limits: Arc::new(Limits {
                 max_upload_bytes: config.max_upload_bytes,
                 spool_dir: config.data_dir.join("spool"),
+                upload_expiry: Duration::from_secs_f64(
+                    config.upload_expiry_hours.max(0.0) * 3600.0,
+                ),
                 media: config.media_limits(),
             }),
         };
@@ -120,6 +123,20 @@ impl Application {
             ))),
             Role::Api => None,
         };
+        let sweep = match self.role {
+            Role::All | Role::Api => {
+                // Often enough that an expired upload's space comes back within a quarter of
+                // its lifetime, at most once a second, at least once a minute.
+                let interval = (self.state.limits.upload_expiry / 4)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(60));
+                Some(tokio::spawn(vitrine_ingest::sweep::run(
+                    self.state.clone(),
+                    interval,
+                    shutdown.clone(),
+                )))
+            }
+            Role::Worker => None,
+        };
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
@@ -148,6 +165,10 @@ impl Application {
                 }
             }
         };
+        if let Some(sweep) = sweep {
+            shutdown.cancel();
+            let _ = sweep.await;
+        }
         self.state.db.close().await;
         result
     }
@@ -199,7 +220,7 @@ fn router(state: &AppState, role: Role) -> Router {
     let api = match role {
         Role::Worker => ops,
         Role::All | Role::Api => ops
-            .merge(vitrine_ingest::router())
+            .merge(vitrine_ingest::router(state))
             .merge(vitrine_shop::router())
             .merge(vitrine_feed::router()),
     };

@@ -38,6 +38,9 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 4 GiB).
     pub max_upload_bytes: u64,
+    /// Hours an unfinished resumable upload may be resumed before it is swept away
+    /// (`VITRINE_UPLOAD_EXPIRY_HOURS`, default 24; fractions allowed).
+    pub upload_expiry_hours: f64,
     /// Longest accepted video in seconds (`VITRINE_MAX_DURATION_SECONDS`, default 600).
     pub max_duration_seconds: u64,
     /// Largest accepted long side in pixels (`VITRINE_MAX_LONG_SIDE`, default 4096).
@@ -72,6 +75,7 @@ impl Default for Config {
             s3_region: "us-east-1".into(),
             s3_path_style: false,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            upload_expiry_hours: 24.0,
             max_duration_seconds: 600,
             max_long_side: 4096,
             max_fps: 120.0,

@@ -34,6 +34,13 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// A status the variants above do not name (410, 412, 423, tus's 460…).
+    #[error("{message}")]
+    Status {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -48,6 +55,14 @@ impl ApiError {
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Status {
+            status,
             code,
             message: message.into(),
         }
@@ -70,6 +85,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::Status { status, code, .. } => (*status, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

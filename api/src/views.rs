@@ -78,6 +78,17 @@ pub struct VideoView {
     pub height: Option<u32>,
     pub playback: Playback,
     pub tags: Vec<TagView>,
+    /// While `uploading` through a resumable upload: how much has arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadProgress>,
+}
+
+/// Bytes of a resumable upload received so far.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadProgress {
+    pub offset: u64,
+    /// `None` while the client defers the length.
+    pub length: Option<u64>,
 }
 
 impl VideoView {
@@ -135,6 +146,7 @@ impl VideoView {
             height: video.height,
             playback,
             tags,
+            upload: None,
         }
     }
 }

@@ -99,6 +99,86 @@ impl FsStore {
         Ok(written)
     }
 
+    /// Appends `piece` to the staging file `staging` after cutting it back to `stored` bytes
+    /// (dropping whatever an unrecorded earlier append left), and makes it durable.
+    pub(crate) async fn append_file(
+        &self,
+        staging: &str,
+        stored: u64,
+        piece: &Path,
+    ) -> Result<(), StoreError> {
+        let path = self.path_of(staging)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(write_error(staging))?;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(write_error(staging))?;
+        let created = file.metadata().await.map_err(write_error(staging))?.len() == 0;
+        file.set_len(stored).await.map_err(write_error(staging))?;
+        file.seek(std::io::SeekFrom::Start(stored))
+            .await
+            .map_err(write_error(staging))?;
+        let source = tokio::fs::File::open(piece)
+            .await
+            .with_context(|| format!("opening {}", piece.display()))?;
+        let mut source = tokio::io::BufReader::with_capacity(IO_BUFFER, source);
+        tokio::io::copy_buf(&mut source, &mut file)
+            .await
+            .map_err(write_error(staging))?;
+        file.sync_all().await.map_err(write_error(staging))?;
+        if created {
+            if let Some(dir) = path.parent() {
+                sync_dir(dir).await.map_err(write_error(staging))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the staging file, cut to `stored` bytes, to `target`. Finding it already moved is
+    /// success (a retry after a crash).
+    pub(crate) async fn complete_staged(
+        &self,
+        target: &str,
+        staging: &str,
+        stored: u64,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (self.path_of(staging)?, self.path_of(target)?);
+        match tokio::fs::OpenOptions::new().write(true).open(&from).await {
+            Ok(file) => {
+                file.set_len(stored).await.map_err(write_error(staging))?;
+                file.sync_all().await.map_err(write_error(staging))?;
+            }
+            Err(err) if is_missing(&err) => {
+                let done = tokio::fs::metadata(&to).await.map(|m| m.len()).ok();
+                return match done {
+                    Some(len) if len == stored => Ok(()),
+                    _ => Err(StoreError::NotFound(staging.to_owned())),
+                };
+            }
+            Err(err) => return Err(write_error(staging)(err)),
+        }
+        if let Some(dir) = to.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(write_error(target))?;
+        }
+        tokio::fs::rename(&from, &to)
+            .await
+            .map_err(write_error(target))?;
+        if let Some(dir) = to.parent() {
+            sync_dir(dir).await.map_err(write_error(target))?;
+        }
+        prune_empty_parents(&self.root, &from);
+        Ok(())
+    }
+
     pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StoreError> {
         let source = self.path_of(key)?;
         let source = open_object(&source, key).await?;
@@ -303,6 +383,10 @@ async fn open_object(path: &Path, key: &str) -> Result<tokio::fs::File, StoreErr
 }
 
 /// A missing file, or a key one of whose "directories" is a file.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
 fn is_missing(err: &std::io::Error) -> bool {
     matches!(
         err.kind(),

@@ -26,6 +26,7 @@ mod fs;
 mod key;
 pub mod keys;
 mod range;
+mod resumable;
 mod s3;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ use futures::Stream;
 pub use error::StoreError;
 pub use fs::{content_type_for, FsStore};
 pub use range::ByteRange;
+pub use resumable::{Resumable, MIN_PART_SIZE};
 pub use s3::{S3Config, S3Store, MULTIPART_THRESHOLD, PART_SIZE, UPLOAD_CONCURRENCY};
 
 /// An object store: the filesystem or an S3 bucket. Cloning is cheap (handles are shared).

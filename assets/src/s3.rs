@@ -404,6 +404,146 @@ impl S3Store {
         Ok(keys)
     }
 
+    /// Downloads the first `len` bytes of `key` to `path` (a resumable upload's tail object,
+    /// which may hold more bytes than were recorded).
+    pub(crate) async fn get_prefix_to_file(
+        &self,
+        key: &str,
+        len: u64,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        validate_key(key)?;
+        let mut body = self
+            .get_object(key, Some(ByteRange::FromTo(0, len - 1)))
+            .await?
+            .body;
+        let mut file = AtomicFile::create(path)
+            .await
+            .with_context(|| format!("creating {}", path.display()))?;
+        let mut written = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .with_context(|| format!("downloading {key}"))?
+        {
+            let keep = chunk
+                .len()
+                .min(usize::try_from(len - written).unwrap_or(usize::MAX));
+            file.write_all(&chunk[..keep])
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
+            written += keep as u64;
+        }
+        if written != len {
+            return Err(anyhow::anyhow!("{key} holds {written} bytes, {len} were recorded").into());
+        }
+        file.commit()
+            .await
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Starts a multipart upload to `key` that outlives this process (see [`crate::resumable`]).
+    pub(crate) async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
+        validate_key(key)?;
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&*self.bucket)
+            .key(key)
+            .content_type("application/octet-stream")
+            .send()
+            .await
+            .map_err(|err| sdk_error(err, "CreateMultipartUpload", &self.bucket, key))?;
+        Ok(output
+            .upload_id()
+            .context("CreateMultipartUpload returned no upload id")?
+            .to_owned())
+    }
+
+    /// Sends the file at `path` as part `number`, returning its ETag.
+    pub(crate) async fn upload_part_from_file(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        path: &Path,
+    ) -> Result<String, StoreError> {
+        let body = ByteStream::from_path(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&*self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(i32::try_from(number).context("part number")?)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| sdk_error(err, "UploadPart", &self.bucket, key))?;
+        Ok(output
+            .e_tag()
+            .context("UploadPart returned no ETag")?
+            .to_owned())
+    }
+
+    /// Completes a multipart upload from `(number, etag)` pairs.
+    pub(crate) async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<(u32, String)>,
+    ) -> Result<(), StoreError> {
+        let parts = parts
+            .into_iter()
+            .map(|(number, etag)| {
+                Ok(CompletedPart::builder()
+                    .part_number(i32::try_from(number).context("part number")?)
+                    .e_tag(etag)
+                    .build())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.client
+            .complete_multipart_upload()
+            .bucket(&*self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| sdk_error(err, "CompleteMultipartUpload", &self.bucket, key))?;
+        Ok(())
+    }
+
+    /// Aborts a multipart upload; one already gone counts as aborted.
+    pub(crate) async fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&*self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match sdk_error(err, "AbortMultipartUpload", &self.bucket, key) {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn put_object(
         &self,
         key: &str,

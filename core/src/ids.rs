@@ -1,4 +1,4 @@
-//! Typed, prefixed identifiers (`vid_…`, `acc_…`, `prd_…`, `tag_…`, `job_…`).
+//! Typed, prefixed identifiers (`vid_…`, `acc_…`, `prd_…`, `tag_…`, `job_…`, `upl_…`, `dup_…`).
 //!
 //! The prefix tells a human (and a support engineer reading logs) what an id names; the body is
 //! a UUIDv7, so ids sort by creation time. Ids arriving from clients are parsed once at the edge
@@ -19,6 +19,12 @@ macro_rules! id_type {
 
             pub fn generate() -> Self {
                 Self(format!("{}_{}", $prefix, uuid::Uuid::now_v7().simple()))
+            }
+
+            /// An id that is also a capability (an upload URL): all 122 random bits of a
+            /// UUIDv4, nothing derived from the time.
+            pub fn generate_unguessable() -> Self {
+                Self(format!("{}_{}", $prefix, uuid::Uuid::new_v4().simple()))
             }
 
             /// Wraps an id read back from our own database.
@@ -59,6 +65,8 @@ id_type!(VideoId, "vid");
 id_type!(ProductId, "prd");
 id_type!(TagId, "tag");
 id_type!(JobId, "job");
+id_type!(UploadId, "upl");
+id_type!(DirectUploadId, "dup");
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {expected}_… id")]

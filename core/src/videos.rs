@@ -300,6 +300,53 @@ pub async fn return_to_queue(tx: &mut Tx, id: &VideoId) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// What a finished upload turned out to be, written when it is admitted.
+pub struct Source<'a> {
+    pub duration_ms: i64,
+    pub width: u32,
+    pub height: u32,
+    pub size: i64,
+    pub sha256: &'a str,
+}
+
+/// A resumable upload finished and was probed: `uploading → queued` with what the probe found.
+/// Returns false if the video is no longer uploading (deleted, or admitted by another request).
+pub async fn admit(tx: &mut Tx, id: &VideoId, source: Source<'_>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE videos SET status = 'queued', duration_ms = $1, width = $2, height = $3, \
+         source_size = $4, source_sha256 = $5, updated_at = $6 \
+         WHERE id = $7 AND status = 'uploading'",
+    )
+    .bind(source.duration_ms)
+    .bind(i64::from(source.width))
+    .bind(i64::from(source.height))
+    .bind(source.size)
+    .bind(source.sha256)
+    .bind(now_ms())
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The creator's earlier video made from exactly these bytes, unless it failed.
+pub async fn find_by_source(
+    db: &Db,
+    creator: &AccountId,
+    sha256: &str,
+) -> Result<Option<VideoId>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id FROM videos WHERE creator_id = $1 AND source_sha256 = $2 \
+         AND status NOT IN ('uploading', 'failed') ORDER BY created_at LIMIT 1",
+    )
+    .bind(creator.as_str())
+    .bind(sha256)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| row.try_get::<String, _>("id").map(VideoId::from_db))
+        .transpose()
+}
+
 pub async fn mark_failed(tx: &mut Tx, id: &VideoId, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE videos SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3")
         .bind(reason)

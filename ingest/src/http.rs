@@ -12,23 +12,30 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
     extract::{parse_id, ApiQuery, Auth, Creator},
-    views::VideoView,
+    views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
 use vitrine_assets::keys;
-use vitrine_core::{ids::VideoId, videos};
+use vitrine_core::{
+    ids::VideoId,
+    videos::{self, VideoStatus},
+};
 
 use crate::{
     spool::{spool, SpoolError},
-    upload,
+    tus,
+    upload::{self, Accepted},
+    uploads,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(upload_video))
         .layer(axum::middleware::map_response(close_after_refusal));
     OpenApiRouter::new()
         .merge(uploads)
+        .merge(OpenApiRouter::from(tus::router(state)))
+        .routes(routes!(tus::create_direct_upload))
         .routes(routes!(get_video, delete_video))
 }
 
@@ -52,13 +59,15 @@ pub struct UploadQuery {
 }
 
 /// Upload a video in one request (creators only). The body is the file's bytes; it is streamed
-/// to storage, probed, and queued for transcoding.
+/// to storage, probed, and queued for transcoding. The same bytes uploaded again by the same
+/// creator return the existing video (200) instead of a second one.
 #[utoipa::path(post, path = "/v1/videos", tag = "videos",
     params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the video file (video/* or application/octet-stream)"),
     security(("bearer" = [])),
     responses(
         (status = 201, body = VideoView),
+        (status = 200, body = VideoView, description = "the creator already uploaded these bytes: that video"),
         (status = 400, body = ErrorBody, description = "empty body"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
@@ -124,14 +133,15 @@ async fn upload_video(
                 ApiError::Internal(anyhow::Error::new(io).context("spooling the upload"))
             }
         })?;
-    let id = upload::accept(&state, &creator.id, title, spooled).await?;
+    let (status, id) = match upload::accept(&state, &creator.id, title, spooled).await? {
+        Accepted::New(id) => (StatusCode::CREATED, id),
+        Accepted::Existing(id) => (StatusCode::OK, id),
+    };
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished after insert"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(VideoView::new(&video, Vec::new(), &state.urls)),
-    ))
+    let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
+    Ok((status, Json(VideoView::new(&video, tags, &state.urls))))
 }
 
 /// A video: status, progress, playback URLs once ready, and its product tags.
@@ -142,12 +152,27 @@ async fn get_video(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VideoView>> {
-    let id: VideoId = parse_id(&id, "video")?;
-    let video = videos::get(&state.db, &id)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
+    let mut id: VideoId = parse_id(&id, "video")?;
+    let mut video = videos::get(&state.db, &id).await?;
+    if video.is_none() {
+        // A resumable upload's video that turned out to be a copy of an existing one.
+        if let Some(existing) = uploads::resolve_alias(&state.db, &id).await? {
+            id = existing;
+            video = videos::get(&state.db, &id).await?;
+        }
+    }
+    let video = video.ok_or(ApiError::NotFound("video"))?;
     let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
-    Ok(Json(VideoView::new(&video, tags, &state.urls)))
+    let mut view = VideoView::new(&video, tags, &state.urls);
+    if video.status == VideoStatus::Uploading {
+        if let Some(upload) = uploads::for_video(&state.db, &id).await? {
+            view.upload = Some(UploadProgress {
+                offset: upload.offset,
+                length: upload.length,
+            });
+        }
+    }
+    Ok(Json(view))
 }
 
 /// Delete a video and every object it produced (its creator only).

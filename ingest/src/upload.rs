@@ -1,7 +1,10 @@
-//! From a spooled file to a queued video: probe, store the original, then record the video and
-//! its job in one transaction.
+//! From a complete file to a queued video: probe, store the original, then record the video and
+//! its job in one transaction. Shared by the one-request upload and by resumable uploads.
+
+use std::path::Path;
 
 use anyhow::Context;
+use sha2::{Digest, Sha256};
 use vitrine_api::{ApiError, AppState};
 use vitrine_assets::keys;
 use vitrine_core::{
@@ -15,21 +18,26 @@ use crate::spool::Spooled;
 /// How many times a transcode is tried before the video is failed.
 pub const MAX_ATTEMPTS: i64 = 3;
 
+/// What became of an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// A new video, queued for transcoding.
+    New(VideoId),
+    /// The creator had already uploaded exactly these bytes: their video, not a second one.
+    Existing(VideoId),
+}
+
 pub async fn accept(
     state: &AppState,
     creator: &AccountId,
     title: &str,
     spooled: Spooled,
-) -> Result<VideoId, ApiError> {
-    let info = {
-        let path = spooled.file.to_path_buf();
-        tokio::task::spawn_blocking(move || probe::probe(&path, probe::DEFAULT_TIMEOUT))
-            .await
-            .context("probe task")?
+) -> Result<Accepted, ApiError> {
+    if let Some(existing) = videos::find_by_source(&state.db, creator, &spooled.sha256).await? {
+        tracing::info!(video = %existing, "upload is a copy of an existing video");
+        return Ok(Accepted::Existing(existing));
     }
-    .map_err(probe_rejection)?;
-    limits::check(&state.limits.media, &info)
-        .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
+    let info = check(state, &spooled.file).await?;
 
     let id = VideoId::generate();
     let original = keys::original(id.as_str());
@@ -68,7 +76,37 @@ pub async fn accept(
     }
     tracing::info!(video = %id, size = spooled.size, width = info.width, height = info.height,
         duration_ms = info.duration_ms, codec = %info.video_codec, "upload accepted");
-    Ok(id)
+    Ok(Accepted::New(id))
+}
+
+/// Probes the file at `path` (on a blocking thread) and applies the media limits: the probe's
+/// findings, or a 422 whose code and message say what is wrong with the file.
+pub async fn check(state: &AppState, path: &Path) -> Result<probe::ProbeInfo, ApiError> {
+    let info = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || probe::probe(&path, probe::DEFAULT_TIMEOUT))
+            .await
+            .context("probe task")?
+    }
+    .map_err(probe_rejection)?;
+    limits::check(&state.limits.media, &info)
+        .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
+    Ok(info)
+}
+
+/// The SHA-256 of a file, read on a blocking thread.
+pub async fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let mut file = std::fs::File::open(&path)
+            .with_context(|| format!("opening {} to hash it", path.display()))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)
+            .with_context(|| format!("hashing {}", path.display()))?;
+        Ok(hex::encode(hasher.finalize()))
+    })
+    .await
+    .context("hash task")?
 }
 
 fn probe_rejection(e: probe::ProbeError) -> ApiError {
