@@ -13,6 +13,8 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(ffmpeg postgresql-client)
+    # Node.js runs tus-js-client in the upload tests (any node >= 18 on PATH will do).
+    command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()
@@ -38,6 +40,20 @@ then
     echo "setup: installing moto[server] (the S3-compatible server the tests use)" >&2
     python3 -m pip install --quiet --upgrade 'moto[server]>=5.2.2,<6'
     hash -r
+fi
+
+# The real tus clients the upload tests drive: tus-js-client (npm, pinned by the lock file) and
+# tuspy (PyPI).
+if [[ "${1:-}" == "--test" ]]; then
+    tus_dir="$(dirname "$0")/../tests/tus"
+    if [[ ! -d "$tus_dir/node_modules/tus-js-client" ]]; then
+        echo "setup: installing tus-js-client for the upload tests" >&2
+        npm ci --prefix "$tus_dir" --no-audit --no-fund --loglevel=error
+    fi
+    if ! python3 -c 'import tusclient' 2>/dev/null; then
+        echo "setup: installing tuspy for the upload tests" >&2
+        python3 -m pip install --quiet 'tuspy>=1.0,<2'
+    fi
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
