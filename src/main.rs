@@ -35,7 +35,7 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
-    /// Upload a video file and follow it until it is ready.
+    /// Upload a video file (resumable: run it again to resume) and follow it until it is ready.
     Upload {
         file: PathBuf,
         #[arg(long)]
@@ -49,6 +49,13 @@ enum Command {
         /// Return once uploaded, without following the transcode.
         #[arg(long)]
         no_wait: bool,
+        /// Bytes per request (a failed request costs at most this much again).
+        #[arg(long, default_value_t = client::DEFAULT_CHUNK, hide = true)]
+        chunk_size: u64,
+        /// Where unfinished uploads are remembered, to resume them (default:
+        /// ~/.local/state/vitrine/uploads.json).
+        #[arg(long, env = "VITRINE_UPLOAD_STATE")]
+        state_file: Option<PathBuf>,
     },
     /// Benchmarks (see the README's Performance section).
     Bench {
@@ -106,6 +113,8 @@ async fn run() -> anyhow::Result<()> {
             token,
             server,
             no_wait,
+            chunk_size,
+            state_file,
         } => {
             let server = match server {
                 Some(s) => s,
@@ -117,6 +126,8 @@ async fn run() -> anyhow::Result<()> {
                 file: &file,
                 title: title.as_deref(),
                 wait: !no_wait,
+                chunk: chunk_size,
+                state_file: state_file.unwrap_or_else(client::default_state_file),
             })
             .await?;
             println!("{}", serde_json::to_string(&video)?);

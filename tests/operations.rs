@@ -163,33 +163,9 @@ async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_serv
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vitrine"))
-        .arg("serve")
-        .env("VITRINE_DATA_DIR", dir.path())
-        .env("VITRINE_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The bound address is in the start-up log line.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("addr="))
-            {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server start-up line");
+    let (mut server, addr) = common::serve_process(dir.path(), "all", &[]);
+    let child = &mut server.0;
     let health = reqwest::get(format!("http://{addr}/healthz"))
         .await
         .unwrap();

@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use base64::Engine as _;
 use common::{
-    assert_error, fresh_postgres_url, fresh_s3_bucket, media, test_config, DbKind, TestApp,
+    assert_error, big_video, fresh_postgres_url, fresh_s3_bucket, media, test_config, DbKind,
+    TestApp,
 };
 use reqwest::{header::HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
@@ -46,23 +44,6 @@ fn header(headers: &HeaderMap, name: &str) -> String {
         .to_str()
         .unwrap()
         .to_owned()
-}
-
-/// A real video of about `seconds` × 2 MB (lossless H.264 720x1280 with AAC), made by ffmpeg.
-fn big_video(dir: &Path, seconds: u32) -> PathBuf {
-    let path = dir.join(format!("big-{seconds}s.mp4"));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=720x1280:rate=30")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t"])
-        .arg(seconds.to_string())
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"])
-        .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    path
 }
 
 struct Created {

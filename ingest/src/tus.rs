@@ -49,8 +49,9 @@ const PIECE: u64 = 8 * 1024 * 1024;
 const LEASE_MS: i64 = 30_000;
 /// A PATCH that sends nothing for this long is ended; what arrived is kept.
 const IDLE: Duration = Duration::from_secs(30);
-/// How long a request waits for another writer of the same upload before answering 423.
-const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// How long a request waits for another writer of the same upload (appending one piece) before
+/// answering 423.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Longest title, as for one-request uploads.
 const MAX_TITLE: usize = 200;
 /// Direct upload URLs live between a minute and a week (default an hour), as Mux's do.
@@ -638,8 +639,7 @@ async fn max_size_for(state: &AppState, upload: &Upload) -> ApiResult<u64> {
         .map_or(server, |direct| direct.min(server)))
 }
 
-/// Takes the write lease on an upload, waiting briefly for a writer that is finishing (a client
-/// that reconnected while its old request is still being wound up).
+/// Takes the write lease on an upload, waiting for a writer that is appending a piece.
 async fn acquire(state: &AppState, id: &UploadId) -> ApiResult<String> {
     let owner = uuid::Uuid::new_v4().to_string();
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
@@ -661,32 +661,17 @@ async fn acquire(state: &AppState, id: &UploadId) -> ApiResult<String> {
 /// Reads a PATCH (or creation-with-upload) body into the upload, piece by piece, each piece
 /// stored durably before it is recorded. With a checksum the whole body is one piece, verified
 /// before it is stored. Finishes the upload when its last byte arrives.
+///
+/// The write lease is held only while a spooled piece is appended and recorded, not while bytes
+/// trickle in: a request that dies (or a server killed) while receiving leaves no lease behind,
+/// and the client can resume at once. Two requests racing on one upload are told apart at the
+/// append: the piece must start at the recorded offset, or the request gets 409.
 async fn write_body(
-    state: &AppState,
-    upload: &mut Upload,
-    checksum: Option<Checksum>,
-    body: Body,
-) -> ApiResult<()> {
-    let owner = acquire(state, &upload.id).await?;
-    let result = write_locked(state, upload, checksum, body, &owner).await;
-    let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
-    result
-}
-
-async fn write_locked(
     state: &AppState,
     upload: &mut Upload,
     mut checksum: Option<Checksum>,
     body: Body,
-    owner: &str,
 ) -> ApiResult<()> {
-    // Re-read under the lease: another writer may have moved the offset since the check.
-    let current = uploads::get(&state.db, &upload.id)
-        .await?
-        .ok_or(ApiError::NotFound("upload"))?;
-    if current.offset != upload.offset {
-        return Err(offset_mismatch(upload.offset, current.offset));
-    }
     let scratch = state.limits.spool_dir.clone();
     tokio::fs::create_dir_all(&scratch)
         .await
@@ -794,29 +779,17 @@ async fn write_locked(
             }
             continue;
         }
-        state
-            .store
-            .append_file(
-                &target_key(upload),
-                &staging_key(upload),
-                &mut upload.storage,
-                &path,
-                &scratch,
-            )
-            .await
-            .map_err(anyhow::Error::new)?;
-        upload.offset = upload.storage.stored;
-        upload.expires_at = expiry(state);
-        if !uploads::record_progress(&state.db, upload, owner, LEASE_MS).await? {
-            return Err(ApiError::Conflict {
-                code: "upload_taken_over",
-                message: "another request took this upload over; resume from its offset".into(),
-            });
-        }
+        commit_piece(state, upload, &path, &scratch).await?;
     }
     if upload.is_complete() && upload.state == UploadState::Receiving {
-        finish::complete(state, upload).await?;
-        finish::admit(state, upload).await?;
+        let owner = acquire(state, &upload.id).await?;
+        let finished = async {
+            finish::complete(state, upload).await?;
+            finish::admit(state, upload).await
+        }
+        .await;
+        let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
+        finished?;
     }
     if let Some(reason) = interrupted {
         tracing::info!(upload = %upload.id, offset = upload.offset, reason, "upload request ended early; resumable");
@@ -829,6 +802,50 @@ async fn write_locked(
         ));
     }
     Ok(())
+}
+
+/// Appends a spooled piece at the upload's recorded offset and records the new one, under the
+/// write lease.
+async fn commit_piece(
+    state: &AppState,
+    upload: &mut Upload,
+    piece: &std::path::Path,
+    scratch: &std::path::Path,
+) -> ApiResult<()> {
+    let owner = acquire(state, &upload.id).await?;
+    let result = async {
+        let current = uploads::get(&state.db, &upload.id)
+            .await?
+            .ok_or(ApiError::NotFound("upload"))?;
+        if current.offset != upload.offset {
+            // Another request appended meanwhile: this piece no longer starts at the end.
+            return Err(offset_mismatch(upload.offset, current.offset));
+        }
+        upload.storage = current.storage;
+        state
+            .store
+            .append_file(
+                &target_key(upload),
+                &staging_key(upload),
+                &mut upload.storage,
+                piece,
+                scratch,
+            )
+            .await
+            .map_err(anyhow::Error::new)?;
+        upload.offset = upload.storage.stored;
+        upload.expires_at = expiry(state);
+        if !uploads::record_progress(&state.db, upload, &owner, LEASE_MS).await? {
+            return Err(ApiError::Conflict {
+                code: "upload_busy",
+                message: "another request took this upload over; resume from its offset".into(),
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
+    result
 }
 
 fn offset_mismatch(sent: u64, current: u64) -> ApiError {

@@ -572,3 +572,70 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
         .expect("poster is a JPEG");
     assert_eq!((img.width(), img.height()), top);
 }
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves no server behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `vitrine serve` as a child process on a random port, on the embedded defaults in `data_dir`
+/// (plus `env`): the process and its address, read from its start-up log line.
+pub fn serve_process(data_dir: &Path, role: &str, env: &[(&str, &str)]) -> (KillOnDrop, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .args(["serve", "--role", role])
+        .env("VITRINE_DATA_DIR", data_dir)
+        .env("VITRINE_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server start-up line");
+    (KillOnDrop(child), addr)
+}
+
+/// A real video of about `seconds` × 2 MB (lossless H.264 720x1280 with AAC), made by ffmpeg.
+pub fn big_video(dir: &Path, seconds: u32) -> PathBuf {
+    let path = dir.join(format!("big-{seconds}s.mp4"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=720x1280:rate=30")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t"])
+        .arg(seconds.to_string())
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"])
+        .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    path
+}
