@@ -113,16 +113,7 @@ async fn with_a_media_url_players_fetch_renditions_straight_from_the_bucket() {
 /// never `originals/`).
 async fn allow_anonymous_reads_of_renditions(config: &vitrine::Config) {
     let bucket = config.s3_bucket.clone().unwrap();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(config.s3_endpoint.clone().unwrap())
-        .region(aws_config::Region::new(config.s3_region.clone()))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = common::s3_client(config).await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{

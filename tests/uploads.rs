@@ -900,4 +900,38 @@ async fn on_s3_small_patches_become_multipart_parts_of_at_least_5_mib() {
     // No staging object is left in the bucket.
     let staged = app.state.store.list("uploads/").await.unwrap();
     assert!(staged.is_empty(), "{staged:?}");
+
+    // Termination on S3: a part sent and a tail kept, then DELETE; the multipart upload is
+    // aborted (S3 would otherwise keep, and bill, its parts) and the tail object removed.
+    let up = create(&app, &token, bytes.len(), "").await;
+    let r = patch(&app, &up.location, 0, &bytes[..6 * mib]).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = patch(&app, &up.location, 6 * mib, &bytes[6 * mib..7 * mib]).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let s3 = common::s3_client(&app.config).await;
+    let bucket = app.config.s3_bucket.clone().unwrap();
+    let pending = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pending.uploads().len(), 1, "{pending:?}");
+    assert_eq!(app.state.store.list("uploads/").await.unwrap().len(), 1);
+    let r = app
+        .client
+        .delete(&up.location)
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let pending = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(pending.uploads().is_empty(), "{pending:?}");
+    assert!(app.state.store.list("uploads/").await.unwrap().is_empty());
 }

@@ -639,3 +639,17 @@ pub fn big_video(dir: &Path, seconds: u32) -> PathBuf {
     assert!(status.success());
     path
 }
+
+/// A plain S3 client of the test server, for what an operator does outside Vitrine.
+pub async fn s3_client(config: &Config) -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(config.s3_endpoint.clone().unwrap())
+        .region(aws_config::Region::new(config.s3_region.clone()))
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    )
+}
