@@ -62,6 +62,13 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// The server's peak memory while it receives uploads of growing size (tus in pieces, tus in
+    /// one PATCH, one-request POST): it should not grow with the size.
+    Upload {
+        /// Sizes of the uploads, in MiB.
+        #[arg(long, value_delimiter = ',', default_value = "64,512")]
+        sizes_mib: Vec<u64>,
+    },
     /// One Vitrine transcode, run as a child of `bench transcode` so that its memory is its own.
     #[command(hide = true)]
     TranscodeOnce {
@@ -83,6 +90,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             keep,
         } => compare_transcode(&file, &ladder, runs, keep),
         BenchCommand::TranscodeOnce { file, out, ladder } => transcode_once(&file, &out, &ladder),
+        BenchCommand::Upload { sizes_mib } => crate::bench_upload::run(&sizes_mib),
     }
 }
 

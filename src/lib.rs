@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_upload;
 pub mod client;
 pub mod config;
 pub mod media;
