@@ -67,6 +67,7 @@ id_type!(TagId, "tag");
 id_type!(JobId, "job");
 id_type!(UploadId, "upl");
 id_type!(DirectUploadId, "dup");
+id_type!(VariantId, "var");
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {expected}_… id")]

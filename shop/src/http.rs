@@ -1,51 +1,87 @@
 //! Shop routes: products and the tags that place them in videos.
 
-use axum::{extract::Path, extract::State, http::StatusCode, Json};
+use axum::{
+    extract::Path,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    Json,
+};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Auth, Merchant},
+    extract::{parse_id, ApiJson, ApiQuery, Auth, Merchant},
     views::TagView,
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{ProductId, TagId, VideoId},
+    ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     videos::{self, VideoStatus},
 };
 
 use crate::{
-    products::{self, NewProduct, Product},
+    products::{
+        self, NewProduct, Product, ProductError, ProductPatch, ProductStatus, VariantInput,
+    },
     tags::{self, TimeRange},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_product))
-        .routes(routes!(get_product))
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(add_variant))
+        .routes(routes!(update_variant))
         .routes(routes!(create_tag, list_tags))
         .routes(routes!(delete_tag))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewProductBody {
     #[schema(example = "Glow serum 30 ml")]
     pub title: String,
+    pub description: Option<String>,
     pub price: Money,
+    /// The product's stock (with variants, each variant has its own).
     #[schema(example = 100)]
+    #[serde(default)]
     pub stock: i64,
+    /// `draft`, `active` (default) or `archived`.
+    pub status: Option<ProductStatus>,
+    /// Affiliate commission in basis points of the price, 0..=10000 (default 0: not open to
+    /// affiliates).
+    pub commission_bps: Option<i64>,
+    #[serde(default)]
+    pub variants: Vec<VariantInput>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VariantView {
+    pub id: String,
+    pub sku: String,
+    pub options: std::collections::BTreeMap<String, String>,
+    pub price: Money,
+    pub stock: i64,
+    pub in_stock: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     pub id: String,
     pub merchant_id: String,
     pub title: String,
+    pub description: String,
     pub price: Money,
     pub stock: i64,
+    /// Whether it can be bought: its stock, or any variant's.
     pub in_stock: bool,
+    pub status: ProductStatus,
+    /// Affiliate commission in basis points (0: not open to affiliates).
+    pub commission_bps: i64,
+    pub variants: Vec<VariantView>,
 }
 
 impl From<Product> for ProductView {
@@ -53,15 +89,34 @@ impl From<Product> for ProductView {
         ProductView {
             id: p.id.to_string(),
             merchant_id: p.merchant_id.to_string(),
+            in_stock: p.in_stock(),
             title: p.title,
-            in_stock: p.stock > 0,
+            description: p.description,
             price: p.price,
             stock: p.stock,
+            status: p.status,
+            commission_bps: p.commission_bps,
+            variants: p
+                .variants
+                .into_iter()
+                .map(|v| VariantView {
+                    id: v.id.to_string(),
+                    sku: v.sku,
+                    options: v.options,
+                    in_stock: v.stock > 0,
+                    price: v.price,
+                    stock: v.stock,
+                })
+                .collect(),
         }
     }
 }
 
-/// List a product (merchants only).
+fn invalid(e: ProductError) -> ApiError {
+    ApiError::invalid("invalid_product", e.to_string())
+}
+
+/// List a product (merchants only), optionally with variants.
 #[utoipa::path(post, path = "/v1/products", tag = "shop",
     request_body = NewProductBody,
     security(("bearer" = [])),
@@ -81,24 +136,280 @@ async fn create_product(
         &body.price.currency,
         body.stock,
     )
-    .map_err(|e| ApiError::invalid("invalid_product", e.to_string()))?;
+    .and_then(|new| {
+        new.with(
+            body.description.as_deref(),
+            body.status,
+            body.commission_bps,
+            &body.variants,
+        )
+    })
+    .map_err(invalid)?;
     let product = products::create(&state.db, &merchant.id, new).await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
-/// A product, with its live stock.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this merchant's products.
+    pub merchant_id: Option<String>,
+    /// `active` (default), or `draft` / `archived` for your own (with `merchant_id` = you).
+    pub status: Option<ProductStatus>,
+    /// Only products that can (true) or cannot (false) be bought now.
+    pub in_stock: Option<bool>,
+    /// Items per page, 1..=100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<ProductView>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Products, newest first, filtered by merchant, status and stock. Drafts and archived products
+/// are listed only to their merchant.
+#[utoipa::path(get, path = "/v1/products", tag = "shop",
+    params(ListQuery),
+    responses((status = 200, body = ProductPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_products(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ProductPage>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let merchant = q
+        .merchant_id
+        .as_deref()
+        .map(|m| {
+            m.parse::<AccountId>().map_err(|_| {
+                ApiError::bad_request("invalid_merchant_id", "merchant_id is not an acc_… id")
+            })
+        })
+        .transpose()?;
+    let status = q.status.unwrap_or(ProductStatus::Active);
+    if status != ProductStatus::Active {
+        let caller = caller(&state, &headers).await?;
+        if merchant.is_none() || caller.as_ref() != merchant.as_ref() {
+            return Err(ApiError::forbidden(
+                "draft and archived products are listed only to their merchant: \
+                 sign in and pass your own merchant_id",
+            ));
+        }
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<ProductId>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))
+        })
+        .transpose()?;
+    let mut page = products::list(
+        &state.db,
+        &products::ListFilter {
+            merchant,
+            status,
+            in_stock: q.in_stock,
+            after,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let has_more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
+    let next_cursor = has_more
+        .then(|| page.last().map(|p| p.id.to_string()))
+        .flatten();
+    Ok(Json(ProductPage {
+        items: page.into_iter().map(ProductView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The account behind the request's bearer token, if it has a valid one.
+async fn caller(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<AccountId>> {
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Ok(None);
+    };
+    Ok(
+        vitrine_core::accounts::authenticate(&state.db, token.trim())
+            .await?
+            .map(|a| a.id),
+    )
+}
+
+/// A product, with its live stock. Drafts are visible only to their merchant.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProductView>> {
     let id: ProductId = parse_id(&id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
+    if product.status == ProductStatus::Draft
+        && caller(&state, &headers).await?.as_ref() != Some(&product.merchant_id)
+    {
+        return Err(ApiError::NotFound("product"));
+    }
     Ok(Json(product.into()))
+}
+
+/// The product as stored now, after a change.
+async fn reread(state: &AppState, id: &ProductId) -> ApiResult<ProductView> {
+    let product = products::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    Ok(product.into())
+}
+
+/// The product, if it exists and `merchant` owns it: 404 or 403 otherwise.
+async fn own_product(state: &AppState, merchant: &AccountId, id: &str) -> ApiResult<Product> {
+    let id: ProductId = parse_id(id, "product")?;
+    let product = products::get(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    if &product.merchant_id != merchant {
+        return Err(ApiError::forbidden("you can only change your own products"));
+    }
+    Ok(product)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatchBody {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<Money>,
+    pub stock: Option<i64>,
+    pub status: Option<ProductStatus>,
+    pub commission_bps: Option<i64>,
+}
+
+/// Change your product: any of title, description, price, stock, status, commission.
+#[utoipa::path(patch, path = "/v1/products/{id}", tag = "shop",
+    params(("id" = String, Path, description = "Product id (prd_…)")),
+    request_body = ProductPatchBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ProductView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn update_product(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProductPatchBody>,
+) -> ApiResult<Json<ProductView>> {
+    let product = own_product(&state, &merchant.id, &id).await?;
+    let patch = ProductPatch::parse(
+        body.title.as_deref(),
+        body.description.as_deref(),
+        body.price.as_ref(),
+        body.stock,
+        body.status,
+        body.commission_bps,
+    )
+    .map_err(invalid)?;
+    products::update(&state.db, &product, patch)
+        .await?
+        .map_err(invalid)?;
+    Ok(Json(reread(&state, &product.id).await?))
+}
+
+/// Add a variant to your product.
+#[utoipa::path(post, path = "/v1/products/{id}/variants", tag = "shop",
+    params(("id" = String, Path, description = "Product id (prd_…)")),
+    request_body = VariantInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = ProductView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn add_variant(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VariantInput>,
+) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    let product = own_product(&state, &merchant.id, &id).await?;
+    products::add_variant(&state.db, &product, &body)
+        .await?
+        .map_err(invalid)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(reread(&state, &product.id).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantPatchBody {
+    /// In the product's currency.
+    pub price: Option<Money>,
+    pub stock: Option<i64>,
+}
+
+/// Change a variant's price or stock.
+#[utoipa::path(patch, path = "/v1/products/{id}/variants/{variant_id}", tag = "shop",
+    params(("id" = String, Path), ("variant_id" = String, Path)),
+    request_body = VariantPatchBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ProductView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn update_variant(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path((id, variant_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<VariantPatchBody>,
+) -> ApiResult<Json<ProductView>> {
+    let product = own_product(&state, &merchant.id, &id).await?;
+    let variant: VariantId = parse_id(&variant_id, "variant")?;
+    if !product.variants.iter().any(|v| v.id == variant) {
+        return Err(ApiError::NotFound("variant"));
+    }
+    if let Some(price) = &body.price {
+        if price.currency != product.price.currency {
+            return Err(invalid(ProductError::VariantCurrency {
+                expected: product.price.currency.clone(),
+                got: price.currency.clone(),
+            }));
+        }
+    }
+    products::update_variant(
+        &state.db,
+        &product,
+        &variant,
+        body.price.map(|p| p.amount_minor),
+        body.stock,
+    )
+    .await?
+    .map_err(invalid)?;
+    Ok(Json(reread(&state, &product.id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
