@@ -1,4 +1,5 @@
-//! `/media/{key}`: objects served over HTTP with `Range` support.
+//! `/media/{key}`: public objects (renditions, product images) served over HTTP with `Range`
+//! support.
 //!
 //! The filesystem store is served by tower-http's `ServeDir` (ranges, conditional requests,
 //! content types). The S3 store is proxied with the range passed through, so HLS playlists keep
@@ -22,16 +23,19 @@ use tower_http::services::ServeDir;
 use vitrine_api::{ApiError, AppState};
 use vitrine_assets::{content_type_for, ByteRange, Store, StoreError};
 
-/// Only published renditions are public. Originals (the creator's raw file, with whatever its
-/// metadata holds, e.g. a phone's location) never are.
-const PUBLIC_PREFIX: &str = "videos";
+/// Only published renditions and product images are public. Originals (the creator's raw file,
+/// with whatever its metadata holds, e.g. a phone's location) never are.
+const PUBLIC_PREFIXES: [&str; 2] = ["videos", "products"];
 
 pub fn router(store: &Store) -> Router<AppState> {
-    let mount = format!("/media/{PUBLIC_PREFIX}");
-    let router = match store.local_root() {
-        Some(root) => Router::new().nest_service(&mount, ServeDir::new(root.join(PUBLIC_PREFIX))),
-        None => Router::new().route(&format!("{mount}/{{*key}}"), get(proxy)),
-    };
+    let mut router = Router::new();
+    for prefix in PUBLIC_PREFIXES {
+        let mount = format!("/media/{prefix}");
+        router = match store.local_root() {
+            Some(root) => router.nest_service(&mount, ServeDir::new(root.join(prefix))),
+            None => router.route(&format!("{mount}/{{*key}}"), get(proxy)),
+        };
+    }
     router.layer(middleware::from_fn(cache_control))
 }
 
@@ -54,10 +58,14 @@ async fn cache_control(request: Request, next: Next) -> Response {
 
 async fn proxy(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    Path(_): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let key = format!("{PUBLIC_PREFIX}/{key}");
+    // The route is one of the public prefixes: the key is the path after `/media/`.
+    let Some(key) = uri.path().strip_prefix("/media/").map(str::to_owned) else {
+        return ApiError::NotFound("object").into_response();
+    };
     // RFC 9110 §14.2: a Range we cannot parse is ignored and the whole object served.
     let range = headers
         .get(header::RANGE)

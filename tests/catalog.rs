@@ -334,6 +334,97 @@ async fn bad_products_are_refused_and_nothing_is_written(db: DbKind) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn product_images_are_stored_at_several_widths_and_served() {
+    let app = TestApp::spawn().await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (_, rival) = app.account("merchant", "Rival").await;
+    let r = post_product(
+        &app,
+        &merchant,
+        json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "EUR"}, "stock": 3}),
+    )
+    .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/products/{id}/images");
+    let picture = {
+        let image = image::RgbImage::from_fn(1600, 900, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let mut png = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    let send = |token: &str, content_type: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(token.to_owned())
+            .header("Content-Type", content_type.to_owned())
+            .body(body)
+            .send()
+    };
+
+    let r = send(&rival, "image/png", picture.clone()).await.unwrap();
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = send(&merchant, "text/plain", picture.clone())
+        .await
+        .unwrap();
+    assert_error(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let r = send(&merchant, "image/png", b"not a picture".to_vec())
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "not_an_image").await;
+
+    let r = send(&merchant, "image/png", picture).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let product: Value = r.json().await.unwrap();
+    let image = &product["images"][0];
+    assert_eq!(
+        (image["width"].as_u64(), image["height"].as_u64()),
+        (Some(1600), Some(900))
+    );
+    let widths: Vec<_> = image["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["width"].as_u64().unwrap())
+        .collect();
+    assert_eq!(widths, [1200, 600, 300]);
+    let (status, headers, bytes) = app.fetch(image["sizes"][1]["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    let decoded = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (600, 337));
+    // Listed with the product for everyone.
+    let listed: Value = app
+        .get(&format!("/v1/products/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["images"], product["images"]);
+
+    let image_path = format!("{path}/{}", image["id"].as_str().unwrap());
+    let r = app.delete(&image_path, &rival).await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app.delete(&image_path, &merchant).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, ..) = app.fetch(image["sizes"][1]["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = app.delete(&image_path, &merchant).await;
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn products_variants_status_and_ownership_on_sqlite() {
     products_variants_status_and_ownership(DbKind::Sqlite).await;
 }

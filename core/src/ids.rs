@@ -68,6 +68,7 @@ id_type!(JobId, "job");
 id_type!(UploadId, "upl");
 id_type!(DirectUploadId, "dup");
 id_type!(VariantId, "var");
+id_type!(ImageId, "img");
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {expected}_… id")]

@@ -12,11 +12,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
     extract::{parse_id, ApiJson, ApiQuery, Auth, Merchant},
+    state::Urls,
     views::TagView,
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, ProductId, TagId, VariantId, VideoId},
+    ids::{AccountId, ImageId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     videos::{self, VideoStatus},
 };
@@ -34,6 +35,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_product, update_product))
         .routes(routes!(add_variant))
         .routes(routes!(update_variant))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(add_image))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
+        )
+        .routes(routes!(delete_image))
         .routes(routes!(create_tag, list_tags))
         .routes(routes!(delete_tag))
 }
@@ -68,6 +75,25 @@ pub struct VariantView {
     pub in_stock: bool,
 }
 
+/// Largest image upload accepted.
+const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageSizeView {
+    pub width: u32,
+    pub height: u32,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageView {
+    pub id: String,
+    pub width: u32,
+    pub height: u32,
+    /// JPEG at several widths (for `srcset`), largest first.
+    pub sizes: Vec<ImageSizeView>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     pub id: String,
@@ -82,11 +108,30 @@ pub struct ProductView {
     /// Affiliate commission in basis points (0: not open to affiliates).
     pub commission_bps: i64,
     pub variants: Vec<VariantView>,
+    pub images: Vec<ImageView>,
 }
 
-impl From<Product> for ProductView {
-    fn from(p: Product) -> Self {
+impl ProductView {
+    pub fn new(p: Product, urls: &Urls) -> Self {
         ProductView {
+            images: p
+                .images
+                .iter()
+                .map(|image| ImageView {
+                    id: image.id.to_string(),
+                    width: image.width,
+                    height: image.height,
+                    sizes: image
+                        .sizes
+                        .iter()
+                        .map(|s| ImageSizeView {
+                            width: s.width,
+                            height: s.height,
+                            url: urls.media(&s.key),
+                        })
+                        .collect(),
+                })
+                .collect(),
             id: p.id.to_string(),
             merchant_id: p.merchant_id.to_string(),
             in_stock: p.in_stock(),
@@ -146,7 +191,10 @@ async fn create_product(
     })
     .map_err(invalid)?;
     let product = products::create(&state.db, &merchant.id, new).await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProductView::new(product, &state.urls)),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -232,7 +280,10 @@ async fn list_products(
         .then(|| page.last().map(|p| p.id.to_string()))
         .flatten();
     Ok(Json(ProductPage {
-        items: page.into_iter().map(ProductView::from).collect(),
+        items: page
+            .into_iter()
+            .map(|p| ProductView::new(p, &state.urls))
+            .collect(),
         next_cursor,
     }))
 }
@@ -271,7 +322,7 @@ async fn get_product(
     {
         return Err(ApiError::NotFound("product"));
     }
-    Ok(Json(product.into()))
+    Ok(Json(ProductView::new(product, &state.urls)))
 }
 
 /// The product as stored now, after a change.
@@ -279,7 +330,7 @@ async fn reread(state: &AppState, id: &ProductId) -> ApiResult<ProductView> {
     let product = products::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    Ok(product.into())
+    Ok(ProductView::new(product, &state.urls))
 }
 
 /// The product, if it exists and `merchant` owns it: 404 or 403 otherwise.
@@ -479,6 +530,119 @@ async fn create_tag(
         .find(|t| t.id == tag_id.as_str())
         .ok_or_else(|| anyhow::anyhow!("tag {tag_id} vanished after insert"))?;
     Ok((StatusCode::CREATED, Json(tag)))
+}
+
+/// Add a picture to your product: the body is a JPEG, PNG or WebP (at most 20 MB, 40
+/// megapixels). It is turned upright and stored as JPEG at several widths.
+#[utoipa::path(post, path = "/v1/products/{id}/images", tag = "shop",
+    params(("id" = String, Path, description = "Product id (prd_…)")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "the picture (image/jpeg, image/png or image/webp)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = ProductView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn add_image(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    let product = own_product(&state, &merchant.id, &id).await?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !["image/jpeg", "image/png", "image/webp"].contains(&content_type.as_str()) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the picture as image/jpeg, image/png or image/webp, not {content_type:?}"
+        )));
+    }
+    if product.images.len() >= MAX_IMAGES {
+        return Err(ApiError::invalid(
+            "too_many_images",
+            format!("a product has at most {MAX_IMAGES} images; delete one first"),
+        ));
+    }
+    let (width, height, sizes) = tokio::task::spawn_blocking(move || crate::images::render(&body))
+        .await
+        .map_err(|e| anyhow::anyhow!("image task: {e}"))?
+        .map_err(|e| ApiError::invalid("not_an_image", e.to_string()))?;
+    let image_id = ImageId::generate();
+    let mut stored = Vec::new();
+    for size in sizes {
+        let key = vitrine_assets::keys::product_image(
+            &product.id,
+            &format!("{image_id}/{}.jpg", size.width),
+        );
+        state
+            .store
+            .put_bytes(&key, size.jpeg.into(), "image/jpeg")
+            .await
+            .map_err(anyhow::Error::new)?;
+        stored.push(products::StoredSize {
+            width: size.width,
+            height: size.height,
+            key,
+        });
+    }
+    let image = products::ProductImage {
+        id: image_id,
+        width,
+        height,
+        sizes: stored,
+    };
+    if let Err(e) = products::add_image(&state.db, &product, &image).await {
+        let _ = state
+            .store
+            .delete_prefix(&vitrine_assets::keys::product_image(
+                &product.id,
+                &format!("{}/", image.id),
+            ))
+            .await;
+        return Err(e.into());
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(reread(&state, &product.id).await?),
+    ))
+}
+
+/// Most pictures one product may have.
+const MAX_IMAGES: usize = 20;
+
+/// Remove a picture from your product.
+#[utoipa::path(delete, path = "/v1/products/{id}/images/{image_id}", tag = "shop",
+    params(("id" = String, Path), ("image_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_image(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path((id, image_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let product = own_product(&state, &merchant.id, &id).await?;
+    let image: ImageId = parse_id(&image_id, "image")?;
+    if !products::delete_image(&state.db, &product.id, &image).await? {
+        return Err(ApiError::NotFound("image"));
+    }
+    state
+        .store
+        .delete_prefix(&vitrine_assets::keys::product_image(
+            &product.id,
+            &format!("{image}/"),
+        ))
+        .await
+        .map_err(anyhow::Error::new)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The tags of a video, in time order, with live product data.

@@ -5,6 +5,7 @@
 //! tags but never writes it, and knows nothing of media files.
 
 pub mod http;
+pub mod images;
 pub mod products;
 pub mod tags;
 

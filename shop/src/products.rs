@@ -11,7 +11,7 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 use vitrine_core::{
     db::{Db, Tx},
-    ids::{AccountId, ProductId, VariantId},
+    ids::{AccountId, ImageId, ProductId, VariantId},
     money::Money,
     time::now_ms,
 };
@@ -71,6 +71,25 @@ pub struct Product {
     /// Affiliate commission in basis points of the price (0: not open to affiliates).
     pub commission_bps: i64,
     pub variants: Vec<Variant>,
+    pub images: Vec<ProductImage>,
+}
+
+/// A product picture, stored at several widths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductImage {
+    pub id: ImageId,
+    pub width: u32,
+    pub height: u32,
+    /// Largest first.
+    pub sizes: Vec<StoredSize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSize {
+    pub width: u32,
+    pub height: u32,
+    /// Object key of the JPEG.
+    pub key: String,
 }
 
 impl Product {
@@ -326,6 +345,7 @@ fn from_row(row: &AnyRow) -> Product {
         status: ProductStatus::parse(&row.get::<String, _>("status")),
         commission_bps: row.get("commission_bps"),
         variants: Vec::new(),
+        images: Vec::new(),
     }
 }
 
@@ -365,6 +385,7 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
         status: new.status,
         commission_bps: new.commission_bps,
         variants,
+        images: Vec::new(),
     })
 }
 
@@ -513,7 +534,56 @@ pub async fn get(db: &Db, id: &ProductId) -> sqlx::Result<Option<Product>> {
         return Ok(None);
     };
     product.variants = variants_of(db, &product).await?;
+    product.images = images_of(db, &product.id).await?;
     Ok(Some(product))
+}
+
+async fn images_of(db: &Db, product: &ProductId) -> sqlx::Result<Vec<ProductImage>> {
+    let rows = sqlx::query(
+        "SELECT id, width, height, sizes FROM product_images WHERE product_id = $1 \
+         ORDER BY position, id",
+    )
+    .bind(product.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| ProductImage {
+            id: ImageId::from_db(row.get("id")),
+            width: row.get::<i64, _>("width") as u32,
+            height: row.get::<i64, _>("height") as u32,
+            sizes: serde_json::from_str(&row.get::<String, _>("sizes")).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Records an image whose sizes are already stored.
+pub async fn add_image(db: &Db, product: &Product, image: &ProductImage) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO product_images (id, product_id, position, width, height, sizes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(image.id.as_str())
+    .bind(product.id.as_str())
+    .bind(product.images.len() as i64)
+    .bind(i64::from(image.width))
+    .bind(i64::from(image.height))
+    .bind(serde_json::to_string(&image.sizes).unwrap_or_else(|_| "[]".into()))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    touch(&mut tx, &product.id).await?;
+    tx.commit().await
+}
+
+pub async fn delete_image(db: &Db, product: &ProductId, image: &ImageId) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM product_images WHERE id = $1 AND product_id = $2")
+        .bind(image.as_str())
+        .bind(product.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 async fn variants_of(db: &Db, product: &Product) -> sqlx::Result<Vec<Variant>> {
@@ -595,6 +665,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> sqlx::Result<Vec<Product>> {
     let mut products: Vec<Product> = rows.iter().map(from_row).collect();
     for product in &mut products {
         product.variants = variants_of(db, product).await?;
+        product.images = images_of(db, &product.id).await?;
     }
     Ok(products)
 }
