@@ -86,6 +86,7 @@ impl Application {
             limits: Arc::new(Limits {
                 max_upload_bytes: config.max_upload_bytes,
                 spool_dir: config.data_dir.join("spool"),
+                max_live_tags: i64::from(config.max_live_tags),
                 upload_expiry: Duration::from_secs_f64(
                     config.upload_expiry_hours.max(0.0) * 3600.0,
                 ),

@@ -38,6 +38,8 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 4 GiB).
     pub max_upload_bytes: u64,
+    /// Most live product tags on one video (`VITRINE_MAX_LIVE_TAGS`, default 5).
+    pub max_live_tags: u32,
     /// Hours an unfinished resumable upload may be resumed before it is swept away
     /// (`VITRINE_UPLOAD_EXPIRY_HOURS`, default 24; fractions allowed).
     pub upload_expiry_hours: f64,
@@ -76,6 +78,7 @@ impl Default for Config {
             s3_path_style: false,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             upload_expiry_hours: 24.0,
+            max_live_tags: 5,
             max_duration_seconds: 600,
             max_long_side: 4096,
             max_fps: 120.0,

@@ -49,6 +49,22 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     let product_id = product["id"].as_str().unwrap();
     let response = app.tag(&merchant_token, &id, product_id, 200, 1500).await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    // A merchant's tag waits for the creator's consent.
+    let tag: Value = response.json().await.unwrap();
+    assert_eq!(tag["status"], "pending");
+    let feed: Value = app.feed("limit=5").await.json().await.unwrap();
+    assert_eq!(feed["items"][0]["tags"], serde_json::json!([]));
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/videos/{id}/tags/{}/approve",
+            tag["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     let feed: Value = app.feed("limit=5").await.json().await.unwrap();
     let items = feed["items"].as_array().unwrap();

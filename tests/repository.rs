@@ -13,7 +13,7 @@ use vitrine_core::{
 };
 use vitrine_shop::{
     products::{self, NewProduct},
-    tags::{self, TimeRange},
+    tags::{self, NewTag, Shown, TagStatus, TimeRange},
 };
 use vitrine_transcode::queue;
 
@@ -436,26 +436,28 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
         products::get(&db, &product.id).await.unwrap().unwrap(),
         product
     );
-    tags::create(
-        &db,
-        &video,
-        &product.id,
-        &merchant,
-        TimeRange::new(3000, 4000).unwrap(),
-    )
-    .await
-    .unwrap();
-    tags::create(
-        &db,
-        &video,
-        &product.id,
-        &merchant,
-        TimeRange::new(0, 1000).unwrap(),
-    )
-    .await
-    .unwrap();
+    let live = |start, end| NewTag {
+        product: product.id.clone(),
+        variant: None,
+        range: TimeRange::new(start, end).unwrap(),
+        position: None,
+        label: None,
+        status: TagStatus::Live,
+    };
+    tags::create(&db, &video, &merchant, &live(3000, 4000))
+        .await
+        .unwrap();
+    tags::create(&db, &video, &merchant, &live(0, 1000))
+        .await
+        .unwrap();
+    let urls = vitrine_api::state::Urls {
+        public: "http://api.test".into(),
+        media: "http://api.test/media".into(),
+    };
 
-    let listed = tags::for_video(&db, &video).await.unwrap();
+    let listed = tags::for_video(&db, &urls, &video, Shown::All)
+        .await
+        .unwrap();
     assert_eq!(
         listed.iter().map(|t| t.start_ms).collect::<Vec<_>>(),
         vec![0, 3000],
@@ -471,16 +473,36 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
     );
     assert!(listed[0].in_stock);
 
-    // Stock is read live: sold out shows as not in stock.
+    assert_eq!(
+        tags::for_video(&db, &urls, &video, Shown::Public)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Stock is read live: sold out shows as not in stock, and viewers no longer see the tag.
     sqlx::query("UPDATE products SET stock = 0 WHERE id = $1")
         .bind(product.id.as_str())
         .execute(db.pool())
         .await
         .unwrap();
-    assert!(!tags::for_video(&db, &video).await.unwrap()[0].in_stock);
+    assert!(
+        !tags::for_video(&db, &urls, &video, Shown::All)
+            .await
+            .unwrap()[0]
+            .in_stock
+    );
+    assert!(tags::for_video(&db, &urls, &video, Shown::Public)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Deleting the video takes its tags and its job with it.
     assert!(videos::delete(&db, &video).await.unwrap());
-    assert!(tags::for_video(&db, &video).await.unwrap().is_empty());
+    assert!(tags::for_video(&db, &urls, &video, Shown::All)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(queue::depth(&db).await.unwrap(), 0);
 }

@@ -35,6 +35,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Where request bodies are spooled while they are hashed and probed.
     pub spool_dir: PathBuf,
+    /// Most live product tags one video shows.
+    pub max_live_tags: i64,
     /// How long an unfinished resumable upload can be resumed.
     pub upload_expiry: std::time::Duration,
     /// Duration, size and frame-rate limits for uploaded videos.

@@ -11,19 +11,39 @@ use vitrine_core::{
 
 use crate::state::Urls;
 
-/// A product placed in a video over a time range.
+/// A product placed in a video over a time range (a product anchor).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagView {
     pub id: String,
     pub video_id: String,
     pub product_id: String,
+    /// The variant shown, if one was chosen.
+    pub variant_id: Option<String>,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// `pending` (waiting for the video's creator), `live`, `rejected` or `invalid`.
+    pub status: String,
+    /// Why the tag is `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where to pin the card on the frame, each in 0..1 from the top left.
+    pub position: Option<Position>,
+    /// A short caption for the card.
+    pub label: Option<String>,
     /// The product's title, live.
     pub title: String,
-    /// The product's price, live.
+    /// The product's (or variant's) price, live.
     pub price: Money,
+    /// The product's first picture, small.
+    pub image: Option<String>,
     pub in_stock: bool,
+}
+
+/// A point on the frame, normalized: `x` and `y` in 0..1 from the top left.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -74,7 +74,13 @@ async fn feed(
     let has_more = page.len() as i64 > limit;
     let page = &page[..page.len().min(limit as usize)];
     let ids: Vec<_> = page.iter().map(|v| &v.id).collect();
-    let mut tags = vitrine_shop::tags::for_videos(&state.db, &ids).await?;
+    let mut tags = vitrine_shop::tags::for_videos(
+        &state.db,
+        &state.urls,
+        &ids,
+        vitrine_shop::tags::Shown::Public,
+    )
+    .await?;
     let next_cursor = match page.last() {
         Some(last) if has_more => Some(
             Cursor {

@@ -93,6 +93,8 @@ pub async fn admit(state: &AppState, upload: &mut Upload) -> anyhow::Result<()> 
                 queue::enqueue(&state.db, &mut tx, &video, MAX_ATTEMPTS).await?;
             }
             tx.commit().await?;
+            // Tags placed while the duration was unknown are checked now.
+            vitrine_shop::tags::revalidate(&state.db, &video, info.duration_ms).await?;
             tracing::info!(upload = %upload.id, %video, size = upload.offset, "resumable upload admitted");
         }
         Err(ApiError::Invalid { message, .. }) => {

@@ -140,7 +140,13 @@ async fn upload_video(
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished after insert"))?;
-    let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
+    let tags = vitrine_shop::tags::for_video(
+        &state.db,
+        &state.urls,
+        &id,
+        vitrine_shop::tags::Shown::Public,
+    )
+    .await?;
     Ok((status, Json(VideoView::new(&video, tags, &state.urls))))
 }
 
@@ -162,7 +168,13 @@ async fn get_video(
         }
     }
     let video = video.ok_or(ApiError::NotFound("video"))?;
-    let tags = vitrine_shop::tags::for_video(&state.db, &id).await?;
+    let tags = vitrine_shop::tags::for_video(
+        &state.db,
+        &state.urls,
+        &id,
+        vitrine_shop::tags::Shown::Public,
+    )
+    .await?;
     let mut view = VideoView::new(&video, tags, &state.urls);
     if video.status == VideoStatus::Uploading {
         if let Some(upload) = uploads::for_video(&state.db, &id).await? {

@@ -13,7 +13,7 @@ use vitrine_api::{
     error::ErrorBody,
     extract::{parse_id, ApiJson, ApiQuery, Auth, Merchant},
     state::Urls,
-    views::TagView,
+    views::{Position, TagView},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
@@ -26,7 +26,7 @@ use crate::{
     products::{
         self, NewProduct, Product, ProductError, ProductPatch, ProductStatus, VariantInput,
     },
-    tags::{self, TimeRange},
+    tags::{self, Shown, TagStatus, TimeRange},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,6 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(delete_image))
         .routes(routes!(create_tag, list_tags))
+        .routes(routes!(approve_tag))
+        .routes(routes!(reject_tag))
         .routes(routes!(delete_tag))
 }
 
@@ -464,16 +466,26 @@ async fn update_variant(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewTagBody {
     pub product_id: String,
+    /// One of the product's variants, to show its price and stock.
+    pub variant_id: Option<String>,
     #[schema(example = 1000)]
     pub start_ms: i64,
     #[schema(example = 4000)]
     pub end_ms: i64,
+    /// Where to pin the card on the frame (`x`, `y` in 0..1 from the top left).
+    pub position: Option<Position>,
+    /// A short caption for the card (at most 40 characters).
+    pub label: Option<String>,
 }
 
-/// Tag one of your products into a video over a time range (merchants only). The range must lie
-/// inside the video.
+/// Tag a product into a video over a time range. A merchant tags their own products into a
+/// creator's video: the tag is `pending` until the creator approves it. A creator tags any
+/// active product open to affiliates (commission > 0) into their own video: `live` at once. A
+/// merchant's own product on their own video is live too. The range must lie inside the video
+/// (checked when its duration is known); at most a few tags are live per video.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags", tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     request_body = NewTagBody,
@@ -486,13 +498,34 @@ pub struct NewTagBody {
     ))]
 async fn create_tag(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    auth: Auth,
     Path(video_id): Path<String>,
     ApiJson(body): ApiJson<NewTagBody>,
 ) -> ApiResult<(StatusCode, Json<TagView>)> {
+    let caller = auth.0.id.clone();
     let video_id: VideoId = parse_id(&video_id, "video")?;
     let range = TimeRange::new(body.start_ms, body.end_ms)
         .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;
+    if let Some(p) = body.position {
+        if !(0.0..=1.0).contains(&p.x) || !(0.0..=1.0).contains(&p.y) {
+            return Err(ApiError::invalid(
+                "invalid_position",
+                "position.x and position.y must be between 0 and 1",
+            ));
+        }
+    }
+    let label = body
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned);
+    if label.as_ref().is_some_and(|l| l.chars().count() > 40) {
+        return Err(ApiError::invalid(
+            "invalid_label",
+            "label must be at most 40 characters",
+        ));
+    }
     let product_id: ProductId = body
         .product_id
         .parse()
@@ -503,11 +536,50 @@ async fn create_tag(
         .ok_or(ApiError::NotFound("video"))?;
     let product = products::get(&state.db, &product_id)
         .await?
+        .filter(|p| p.status != ProductStatus::Draft || p.merchant_id == caller)
         .ok_or_else(|| {
             ApiError::invalid("unknown_product", "product_id does not name a product")
         })?;
-    if product.merchant_id != merchant.id {
-        return Err(ApiError::forbidden("you can only tag your own products"));
+    let variant = match &body.variant_id {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<VariantId>()
+                .ok()
+                .filter(|v| product.variants.iter().any(|pv| &pv.id == v))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "unknown_variant",
+                        "variant_id is not a variant of the product",
+                    )
+                })?,
+        ),
+    };
+    let owns_product = product.merchant_id == caller;
+    let owns_video = video.creator_id == caller;
+    let status = match (owns_video, owns_product) {
+        (true, true) => TagStatus::Live,
+        (false, true) => TagStatus::Pending,
+        (true, false) if product.commission_bps > 0 => TagStatus::Live,
+        (true, false) => {
+            return Err(ApiError::invalid(
+                "not_affiliate",
+                "this product is not open to affiliates: only its merchant can tag it",
+            ))
+        }
+        (false, false) => {
+            return Err(ApiError::forbidden(
+                "tag your own products, or products open to affiliates into your own videos",
+            ))
+        }
+    };
+    if product.status != ProductStatus::Active {
+        return Err(ApiError::invalid(
+            "product_not_active",
+            format!(
+                "the product is {}: only active products can be tagged",
+                product.status.as_str()
+            ),
+        ));
     }
     if video.status == VideoStatus::Failed {
         return Err(ApiError::Conflict {
@@ -515,21 +587,138 @@ async fn create_tag(
             message: "the video failed to process and cannot be tagged".into(),
         });
     }
-    let duration_ms = video.duration_ms.ok_or_else(|| ApiError::Conflict {
-        code: "duration_unknown",
-        message: "the video's duration is not known yet; try again once it is processed".into(),
-    })?;
-    range
-        .check_within(duration_ms)
-        .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;
+    // A video still uploading has no duration yet: its tags are checked once it has one.
+    if let Some(duration_ms) = video.duration_ms {
+        range
+            .check_within(duration_ms)
+            .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;
+    }
+    if status == TagStatus::Live {
+        check_room(&state, &video.id).await?;
+    }
 
-    let tag_id = tags::create(&state.db, &video.id, &product.id, &merchant.id, range).await?;
-    let tag = tags::for_video(&state.db, &video.id)
+    let tag_id = tags::create(
+        &state.db,
+        &video.id,
+        &caller,
+        &tags::NewTag {
+            product: product.id.clone(),
+            variant,
+            range,
+            position: body.position,
+            label,
+            status,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(tag_view(&state, &video.id, &tag_id).await?),
+    ))
+}
+
+/// 409 if the video already has as many live tags as allowed.
+async fn check_room(state: &AppState, video: &VideoId) -> ApiResult<()> {
+    let max = state.limits.max_live_tags;
+    if tags::live_count(&state.db, video).await? >= max {
+        return Err(ApiError::Conflict {
+            code: "too_many_tags",
+            message: format!("a video shows at most {max} live tags; remove one first"),
+        });
+    }
+    Ok(())
+}
+
+async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<TagView> {
+    tags::for_video(&state.db, &state.urls, video, Shown::All)
         .await?
         .into_iter()
-        .find(|t| t.id == tag_id.as_str())
-        .ok_or_else(|| anyhow::anyhow!("tag {tag_id} vanished after insert"))?;
-    Ok((StatusCode::CREATED, Json(tag)))
+        .find(|t| t.id == tag.as_str())
+        .ok_or(ApiError::NotFound("tag"))
+}
+
+/// Every tag of a video, in time order, whatever its state (`pending`, `live`, `rejected`,
+/// `invalid`), with live product data. The video object and the feed show only what viewers
+/// see: live tags on active products in stock.
+#[utoipa::path(get, path = "/v1/videos/{id}/tags", tag = "shop",
+    params(("id" = String, Path, description = "Video id (vid_…)")),
+    responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
+async fn list_tags(
+    State(state): State<AppState>,
+    Path(video_id): Path<String>,
+) -> ApiResult<Json<Vec<TagView>>> {
+    let video_id: VideoId = parse_id(&video_id, "video")?;
+    videos::get(&state.db, &video_id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    Ok(Json(
+        tags::for_video(&state.db, &state.urls, &video_id, Shown::All).await?,
+    ))
+}
+
+/// Approve a merchant's pending tag on your video: it goes live.
+#[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/approve", tag = "shop",
+    params(("id" = String, Path), ("tag_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((video_id, tag_id)): Path<(String, String)>,
+) -> ApiResult<Json<TagView>> {
+    decide(&state, &auth, &video_id, &tag_id, TagStatus::Live).await
+}
+
+/// Reject a merchant's pending tag on your video.
+#[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/reject", tag = "shop",
+    params(("id" = String, Path), ("tag_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reject_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((video_id, tag_id)): Path<(String, String)>,
+) -> ApiResult<Json<TagView>> {
+    decide(&state, &auth, &video_id, &tag_id, TagStatus::Rejected).await
+}
+
+/// The video's creator moves a pending tag to `to`.
+async fn decide(
+    state: &AppState,
+    auth: &Auth,
+    video_id: &str,
+    tag_id: &str,
+    to: TagStatus,
+) -> ApiResult<Json<TagView>> {
+    let video_id: VideoId = parse_id(video_id, "video")?;
+    let tag_id: TagId = parse_id(tag_id, "tag")?;
+    let video = videos::get(&state.db, &video_id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    let (_, status) = tags::placed(&state.db, &video_id, &tag_id)
+        .await?
+        .ok_or(ApiError::NotFound("tag"))?;
+    if video.creator_id != auth.0.id {
+        return Err(ApiError::forbidden(
+            "only the video's creator approves or rejects its tags",
+        ));
+    }
+    if status != TagStatus::Pending.as_str() {
+        return Err(ApiError::Conflict {
+            code: "tag_not_pending",
+            message: format!("the tag is {status}, not pending"),
+        });
+    }
+    if to == TagStatus::Live {
+        check_room(state, &video_id).await?;
+    }
+    if !tags::set_status(&state.db, &tag_id, TagStatus::Pending, to).await? {
+        return Err(ApiError::Conflict {
+            code: "tag_not_pending",
+            message: "the tag changed meanwhile; fetch it again".into(),
+        });
+    }
+    Ok(Json(tag_view(state, &video_id, &tag_id).await?))
 }
 
 /// Add a picture to your product: the body is a JPEG, PNG or WebP (at most 20 MB, 40
@@ -643,21 +832,6 @@ async fn delete_image(
         .await
         .map_err(anyhow::Error::new)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The tags of a video, in time order, with live product data.
-#[utoipa::path(get, path = "/v1/videos/{id}/tags", tag = "shop",
-    params(("id" = String, Path, description = "Video id (vid_…)")),
-    responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
-async fn list_tags(
-    State(state): State<AppState>,
-    Path(video_id): Path<String>,
-) -> ApiResult<Json<Vec<TagView>>> {
-    let video_id: VideoId = parse_id(&video_id, "video")?;
-    videos::get(&state.db, &video_id)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
-    Ok(Json(tags::for_video(&state.db, &video_id).await?))
 }
 
 /// Remove a tag: the merchant who placed it or the video's creator.

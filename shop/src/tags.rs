@@ -1,15 +1,21 @@
-//! Product tags: a product shown in a video over `[start_ms, end_ms]`.
+//! Product tags (anchors): a product shown in a video over `[start_ms, end_ms]`, with the
+//! consent of both sides (see [`TagStatus`]).
 
 use std::collections::HashMap;
 
 use sqlx::Row;
-use vitrine_api::views::TagView;
+use vitrine_api::{
+    state::Urls,
+    views::{Position, TagView},
+};
 use vitrine_core::{
     db::Db,
-    ids::{AccountId, ProductId, TagId, VideoId},
+    ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
 };
+
+use crate::products::StoredSize;
 
 /// A time range inside a video, in milliseconds, `start < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,38 +51,120 @@ impl TimeRange {
     }
 }
 
-pub async fn create(
-    db: &Db,
-    video: &VideoId,
-    product: &ProductId,
-    by: &AccountId,
-    range: TimeRange,
-) -> sqlx::Result<TagId> {
+/// Where a tag stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagStatus {
+    /// A merchant's tag waiting for the video's creator.
+    Pending,
+    Live,
+    Rejected,
+    /// The video turned out shorter than the range.
+    Invalid,
+}
+
+impl TagStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagStatus::Pending => "pending",
+            TagStatus::Live => "live",
+            TagStatus::Rejected => "rejected",
+            TagStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// A validated new tag.
+#[derive(Debug, Clone)]
+pub struct NewTag {
+    pub product: ProductId,
+    pub variant: Option<VariantId>,
+    pub range: TimeRange,
+    pub position: Option<Position>,
+    pub label: Option<String>,
+    pub status: TagStatus,
+}
+
+pub async fn create(db: &Db, video: &VideoId, by: &AccountId, tag: &NewTag) -> sqlx::Result<TagId> {
     let id = TagId::generate();
     sqlx::query(
-        "INSERT INTO tags (id, video_id, product_id, created_by, start_ms, end_ms, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO tags (id, video_id, product_id, created_by, start_ms, end_ms, created_at, \
+         variant_id, status, pos_x, pos_y, label) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id.as_str())
     .bind(video.as_str())
-    .bind(product.as_str())
+    .bind(tag.product.as_str())
     .bind(by.as_str())
-    .bind(range.start_ms)
-    .bind(range.end_ms)
+    .bind(tag.range.start_ms)
+    .bind(tag.range.end_ms)
     .bind(now_ms())
+    .bind(tag.variant.as_ref().map(|v| v.as_str()))
+    .bind(tag.status.as_str())
+    .bind(tag.position.map(|p| p.x))
+    .bind(tag.position.map(|p| p.y))
+    .bind(tag.label.as_deref())
     .execute(db.pool())
     .await?;
     Ok(id)
 }
 
-/// Who may remove a tag: the account that placed it.
-pub async fn creator_of(db: &Db, video: &VideoId, tag: &TagId) -> sqlx::Result<Option<AccountId>> {
-    let row = sqlx::query("SELECT created_by FROM tags WHERE id = $1 AND video_id = $2")
+/// Live tags on a video.
+pub async fn live_count(db: &Db, video: &VideoId) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE video_id = $1 AND status = 'live'")
+        .bind(video.as_str())
+        .fetch_one(db.pool())
+        .await
+}
+
+/// Who placed a tag and where it stands.
+pub async fn placed(
+    db: &Db,
+    video: &VideoId,
+    tag: &TagId,
+) -> sqlx::Result<Option<(AccountId, String)>> {
+    let row = sqlx::query("SELECT created_by, status FROM tags WHERE id = $1 AND video_id = $2")
         .bind(tag.as_str())
         .bind(video.as_str())
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| AccountId::from_db(r.get("created_by"))))
+    Ok(row.map(|r| (AccountId::from_db(r.get("created_by")), r.get("status"))))
+}
+
+/// Moves a tag from `from` to `to`; false if it was not in `from` any more.
+pub async fn set_status(
+    db: &Db,
+    tag: &TagId,
+    from: TagStatus,
+    to: TagStatus,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE tags SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(to.as_str())
+        .bind(tag.as_str())
+        .bind(from.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Once a video's duration is known, tags that no longer fit turn `invalid` with the reason.
+/// Returns how many.
+pub async fn revalidate(db: &Db, video: &VideoId, duration_ms: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE tags SET status = 'invalid', \
+         reason = 'the range ends at ' || CAST(end_ms AS TEXT) || ' ms but the video is only ' \
+                  || CAST($1 AS TEXT) || ' ms long' \
+         WHERE video_id = $2 AND end_ms > $1 AND status IN ('pending', 'live')",
+    )
+    .bind(duration_ms)
+    .bind(video.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Who may remove a tag: the account that placed it.
+pub async fn creator_of(db: &Db, video: &VideoId, tag: &TagId) -> sqlx::Result<Option<AccountId>> {
+    Ok(placed(db, video, tag).await?.map(|(by, _)| by))
 }
 
 pub async fn delete(db: &Db, tag: &TagId) -> sqlx::Result<()> {
@@ -87,21 +175,49 @@ pub async fn delete(db: &Db, tag: &TagId) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// The tags of each video with their product's live title, price and stock, in time order.
+/// Which tags a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// What viewers see: live tags on active products in stock.
+    Public,
+    /// Every tag, whatever its state (for the video's creator and the merchants).
+    All,
+}
+
+/// The tags of each video with their product's live title, price, picture and stock, in time
+/// order.
 pub async fn for_videos(
     db: &Db,
+    urls: &Urls,
     videos: &[&VideoId],
+    shown: Shown,
 ) -> sqlx::Result<HashMap<String, Vec<TagView>>> {
     let mut out: HashMap<String, Vec<TagView>> = HashMap::new();
     if videos.is_empty() {
         return Ok(out);
     }
     let placeholders: Vec<String> = (1..=videos.len()).map(|i| format!("${i}")).collect();
+    // In stock: the chosen variant's stock, else the product's rule (its own stock, or any
+    // variant's when it has variants).
+    let in_stock = "(CASE WHEN t.variant_id IS NOT NULL THEN COALESCE(v.stock, 0) > 0 \
+                    WHEN EXISTS (SELECT 1 FROM product_variants pv WHERE pv.product_id = p.id) \
+                    THEN EXISTS (SELECT 1 FROM product_variants pv \
+                                 WHERE pv.product_id = p.id AND pv.stock > 0) \
+                    ELSE p.stock > 0 END)";
+    let filter = match shown {
+        Shown::Public => format!(" AND t.status = 'live' AND p.status = 'active' AND {in_stock}"),
+        Shown::All => String::new(),
+    };
     let sql = format!(
-        "SELECT t.id, t.video_id, t.product_id, t.start_ms, t.end_ms, \
-                p.title, p.price_minor, p.currency, p.stock \
+        "SELECT t.id, t.video_id, t.product_id, t.variant_id, t.start_ms, t.end_ms, t.status, \
+                t.reason, t.pos_x, t.pos_y, t.label, p.title, \
+                COALESCE(v.price_minor, p.price_minor) AS price_minor, p.currency, \
+                (SELECT i.sizes FROM product_images i WHERE i.product_id = p.id \
+                 ORDER BY i.position, i.id LIMIT 1) AS image_sizes, \
+                CASE WHEN {in_stock} THEN 1 ELSE 0 END AS in_stock \
          FROM tags t JOIN products p ON p.id = t.product_id \
-         WHERE t.video_id IN ({}) ORDER BY t.start_ms, t.id",
+         LEFT JOIN product_variants v ON v.id = t.variant_id \
+         WHERE t.video_id IN ({}){filter} ORDER BY t.start_ms, t.id",
         placeholders.join(", ")
     );
     let mut query = sqlx::query(&sql);
@@ -110,25 +226,48 @@ pub async fn for_videos(
     }
     for row in query.fetch_all(db.pool()).await? {
         let video_id: String = row.get("video_id");
+        let position = match (
+            row.get::<Option<f64>, _>("pos_x"),
+            row.get::<Option<f64>, _>("pos_y"),
+        ) {
+            (Some(x), Some(y)) => Some(Position { x, y }),
+            _ => None,
+        };
+        // The smallest size of the first picture: cards are small.
+        let image = row
+            .get::<Option<String>, _>("image_sizes")
+            .and_then(|sizes| serde_json::from_str::<Vec<StoredSize>>(&sizes).ok())
+            .and_then(|sizes| sizes.last().map(|s| urls.media(&s.key)));
         out.entry(video_id.clone()).or_default().push(TagView {
             id: row.get("id"),
             video_id,
             product_id: row.get("product_id"),
+            variant_id: row.get("variant_id"),
             start_ms: row.get("start_ms"),
             end_ms: row.get("end_ms"),
+            status: row.get("status"),
+            reason: row.get("reason"),
+            position,
+            label: row.get("label"),
             title: row.get("title"),
             price: Money {
                 amount_minor: row.get("price_minor"),
                 currency: row.get("currency"),
             },
-            in_stock: row.get::<i64, _>("stock") > 0,
+            image,
+            in_stock: row.get::<i64, _>("in_stock") == 1,
         });
     }
     Ok(out)
 }
 
-pub async fn for_video(db: &Db, video: &VideoId) -> sqlx::Result<Vec<TagView>> {
-    Ok(for_videos(db, &[video])
+pub async fn for_video(
+    db: &Db,
+    urls: &Urls,
+    video: &VideoId,
+    shown: Shown,
+) -> sqlx::Result<Vec<TagView>> {
+    Ok(for_videos(db, urls, &[video], shown)
         .await?
         .remove(video.as_str())
         .unwrap_or_default())

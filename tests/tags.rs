@@ -1,0 +1,438 @@
+//! Product anchors with consent, over real HTTP: a merchant's tag waits for the creator; a
+//! creator tags affiliate products live; limits, pins, labels and variants are validated; what
+//! viewers see follows stock and status live; tags placed before the duration is known are
+//! checked when it is.
+
+mod common;
+
+use common::{assert_error, media, test_config, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use vitrine::Role;
+
+struct World {
+    app: TestApp,
+    creator: String,
+    merchant: String,
+    video: String,
+    duration: i64,
+}
+
+/// An API (no worker: videos stay `queued`, with their duration known), a creator with one
+/// video, and a merchant.
+async fn world(max_live_tags: u32) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.max_live_tags = max_live_tags;
+    let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
+    let (_, creator) = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let video: Value = app
+        .upload(&creator, &media("mb_rotate-buck-bunny.mp4"), "routine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    World {
+        video: video["id"].as_str().unwrap().to_owned(),
+        duration: video["duration_ms"].as_i64().unwrap(),
+        app,
+        creator,
+        merchant,
+    }
+}
+
+async fn product(app: &TestApp, merchant: &str, body: Value) -> Value {
+    let r = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(merchant)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+async fn tag(app: &TestApp, token: &str, video: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/videos/{video}/tags")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn decide(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    tag: &str,
+    what: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/videos/{video}/tags/{tag}/{what}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The tags a viewer sees in the video object.
+async fn shown(app: &TestApp, video: &str) -> Vec<String> {
+    app.get_video(video).await["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_live() {
+    let w = world(5).await;
+    let (app, video) = (&w.app, w.video.as_str());
+    let (_, other_creator) = app.account("creator", "Bo").await;
+    let balm = product(
+        app,
+        &w.merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let balm_id = balm["id"].as_str().unwrap();
+
+    let r = tag(app, &w.merchant, video, json!({"product_id": balm_id, "start_ms": 0, "end_ms": 1000, "label": "Try it", "position": {"x": 0.25, "y": 0.8}})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pending: Value = r.json().await.unwrap();
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["label"], "Try it");
+    assert_eq!(pending["position"], json!({"x": 0.25, "y": 0.8}));
+    assert!(shown(app, video).await.is_empty(), "not before consent");
+    let pending_id = pending["id"].as_str().unwrap();
+
+    // Only the video's creator decides.
+    let r = decide(app, &other_creator, video, pending_id, "approve").await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = decide(app, &w.merchant, video, pending_id, "approve").await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = decide(app, &w.creator, video, pending_id, "approve").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "live");
+    assert_eq!(shown(app, video).await, [pending_id]);
+    let r = decide(app, &w.creator, video, pending_id, "reject").await;
+    assert_error(r, StatusCode::CONFLICT, "tag_not_pending").await;
+
+    // A second one, rejected: stored, never shown.
+    let r = tag(
+        app,
+        &w.merchant,
+        video,
+        json!({"product_id": balm_id, "start_ms": 500, "end_ms": 900}),
+    )
+    .await;
+    let second: Value = r.json().await.unwrap();
+    let r = decide(
+        app,
+        &w.creator,
+        video,
+        second["id"].as_str().unwrap(),
+        "reject",
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "rejected");
+    assert_eq!(shown(app, video).await, [pending_id]);
+
+    // The creator tags products open to affiliates (live at once), not others.
+    let serum = product(
+        app,
+        &w.merchant,
+        json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "USD"}, "stock": 2, "commission_bps": 1000}),
+    )
+    .await;
+    let r = tag(
+        app,
+        &w.creator,
+        video,
+        json!({"product_id": serum["id"], "start_ms": 100, "end_ms": 200}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let affiliate: Value = r.json().await.unwrap();
+    assert_eq!(affiliate["status"], "live");
+    let r = tag(
+        app,
+        &w.creator,
+        video,
+        json!({"product_id": balm_id, "start_ms": 100, "end_ms": 200}),
+    )
+    .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "not_affiliate").await;
+    // Not on someone else's video.
+    let theirs: Value = app
+        .upload(&other_creator, &media("mp_smpte-2997.mp4"), "theirs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = tag(
+        app,
+        &w.creator,
+        theirs["id"].as_str().unwrap(),
+        json!({"product_id": serum["id"], "start_ms": 0, "end_ms": 100}),
+    )
+    .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Draft products are invisible to others; archived ones cannot be tagged.
+    let draft = product(
+        app,
+        &w.merchant,
+        json!({"title": "Soon", "price": {"amount_minor": 1, "currency": "USD"}, "stock": 1, "status": "draft", "commission_bps": 500}),
+    )
+    .await;
+    let r = tag(
+        app,
+        &w.creator,
+        video,
+        json!({"product_id": draft["id"], "start_ms": 0, "end_ms": 100}),
+    )
+    .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_product").await;
+    let r = tag(
+        app,
+        &w.merchant,
+        video,
+        json!({"product_id": draft["id"], "start_ms": 0, "end_ms": 100}),
+    )
+    .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "product_not_active").await;
+
+    // Either side removes a tag.
+    let r = app
+        .delete(
+            &format!(
+                "/v1/videos/{video}/tags/{}",
+                affiliate["id"].as_str().unwrap()
+            ),
+            &w.merchant,
+        )
+        .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app
+        .delete(&format!("/v1/videos/{video}/tags/{pending_id}"), &w.creator)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let all: Value = app
+        .get(&format!("/v1/videos/{video}/tags"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["live", "rejected"], "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_pins_labels_variants_and_stock_decide_what_viewers_see() {
+    let w = world(2).await;
+    let (app, video) = (&w.app, w.video.as_str());
+    let lamp = product(
+        app,
+        &w.merchant,
+        json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
+               "variants": [{"sku": "L-RED", "options": {"colour": "red"}, "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 1},
+                            {"sku": "L-BLUE", "options": {"colour": "blue"}, "stock": 0}]}),
+    )
+    .await;
+    let other = product(
+        app,
+        &w.merchant,
+        json!({"title": "Other", "price": {"amount_minor": 1, "currency": "EUR"}, "stock": 1,
+               "variants": [{"sku": "O-1", "stock": 1}]}),
+    )
+    .await;
+    let lamp_id = lamp["id"].as_str().unwrap();
+    let red = lamp["variants"][0]["id"].as_str().unwrap();
+    let blue = lamp["variants"][1]["id"].as_str().unwrap();
+
+    for (body, code) in [
+        (
+            json!({"product_id": lamp_id, "start_ms": 0, "end_ms": 100, "position": {"x": 1.5, "y": 0.2}}),
+            "invalid_position",
+        ),
+        (
+            json!({"product_id": lamp_id, "start_ms": 0, "end_ms": 100, "label": "x".repeat(41)}),
+            "invalid_label",
+        ),
+        (
+            json!({"product_id": lamp_id, "start_ms": 0, "end_ms": 100, "variant_id": other["variants"][0]["id"]}),
+            "unknown_variant",
+        ),
+        (
+            json!({"product_id": lamp_id, "start_ms": 300, "end_ms": 100}),
+            "invalid_range",
+        ),
+        (
+            json!({"product_id": lamp_id, "start_ms": 0, "end_ms": w.duration + 1}),
+            "invalid_range",
+        ),
+    ] {
+        let r = tag(app, &w.merchant, video, body.clone()).await;
+        let got = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+        assert!(!got.to_string().is_empty(), "{body}");
+    }
+
+    // A merchant who is also... the video's creator is not: every tag here is pending, then
+    // approved up to the limit of 2 live tags.
+    let mut ids = Vec::new();
+    for variant in [red, blue, red] {
+        let r = tag(
+            app,
+            &w.merchant,
+            video,
+            json!({"product_id": lamp_id, "variant_id": variant, "start_ms": 0, "end_ms": 1000}),
+        )
+        .await;
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for id in &ids[..2] {
+        let r = decide(app, &w.creator, video, id, "approve").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = decide(app, &w.creator, video, &ids[2], "approve").await;
+    assert_error(r, StatusCode::CONFLICT, "too_many_tags").await;
+
+    // Viewers see the red variant's tag (in stock, at its own price), not the sold-out blue.
+    let video_object = app.get_video(video).await;
+    let tags = video_object["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 1, "{video_object}");
+    assert_eq!(tags[0]["variant_id"], red);
+    assert_eq!(tags[0]["price"]["amount_minor"], 4500);
+    assert_eq!(tags[0]["in_stock"], true);
+
+    // Blue comes back when it is restocked; everything goes when the product is archived.
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/products/{lamp_id}/variants/{blue}")))
+        .bearer_auth(&w.merchant)
+        .json(&json!({"stock": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(shown(app, video).await.len(), 2);
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/products/{lamp_id}")))
+        .bearer_auth(&w.merchant)
+        .json(&json!({"status": "archived"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(shown(app, video).await.is_empty());
+    let all: Value = app
+        .get(&format!("/v1/videos/{video}/tags"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3, "still stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(test_config(dir.path()), Role::Api, Some(dir)).await;
+    let (_, creator) = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let balm = product(
+        &app,
+        &merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let bytes = std::fs::read(media("mb_rotate-buck-bunny.mp4")).unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .bearer_auth(&creator)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let video = r.headers()["video-id"].to_str().unwrap().to_owned();
+
+    // Still uploading: no duration yet, so any range is taken for now.
+    let fits = tag(
+        &app,
+        &merchant,
+        &video,
+        json!({"product_id": balm["id"], "start_ms": 0, "end_ms": 1000}),
+    )
+    .await;
+    assert_eq!(fits.status(), StatusCode::CREATED);
+    let too_long = tag(
+        &app,
+        &merchant,
+        &video,
+        json!({"product_id": balm["id"], "start_ms": 0, "end_ms": 3_600_000}),
+    )
+    .await;
+    assert_eq!(too_long.status(), StatusCode::CREATED);
+    let too_long: Value = too_long.json().await.unwrap();
+
+    let r = app
+        .client
+        .patch(&location)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let all: Value = app
+        .get(&format!("/v1/videos/{video}/tags"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_id = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let invalid = by_id(too_long["id"].as_str().unwrap());
+    assert_eq!(invalid["status"], "invalid", "{all}");
+    assert!(
+        invalid["reason"].as_str().unwrap().contains("3600000 ms"),
+        "{invalid}"
+    );
+    let kept = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "pending")
+        .count();
+    assert_eq!(kept, 1, "{all}");
+}
