@@ -87,6 +87,7 @@ impl Application {
                 max_upload_bytes: config.max_upload_bytes,
                 spool_dir: config.data_dir.join("spool"),
                 max_live_tags: i64::from(config.max_live_tags),
+                order_expiry: Duration::from_secs_f64(config.order_expiry_minutes.max(0.0) * 60.0),
                 upload_expiry: Duration::from_secs_f64(
                     config.upload_expiry_hours.max(0.0) * 3600.0,
                 ),
@@ -130,6 +131,13 @@ impl Application {
                 // its lifetime, at most once a second, at least once a minute.
                 let interval = (self.state.limits.upload_expiry / 4)
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));
+                let orders = (self.state.limits.order_expiry / 4)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(60));
+                tokio::spawn(vitrine_shop::sweep::run(
+                    self.state.db.clone(),
+                    orders,
+                    shutdown.clone(),
+                ));
                 Some(tokio::spawn(vitrine_ingest::sweep::run(
                     self.state.clone(),
                     interval,
@@ -223,6 +231,10 @@ fn router(state: &AppState, role: Role) -> Router {
         Role::All | Role::Api => ops
             .merge(vitrine_ingest::router(state))
             .merge(vitrine_shop::router())
+            // The embedded test provider (no money moves); a real one implements the same trait.
+            .merge(vitrine_shop::checkout::router(Arc::new(
+                vitrine_shop::payment::TestPaymentProvider,
+            )))
             .merge(vitrine_feed::router()),
     };
     let (mut router, openapi) = api.split_for_parts();

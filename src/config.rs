@@ -38,6 +38,9 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Largest accepted upload in bytes (`VITRINE_MAX_UPLOAD_BYTES`, default 4 GiB).
     pub max_upload_bytes: u64,
+    /// Minutes an unpaid order holds its stock (`VITRINE_ORDER_EXPIRY_MINUTES`, default 30;
+    /// fractions allowed).
+    pub order_expiry_minutes: f64,
     /// Most live product tags on one video (`VITRINE_MAX_LIVE_TAGS`, default 5).
     pub max_live_tags: u32,
     /// Hours an unfinished resumable upload may be resumed before it is swept away
@@ -79,6 +82,7 @@ impl Default for Config {
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             upload_expiry_hours: 24.0,
             max_live_tags: 5,
+            order_expiry_minutes: 30.0,
             max_duration_seconds: 600,
             max_long_side: 4096,
             max_fps: 120.0,

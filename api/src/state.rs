@@ -35,6 +35,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Where request bodies are spooled while they are hashed and probed.
     pub spool_dir: PathBuf,
+    /// How long a placed order waits for payment before its stock is released.
+    pub order_expiry: std::time::Duration,
     /// Most live product tags one video shows.
     pub max_live_tags: i64,
     /// How long an unfinished resumable upload can be resumed.

@@ -69,6 +69,7 @@ id_type!(UploadId, "upl");
 id_type!(DirectUploadId, "dup");
 id_type!(VariantId, "var");
 id_type!(ImageId, "img");
+id_type!(OrderId, "ord");
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {expected}_… id")]

@@ -4,9 +4,13 @@
 //! uses floating point for money. The shop reads the `videos` table (owner, duration) to validate
 //! tags but never writes it, and knows nothing of media files.
 
+pub mod checkout;
 pub mod http;
 pub mod images;
+pub mod orders;
+pub mod payment;
 pub mod products;
+pub mod sweep;
 pub mod tags;
 
 pub use http::router;

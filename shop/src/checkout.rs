@@ -1,0 +1,542 @@
+//! Checkout routes: place an order (idempotent, stock reserved atomically), pay it through the
+//! payment provider, cancel it, and — for its merchants — fulfil or refund it.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    Extension, Json,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use vitrine_api::{
+    error::ErrorBody,
+    extract::{parse_id, ApiJson, Auth},
+    ApiError, ApiResult, AppState,
+};
+use vitrine_core::{
+    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
+    money::Money,
+    time::now_ms,
+    videos,
+};
+
+use crate::{
+    orders::{self, Line, NewOrder, Order, OrderStatus, PlaceError, MAX_ITEMS, MAX_QUANTITY},
+    payment::{PaymentError, PaymentProvider},
+    products::{self, ProductStatus},
+};
+
+/// The payment provider the checkout routes use.
+pub type Payments = Arc<dyn PaymentProvider>;
+
+pub fn router(payments: Payments) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(pay_order))
+        .routes(routes!(cancel_order))
+        .routes(routes!(fulfil_order))
+        .routes(routes!(refund_order))
+        .layer(Extension(payments))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItemBody {
+    pub product_id: String,
+    pub variant_id: Option<String>,
+    #[schema(example = 1)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderBody {
+    /// The buyer: must be the signed-in account.
+    pub viewer_id: String,
+    pub items: Vec<OrderItemBody>,
+    /// The video the purchase started from, for attribution.
+    pub video_id: Option<String>,
+    /// The product tag tapped in that video.
+    pub tag_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderLineView {
+    pub product_id: String,
+    pub variant_id: Option<String>,
+    pub title: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub subtotal: Money,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub id: String,
+    pub viewer_id: String,
+    /// `pending_payment`, `paid`, `fulfilled`, `cancelled` or `refunded`.
+    pub status: String,
+    pub items: Vec<OrderLineView>,
+    pub total: Money,
+    pub video_id: Option<String>,
+    pub tag_id: Option<String>,
+    /// Unpaid after this (Unix seconds), the order is cancelled and its stock released.
+    pub expires_at: i64,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        let money = |amount_minor| Money {
+            amount_minor,
+            currency: o.total.currency.clone(),
+        };
+        OrderView {
+            id: o.id.to_string(),
+            viewer_id: o.buyer.to_string(),
+            status: o.status.as_str().to_owned(),
+            items: o
+                .lines
+                .iter()
+                .map(|l| OrderLineView {
+                    product_id: l.product.to_string(),
+                    variant_id: l.variant.as_ref().map(ToString::to_string),
+                    title: l.title.clone(),
+                    unit_price: money(l.unit_price_minor),
+                    quantity: l.quantity,
+                    subtotal: money(l.unit_price_minor * l.quantity),
+                })
+                .collect(),
+            total: o.total.clone(),
+            video_id: o.video.as_ref().map(ToString::to_string),
+            tag_id: o.tag.as_ref().map(ToString::to_string),
+            expires_at: o.expires_at / 1000,
+        }
+    }
+}
+
+/// Place an order. Send an `Idempotency-Key` header (any unique string per purchase): a retry
+/// with the same key and body returns the same order; the same key with another body is
+/// refused. Stock is reserved at once; the order waits for payment until it expires.
+#[utoipa::path(post, path = "/v1/orders", tag = "checkout",
+    request_body = NewOrderBody,
+    params(("Idempotency-Key" = String, Header, description = "unique per purchase attempt")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = OrderView), (status = 200, body = OrderView, description = "a retry: the order placed before"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "out_of_stock"),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn place_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewOrderBody>,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_idempotency_key",
+                "send an Idempotency-Key header, unique per purchase, so a retry cannot buy twice",
+            )
+        })?
+        .to_owned();
+    if key.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key is at most 255 characters",
+        ));
+    }
+    if body.viewer_id != auth.0.id.as_str() {
+        return Err(ApiError::forbidden("viewer_id must be your own account"));
+    }
+    let request_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&body).map_err(anyhow::Error::new)?,
+    ));
+    if let Some(existing) = orders::by_key(&state.db, &auth.0.id, &key).await? {
+        return retry(existing, &request_hash);
+    }
+    let new = validate(&state, &auth.0.id, &body, key, request_hash.clone()).await?;
+    match orders::place(&state.db, new).await {
+        Ok(order) => {
+            tracing::info!(order = %order.id, total = order.total.amount_minor, currency = %order.total.currency, "order placed");
+            Ok((StatusCode::CREATED, Json((&order).into())))
+        }
+        Err(PlaceError::OutOfStock { title, quantity }) => Err(ApiError::Conflict {
+            code: "out_of_stock",
+            message: format!("not enough {title:?} in stock for {quantity}"),
+        }),
+        Err(PlaceError::KeyUsed(existing)) => retry(*existing, &request_hash),
+        Err(PlaceError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// A request with a key already used: the same request gets its order, another one is refused.
+fn retry(existing: Order, request_hash: &str) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    if existing.request_hash == request_hash {
+        Ok((StatusCode::OK, Json((&existing).into())))
+    } else {
+        Err(ApiError::invalid(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different order; use a new key for a new purchase",
+        ))
+    }
+}
+
+/// Prices every line from current prices and checks what the order refers to.
+async fn validate(
+    state: &AppState,
+    buyer: &AccountId,
+    body: &NewOrderBody,
+    key: String,
+    request_hash: String,
+) -> ApiResult<NewOrder> {
+    if body.items.is_empty() || body.items.len() > MAX_ITEMS {
+        return Err(ApiError::invalid(
+            "invalid_items",
+            format!("an order has 1 to {MAX_ITEMS} items"),
+        ));
+    }
+    let mut lines = Vec::new();
+    let mut currency: Option<String> = None;
+    for item in &body.items {
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            return Err(ApiError::invalid(
+                "invalid_quantity",
+                format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        let product = item
+            .product_id
+            .parse::<ProductId>()
+            .ok()
+            .map(|id| async move { products::get(&state.db, &id).await });
+        let product = match product {
+            Some(fetch) => fetch.await?,
+            None => None,
+        }
+        .filter(|p| p.status != ProductStatus::Draft)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_product",
+                format!("{:?} does not name a product", item.product_id),
+            )
+        })?;
+        if product.status != ProductStatus::Active {
+            return Err(ApiError::invalid(
+                "product_not_active",
+                format!("{:?} is no longer sold", product.title),
+            ));
+        }
+        let (variant, unit_price, title) = match (&item.variant_id, product.variants.is_empty()) {
+            (None, true) => (None, product.price.amount_minor, product.title.clone()),
+            (None, false) => {
+                return Err(ApiError::invalid(
+                    "variant_required",
+                    format!("{:?} comes in variants: choose one", product.title),
+                ))
+            }
+            (Some(raw), _) => {
+                let variant = raw
+                    .parse::<VariantId>()
+                    .ok()
+                    .and_then(|id| product.variants.iter().find(|v| v.id == id))
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "unknown_variant",
+                            format!("{raw:?} is not a variant of {:?}", product.title),
+                        )
+                    })?;
+                (
+                    Some(variant.id.clone()),
+                    variant.price.amount_minor,
+                    format!("{} ({})", product.title, variant.sku),
+                )
+            }
+        };
+        match &currency {
+            None => currency = Some(product.price.currency.clone()),
+            Some(c) if *c != product.price.currency => {
+                return Err(ApiError::invalid(
+                    "mixed_currency",
+                    format!(
+                        "one order is paid in one currency: {c} and {} cannot be mixed",
+                        product.price.currency
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        lines.push(Line {
+            product: product.id.clone(),
+            variant,
+            merchant: product.merchant_id.clone(),
+            title,
+            unit_price_minor: unit_price,
+            quantity: item.quantity,
+            commission_bps: product.commission_bps,
+        });
+    }
+    let video = match &body.video_id {
+        None => None,
+        Some(raw) => {
+            let id = raw.parse::<VideoId>().ok();
+            let exists = match &id {
+                Some(id) => videos::get(&state.db, id).await?.is_some(),
+                None => false,
+            };
+            if !exists {
+                return Err(ApiError::invalid(
+                    "unknown_video",
+                    "video_id does not name a video",
+                ));
+            }
+            id
+        }
+    };
+    let tag = match (&body.tag_id, &video) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "unknown_tag",
+                "tag_id needs the video_id it belongs to",
+            ))
+        }
+        (Some(raw), Some(video)) => {
+            let id = raw.parse::<TagId>().ok();
+            let placed = match &id {
+                Some(id) => crate::tags::placed(&state.db, video, id).await?,
+                None => None,
+            };
+            if placed.is_none() {
+                return Err(ApiError::invalid(
+                    "unknown_tag",
+                    "tag_id does not name a tag of that video",
+                ));
+            }
+            id
+        }
+    };
+    Ok(NewOrder {
+        buyer: buyer.clone(),
+        idempotency_key: key,
+        request_hash,
+        lines,
+        currency: currency.expect("at least one item"),
+        video,
+        tag,
+        expires_at: now_ms()
+            + i64::try_from(state.limits.order_expiry.as_millis()).unwrap_or(i64::MAX / 2),
+    })
+}
+
+/// The order, for its buyer or one of its merchants.
+async fn visible_order(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Order> {
+    let id: OrderId = parse_id(id, "order")?;
+    let order = orders::get(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let me = &auth.0.id;
+    if &order.buyer != me && !order.lines.iter().any(|l| &l.merchant == me) {
+        return Err(ApiError::NotFound("order"));
+    }
+    Ok(order)
+}
+
+/// An order (its buyer and its merchants only).
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "checkout",
+    params(("id" = String, Path, description = "Order id (ord_…)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json((&visible_order(&state, &auth, &id).await?).into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    /// With the embedded test provider: 4242424242424242 is approved, anything else declined.
+    pub card_number: String,
+}
+
+/// Pay your order through the payment provider.
+#[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "checkout",
+    params(("id" = String, Path, description = "Order id (ord_…)")),
+    request_body = PayBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody, description = "payment_declined"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn pay_order(
+    State(state): State<AppState>,
+    Extension(payments): Extension<Payments>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PayBody>,
+) -> ApiResult<Json<OrderView>> {
+    let order = visible_order(&state, &auth, &id).await?;
+    if order.buyer != auth.0.id {
+        return Err(ApiError::forbidden("only the buyer pays for an order"));
+    }
+    if order.status != OrderStatus::PendingPayment {
+        return Err(not_in(&order, "waiting for payment"));
+    }
+    let charged = {
+        let (amount, reference) = (order.total.clone(), order.id.to_string());
+        tokio::task::spawn_blocking(move || payments.charge(&amount, &body.card_number, &reference))
+            .await
+            .map_err(|e| anyhow::anyhow!("payment task: {e}"))?
+    };
+    let payment_ref = match charged {
+        Ok(reference) => reference,
+        Err(PaymentError::Declined) => {
+            return Err(ApiError::status(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_declined",
+                "the card was declined; the order still waits for payment",
+            ))
+        }
+        Err(e @ PaymentError::Unavailable(_)) => {
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_unavailable",
+                e.to_string(),
+            ))
+        }
+    };
+    let moved = orders::transition(
+        &state.db,
+        &order,
+        &[OrderStatus::PendingPayment],
+        OrderStatus::Paid,
+        false,
+        Some(&payment_ref),
+    )
+    .await?;
+    if !moved {
+        // Expired or cancelled while the card was charged: a real provider would refund here.
+        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer pending");
+        return Err(ApiError::Conflict {
+            code: "order_not_pending",
+            message: "the order expired or was cancelled while paying; nothing was bought".into(),
+        });
+    }
+    tracing::info!(order = %order.id, "order paid");
+    reread(&state, &order.id).await
+}
+
+/// Cancel your unpaid order: its stock is released.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "checkout",
+    params(("id" = String, Path, description = "Order id (ord_…)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    let order = visible_order(&state, &auth, &id).await?;
+    if order.buyer != auth.0.id {
+        return Err(ApiError::forbidden(
+            "only the buyer cancels an unpaid order",
+        ));
+    }
+    let from = [OrderStatus::PendingPayment];
+    if !orders::transition(&state.db, &order, &from, OrderStatus::Cancelled, true, None).await? {
+        return Err(not_in(&order, "waiting for payment"));
+    }
+    reread(&state, &order.id).await
+}
+
+/// Mark a paid order shipped (its merchant only).
+#[utoipa::path(post, path = "/v1/orders/{id}/fulfil", tag = "checkout",
+    params(("id" = String, Path, description = "Order id (ord_…)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn fulfil_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    let order = merchant_order(&state, &auth, &id).await?;
+    let from = [OrderStatus::Paid];
+    if !orders::transition(
+        &state.db,
+        &order,
+        &from,
+        OrderStatus::Fulfilled,
+        false,
+        None,
+    )
+    .await?
+    {
+        return Err(not_in(&order, "paid"));
+    }
+    reread(&state, &order.id).await
+}
+
+/// Refund a paid or fulfilled order (its merchant only). A paid order not yet shipped returns
+/// its stock.
+#[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "checkout",
+    params(("id" = String, Path, description = "Order id (ord_…)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn refund_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    let order = merchant_order(&state, &auth, &id).await?;
+    let restock = order.status == OrderStatus::Paid;
+    let from = [OrderStatus::Paid, OrderStatus::Fulfilled];
+    if !orders::transition(
+        &state.db,
+        &order,
+        &from,
+        OrderStatus::Refunded,
+        restock,
+        None,
+    )
+    .await?
+    {
+        return Err(not_in(&order, "paid or fulfilled"));
+    }
+    reread(&state, &order.id).await
+}
+
+async fn merchant_order(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Order> {
+    let order = visible_order(state, auth, id).await?;
+    if !order.lines.iter().any(|l| l.merchant == auth.0.id) {
+        return Err(ApiError::forbidden("only the order's merchant can do this"));
+    }
+    Ok(order)
+}
+
+fn not_in(order: &Order, expected: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "invalid_order_state",
+        message: format!("the order is {}, not {expected}", order.status.as_str()),
+    }
+}
+
+async fn reread(state: &AppState, id: &OrderId) -> ApiResult<Json<OrderView>> {
+    let order = orders::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok(Json((&order).into()))
+}

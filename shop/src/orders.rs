@@ -1,0 +1,365 @@
+//! Orders: stock reserved atomically when an order is placed, never oversold.
+//!
+//! Placing an order is one transaction whose first statements are conditional decrements
+//! (`UPDATE … SET stock = stock - q WHERE … AND stock >= q`): on PostgreSQL each takes the row's
+//! lock, on SQLite the first write takes the database's write lock (waiting on `busy_timeout`),
+//! so concurrent buyers of the last units are serialized by the database itself and exactly as
+//! many succeed as there are units. A buyer's `Idempotency-Key` is unique per buyer: a retry
+//! finds the order already placed (same request → same order; different request → refused).
+//!
+//! Lifecycle: `pending_payment → paid → fulfilled`, `pending_payment → cancelled` (stock
+//! released; also when unpaid past `expires_at`), `paid | fulfilled → refunded`.
+
+use sqlx::Row;
+use vitrine_core::{
+    db::Db,
+    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
+    money::Money,
+    time::now_ms,
+};
+
+/// Largest quantity of one item.
+pub const MAX_QUANTITY: i64 = 1000;
+/// Most items in one order.
+pub const MAX_ITEMS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Fulfilled,
+    Cancelled,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    fn parse(s: &str) -> OrderStatus {
+        match s {
+            "paid" => OrderStatus::Paid,
+            "fulfilled" => OrderStatus::Fulfilled,
+            "cancelled" => OrderStatus::Cancelled,
+            "refunded" => OrderStatus::Refunded,
+            _ => OrderStatus::PendingPayment,
+        }
+    }
+}
+
+/// One line of an order, priced when it was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub product: ProductId,
+    pub variant: Option<VariantId>,
+    pub merchant: AccountId,
+    pub title: String,
+    pub unit_price_minor: i64,
+    pub quantity: i64,
+    pub commission_bps: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub buyer: AccountId,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub lines: Vec<Line>,
+    pub video: Option<VideoId>,
+    pub tag: Option<TagId>,
+    pub expires_at: i64,
+    pub request_hash: String,
+}
+
+/// An order ready to be placed: lines priced from current prices, one currency.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub buyer: AccountId,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub lines: Vec<Line>,
+    pub currency: String,
+    pub video: Option<VideoId>,
+    pub tag: Option<TagId>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("not enough stock of {title:?} for {quantity}")]
+    OutOfStock { title: String, quantity: i64 },
+    /// The buyer already used this key: the order placed then.
+    #[error("this Idempotency-Key was already used")]
+    KeyUsed(Box<Order>),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Places the order, reserving its stock, or changes nothing.
+pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
+    let id = OrderId::generate();
+    let total: i64 = new
+        .lines
+        .iter()
+        .map(|l| l.unit_price_minor * l.quantity)
+        .sum();
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    // Writes first: on SQLite the transaction takes the write lock here, waiting its turn,
+    // instead of reading first and failing to upgrade.
+    for line in &new.lines {
+        let reserved = reserve(&mut tx, line).await?;
+        if !reserved {
+            return Err(PlaceError::OutOfStock {
+                title: line.title.clone(),
+                quantity: line.quantity,
+            });
+        }
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, buyer_id, idempotency_key, request_hash, status, currency, \
+         total_minor, video_id, tag_id, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(id.as_str())
+    .bind(new.buyer.as_str())
+    .bind(&new.idempotency_key)
+    .bind(&new.request_hash)
+    .bind(&new.currency)
+    .bind(total)
+    .bind(new.video.as_ref().map(|v| v.as_str()))
+    .bind(new.tag.as_ref().map(|t| t.as_str()))
+    .bind(new.expires_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(sqlx::Error::Database(e)) = &inserted {
+        if e.is_unique_violation() {
+            drop(tx);
+            // Placed meanwhile by a concurrent retry with the same key.
+            let existing = by_key(db, &new.buyer, &new.idempotency_key)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            return Err(PlaceError::KeyUsed(Box::new(existing)));
+        }
+    }
+    inserted?;
+    for (position, line) in new.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO order_items (order_id, position, product_id, variant_id, merchant_id, \
+             title, unit_price_minor, quantity, commission_bps) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id.as_str())
+        .bind(position as i64)
+        .bind(line.product.as_str())
+        .bind(line.variant.as_ref().map(|v| v.as_str()))
+        .bind(line.merchant.as_str())
+        .bind(&line.title)
+        .bind(line.unit_price_minor)
+        .bind(line.quantity)
+        .bind(line.commission_bps)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Order {
+        id,
+        buyer: new.buyer,
+        status: OrderStatus::PendingPayment,
+        total: Money {
+            amount_minor: total,
+            currency: new.currency,
+        },
+        lines: new.lines,
+        video: new.video,
+        tag: new.tag,
+        expires_at: new.expires_at,
+        request_hash: new.request_hash,
+    })
+}
+
+/// Takes `line.quantity` from the stock if there is that much (and the product is active).
+async fn reserve(tx: &mut vitrine_core::db::Tx, line: &Line) -> sqlx::Result<bool> {
+    let done = match &line.variant {
+        Some(variant) => {
+            sqlx::query(
+                "UPDATE product_variants SET stock = stock - $1 \
+                 WHERE id = $2 AND product_id = $3 AND stock >= $1 \
+                 AND EXISTS (SELECT 1 FROM products p WHERE p.id = $3 AND p.status = 'active')",
+            )
+            .bind(line.quantity)
+            .bind(variant.as_str())
+            .bind(line.product.as_str())
+            .execute(&mut **tx)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE products SET stock = stock - $1 \
+                 WHERE id = $2 AND stock >= $1 AND status = 'active'",
+            )
+            .bind(line.quantity)
+            .bind(line.product.as_str())
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives an order's stock back.
+async fn release(tx: &mut vitrine_core::db::Tx, order: &Order) -> sqlx::Result<()> {
+    for line in &order.lines {
+        match &line.variant {
+            Some(variant) => {
+                sqlx::query("UPDATE product_variants SET stock = stock + $1 WHERE id = $2")
+                    .bind(line.quantity)
+                    .bind(variant.as_str())
+                    .execute(&mut **tx)
+                    .await?
+            }
+            None => {
+                sqlx::query("UPDATE products SET stock = stock + $1 WHERE id = $2")
+                    .bind(line.quantity)
+                    .bind(line.product.as_str())
+                    .execute(&mut **tx)
+                    .await?
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Moves an order `from → to` (releasing its stock when `restock`); false if it was not in
+/// `from` any more.
+pub async fn transition(
+    db: &Db,
+    order: &Order,
+    from: &[OrderStatus],
+    to: OrderStatus,
+    restock: bool,
+    payment_ref: Option<&str>,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let allowed: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let now = now_ms();
+    let done = sqlx::query(&format!(
+        "UPDATE orders SET status = $1, updated_at = $2, \
+         paid_at = CASE WHEN $1 = 'paid' THEN $2 ELSE paid_at END, \
+         payment_ref = COALESCE($3, payment_ref) \
+         WHERE id = $4 AND status IN ({})",
+        allowed.join(", ")
+    ))
+    .bind(to.as_str())
+    .bind(now)
+    .bind(payment_ref)
+    .bind(order.id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if restock {
+        release(&mut tx, order).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
+    let row = sqlx::query(
+        "SELECT id, buyer_id, status, currency, total_minor, video_id, tag_id, expires_at, \
+         request_hash FROM orders WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id = OrderId::from_db(row.get("id"));
+    let lines = sqlx::query(
+        "SELECT product_id, variant_id, merchant_id, title, unit_price_minor, quantity, \
+         commission_bps FROM order_items WHERE order_id = $1 ORDER BY position",
+    )
+    .bind(id.as_str())
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|l| Line {
+        product: ProductId::from_db(l.get("product_id")),
+        variant: l
+            .get::<Option<String>, _>("variant_id")
+            .map(VariantId::from_db),
+        merchant: AccountId::from_db(l.get("merchant_id")),
+        title: l.get("title"),
+        unit_price_minor: l.get("unit_price_minor"),
+        quantity: l.get("quantity"),
+        commission_bps: l.get("commission_bps"),
+    })
+    .collect();
+    Ok(Some(Order {
+        id,
+        buyer: AccountId::from_db(row.get("buyer_id")),
+        status: OrderStatus::parse(&row.get::<String, _>("status")),
+        total: Money {
+            amount_minor: row.get("total_minor"),
+            currency: row.get("currency"),
+        },
+        lines,
+        video: row
+            .get::<Option<String>, _>("video_id")
+            .map(VideoId::from_db),
+        tag: row.get::<Option<String>, _>("tag_id").map(TagId::from_db),
+        expires_at: row.get("expires_at"),
+        request_hash: row.get("request_hash"),
+    }))
+}
+
+pub async fn by_key(db: &Db, buyer: &AccountId, key: &str) -> sqlx::Result<Option<Order>> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM orders WHERE buyer_id = $1 AND idempotency_key = $2")
+            .bind(buyer.as_str())
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?;
+    match id {
+        Some(id) => get(db, &OrderId::from_db(id)).await,
+        None => Ok(None),
+    }
+}
+
+/// Cancels unpaid orders past their expiry, releasing their stock. Returns how many.
+pub async fn expire(db: &Db) -> sqlx::Result<usize> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at < $1 LIMIT 100",
+    )
+    .bind(now_ms())
+    .fetch_all(db.pool())
+    .await?;
+    let mut expired = 0;
+    for id in ids {
+        if let Some(order) = get(db, &OrderId::from_db(id)).await? {
+            if transition(
+                db,
+                &order,
+                &[OrderStatus::PendingPayment],
+                OrderStatus::Cancelled,
+                true,
+                None,
+            )
+            .await?
+            {
+                expired += 1;
+            }
+        }
+    }
+    Ok(expired)
+}

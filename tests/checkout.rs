@@ -1,0 +1,422 @@
+//! Checkout over real HTTP: stock never oversold under 200 concurrent buyers (SQLite and
+//! PostgreSQL), idempotent orders, the payment lifecycle with the test provider, expiry of unpaid
+//! orders, and bad input refused with nothing written.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_error, fresh_postgres_url, test_config, DbKind, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use vitrine::Role;
+
+async fn app(db: DbKind, order_expiry_minutes: f64) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.order_expiry_minutes = order_expiry_minutes;
+    if db == DbKind::Postgres {
+        config.database_url = Some(fresh_postgres_url().await);
+    }
+    TestApp::spawn_with(config, Role::Api, Some(dir)).await
+}
+
+async fn product(app: &TestApp, merchant: &str, body: Value) -> Value {
+    let r = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(merchant)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+async fn order(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/orders"))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+async fn act(
+    app: &TestApp,
+    token: &str,
+    order: &str,
+    what: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/v1/orders/{order}/{what}")))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn stock(app: &TestApp, product: &str) -> i64 {
+    let p: Value = app
+        .get(&format!("/v1/products/{product}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    p["stock"].as_i64().unwrap()
+}
+
+async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
+    let app = app(db, 30.0).await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let balm = product(
+        &app,
+        &merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 10}),
+    )
+    .await;
+    let balm_id = balm["id"].as_str().unwrap().to_owned();
+    let mut buyers = Vec::new();
+    for i in 0..200 {
+        buyers.push(app.account("viewer", &format!("buyer {i}")).await);
+    }
+
+    let attempts = buyers.iter().enumerate().map(|(i, (id, token))| {
+        let body = json!({"viewer_id": id, "items": [{"product_id": balm_id, "quantity": 1}]});
+        let app = &app;
+        async move {
+            let r = order(app, token, Some(&format!("key-{i}")), &body).await;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+
+    let placed = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let sold_out = results
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "out_of_stock")
+        .count();
+    let others: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT)
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+    assert_eq!((placed, sold_out), (10, 190));
+    assert_eq!(stock(&app, &balm_id).await, 0);
+    let units: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM order_items WHERE product_id = $1",
+    )
+    .bind(&balm_id)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(units, 10, "exactly the stock was sold");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_buyers_for_the_last_ten_units_on_sqlite() {
+    two_hundred_buyers_for_the_last_ten_units(DbKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_buyers_for_the_last_ten_units_on_postgres() {
+    two_hundred_buyers_for_the_last_ten_units(DbKind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_stock() {
+    let app = app(DbKind::Sqlite, 30.0).await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (viewer_id, viewer) = app.account("viewer", "Ana").await;
+    let lamp = product(
+        &app,
+        &merchant,
+        json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
+               "variants": [{"sku": "RED", "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 5}]}),
+    )
+    .await;
+    let lamp_id = lamp["id"].as_str().unwrap();
+    let red = lamp["variants"][0]["id"].as_str().unwrap();
+    let body = json!({"viewer_id": viewer_id, "items": [{"product_id": lamp_id, "variant_id": red, "quantity": 2}]});
+
+    let r = order(&app, &viewer, None, &body).await;
+    assert_error(r, StatusCode::BAD_REQUEST, "missing_idempotency_key").await;
+    let r = order(&app, &viewer, Some("buy-1"), &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let placed: Value = r.json().await.unwrap();
+    assert_eq!(placed["status"], "pending_payment");
+    assert_eq!(
+        placed["total"],
+        json!({"amount_minor": 9000, "currency": "EUR"})
+    );
+    assert_eq!(placed["items"][0]["unit_price"]["amount_minor"], 4500);
+    let id = placed["id"].as_str().unwrap();
+    // A retry (the phone lost the answer): the same order, no second reservation.
+    let r = order(&app, &viewer, Some("buy-1"), &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], id);
+    let variant_stock = |p: Value| p["variants"][0]["stock"].as_i64().unwrap();
+    let now = |app: &TestApp| {
+        let url = app.url(&format!("/v1/products/{lamp_id}"));
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(variant_stock(now(&app).await), 3);
+    // The same key for another order is refused.
+    let other = json!({"viewer_id": viewer_id, "items": [{"product_id": lamp_id, "variant_id": red, "quantity": 1}]});
+    let r = order(&app, &viewer, Some("buy-1"), &other).await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    // Payment: declined (still pending), then approved.
+    let r = act(
+        &app,
+        &viewer,
+        id,
+        "pay",
+        Some(json!({"card_number": "4000 0000 0000 0002"})),
+    )
+    .await;
+    assert_error(r, StatusCode::PAYMENT_REQUIRED, "payment_declined").await;
+    let r = act(
+        &app,
+        &merchant,
+        id,
+        "pay",
+        Some(json!({"card_number": "4242424242424242"})),
+    )
+    .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = act(
+        &app,
+        &viewer,
+        id,
+        "pay",
+        Some(json!({"card_number": "4242 4242 4242 4242"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
+    let r = act(&app, &viewer, id, "cancel", None).await;
+    assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
+    let r = act(&app, &viewer, id, "fulfil", None).await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = act(&app, &merchant, id, "fulfil", None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "fulfilled");
+    let r = act(&app, &merchant, id, "refund", None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
+    assert_eq!(
+        variant_stock(now(&app).await),
+        3,
+        "shipped goods do not come back"
+    );
+
+    // An unpaid order cancelled gives its stock back; strangers do not see orders.
+    let r = order(&app, &viewer, Some("buy-2"), &other).await;
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(variant_stock(now(&app).await), 2);
+    let (_, stranger) = app.account("viewer", "Bo").await;
+    let second_id = second["id"].as_str().unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/orders/{second_id}")))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = act(&app, &viewer, second_id, "cancel", None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
+    assert_eq!(variant_stock(now(&app).await), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unpaid_orders_expire_and_release_their_stock() {
+    // Two seconds to pay; the sweep runs every second.
+    let app = app(DbKind::Sqlite, 2.0 / 60.0).await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (viewer_id, viewer) = app.account("viewer", "Ana").await;
+    let balm = product(
+        &app,
+        &merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 3}),
+    )
+    .await;
+    let balm_id = balm["id"].as_str().unwrap();
+    let body = json!({"viewer_id": viewer_id, "items": [{"product_id": balm_id, "quantity": 3}]});
+    let placed: Value = order(&app, &viewer, Some("k"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock(&app, balm_id).await, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stock(&app, balm_id).await != 3 {
+        assert!(std::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/orders/{}", placed["id"].as_str().unwrap())))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
+    let r = act(
+        &app,
+        &viewer,
+        placed["id"].as_str().unwrap(),
+        "pay",
+        Some(json!({"card_number": "4242424242424242"})),
+    )
+    .await;
+    assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_orders_are_refused_and_nothing_is_reserved() {
+    let app = app(DbKind::Sqlite, 30.0).await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (_, creator) = app.account("creator", "Mia").await;
+    let (viewer_id, viewer) = app.account("viewer", "Ana").await;
+    let (other_id, _) = app.account("viewer", "Bo").await;
+    let usd = product(
+        &app,
+        &merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let eur = product(
+        &app,
+        &merchant,
+        json!({"title": "Serum", "price": {"amount_minor": 900, "currency": "EUR"}, "stock": 5}),
+    )
+    .await;
+    let lamp = product(&app, &merchant, json!({"title": "Lamp", "price": {"amount_minor": 900, "currency": "USD"}, "variants": [{"sku": "A", "stock": 2}]})).await;
+    let draft = product(&app, &merchant, json!({"title": "Soon", "price": {"amount_minor": 900, "currency": "USD"}, "stock": 2, "status": "draft"})).await;
+    let video: Value = app
+        .upload(&creator, &common::media("mp_smpte-2997.mp4"), "v")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = |p: &Value, q: Value| json!({"product_id": p["id"], "quantity": q});
+    let cases = [
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(0))]}),
+            "invalid_quantity",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1_000_000_000))]}),
+            "invalid_quantity",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": []}),
+            "invalid_items",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1)), item(&eur, json!(1))]}),
+            "mixed_currency",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [{"product_id": "prd_nope", "quantity": 1}]}),
+            "unknown_product",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&draft, json!(1))]}),
+            "unknown_product",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&lamp, json!(1))]}),
+            "variant_required",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1))], "video_id": "vid_nope"}),
+            "unknown_video",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1))], "video_id": video["id"], "tag_id": "tag_nope"}),
+            "unknown_tag",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1.5))]}),
+            "invalid_body",
+        ),
+        (
+            json!({"viewer_id": viewer_id, "items": [item(&usd, json!(-2))]}),
+            "invalid_quantity",
+        ),
+    ];
+    for (i, (body, code)) in cases.iter().enumerate() {
+        let r = order(&app, &viewer, Some(&format!("bad-{i}")), body).await;
+        let status = r.status();
+        let got: Value = r.json().await.unwrap();
+        assert_eq!(got["error"]["code"], *code, "{body}: {status} {got}");
+        assert!(status.is_client_error(), "{body}: {status}");
+    }
+    let r = order(
+        &app,
+        &viewer,
+        Some("for-bo"),
+        &json!({"viewer_id": other_id, "items": [item(&usd, json!(1))]}),
+    )
+    .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "anon")
+        .json(&json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1))]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // More than there is: refused, and nothing held.
+    let r = order(
+        &app,
+        &viewer,
+        Some("greedy"),
+        &json!({"viewer_id": viewer_id, "items": [item(&usd, json!(3)), item(&lamp, json!(1))]}),
+    )
+    .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "variant_required").await;
+    let lamp_a = lamp["variants"][0]["id"].clone();
+    let r = order(&app, &viewer, Some("greedy-2"), &json!({"viewer_id": viewer_id, "items": [item(&usd, json!(3)), {"product_id": lamp["id"], "variant_id": lamp_a, "quantity": 3}]})).await;
+    assert_error(r, StatusCode::CONFLICT, "out_of_stock").await;
+    assert_eq!(
+        stock(&app, usd["id"].as_str().unwrap()).await,
+        5,
+        "the first line's reservation was rolled back"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
