@@ -245,7 +245,7 @@ fn router(state: &AppState, role: Role) -> Router {
                 "/openapi.json",
                 get(move || async move { Json(openapi.as_ref().clone()) }),
             )
-            .merge(media::router(&state.store));
+            .merge(media::router(state));
     }
     router
         .fallback(|| async { ApiError::NotFound("route") })

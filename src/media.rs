@@ -10,6 +10,8 @@
 //! playlists are the exception (a `playable` video's lowest rung grows, and the master playlist
 //! is replaced when the video becomes `ready`), so they must be revalidated.
 
+use std::fmt::Write as _;
+
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -21,22 +23,112 @@ use axum::{
 };
 use tower_http::services::ServeDir;
 use vitrine_api::{ApiError, AppState};
-use vitrine_assets::{content_type_for, ByteRange, Store, StoreError};
+use vitrine_assets::{content_type_for, ByteRange, StoreError};
 
 /// Only published renditions and product images are public. Originals (the creator's raw file,
 /// with whatever its metadata holds, e.g. a phone's location) never are.
 const PUBLIC_PREFIXES: [&str; 2] = ["videos", "products"];
 
-pub fn router(store: &Store) -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for prefix in PUBLIC_PREFIXES {
         let mount = format!("/media/{prefix}");
-        router = match store.local_root() {
+        router = match state.store.local_root() {
             Some(root) => router.nest_service(&mount, ServeDir::new(root.join(prefix))),
             None => router.route(&format!("{mount}/{{*key}}"), get(proxy)),
         };
     }
-    router.layer(middleware::from_fn(cache_control))
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            product_ranges,
+        ))
+        .layer(middleware::from_fn(cache_control))
+}
+
+/// The date a video's timeline starts at in its media playlists: `EXT-X-DATERANGE` needs
+/// absolute dates, so playback time t is this date plus t.
+const TIMELINE_START: &str = "1970-01-01T00:00:00.000Z";
+
+/// A rendition's media playlist gets one `EXT-X-DATERANGE` per product tag viewers see, so that
+/// any HLS player (hls.js, AVPlayer, ExoPlayer) surfaces the tags as timed metadata. Tags change
+/// after transcoding, so they are added as the playlist is served (playlists are never cached).
+async fn product_ranges(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let Some(video) = media_playlist_video(&path) else {
+        return response;
+    };
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
+        return ApiError::Internal(anyhow::anyhow!("reading playlist {path}")).into_response();
+    };
+    let tags = match vitrine_shop::tags::for_video(
+        &state.db,
+        &state.urls,
+        &video,
+        vitrine_shop::tags::Shown::Public,
+    )
+    .await
+    {
+        Ok(tags) => tags,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let playlist = with_date_ranges(&String::from_utf8_lossy(&bytes), &tags);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::ETAG);
+    parts.headers.remove(header::LAST_MODIFIED);
+    Response::from_parts(parts, Body::from(playlist))
+}
+
+/// The video of a rendition's media playlist path (`/media/videos/{video}/…/{rung}.m3u8`, not
+/// the master playlist).
+fn media_playlist_video(path: &str) -> Option<vitrine_core::ids::VideoId> {
+    let rest = path.strip_prefix("/media/videos/")?;
+    if !rest.ends_with(".m3u8") || rest.ends_with("/master.m3u8") {
+        return None;
+    }
+    rest.split('/').next()?.parse().ok()
+}
+
+/// Inserts `EXT-X-PROGRAM-DATE-TIME` before the first segment and an `EXT-X-DATERANGE` per tag.
+fn with_date_ranges(playlist: &str, tags: &[vitrine_api::views::TagView]) -> String {
+    if tags.is_empty() {
+        return playlist.to_owned();
+    }
+    let quoted = |s: &str| s.replace(['"', '\n', '\r'], "'");
+    let mut ranges = format!("#EXT-X-PROGRAM-DATE-TIME:{TIMELINE_START}\n");
+    for tag in tags {
+        let start = timeline_date(tag.start_ms);
+        let _ = writeln!(
+            ranges,
+            "#EXT-X-DATERANGE:ID=\"{}\",CLASS=\"com.vitrine.product\",START-DATE=\"{start}\",\
+             DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\"",
+            tag.id,
+            (tag.end_ms - tag.start_ms) as f64 / 1000.0,
+            tag.product_id,
+            quoted(&tag.title),
+        );
+    }
+    match playlist.find("#EXTINF") {
+        Some(at) => format!("{}{ranges}{}", &playlist[..at], &playlist[at..]),
+        None => format!("{playlist}{ranges}"),
+    }
+}
+
+/// `TIMELINE_START` plus `ms`, as an ISO 8601 date (within the first day of 1970 for any clip).
+fn timeline_date(ms: i64) -> String {
+    let (s, ms) = (ms / 1000, ms % 1000);
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    let days = h / 24;
+    format!(
+        "1970-01-{:02}T{:02}:{m:02}:{s:02}.{ms:03}Z",
+        1 + days,
+        h % 24
+    )
 }
 
 /// Playlists revalidate; everything else is immutable (see the module docs).
@@ -100,4 +192,58 @@ async fn proxy(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(id: &str, start_ms: i64, end_ms: i64, title: &str) -> vitrine_api::views::TagView {
+        vitrine_api::views::TagView {
+            id: id.into(),
+            video_id: "vid_x".into(),
+            product_id: "prd_x".into(),
+            variant_id: None,
+            start_ms,
+            end_ms,
+            status: "live".into(),
+            reason: None,
+            position: None,
+            label: None,
+            title: title.into(),
+            price: vitrine_core::money::Money {
+                amount_minor: 1,
+                currency: "USD".into(),
+            },
+            image: None,
+            in_stock: true,
+        }
+    }
+
+    #[test]
+    fn tags_become_date_ranges_on_the_playlists_timeline() {
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n";
+        let out = with_date_ranges(playlist, &[tag("tag_a", 1500, 2800, "Say \"hi\"")]);
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n\
+             #EXT-X-DATERANGE:ID=\"tag_a\",CLASS=\"com.vitrine.product\",\
+             START-DATE=\"1970-01-01T00:00:01.500Z\",DURATION=1.300,X-PRODUCT-ID=\"prd_x\",\
+             X-TITLE=\"Say 'hi'\"\n#EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n"
+        );
+        assert_eq!(with_date_ranges(playlist, &[]), playlist);
+        assert_eq!(timeline_date(3_723_004), "1970-01-01T01:02:03.004Z");
+    }
+
+    #[test]
+    fn only_rendition_playlists_of_videos_get_ranges() {
+        let id = "vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a";
+        assert!(media_playlist_video(&format!("/media/videos/{id}/a1/hls/240p.m3u8")).is_some());
+        assert!(media_playlist_video(&format!("/media/videos/{id}/a1/hls/master.m3u8")).is_none());
+        assert!(
+            media_playlist_video(&format!("/media/videos/{id}/a1/hls/240p_00001.ts")).is_none()
+        );
+        assert!(media_playlist_video("/media/products/prd_x/a.m3u8").is_none());
+    }
 }

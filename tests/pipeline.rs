@@ -83,6 +83,35 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     );
     assert_eq!(feed["next_cursor"], Value::Null);
 
+    // Players see the tag as timed metadata in every rendition's playlist.
+    let master_url = video["playback"]["hls"].as_str().unwrap();
+    let (_, _, master) = app.fetch(master_url).await;
+    let master = String::from_utf8(master).unwrap();
+    let rung = master
+        .lines()
+        .find(|l| !l.starts_with('#') && l.ends_with(".m3u8"))
+        .expect("a rendition in the master playlist");
+    let rung_url = format!("{}/{rung}", master_url.rsplit_once('/').unwrap().0);
+    let (status, headers, playlist) = app.fetch(&rung_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-cache");
+    let playlist = String::from_utf8(playlist).unwrap();
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    let range = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-DATERANGE:"))
+        .unwrap_or_else(|| panic!("no date range: {playlist}"));
+    assert!(range.contains(tag["id"].as_str().unwrap()), "{range}");
+    assert!(
+        range.contains("START-DATE=\"1970-01-01T00:00:00.200Z\""),
+        "{range}"
+    );
+    assert!(range.contains("DURATION=1.300"), "{range}");
+    assert!(
+        range.contains(&format!("X-PRODUCT-ID=\"{product_id}\"")),
+        "{range}"
+    );
+
     // The creator's original is never public, only the renditions.
     assert!(!app.state.store.list("originals/").await.unwrap().is_empty());
     let r = app.get(&format!("/media/originals/{id}")).await;
