@@ -235,7 +235,8 @@ fn router(state: &AppState, role: Role) -> Router {
             .merge(vitrine_shop::checkout::router(Arc::new(
                 vitrine_shop::payment::TestPaymentProvider,
             )))
-            .merge(vitrine_feed::router()),
+            .merge(vitrine_feed::router())
+            .merge(vitrine_feed::events::router()),
     };
     let (mut router, openapi) = api.split_for_parts();
     if role != Role::Worker {

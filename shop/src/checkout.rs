@@ -437,6 +437,7 @@ async fn pay_order(
         });
     }
     tracing::info!(order = %order.id, "order paid");
+    crate::attribution::attribute(&state.db, &order, now_ms()).await?;
     reread(&state, &order.id).await
 }
 

@@ -23,6 +23,7 @@ use vitrine_core::{
 };
 
 use crate::{
+    attribution::{self, ProductVideoStats},
     products::{
         self, NewProduct, Product, ProductError, ProductPatch, ProductStatus, VariantInput,
     },
@@ -41,6 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
         )
         .routes(routes!(delete_image))
+        .routes(routes!(merchant_analytics))
+        .routes(routes!(creator_earnings))
         .routes(routes!(create_tag, list_tags))
         .routes(routes!(approve_tag))
         .routes(routes!(reject_tag))
@@ -325,6 +328,34 @@ async fn get_product(
         return Err(ApiError::NotFound("product"));
     }
     Ok(Json(ProductView::new(product, &state.urls)))
+}
+
+/// Per product × video: tag impressions, clicks, attributed orders, units, GMV, commission, CTR,
+/// CVR and GPM, for your products (merchants only).
+#[utoipa::path(get, path = "/v1/merchants/me/analytics", tag = "shop",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn merchant_analytics(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+) -> ApiResult<Json<Vec<ProductVideoStats>>> {
+    Ok(Json(
+        attribution::stats(&state.db, attribution::Scope::Merchant(&merchant.id)).await?,
+    ))
+}
+
+/// Per product × video of your clips: the same figures, with the commission you earned
+/// (creators only).
+#[utoipa::path(get, path = "/v1/creators/me/earnings", tag = "shop",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn creator_earnings(
+    State(state): State<AppState>,
+    vitrine_api::extract::Creator(creator): vitrine_api::extract::Creator,
+) -> ApiResult<Json<Vec<ProductVideoStats>>> {
+    Ok(Json(
+        attribution::stats(&state.db, attribution::Scope::Creator(&creator.id)).await?,
+    ))
 }
 
 /// The product as stored now, after a change.

@@ -184,6 +184,43 @@ pub enum Shown {
     All,
 }
 
+/// In stock (over `tags t`, `products p`, `product_variants v` joined on the tag's variant): the
+/// chosen variant's stock, else the product's rule (its own stock, or any variant's).
+const IN_STOCK: &str = "(CASE WHEN t.variant_id IS NOT NULL THEN COALESCE(v.stock, 0) > 0 \
+                        WHEN EXISTS (SELECT 1 FROM product_variants pv WHERE pv.product_id = p.id) \
+                        THEN EXISTS (SELECT 1 FROM product_variants pv \
+                                     WHERE pv.product_id = p.id AND pv.stock > 0) \
+                        ELSE p.stock > 0 END)";
+
+/// What viewers see: live tags on active products in stock.
+fn visible() -> String {
+    format!("t.status = 'live' AND p.status = 'active' AND {IN_STOCK}")
+}
+
+/// The tags viewers see on a video now, with their products.
+pub async fn visible_tag_products(
+    db: &Db,
+    video: &VideoId,
+) -> sqlx::Result<Vec<(TagId, ProductId)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT t.id, t.product_id FROM tags t JOIN products p ON p.id = t.product_id \
+         LEFT JOIN product_variants v ON v.id = t.variant_id WHERE t.video_id = $1 AND {}",
+        visible()
+    ))
+    .bind(video.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                TagId::from_db(r.get("id")),
+                ProductId::from_db(r.get("product_id")),
+            )
+        })
+        .collect())
+}
+
 /// The tags of each video with their product's live title, price, picture and stock, in time
 /// order.
 pub async fn for_videos(
@@ -197,15 +234,9 @@ pub async fn for_videos(
         return Ok(out);
     }
     let placeholders: Vec<String> = (1..=videos.len()).map(|i| format!("${i}")).collect();
-    // In stock: the chosen variant's stock, else the product's rule (its own stock, or any
-    // variant's when it has variants).
-    let in_stock = "(CASE WHEN t.variant_id IS NOT NULL THEN COALESCE(v.stock, 0) > 0 \
-                    WHEN EXISTS (SELECT 1 FROM product_variants pv WHERE pv.product_id = p.id) \
-                    THEN EXISTS (SELECT 1 FROM product_variants pv \
-                                 WHERE pv.product_id = p.id AND pv.stock > 0) \
-                    ELSE p.stock > 0 END)";
+    let in_stock = IN_STOCK;
     let filter = match shown {
-        Shown::Public => format!(" AND t.status = 'live' AND p.status = 'active' AND {in_stock}"),
+        Shown::Public => format!(" AND {}", visible()),
         Shown::All => String::new(),
     };
     let sql = format!(

@@ -1,0 +1,312 @@
+//! What drives sales: the shop's record of tag impressions and product clicks (fed by the feed's
+//! events through the functions here, never by the feed writing shop tables), the attribution of
+//! each paid order line to the last click on that product within 14 days (TikTok Shop's
+//! "direct" GMV), the creator's commission, and the analytics merchants and creators read.
+//!
+//! Money stays integer: a commission is `price × quantity × bps / 10000` rounded half-even in
+//! minor units.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use vitrine_core::{
+    db::Db,
+    ids::{AccountId, ProductId, TagId, VideoId},
+    money::Money,
+};
+
+use crate::orders::Order;
+
+/// How long a product click can be credited with a purchase.
+pub const WINDOW_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// `value × bps / 10000`, rounded half to even.
+pub fn commission(value_minor: i64, bps: i64) -> i64 {
+    let product = i128::from(value_minor) * i128::from(bps);
+    let (quotient, remainder) = (product / 10_000, product % 10_000);
+    let rounded = match (remainder * 2).cmp(&10_000) {
+        std::cmp::Ordering::Less => quotient,
+        std::cmp::Ordering::Greater => quotient + 1,
+        std::cmp::Ordering::Equal => quotient + (quotient % 2),
+    };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+/// A video was shown to a viewer: one impression for each tag viewers see on it now.
+pub async fn record_impression(
+    db: &Db,
+    event_id: &str,
+    viewer: &AccountId,
+    video: &VideoId,
+    at: i64,
+) -> sqlx::Result<()> {
+    // The same tags the video object shows: live, on an active product in stock.
+    let visible = crate::tags::visible_tag_products(db, video).await?;
+    for (tag, product) in visible {
+        sqlx::query(
+            "INSERT INTO tag_impressions (event_id, tag_id, video_id, product_id, viewer_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(tag.as_str())
+        .bind(video.as_str())
+        .bind(product.as_str())
+        .bind(viewer.as_str())
+        .bind(at)
+        .execute(db.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// Why a product click cannot be recorded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClickError {
+    #[error("tag_id does not name a tag of this video")]
+    UnknownTag,
+}
+
+/// A viewer tapped a tag's product card: starts (or renews) the attribution window.
+pub async fn record_click(
+    db: &Db,
+    event_id: &str,
+    viewer: &AccountId,
+    video: &VideoId,
+    tag: &TagId,
+    at: i64,
+) -> Result<Result<(), ClickError>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT t.product_id, v.creator_id FROM tags t JOIN videos v ON v.id = t.video_id \
+         WHERE t.id = $1 AND t.video_id = $2",
+    )
+    .bind(tag.as_str())
+    .bind(video.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(ClickError::UnknownTag));
+    };
+    sqlx::query(
+        "INSERT INTO product_clicks (event_id, viewer_id, video_id, tag_id, product_id, \
+         creator_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(viewer.as_str())
+    .bind(video.as_str())
+    .bind(tag.as_str())
+    .bind(row.get::<String, _>("product_id"))
+    .bind(row.get::<String, _>("creator_id"))
+    .bind(at)
+    .execute(db.pool())
+    .await?;
+    Ok(Ok(()))
+}
+
+/// Credits each line of a just-paid order to the buyer's last click on its product within the
+/// window before `paid_at`, with the creator's commission. Lines without such a click are not
+/// attributed (no commission).
+pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()> {
+    for (position, line) in order.lines.iter().enumerate() {
+        let click = sqlx::query(
+            "SELECT video_id, tag_id, creator_id FROM product_clicks \
+             WHERE viewer_id = $1 AND product_id = $2 AND at <= $3 AND at >= $4 \
+             ORDER BY at DESC, event_id DESC LIMIT 1",
+        )
+        .bind(order.buyer.as_str())
+        .bind(line.product.as_str())
+        .bind(paid_at)
+        .bind(paid_at - WINDOW_MS)
+        .fetch_optional(db.pool())
+        .await?;
+        let Some(click) = click else { continue };
+        let creator: String = click.get("creator_id");
+        let gmv = line.unit_price_minor * line.quantity;
+        // A merchant promoting their own product on their own clip earns no commission.
+        let commission_minor = if creator == line.merchant.as_str() {
+            0
+        } else {
+            commission(gmv, line.commission_bps)
+        };
+        sqlx::query(
+            "INSERT INTO order_attributions (order_id, position, product_id, video_id, tag_id, \
+             creator_id, units, gmv_minor, commission_minor, currency) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(order.id.as_str())
+        .bind(position as i64)
+        .bind(line.product.as_str())
+        .bind(click.get::<String, _>("video_id"))
+        .bind(click.get::<String, _>("tag_id"))
+        .bind(&creator)
+        .bind(line.quantity)
+        .bind(gmv)
+        .bind(commission_minor)
+        .bind(&order.total.currency)
+        .execute(db.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// One product in one video: what it was shown, clicked and sold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProductVideoStats {
+    pub product_id: String,
+    pub video_id: String,
+    /// Feed impressions of the video while the tag was live and visible.
+    pub tag_impressions: i64,
+    pub clicks: i64,
+    /// Paid (or fulfilled) orders attributed to the clip.
+    pub orders: i64,
+    pub units: i64,
+    pub gmv: Money,
+    pub commission: Money,
+    /// clicks / tag impressions.
+    pub ctr: f64,
+    /// orders / clicks.
+    pub cvr: f64,
+    /// GMV per 1000 tag impressions, in minor units (rounded half-even).
+    pub gpm: Money,
+}
+
+/// Whose figures: a merchant's products, or the videos of a creator.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    Merchant(&'a AccountId),
+    Creator(&'a AccountId),
+}
+
+/// The figures per product × video, computed from the impression, click and attribution logs.
+pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoStats>> {
+    let (filter, who) = match scope {
+        Scope::Merchant(m) => ("p.merchant_id = $1", m),
+        Scope::Creator(c) => ("v.creator_id = $1", c),
+    };
+    // Every (product, video) pair that has a tag, with the product's currency.
+    let pairs = sqlx::query(&format!(
+        "SELECT DISTINCT t.product_id, t.video_id, p.currency FROM tags t \
+         JOIN products p ON p.id = t.product_id JOIN videos v ON v.id = t.video_id \
+         WHERE {filter}"
+    ))
+    .bind(who.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for pair in pairs {
+        let product: String = pair.get("product_id");
+        let video: String = pair.get("video_id");
+        let currency: String = pair.get("currency");
+        let count = |sql: &'static str| {
+            let (product, video) = (product.clone(), video.clone());
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(product)
+                    .bind(video)
+                    .fetch_one(db.pool())
+                    .await
+            }
+        };
+        let impressions =
+            count("SELECT COUNT(*) FROM tag_impressions WHERE product_id = $1 AND video_id = $2")
+                .await?;
+        let clicks =
+            count("SELECT COUNT(*) FROM product_clicks WHERE product_id = $1 AND video_id = $2")
+                .await?;
+        let sold = sqlx::query(
+            "SELECT COUNT(DISTINCT a.order_id) AS orders, \
+                    CAST(COALESCE(SUM(a.units), 0) AS BIGINT) AS units, \
+                    CAST(COALESCE(SUM(a.gmv_minor), 0) AS BIGINT) AS gmv, \
+                    CAST(COALESCE(SUM(a.commission_minor), 0) AS BIGINT) AS commission \
+             FROM order_attributions a JOIN orders o ON o.id = a.order_id \
+             WHERE a.product_id = $1 AND a.video_id = $2 AND o.status IN ('paid', 'fulfilled')",
+        )
+        .bind(&product)
+        .bind(&video)
+        .fetch_one(db.pool())
+        .await?;
+        let orders: i64 = sold.get("orders");
+        let gmv: i64 = sold.get("gmv");
+        let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let money = |amount_minor| Money {
+            amount_minor,
+            currency: currency.clone(),
+        };
+        out.push(ProductVideoStats {
+            tag_impressions: impressions,
+            clicks,
+            orders,
+            units: sold.get("units"),
+            gmv: money(gmv),
+            commission: money(sold.get("commission")),
+            ctr: ratio(clicks, impressions),
+            cvr: ratio(orders, clicks),
+            gpm: money(if impressions == 0 {
+                0
+            } else {
+                per_thousand(gmv, impressions)
+            }),
+            product_id: product,
+            video_id: video,
+        });
+    }
+    out.sort_by(|a, b| (&a.product_id, &a.video_id).cmp(&(&b.product_id, &b.video_id)));
+    Ok(out)
+}
+
+/// `gmv × 1000 / impressions`, rounded half to even.
+fn per_thousand(gmv: i64, impressions: i64) -> i64 {
+    let n = i128::from(gmv) * 1000;
+    let d = i128::from(impressions);
+    let (q, r) = (n / d, n % d);
+    let rounded = match (r * 2).cmp(&d) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q % 2),
+    };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+/// Per product: paid units attributed to clips, for the ranker (the feed reads this, never the
+/// shop's tables).
+pub async fn purchases_by_video(
+    db: &Db,
+    video: &VideoId,
+) -> sqlx::Result<BTreeMap<ProductId, i64>> {
+    let rows = sqlx::query(
+        "SELECT a.product_id, CAST(SUM(a.units) AS BIGINT) AS units FROM order_attributions a \
+         JOIN orders o ON o.id = a.order_id \
+         WHERE a.video_id = $1 AND o.status IN ('paid', 'fulfilled') GROUP BY a.product_id",
+    )
+    .bind(video.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (ProductId::from_db(r.get("product_id")), r.get("units")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commission_rounds_half_to_even_in_minor_units() {
+        assert_eq!(commission(1000, 1500), 150);
+        assert_eq!(commission(1299, 1000), 130); // 129.9
+        assert_eq!(commission(25, 1000), 2); // 2.5 → 2
+        assert_eq!(commission(35, 1000), 4); // 3.5 → 4
+        assert_eq!(commission(1, 10_000), 1);
+        assert_eq!(commission(0, 5000), 0);
+        assert_eq!(commission(i64::MAX / 2, 10_000), i64::MAX / 2);
+    }
+
+    #[test]
+    fn gpm_rounds_half_to_even() {
+        assert_eq!(per_thousand(1299, 3), 433_000);
+        assert_eq!(per_thousand(1, 2000), 0); // 0.5 → 0
+        assert_eq!(per_thousand(3, 2000), 2); // 1.5 → 2
+    }
+}
