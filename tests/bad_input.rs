@@ -124,7 +124,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app.upload(&viewer, &clip, "x").await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r = app.create_product(&creator, "x", 100, "USD", 1).await;
+    let r = app.create_product(&viewer, "x", 100, "USD", 1).await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 
     // Products: validation.

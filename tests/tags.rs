@@ -209,6 +209,31 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "product_not_active").await;
 
+    // A creator selling their own product tags it freely, affiliate programme or not.
+    let merch = product(
+        app,
+        &w.creator,
+        json!({"title": "Mia's tote", "price": {"amount_minor": 3000, "currency": "USD"}, "stock": 3}),
+    )
+    .await;
+    let r = tag(
+        app,
+        &w.creator,
+        video,
+        json!({"product_id": merch["id"], "start_ms": 0, "end_ms": 500}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let own: Value = r.json().await.unwrap();
+    assert_eq!(own["status"], "live");
+    let r = app
+        .delete(
+            &format!("/v1/videos/{video}/tags/{}", own["id"].as_str().unwrap()),
+            &w.creator,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
     // Either side removes a tag.
     let r = app
         .delete(

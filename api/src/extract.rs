@@ -67,6 +67,25 @@ macro_rules! role_extractor {
     };
 }
 
+/// Someone who sells: a merchant, or a creator selling their own products (a creator can also
+/// be a merchant). 401 without a valid token, 403 for viewers.
+#[derive(Debug, Clone)]
+pub struct Seller(pub Account);
+
+impl FromRequestParts<AppState> for Seller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        match auth.0.role {
+            Role::Merchant | Role::Creator => Ok(Seller(auth.0)),
+            other => Err(ApiError::forbidden(format!(
+                "selling needs a merchant or creator account; you are signed in as a {other}"
+            ))),
+        }
+    }
+}
+
 role_extractor!(
     /// A signed-in creator.
     Creator,

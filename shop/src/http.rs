@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, ApiQuery, Auth, Merchant},
+    extract::{parse_id, ApiJson, ApiQuery, Auth, Seller},
     state::Urls,
     views::{Position, TagView},
     ApiError, ApiResult, AppState,
@@ -166,7 +166,7 @@ fn invalid(e: ProductError) -> ApiError {
     ApiError::invalid("invalid_product", e.to_string())
 }
 
-/// List a product (merchants only), optionally with variants.
+/// List a product (merchants, and creators selling their own), optionally with variants.
 #[utoipa::path(post, path = "/v1/products", tag = "shop",
     request_body = NewProductBody,
     security(("bearer" = [])),
@@ -177,7 +177,7 @@ fn invalid(e: ProductError) -> ApiError {
     ))]
 async fn create_product(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     ApiJson(body): ApiJson<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
     let new = NewProduct::parse(
@@ -337,7 +337,7 @@ async fn get_product(
     responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn merchant_analytics(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
 ) -> ApiResult<Json<Vec<ProductVideoStats>>> {
     Ok(Json(
         attribution::stats(&state.db, attribution::Scope::Merchant(&merchant.id)).await?,
@@ -401,7 +401,7 @@ pub struct ProductPatchBody {
     ))]
 async fn update_product(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
@@ -433,7 +433,7 @@ async fn update_product(
     ))]
 async fn add_variant(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VariantInput>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
@@ -467,7 +467,7 @@ pub struct VariantPatchBody {
     ))]
 async fn update_variant(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     Path((id, variant_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<VariantPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
@@ -766,7 +766,7 @@ async fn decide(
     ))]
 async fn add_image(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -846,7 +846,7 @@ const MAX_IMAGES: usize = 20;
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_image(
     State(state): State<AppState>,
-    Merchant(merchant): Merchant,
+    Seller(merchant): Seller,
     Path((id, image_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let product = own_product(&state, &merchant.id, &id).await?;
