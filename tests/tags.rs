@@ -460,4 +460,29 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
         .filter(|t| t["status"] == "pending")
         .count();
     assert_eq!(kept, 1, "{all}");
+
+    // The transcode may find fewer frames than the probe promised (a cut file is salvaged):
+    // when the video's duration shrinks, tags past its end show as invalid and are not shown.
+    sqlx::query("UPDATE videos SET duration_ms = 800 WHERE id = $1")
+        .bind(&video)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let all: Value = app
+        .get(&format!("/v1/videos/{video}/tags"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["invalid", "invalid"], "{all}");
+    assert!(all[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("only 800 ms long"));
 }

@@ -192,9 +192,13 @@ const IN_STOCK: &str = "(CASE WHEN t.variant_id IS NOT NULL THEN COALESCE(v.stoc
                                      WHERE pv.product_id = p.id AND pv.stock > 0) \
                         ELSE p.stock > 0 END)";
 
-/// What viewers see: live tags on active products in stock.
+/// What viewers see: live tags inside the video (its final, decoded duration may be shorter
+/// than the probe said) on active products in stock.
 fn visible() -> String {
-    format!("t.status = 'live' AND p.status = 'active' AND {IN_STOCK}")
+    format!(
+        "t.status = 'live' AND p.status = 'active' AND {IN_STOCK} \
+         AND (vid.duration_ms IS NULL OR t.end_ms <= vid.duration_ms)"
+    )
 }
 
 /// The tags viewers see on a video now, with their products.
@@ -204,6 +208,7 @@ pub async fn visible_tag_products(
 ) -> sqlx::Result<Vec<(TagId, ProductId)>> {
     let rows = sqlx::query(&format!(
         "SELECT t.id, t.product_id FROM tags t JOIN products p ON p.id = t.product_id \
+         JOIN videos vid ON vid.id = t.video_id \
          LEFT JOIN product_variants v ON v.id = t.variant_id WHERE t.video_id = $1 AND {}",
         visible()
     ))
@@ -245,8 +250,9 @@ pub async fn for_videos(
                 COALESCE(v.price_minor, p.price_minor) AS price_minor, p.currency, \
                 (SELECT i.sizes FROM product_images i WHERE i.product_id = p.id \
                  ORDER BY i.position, i.id LIMIT 1) AS image_sizes, \
-                CASE WHEN {in_stock} THEN 1 ELSE 0 END AS in_stock \
+                CASE WHEN {in_stock} THEN 1 ELSE 0 END AS in_stock, vid.duration_ms \
          FROM tags t JOIN products p ON p.id = t.product_id \
+         JOIN videos vid ON vid.id = t.video_id \
          LEFT JOIN product_variants v ON v.id = t.variant_id \
          WHERE t.video_id IN ({}){filter} ORDER BY t.start_ms, t.id",
         placeholders.join(", ")
@@ -269,15 +275,32 @@ pub async fn for_videos(
             .get::<Option<String>, _>("image_sizes")
             .and_then(|sizes| serde_json::from_str::<Vec<StoredSize>>(&sizes).ok())
             .and_then(|sizes| sizes.last().map(|s| urls.media(&s.key)));
+        // A tag that no longer fits the video (its decoded duration came out shorter than the
+        // probe's) is reported invalid, as `revalidate` would have made it.
+        let (end_ms, duration): (i64, Option<i64>) = (row.get("end_ms"), row.get("duration_ms"));
+        let mut status: String = row.get("status");
+        let mut reason: Option<String> = row.get("reason");
+        if let Some(duration) = duration.filter(|&d| end_ms > d) {
+            if status == "live" || status == "pending" {
+                status = TagStatus::Invalid.as_str().to_owned();
+                reason = Some(
+                    RangeError::BeyondVideo {
+                        end_ms,
+                        duration_ms: duration,
+                    }
+                    .to_string(),
+                );
+            }
+        }
         out.entry(video_id.clone()).or_default().push(TagView {
             id: row.get("id"),
             video_id,
             product_id: row.get("product_id"),
             variant_id: row.get("variant_id"),
             start_ms: row.get("start_ms"),
-            end_ms: row.get("end_ms"),
-            status: row.get("status"),
-            reason: row.get("reason"),
+            end_ms,
+            status,
+            reason,
             position,
             label: row.get("label"),
             title: row.get("title"),
