@@ -212,6 +212,18 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
         json!([click("c2", &v2.0, &balm_tag, now - 15 * DAY_MS)]),
     )
     .await;
+    // Event ids are each viewer's own: v2's "l1" is not v1's.
+    let got = events(
+        &app,
+        &v2.1,
+        json!([{"id": "l1", "viewer_id": v2.0, "video_id": video, "type": "like"}]),
+    )
+    .await;
+    assert_eq!(
+        (got["accepted"].as_i64(), got["duplicates"].as_i64()),
+        (Some(1), Some(0)),
+        "{got}"
+    );
     events(
         &app,
         &v3.1,

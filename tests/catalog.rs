@@ -301,6 +301,7 @@ async fn bad_products_are_refused_and_nothing_is_written(db: DbKind) {
         |amount: Value, currency: &str| json!({"amount_minor": amount, "currency": currency});
     for body in [
         json!({"title": "x", "price": price(json!(-1), "USD"), "stock": 1}),
+        json!({"title": "x", "price": price(json!(1_000_000_000_001i64), "USD"), "stock": 1}),
         json!({"title": "x", "price": price(json!(1), "XYZ"), "stock": 1}),
         json!({"title": "x", "price": price(json!(1), "USD"), "stock": 10_000_000_000i64}),
         json!({"title": "x", "price": price(json!(1), "USD"), "commission_bps": 10_001}),

@@ -397,6 +397,26 @@ async fn bad_orders_are_refused_and_nothing_is_reserved() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let (_, rival) = app.account("merchant", "Rival").await;
+    let theirs = product(
+        &app,
+        &rival,
+        json!({"title": "Theirs", "price": {"amount_minor": 100, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let r = order(
+        &app,
+        &viewer,
+        Some("two-shops"),
+        &json!({"viewer_id": viewer_id, "items": [item(&usd, json!(1)), item(&theirs, json!(1))]}),
+    )
+    .await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one_merchant_per_order",
+    )
+    .await;
     // More than there is: refused, and nothing held.
     let r = order(
         &app,

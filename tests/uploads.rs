@@ -804,6 +804,71 @@ async fn a_direct_upload_url_creates_exactly_one_video_without_other_credentials
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_upload_whose_bytes_all_arrived_but_was_never_finished_is_finished_by_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    // The sweep runs every second.
+    config.upload_expiry_hours = 4.0 / 3600.0;
+    let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
+    let (_, token) = app.account("creator", "Ana").await;
+    let bytes = std::fs::read(media("mp_smpte-2997.mp4")).unwrap();
+    let up = create(&app, &token, bytes.len(), "").await;
+    let upload_id = up.location.rsplit('/').next().unwrap().to_owned();
+    // Every byte stored and recorded, then the server died before completing the upload (the
+    // client, seeing offset == length, sends nothing more): simulated by recording the last
+    // PATCH's offset as the length without finishing.
+    let r = patch(&app, &up.location, 0, &bytes[..bytes.len() - 1]).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    sqlx::query(
+        "UPDATE uploads SET length = upload_offset, updated_at = 0, expires_at = 0 WHERE id = $1",
+    )
+    .bind(&upload_id)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+
+    let video_id = up.video_id.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state: String = sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1")
+            .bind(&upload_id)
+            .fetch_one(app.state.db.pool())
+            .await
+            .expect("an upload whose bytes all arrived is never swept away");
+        if state == "done" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let video = app.get_video(&video_id).await;
+    assert_ne!(video["status"], "uploading", "{video}");
+
+    // Zero bytes is not a video, whenever the length is declared.
+    let r = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .bearer_auth(&token)
+        .header(TUS.0, TUS.1)
+        .header("Upload-Defer-Length", "1")
+        .send()
+        .await
+        .unwrap();
+    let deferred = created(r);
+    let r = app
+        .client
+        .patch(&deferred.location)
+        .header(TUS.0, TUS.1)
+        .header(OFFSET_STREAM.0, OFFSET_STREAM.1)
+        .header("Upload-Offset", "0")
+        .header("Upload-Length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "empty_upload").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn expired_unfinished_uploads_are_swept_and_their_space_reclaimed() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());

@@ -120,7 +120,15 @@ impl FsStore {
             .open(&path)
             .await
             .map_err(write_error(staging))?;
-        let created = file.metadata().await.map_err(write_error(staging))?.len() == 0;
+        let present = file.metadata().await.map_err(write_error(staging))?.len();
+        let created = present == 0;
+        if present < stored {
+            // Bytes recorded as stored are missing: never pad them with zeros.
+            return Err(anyhow::anyhow!(
+                "{staging} holds {present} bytes but {stored} were recorded as stored"
+            )
+            .into());
+        }
         file.set_len(stored).await.map_err(write_error(staging))?;
         file.seek(std::io::SeekFrom::Start(stored))
             .await

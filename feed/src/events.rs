@@ -1,7 +1,7 @@
 //! `POST /v1/events`: what viewers do with clips, in batches of up to 1000.
 //!
 //! Each event is checked on its own: bad ones get a per-item error and the rest are accepted.
-//! Events are idempotent by id (a retried batch changes nothing twice). Impressions and product
+//! Events are idempotent by (viewer, id) (a retried batch changes nothing twice). Impressions and product
 //! clicks are also handed to the shop (through its API, `vitrine_shop::attribution`), which keeps
 //! its own record of what drives sales.
 
@@ -239,7 +239,8 @@ async fn post_events(
                 )
                 .await?;
                 if let Err(e) = recorded {
-                    sqlx::query("DELETE FROM events WHERE id = $1")
+                    sqlx::query("DELETE FROM events WHERE viewer_id = $1 AND id = $2")
+                        .bind(&event.viewer_id)
                         .bind(&event.id)
                         .execute(state.db.pool())
                         .await?;

@@ -4,8 +4,8 @@
 //! - uploads unfinished past their expiry (and partial uploads never concatenated) are removed:
 //!   their bytes in the object store (staging file, S3 multipart parts, tail object), their
 //!   `uploading` video and their row;
-//! - uploads whose bytes all arrived but whose last request died before they were probed and
-//!   admitted are finished.
+//! - uploads whose bytes all arrived but whose last request died (or failed) before they were
+//!   completed, probed and admitted are finished.
 
 use std::time::Duration;
 
@@ -44,6 +44,15 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<(usize, usize)> {
         if !uploads::lock(&state.db, &upload.id, &owner, 60_000).await? {
             continue;
         }
+        // Re-read under the lease: a PATCH may have renewed it (or started a multipart upload)
+        // since the listing.
+        let upload = match uploads::get(&state.db, &upload.id).await? {
+            Some(u) if u.expires_at < vitrine_core::time::now_ms() => u,
+            _ => {
+                let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
+                continue;
+            }
+        };
         match tus::discard(state, &upload).await {
             Ok(()) => removed += 1,
             Err(e) => {
@@ -58,6 +67,13 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<(usize, usize)> {
             continue;
         }
         let result = async {
+            // Re-read under the lease: another request may have finished it meanwhile.
+            if let Some(current) = uploads::get(&state.db, &upload.id).await? {
+                upload = current;
+            }
+            if upload.state == UploadState::Receiving && upload.is_complete() {
+                finish::complete(state, &mut upload).await?;
+            }
             if upload.state == UploadState::Stored {
                 finish::admit(state, &mut upload).await?;
             }

@@ -255,7 +255,7 @@ async fn create(
                 owner.max_size
             )));
         }
-        if length == 0 && concat != Some(Concat::Partial) {
+        if length == 0 {
             return Err(ApiError::bad_request(
                 "empty_upload",
                 "Upload-Length is 0: a video needs bytes",
@@ -436,7 +436,11 @@ async fn concatenate(state: &AppState, upload: &mut Upload, partials: &[Upload])
                 )
                 .await?;
             upload.offset = upload.storage.stored;
-            uploads::record_progress(&state.db, upload, &owner, LEASE_MS).await?;
+            anyhow::ensure!(
+                uploads::record_progress(&state.db, upload, &owner, LEASE_MS).await?,
+                "lost the lease on {} while concatenating",
+                upload.id
+            );
         }
         finish::complete(state, upload).await?;
         finish::admit(state, upload).await
@@ -551,6 +555,12 @@ async fn append(
                     return Err(ApiError::PayloadTooLarge(format!(
                         "the upload is {length} bytes, more than the limit of {max} bytes"
                     )));
+                }
+                if length == 0 {
+                    return Err(ApiError::bad_request(
+                        "empty_upload",
+                        "Upload-Length is 0: a video needs bytes",
+                    ));
                 }
                 if length < upload.offset {
                     return Err(ApiError::bad_request(

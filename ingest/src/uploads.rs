@@ -256,7 +256,8 @@ pub async fn delete(db: &Db, id: &UploadId) -> sqlx::Result<()> {
 pub async fn expired(db: &Db, limit: i64) -> anyhow::Result<Vec<Upload>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM uploads WHERE expires_at < $1 \
-         AND (state = 'receiving' OR (state = 'stored' AND concat = 'partial')) \
+         AND ((state = 'receiving' AND (length IS NULL OR upload_offset < length)) \
+              OR (state = 'stored' AND concat = 'partial')) \
          ORDER BY expires_at LIMIT $2"
     ))
     .bind(now_ms())
@@ -266,12 +267,15 @@ pub async fn expired(db: &Db, limit: i64) -> anyhow::Result<Vec<Upload>> {
     rows.iter().map(from_row).collect()
 }
 
-/// Uploads whose bytes are all stored but that were not admitted within `grace_ms` (the
-/// request finishing them died), and are not being written.
+/// Uploads whose bytes have all arrived but that were not completed or admitted within
+/// `grace_ms` (the request finishing them died or its store call failed). A client that saw its
+/// offset reach the length sends nothing more, so these must be finished here, never expired.
 pub async fn stranded(db: &Db, grace_ms: i64, limit: i64) -> anyhow::Result<Vec<Upload>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM uploads WHERE state = 'stored' AND updated_at < $1 \
-         AND (concat IS NULL OR concat <> 'partial') ORDER BY updated_at LIMIT $2"
+        "SELECT {COLUMNS} FROM uploads WHERE updated_at < $1 \
+         AND ((state = 'stored' AND (concat IS NULL OR concat <> 'partial')) \
+              OR (state = 'receiving' AND length IS NOT NULL AND upload_offset = length)) \
+         ORDER BY updated_at LIMIT $2"
     ))
     .bind(now_ms() - grace_ms)
     .bind(limit)

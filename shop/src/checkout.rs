@@ -165,16 +165,22 @@ async fn place_order(
     if let Some(existing) = orders::by_key(&state.db, &auth.0.id, &key).await? {
         return retry(existing, &request_hash);
     }
-    let new = validate(&state, &auth.0.id, &body, key, request_hash.clone()).await?;
+    let new = validate(&state, &auth.0.id, &body, key.clone(), request_hash.clone()).await?;
     match orders::place(&state.db, new).await {
         Ok(order) => {
             tracing::info!(order = %order.id, total = order.total.amount_minor, currency = %order.total.currency, "order placed");
             Ok((StatusCode::CREATED, Json((&order).into())))
         }
-        Err(PlaceError::OutOfStock { title, quantity }) => Err(ApiError::Conflict {
-            code: "out_of_stock",
-            message: format!("not enough {title:?} in stock for {quantity}"),
-        }),
+        Err(PlaceError::OutOfStock { title, quantity }) => {
+            // A retry racing its own original: the original took the stock, and is the answer.
+            if let Some(existing) = orders::by_key(&state.db, &auth.0.id, &key).await? {
+                return retry(existing, &request_hash);
+            }
+            Err(ApiError::Conflict {
+                code: "out_of_stock",
+                message: format!("not enough {title:?} in stock for {quantity}"),
+            })
+        }
         Err(PlaceError::KeyUsed(existing)) => retry(*existing, &request_hash),
         Err(PlaceError::Db(e)) => Err(e.into()),
     }
@@ -275,6 +281,15 @@ async fn validate(
                 ))
             }
             Some(_) => {}
+        }
+        if lines
+            .first()
+            .is_some_and(|first: &Line| first.merchant != product.merchant_id)
+        {
+            return Err(ApiError::invalid(
+                "one_merchant_per_order",
+                "an order holds one shop's products: place one order per shop",
+            ));
         }
         lines.push(Line {
             product: product.id.clone(),
@@ -503,18 +518,27 @@ async fn refund_order(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &auth, &id).await?;
-    let restock = order.status == OrderStatus::Paid;
-    let from = [OrderStatus::Paid, OrderStatus::Fulfilled];
-    if !orders::transition(
+    // Each move is conditional on the state it restocks for, so a refund racing a fulfilment
+    // never returns shipped goods to stock.
+    let refunded = orders::transition(
         &state.db,
         &order,
-        &from,
+        &[OrderStatus::Paid],
         OrderStatus::Refunded,
-        restock,
+        true,
         None,
     )
     .await?
-    {
+        || orders::transition(
+            &state.db,
+            &order,
+            &[OrderStatus::Fulfilled],
+            OrderStatus::Refunded,
+            false,
+            None,
+        )
+        .await?;
+    if !refunded {
         return Err(not_in(&order, "paid or fulfilled"));
     }
     reread(&state, &order.id).await

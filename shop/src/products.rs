@@ -21,6 +21,9 @@ pub const MAX_VARIANTS: usize = 100;
 /// The most commission a merchant can offer: the whole price.
 pub const MAX_COMMISSION_BPS: i64 = 10_000;
 const MAX_STOCK: i64 = 1_000_000_000;
+/// The highest price, in minor units: with at most 1000 units of 50 items an order total stays
+/// far inside `i64`.
+pub const MAX_PRICE_MINOR: i64 = 1_000_000_000_000;
 
 /// Where a product is in its life: only `active` ones can be bought or shown in the feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -111,6 +114,8 @@ pub enum ProductError {
     Description,
     #[error("price.amount_minor must be zero or more (an integer in the currency's minor unit)")]
     NegativePrice,
+    #[error("price.amount_minor must be at most 1000000000000")]
+    PriceTooHigh,
     #[error("price.currency {0:?} is not an ISO 4217 currency code")]
     Currency(String),
     #[error("stock must be between 0 and 1000000000")]
@@ -236,6 +241,9 @@ fn valid_description(description: &str) -> Result<String, ProductError> {
 fn valid_price(amount_minor: i64, currency: &str) -> Result<Money, ProductError> {
     if amount_minor < 0 {
         return Err(ProductError::NegativePrice);
+    }
+    if amount_minor > MAX_PRICE_MINOR {
+        return Err(ProductError::PriceTooHigh);
     }
     let currency = iso_currency::Currency::from_code(currency)
         .ok_or_else(|| ProductError::Currency(currency.to_owned()))?;
@@ -464,6 +472,9 @@ pub async fn update_variant(
 ) -> Result<Result<(), ProductError>, sqlx::Error> {
     if price_minor.is_some_and(|p| p < 0) {
         return Ok(Err(ProductError::NegativePrice));
+    }
+    if price_minor.is_some_and(|p| p > MAX_PRICE_MINOR) {
+        return Ok(Err(ProductError::PriceTooHigh));
     }
     if let Some(Err(e)) = stock.map(valid_stock) {
         return Ok(Err(e));
