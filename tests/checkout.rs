@@ -222,6 +222,17 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
+    // A retry whose first answer was lost: the paid order again, nothing charged twice.
+    let r = act(
+        &app,
+        &viewer,
+        id,
+        "pay",
+        Some(json!({"card_number": "4242424242424242"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
     let r = act(&app, &viewer, id, "cancel", None).await;
     assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
     let r = act(&app, &viewer, id, "fulfil", None).await;
@@ -235,6 +246,38 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
         3,
         "shipped goods do not come back"
     );
+
+    // Two payment requests at once: one claims the order, the other is told so (or, arriving
+    // after, gets the paid order); the order is paid once.
+    let r = order(&app, &viewer, Some("buy-twice"), &other).await;
+    let twice: Value = r.json().await.unwrap();
+    let twice_id = twice["id"].as_str().unwrap();
+    let card = json!({"card_number": "4242424242424242"});
+    let (a, b) = tokio::join!(
+        act(&app, &viewer, twice_id, "pay", Some(card.clone())),
+        act(&app, &viewer, twice_id, "pay", Some(card.clone())),
+    );
+    let mut outcomes = Vec::new();
+    for r in [a, b] {
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        outcomes.push(match status {
+            StatusCode::OK => body["status"].as_str().unwrap().to_owned(),
+            StatusCode::CONFLICT => body["error"]["code"].as_str().unwrap().to_owned(),
+            other => panic!("{other}: {body}"),
+        });
+    }
+    assert!(outcomes.contains(&"paid".to_owned()), "{outcomes:?}");
+    let paid_rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE id = $1 AND status = 'paid' AND paid_at IS NOT NULL",
+    )
+    .bind(twice_id)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(paid_rows, 1);
+    let r = act(&app, &merchant, twice_id, "refund", None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
 
     // An unpaid order cancelled gives its stock back; strangers do not see orders.
     let r = order(&app, &viewer, Some("buy-2"), &other).await;

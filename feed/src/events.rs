@@ -226,29 +226,33 @@ async fn post_events(
             result.duplicates += 1;
             continue;
         }
-        match (event.kind.as_str(), &tag) {
-            ("impression", _) => {
-                vitrine_shop::attribution::record_impression(
-                    &state.db, &event.id, &auth.0.id, &video, at,
-                )
+        let handed_over = match (event.kind.as_str(), &tag) {
+            ("impression", _) => vitrine_shop::attribution::record_impression(
+                &state.db, &event.id, &auth.0.id, &video, at,
+            )
+            .await
+            .map(Ok),
+            ("product_click", Some(tag)) => vitrine_shop::attribution::record_click(
+                &state.db, &event.id, &auth.0.id, &video, tag, at,
+            )
+            .await
+            .map(|r| r.map_err(|e| e.to_string())),
+            _ => Ok(Ok(())),
+        };
+        if !matches!(handed_over, Ok(Ok(()))) {
+            // Not stored after all, so that a retry of the batch does it again.
+            sqlx::query("DELETE FROM events WHERE viewer_id = $1 AND id = $2")
+                .bind(&event.viewer_id)
+                .bind(&event.id)
+                .execute(state.db.pool())
                 .await?;
-            }
-            ("product_click", Some(tag)) => {
-                let recorded = vitrine_shop::attribution::record_click(
-                    &state.db, &event.id, &auth.0.id, &video, tag, at,
-                )
-                .await?;
-                if let Err(e) = recorded {
-                    sqlx::query("DELETE FROM events WHERE viewer_id = $1 AND id = $2")
-                        .bind(&event.viewer_id)
-                        .bind(&event.id)
-                        .execute(state.db.pool())
-                        .await?;
-                    result.errors.push(error("unknown_tag", e.to_string()));
+            match handed_over? {
+                Err(message) => {
+                    result.errors.push(error("unknown_tag", message));
                     continue;
                 }
+                Ok(()) => unreachable!("matched above"),
             }
-            _ => {}
         }
         result.accepted += 1;
     }

@@ -79,7 +79,8 @@ pub struct OrderLineView {
 pub struct OrderView {
     pub id: String,
     pub viewer_id: String,
-    /// `pending_payment`, `paid`, `fulfilled`, `cancelled` or `refunded`.
+    /// `pending_payment`, `paying` (the card is being charged), `paid`, `fulfilled`,
+    /// `cancelled` or `refunded`.
     pub status: String,
     pub items: Vec<OrderLineView>,
     pub total: Money,
@@ -408,51 +409,91 @@ async fn pay_order(
     if order.buyer != auth.0.id {
         return Err(ApiError::forbidden("only the buyer pays for an order"));
     }
-    if order.status != OrderStatus::PendingPayment {
-        return Err(not_in(&order, "waiting for payment"));
+    match order.status {
+        OrderStatus::PendingPayment => {}
+        // A retry of a payment that went through (its answer was lost): the paid order, and
+        // the attribution redone in case it was what failed.
+        OrderStatus::Paid | OrderStatus::Fulfilled => {
+            crate::attribution::attribute(&state.db, &order, order.paid_at.unwrap_or_else(now_ms))
+                .await?;
+            return reread(&state, &order.id).await;
+        }
+        _ => return Err(not_in(&order, "waiting for payment")),
+    }
+    // Claim the order before charging: a second pay, a cancel or the expiry sweep cannot act on
+    // it while the card is charged, so it is never charged twice.
+    let claimed = orders::transition(
+        &state.db,
+        &order,
+        &[OrderStatus::PendingPayment],
+        OrderStatus::Paying,
+        false,
+        None,
+    )
+    .await?;
+    if !claimed {
+        return Err(ApiError::Conflict {
+            code: "payment_in_progress",
+            message: "the order is being paid or is no longer waiting for payment; fetch it again"
+                .into(),
+        });
     }
     let charged = {
         let (amount, reference) = (order.total.clone(), order.id.to_string());
         tokio::task::spawn_blocking(move || payments.charge(&amount, &body.card_number, &reference))
             .await
-            .map_err(|e| anyhow::anyhow!("payment task: {e}"))?
+            .map_err(|e| anyhow::anyhow!("payment task: {e}"))
     };
     let payment_ref = match charged {
-        Ok(reference) => reference,
-        Err(PaymentError::Declined) => {
-            return Err(ApiError::status(
-                StatusCode::PAYMENT_REQUIRED,
-                "payment_declined",
-                "the card was declined; the order still waits for payment",
-            ))
-        }
-        Err(e @ PaymentError::Unavailable(_)) => {
-            return Err(ApiError::status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "payment_unavailable",
-                e.to_string(),
-            ))
+        Ok(Ok(reference)) => reference,
+        failed => {
+            // Not charged: back to waiting for payment.
+            orders::transition(
+                &state.db,
+                &order,
+                &[OrderStatus::Paying],
+                OrderStatus::PendingPayment,
+                false,
+                None,
+            )
+            .await?;
+            return Err(match failed {
+                Ok(Err(PaymentError::Declined)) => ApiError::status(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "payment_declined",
+                    "the card was declined; the order still waits for payment",
+                ),
+                Ok(Err(e @ PaymentError::Unavailable(_))) => ApiError::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "payment_unavailable",
+                    e.to_string(),
+                ),
+                Err(e) => ApiError::Internal(e),
+                Ok(Ok(_)) => unreachable!("handled above"),
+            });
         }
     };
+    let paid_at = now_ms();
     let moved = orders::transition(
         &state.db,
         &order,
-        &[OrderStatus::PendingPayment],
+        &[OrderStatus::Paying],
         OrderStatus::Paid,
         false,
         Some(&payment_ref),
     )
     .await?;
     if !moved {
-        // Expired or cancelled while the card was charged: a real provider would refund here.
-        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer pending");
+        // Only this request moves a `paying` order; the sweep gives up on one after long
+        // minutes. A real provider would refund here.
+        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer being paid");
         return Err(ApiError::Conflict {
             code: "order_not_pending",
-            message: "the order expired or was cancelled while paying; nothing was bought".into(),
+            message: "the order was cancelled while paying; nothing was bought".into(),
         });
     }
     tracing::info!(order = %order.id, "order paid");
-    crate::attribution::attribute(&state.db, &order, now_ms()).await?;
+    crate::attribution::attribute(&state.db, &order, paid_at).await?;
     reread(&state, &order.id).await
 }
 

@@ -7,8 +7,9 @@
 //! many succeed as there are units. A buyer's `Idempotency-Key` is unique per buyer: a retry
 //! finds the order already placed (same request → same order; different request → refused).
 //!
-//! Lifecycle: `pending_payment → paid → fulfilled`, `pending_payment → cancelled` (stock
-//! released; also when unpaid past `expires_at`), `paid | fulfilled → refunded`.
+//! Lifecycle: `pending_payment → paying → paid → fulfilled` (`paying → pending_payment` when the
+//! card is declined), `pending_payment → cancelled` (stock released; also when unpaid past
+//! `expires_at`), `paid | fulfilled → refunded`.
 
 use sqlx::Row;
 use vitrine_core::{
@@ -26,6 +27,8 @@ pub const MAX_ITEMS: usize = 50;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     PendingPayment,
+    /// Claimed by a payment request while the card is charged.
+    Paying,
     Paid,
     Fulfilled,
     Cancelled,
@@ -36,6 +39,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paying => "paying",
             OrderStatus::Paid => "paid",
             OrderStatus::Fulfilled => "fulfilled",
             OrderStatus::Cancelled => "cancelled",
@@ -45,6 +49,7 @@ impl OrderStatus {
 
     fn parse(s: &str) -> OrderStatus {
         match s {
+            "paying" => OrderStatus::Paying,
             "paid" => OrderStatus::Paid,
             "fulfilled" => OrderStatus::Fulfilled,
             "cancelled" => OrderStatus::Cancelled,
@@ -76,6 +81,7 @@ pub struct Order {
     pub video: Option<VideoId>,
     pub tag: Option<TagId>,
     pub expires_at: i64,
+    pub paid_at: Option<i64>,
     pub request_hash: String,
 }
 
@@ -183,6 +189,7 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
         video: new.video,
         tag: new.tag,
         expires_at: new.expires_at,
+        paid_at: None,
         request_hash: new.request_hash,
     })
 }
@@ -278,7 +285,7 @@ pub async fn transition(
 pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
     let row = sqlx::query(
         "SELECT id, buyer_id, status, currency, total_minor, video_id, tag_id, expires_at, \
-         request_hash FROM orders WHERE id = $1",
+         paid_at, request_hash FROM orders WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db.pool())
@@ -319,6 +326,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
             .map(VideoId::from_db),
         tag: row.get::<Option<String>, _>("tag_id").map(TagId::from_db),
         expires_at: row.get("expires_at"),
+        paid_at: row.get("paid_at"),
         request_hash: row.get("request_hash"),
     }))
 }
@@ -336,12 +344,20 @@ pub async fn by_key(db: &Db, buyer: &AccountId, key: &str) -> sqlx::Result<Optio
     }
 }
 
-/// Cancels unpaid orders past their expiry, releasing their stock. Returns how many.
+/// How long a payment request may hold an order (`paying`) before the sweep gives up on it
+/// (the request died mid-charge).
+const PAYING_TIMEOUT_MS: i64 = 10 * 60 * 1000;
+
+/// Cancels unpaid orders past their expiry (and orders stuck `paying` by a request that died),
+/// releasing their stock. Returns how many.
 pub async fn expire(db: &Db) -> sqlx::Result<usize> {
+    let now = now_ms();
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at < $1 LIMIT 100",
+        "SELECT id FROM orders WHERE (status = 'pending_payment' AND expires_at < $1) \
+         OR (status = 'paying' AND updated_at < $2) LIMIT 100",
     )
-    .bind(now_ms())
+    .bind(now)
+    .bind(now - PAYING_TIMEOUT_MS)
     .fetch_all(db.pool())
     .await?;
     let mut expired = 0;
@@ -350,7 +366,7 @@ pub async fn expire(db: &Db) -> sqlx::Result<usize> {
             if transition(
                 db,
                 &order,
-                &[OrderStatus::PendingPayment],
+                &[OrderStatus::PendingPayment, OrderStatus::Paying],
                 OrderStatus::Cancelled,
                 true,
                 None,
