@@ -420,6 +420,7 @@ async fn load_partials(
 /// Builds the final upload from its partials' stored objects, in order, then admits it.
 async fn concatenate(state: &AppState, upload: &mut Upload, partials: &[Upload]) -> ApiResult<()> {
     let owner = acquire(state, &upload.id).await?;
+    let _renewed = KeepLeased::start(state, &upload.id, &owner);
     let scratch = &state.limits.spool_dir;
     let result: anyhow::Result<()> = async {
         tokio::fs::create_dir_all(scratch).await?;
@@ -649,6 +650,32 @@ async fn max_size_for(state: &AppState, upload: &Upload) -> ApiResult<u64> {
         .map_or(server, |direct| direct.min(server)))
 }
 
+/// Renews a held write lease in the background until dropped: appending one piece (a whole
+/// checksummed PATCH, or a whole partial upload when concatenating) can outlast the lease.
+struct KeepLeased(tokio::task::JoinHandle<()>);
+
+impl KeepLeased {
+    fn start(state: &AppState, id: &UploadId, owner: &str) -> KeepLeased {
+        let (db, id, owner) = (state.db.clone(), id.clone(), owner.to_owned());
+        KeepLeased(tokio::spawn(async move {
+            let every = Duration::from_millis(u64::try_from(LEASE_MS / 3).unwrap_or(10_000));
+            loop {
+                tokio::time::sleep(every).await;
+                // Only extends a lease still held: never takes one back after its release.
+                if !matches!(uploads::renew(&db, &id, &owner, LEASE_MS).await, Ok(true)) {
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for KeepLeased {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Takes the write lease on an upload, waiting for a writer that is appending a piece.
 async fn acquire(state: &AppState, id: &UploadId) -> ApiResult<String> {
     let owner = uuid::Uuid::new_v4().to_string();
@@ -793,6 +820,7 @@ async fn write_body(
     }
     if upload.is_complete() && upload.state == UploadState::Receiving {
         let owner = acquire(state, &upload.id).await?;
+        let _renewed = KeepLeased::start(state, &upload.id, &owner);
         let finished = async {
             finish::complete(state, upload).await?;
             finish::admit(state, upload).await
@@ -823,6 +851,7 @@ async fn commit_piece(
     scratch: &std::path::Path,
 ) -> ApiResult<()> {
     let owner = acquire(state, &upload.id).await?;
+    let _renewed = KeepLeased::start(state, &upload.id, &owner);
     let result = async {
         let current = uploads::get(&state.db, &upload.id)
             .await?

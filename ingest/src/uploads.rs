@@ -182,6 +182,20 @@ pub async fn lock(db: &Db, id: &UploadId, owner: &str, lease_ms: i64) -> sqlx::R
     Ok(done.rows_affected() > 0)
 }
 
+/// Extends a lease `owner` still holds; false if it holds it no more (released or taken over).
+pub async fn renew(db: &Db, id: &UploadId, owner: &str, lease_ms: i64) -> sqlx::Result<bool> {
+    let now = db.now_ms_sql();
+    let done = sqlx::query(&format!(
+        "UPDATE uploads SET lock_until = {now} + $1 WHERE id = $2 AND lock_owner = $3"
+    ))
+    .bind(lease_ms)
+    .bind(id.as_str())
+    .bind(owner)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn unlock(db: &Db, id: &UploadId, owner: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE uploads SET lock_owner = NULL, lock_until = NULL \
