@@ -3,7 +3,11 @@
 
 use axum::{
     extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts},
-    http::{header::AUTHORIZATION, request::Parts},
+    http::{
+        header::{AUTHORIZATION, CONTENT_TYPE},
+        request::Parts,
+        HeaderMap,
+    },
 };
 use serde::de::DeserializeOwned;
 use vitrine_core::accounts::{self, Account, Role};
@@ -147,4 +151,23 @@ where
 /// is a 404, like an unknown one.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(what))
+}
+
+/// The media type of a `Content-Type` value, without its parameters, in lower case
+/// (`Video/MP4; codecs="avc1"` → `video/mp4`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The media type of the request's `Content-Type`, if it has a readable one.
+pub fn request_media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(media_type)
 }

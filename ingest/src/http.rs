@@ -3,7 +3,7 @@
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{header::CONTENT_LENGTH, header::CONTENT_TYPE, HeaderMap, StatusCode},
+    http::{header::CONTENT_LENGTH, HeaderMap, StatusCode},
     Json,
 };
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiQuery, Auth, Creator},
+    extract::{parse_id, request_media_type, ApiQuery, Auth, Creator},
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -80,33 +80,15 @@ async fn upload_video(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<VideoView>)> {
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(essence.starts_with("video/") || essence == "application/octet-stream") {
+    let essence =
+        request_media_type(&headers).unwrap_or_else(|| "application/octet-stream".to_owned());
+    if !upload::is_video_type(&essence) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "send the video's bytes with Content-Type video/* or application/octet-stream, not {essence}"
         )));
     }
-    let title = q
-        .title
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .unwrap_or("Untitled");
-    if title.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_title",
-            "title must be at most 200 characters",
-        ));
-    }
+    let title = upload::title(q.title.as_deref())?;
+    let title = title.as_deref().unwrap_or("Untitled");
     let limit = state.limits.max_upload_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)

@@ -27,7 +27,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::ToSchema;
-use vitrine_api::{extract::Creator, ApiError, ApiResult, AppState};
+use vitrine_api::{
+    extract::{media_type, request_media_type, Creator},
+    ApiError, ApiResult, AppState,
+};
 use vitrine_core::{
     ids::{AccountId, DirectUploadId, UploadId, VideoId},
     time::now_ms,
@@ -36,6 +39,7 @@ use vitrine_core::{
 
 use crate::{
     finish::{self, staging_key, target_key},
+    upload,
     uploads::{self, Concat, DirectUpload, Upload, UploadState},
 };
 
@@ -52,8 +56,6 @@ const IDLE: Duration = Duration::from_secs(30);
 /// How long a request waits for another writer of the same upload (appending one piece) before
 /// answering 423.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
-/// Longest title, as for one-request uploads.
-const MAX_TITLE: usize = 200;
 /// Direct upload URLs live between a minute and a week (default an hour), as Mux's do.
 const DIRECT_MIN_SECONDS: u64 = 60;
 const DIRECT_MAX_SECONDS: u64 = 7 * 24 * 3600;
@@ -264,32 +266,23 @@ async fn create(
     }
     let metadata = parse_metadata(header_str(headers, &UPLOAD_METADATA)?.unwrap_or(""))?;
     if let Some(filetype) = metadata.get("filetype").and_then(|t| t.as_deref()) {
-        let essence = filetype
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !(essence.starts_with("video/") || essence == "application/octet-stream") {
+        let essence = media_type(filetype);
+        if !upload::is_video_type(&essence) {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the file's type is {essence}; upload a video (video/*)"
             )));
         }
     }
-    let title = owner
-        .title
-        .clone()
-        .or_else(|| metadata.get("title").cloned().flatten())
-        .or_else(|| metadata.get("filename").cloned().flatten())
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "Untitled".to_owned());
-    if title.chars().count() > MAX_TITLE {
-        return Err(ApiError::invalid(
-            "invalid_title",
-            format!("title must be at most {MAX_TITLE} characters"),
-        ));
-    }
+    let title = match owner.title.clone() {
+        Some(title) => title,
+        None => upload::title(
+            metadata
+                .get("title")
+                .and_then(|t| t.as_deref())
+                .or_else(|| metadata.get("filename").and_then(|t| t.as_deref())),
+        )?
+        .unwrap_or_else(|| "Untitled".to_owned()),
+    };
 
     let video_id = (concat != Some(Concat::Partial)).then(VideoId::generate);
     let mut upload = Upload {
@@ -934,16 +927,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn is_offset_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/offset+octet-stream")
-        })
+    request_media_type(headers).is_some_and(|t| t == "application/offset+octet-stream")
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, ApiError> {
@@ -1099,19 +1083,7 @@ pub async fn create_direct_upload(
             format!("max_size_bytes must be between 1 and {limit}"),
         ));
     }
-    let title = request
-        .title
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    if title
-        .as_ref()
-        .is_some_and(|t| t.chars().count() > MAX_TITLE)
-    {
-        return Err(ApiError::invalid(
-            "invalid_title",
-            format!("title must be at most {MAX_TITLE} characters"),
-        ));
-    }
+    let title = upload::title(request.title.as_deref())?;
     let direct = DirectUpload {
         id: DirectUploadId::generate_unguessable(),
         creator_id: creator.id,

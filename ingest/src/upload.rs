@@ -17,6 +17,25 @@ use crate::spool::Spooled;
 
 /// How many times a transcode is tried before the video is failed.
 pub const MAX_ATTEMPTS: i64 = 3;
+/// Longest video title, in characters.
+pub const MAX_TITLE: usize = 200;
+
+/// A title as a client sent it: trimmed, `None` when blank, 422 when too long.
+pub fn title(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let title = raw.map(str::trim).filter(|t| !t.is_empty());
+    if title.is_some_and(|t| t.chars().count() > MAX_TITLE) {
+        return Err(ApiError::invalid(
+            "invalid_title",
+            format!("title must be at most {MAX_TITLE} characters"),
+        ));
+    }
+    Ok(title.map(str::to_owned))
+}
+
+/// Whether a media type may hold a video: `video/*`, or the generic `application/octet-stream`.
+pub fn is_video_type(media_type: &str) -> bool {
+    media_type.starts_with("video/") || media_type == "application/octet-stream"
+}
 
 /// What became of an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, ApiQuery, Auth, Seller},
+    extract::{parse_id, request_media_type, ApiJson, ApiQuery, Auth, Seller},
     state::Urls,
     views::{Position, TagView},
     ApiError, ApiResult, AppState,
@@ -772,15 +772,7 @@ async fn add_image(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
     let product = own_product(&state, &merchant.id, &id).await?;
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = request_media_type(&headers).unwrap_or_default();
     if !["image/jpeg", "image/png", "image/webp"].contains(&content_type.as_str()) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "send the picture as image/jpeg, image/png or image/webp, not {content_type:?}"
