@@ -62,6 +62,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    ranker: vitrine_feed::Ranker,
     role: Role,
     worker: WorkerConfig,
 }
@@ -94,11 +95,19 @@ impl Application {
                 media: config.media_limits(),
             }),
         };
-        let router = router(&state, role);
+        let ranker = vitrine_feed::Ranker::new(config.feed.clone(), config.admin_token.clone());
+        if role != Role::Worker {
+            ranker
+                .refresh(&state.db, vitrine_feed::ranker::Refresh::ALL)
+                .await
+                .context("loading the feed catalog")?;
+        }
+        let router = router(&state, role, &ranker);
         Ok(Application {
             listener,
             router,
             state,
+            ranker,
             role,
             worker: worker_config(config),
         })
@@ -110,6 +119,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The feed ranker (tests refresh its catalog instead of waiting for the loop).
+    pub fn ranker(&self) -> &vitrine_feed::Ranker {
+        &self.ranker
     }
 
     /// Serves until `shutdown` is cancelled: stops accepting, finishes in-flight requests, and
@@ -138,6 +152,11 @@ impl Application {
                     orders,
                     shutdown.clone(),
                 ));
+                tokio::spawn(
+                    self.ranker
+                        .clone()
+                        .run(self.state.db.clone(), shutdown.clone()),
+                );
                 Some(tokio::spawn(vitrine_ingest::sweep::run(
                     self.state.clone(),
                     interval,
@@ -222,21 +241,21 @@ fn work_dir(config: &Config) -> PathBuf {
     config.data_dir.join("work")
 }
 
-fn router(state: &AppState, role: Role) -> Router {
+fn router(state: &AppState, role: Role, ranker: &vitrine_feed::Ranker) -> Router {
     let ops = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(observability::healthz))
         .routes(routes!(observability::metrics));
     let api = match role {
         Role::Worker => ops,
         Role::All | Role::Api => ops
-            .merge(vitrine_ingest::router(state))
+            .merge(vitrine_ingest::router(state, ranker.config().clone()))
             .merge(vitrine_shop::router())
             // The embedded test provider (no money moves); a real one implements the same trait.
             .merge(vitrine_shop::checkout::router(Arc::new(
                 vitrine_shop::payment::TestPaymentProvider,
             )))
-            .merge(vitrine_feed::router())
-            .merge(vitrine_feed::events::router()),
+            .merge(vitrine_feed::router(ranker.clone()))
+            .merge(vitrine_feed::events::router(ranker.clone())),
     };
     let (mut router, openapi) = api.split_for_parts();
     if role != Role::Worker {

@@ -65,6 +65,12 @@ pub struct Config {
     pub stall_timeout_seconds: u64,
     /// Base of the retry backoff in seconds, doubled per attempt (`VITRINE_RETRY_BACKOFF_SECONDS`).
     pub retry_backoff_seconds: u64,
+    /// Operators' token (`VITRINE_ADMIN_TOKEN`): explains every feed item with `?debug=1`.
+    /// Unset: no admin access.
+    pub admin_token: Option<String>,
+    /// The feed ranker: weights, priors, traffic-pool stages, rules and candidate sources
+    /// (the `[feed]` section of the file; see `vitrine_feed::config::RankConfig`).
+    pub feed: vitrine_feed::RankConfig,
 }
 
 impl Default for Config {
@@ -92,6 +98,8 @@ impl Default for Config {
             ladder: vitrine_transcode::ladder::DEFAULT_SHORT_SIDES.to_vec(),
             stall_timeout_seconds: 60,
             retry_backoff_seconds: 5,
+            admin_token: None,
+            feed: vitrine_feed::RankConfig::default(),
         }
     }
 }
@@ -117,8 +125,12 @@ impl Config {
                     .filter(move |key| known.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]))
-            .extract()
+            .extract::<Config>()
             .context("reading configuration")
+            .and_then(|c| {
+                c.feed.validate().map_err(anyhow::Error::msg)?;
+                Ok(c)
+            })
     }
 
     fn keys() -> Vec<String> {

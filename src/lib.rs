@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_upload;
 pub mod client;
 pub mod config;
+pub mod eval;
 pub mod media;
 pub mod observability;
 

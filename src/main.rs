@@ -57,10 +57,26 @@ enum Command {
         #[arg(long, env = "VITRINE_UPLOAD_STATE")]
         state_file: Option<PathBuf>,
     },
+    /// Measure the feed ranker on a real interaction log (see the README's Feed quality).
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Benchmarks (see the README's Performance section).
     Bench {
         #[command(subcommand)]
         command: vitrine::bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Replay KuaiRand (train on the first 80 % by time, rank the rest): GAUC, NDCG@10 and
+    /// coverage for random, popularity and Vitrine's ranker.
+    Kuairand {
+        /// Directory holding interactions.tsv.
+        #[arg(long, default_value = "../shared/data/kuairand")]
+        data: PathBuf,
     },
 }
 
@@ -139,6 +155,13 @@ async fn run() -> anyhow::Result<()> {
                     video["error"].as_str().unwrap_or("no reason given")
                 );
             }
+            Ok(())
+        }
+        Command::Eval {
+            command: EvalCommand::Kuairand { data },
+        } => {
+            let report = vitrine::eval::kuairand(&data, &config.feed).await?;
+            vitrine::eval::print(&report);
             Ok(())
         }
         Command::Bench { command } => {

@@ -51,6 +51,23 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A caller who may be signed in: `None` without an `Authorization` header, 401 with a bad one.
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Account>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(MaybeAuth(None));
+        }
+        Auth::from_request_parts(parts, state)
+            .await
+            .map(|a| MaybeAuth(Some(a.0)))
+    }
+}
+
 /// Declares an extractor for callers that must hold one role: 401 without a valid token, 403
 /// with a token of another role.
 macro_rules! role_extractor {

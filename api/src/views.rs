@@ -101,6 +101,23 @@ pub struct VideoView {
     /// While `uploading` through a resumable upload: how much has arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload: Option<UploadProgress>,
+    /// The clip's place in the feed's traffic pools (shown to its creator only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+}
+
+/// Where a clip stands in the feed's staged traffic pools.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Distribution {
+    /// 0-based stage.
+    pub stage: i64,
+    /// `testing` (being shown to the stage's pool), `graduated` (passed every stage) or
+    /// `stopped` (failed a stage's thresholds: no longer pushed).
+    pub pool: String,
+    /// Viewers who have been shown the clip.
+    pub impressions: i64,
+    /// Impressions at which the current stage ends (null once no longer testing).
+    pub stage_ends_at: Option<i64>,
 }
 
 /// Bytes of a resumable upload received so far.
@@ -167,6 +184,7 @@ impl VideoView {
             playback,
             tags,
             upload: None,
+            distribution: None,
         }
     }
 }

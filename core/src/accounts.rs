@@ -65,7 +65,7 @@ pub struct NewAccount {
     pub token: String,
 }
 
-fn hash_token(token: &str) -> String {
+pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

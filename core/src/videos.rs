@@ -191,6 +191,26 @@ pub async fn get(db: &Db, id: &VideoId) -> anyhow::Result<Option<Video>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The videos among `ids` that exist, in no particular order.
+pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM videos WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        for row in q.fetch_all(db.pool()).await? {
+            out.push(from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Ready videos, newest first, strictly after the `(ready_at, id)` cursor.
 pub async fn list_ready(
     db: &Db,

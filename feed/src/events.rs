@@ -5,10 +5,11 @@
 //! clicks are also handed to the shop (through its API, `vitrine_shop::attribution`), which keeps
 //! its own record of what drives sales.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use axum::{extract::State, Json};
+use axum::{extract::State, Extension, Json};
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
@@ -17,10 +18,13 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
+    db::Tx,
     ids::{TagId, VideoId},
     time::now_ms,
-    videos,
 };
+use vitrine_shop::attribution::{self, Click};
+
+use crate::{ranker::Ranker, store};
 
 /// Most events in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -44,8 +48,10 @@ pub const TYPES: [&str; 13] = [
     "purchase",
 ];
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_events))
+pub fn router(ranker: Ranker) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_events))
+        .layer(Extension(ranker))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,6 +82,9 @@ pub struct EventInput {
     pub product_id: Option<String>,
     /// The product tag (required for product_click).
     pub tag_id: Option<String>,
+    /// For not_interested: `video` (default; this clip is never shown again) or `creator`
+    /// (this creator's clips are filtered for 14 days, then come back slowly).
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -107,6 +116,7 @@ pub struct EventsResult {
     ))]
 async fn post_events(
     State(state): State<AppState>,
+    Extension(ranker): Extension<Ranker>,
     auth: Auth,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> ApiResult<Json<EventsResult>> {
@@ -116,13 +126,10 @@ async fn post_events(
             format!("send at most {MAX_BATCH} events per request"),
         ));
     }
-    let mut result = EventsResult {
-        accepted: 0,
-        duplicates: 0,
-        errors: Vec::new(),
-    };
-    let mut known_videos: HashMap<String, bool> = HashMap::new();
+    let viewer = &auth.0.id;
     let now = now_ms();
+    let mut errors = Vec::new();
+    let mut valid: Vec<(usize, EventInput, i64)> = Vec::new();
     for (index, raw) in batch.events.into_iter().enumerate() {
         let id = raw.get("id").and_then(|v| v.as_str()).map(str::to_owned);
         let error = |code: &str, message: String| EventError {
@@ -134,127 +141,194 @@ async fn post_events(
         let event: EventInput = match serde_json::from_value(raw) {
             Ok(e) => e,
             Err(e) => {
-                result.errors.push(error("invalid_event", e.to_string()));
+                errors.push(error("invalid_event", e.to_string()));
                 continue;
             }
         };
-        if event.id.is_empty() || event.id.len() > 128 {
-            result.errors.push(error(
-                "invalid_event",
-                "id must be 1 to 128 characters".into(),
-            ));
-            continue;
-        }
-        if !TYPES.contains(&event.kind.as_str()) {
-            result.errors.push(error(
+        let problem = if event.id.is_empty() || event.id.len() > 128 {
+            Some(("invalid_event", "id must be 1 to 128 characters".to_owned()))
+        } else if !TYPES.contains(&event.kind.as_str()) {
+            Some((
                 "unknown_type",
                 format!("{:?} is not an event type", event.kind),
-            ));
-            continue;
-        }
-        if event.viewer_id != auth.0.id.as_str() {
-            result.errors.push(error(
+            ))
+        } else if event.viewer_id != viewer.as_str() {
+            Some((
                 "wrong_viewer",
                 "viewer_id must be the signed-in account".into(),
-            ));
-            continue;
-        }
-        let at = event.at.unwrap_or(now);
-        if at > now + FUTURE_SLACK_MS || at < 0 {
-            result
-                .errors
-                .push(error("invalid_at", "at is not a plausible time".into()));
-            continue;
-        }
-        let Ok(video) = event.video_id.parse::<VideoId>() else {
-            result.errors.push(error(
-                "unknown_video",
-                "video_id does not name a video".into(),
-            ));
-            continue;
+            ))
+        } else if event
+            .at
+            .is_some_and(|at| at > now + FUTURE_SLACK_MS || at < 0)
+        {
+            Some(("invalid_at", "at is not a plausible time".into()))
+        } else if event.watch_ms.is_some_and(|w| w < 0) {
+            Some(("invalid_event", "watch_ms must be zero or more".into()))
+        } else if !matches!(
+            event.scope.as_deref(),
+            None | Some("video") | Some("creator")
+        ) || (event.scope.is_some() && event.kind != "not_interested")
+        {
+            Some((
+                "invalid_event",
+                "scope is `video` or `creator`, and only for not_interested".into(),
+            ))
+        } else if event.video_id.parse::<VideoId>().is_err() {
+            Some(("unknown_video", "video_id does not name a video".into()))
+        } else if event.tag_id.is_none() && event.kind == "product_click" {
+            Some((
+                "missing_tag",
+                "a product_click names the tag_id that was tapped".into(),
+            ))
+        } else {
+            None
         };
-        let exists = match known_videos.get(video.as_str()) {
-            Some(&known) => known,
+        match problem {
+            Some((code, message)) => errors.push(error(code, message)),
             None => {
-                let known = videos::get(&state.db, &video).await?.is_some();
-                known_videos.insert(video.to_string(), known);
-                known
+                let at = event.at.unwrap_or(now);
+                valid.push((index, event, at));
             }
+        }
+    }
+
+    // The clips named, in one query.
+    let mut named: Vec<&str> = valid.iter().map(|(_, e, _)| e.video_id.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    let clips = store::videos_named(&state.db, &named).await?;
+    let mut accepted: Vec<(usize, EventInput, i64, Option<Click>)> = Vec::new();
+    for (index, event, at) in valid {
+        let error = |code: &str, message: String| EventError {
+            index,
+            id: Some(event.id.clone()),
+            code: code.to_owned(),
+            message,
         };
-        if !exists {
-            result.errors.push(error(
+        if !clips.contains_key(&event.video_id) {
+            errors.push(error(
                 "unknown_video",
                 "video_id does not name a video".into(),
             ));
             continue;
         }
-        let tag = match (&event.tag_id, event.kind.as_str()) {
-            (Some(raw), _) => match raw.parse::<TagId>() {
-                Ok(tag) => Some(tag),
-                Err(_) => {
-                    result
-                        .errors
-                        .push(error("unknown_tag", "tag_id does not name a tag".into()));
-                    continue;
-                }
-            },
-            (None, "product_click") => {
-                result.errors.push(error(
-                    "missing_tag",
-                    "a product_click names the tag_id that was tapped".into(),
-                ));
-                continue;
-            }
+        let click = match (&event.tag_id, event.kind.as_str()) {
             (None, _) => None,
+            (Some(raw), kind) => {
+                let Ok(tag) = raw.parse::<TagId>() else {
+                    errors.push(error("unknown_tag", "tag_id does not name a tag".into()));
+                    continue;
+                };
+                let video: VideoId = event.video_id.parse().expect("checked above");
+                match attribution::clicked(&state.db, &video, &tag).await? {
+                    Err(e) => {
+                        errors.push(error("unknown_tag", e.to_string()));
+                        continue;
+                    }
+                    Ok(click) => (kind == "product_click").then_some(click),
+                }
+            }
         };
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, viewer_id, video_id, type, at, watch_ms, product_id, tag_id, \
-             received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(&event.id)
-        .bind(&event.viewer_id)
-        .bind(video.as_str())
-        .bind(&event.kind)
-        .bind(at)
-        .bind(event.watch_ms)
-        .bind(event.product_id.as_deref())
-        .bind(tag.as_ref().map(|t| t.as_str()))
-        .bind(now)
-        .execute(state.db.pool())
-        .await?;
-        if inserted.rows_affected() == 0 {
-            result.duplicates += 1;
+        accepted.push((index, event, at, click));
+    }
+
+    let mut tx = state.db.begin().await?;
+    let stored = insert_events(&mut tx, viewer.as_str(), &accepted, now).await?;
+    let mut fresh: HashSet<&str> = HashSet::new();
+    let mut duplicates = 0;
+    let mut incoming = Vec::new();
+    let mut shown: Vec<(&str, &str, i64)> = Vec::new();
+    for (_, event, at, click) in &accepted {
+        // New only if this insert stored it, and only its first copy in this batch.
+        if !stored.contains(&event.id) || !fresh.insert(event.id.as_str()) {
+            duplicates += 1;
             continue;
         }
-        let handed_over = match (event.kind.as_str(), &tag) {
-            ("impression", _) => vitrine_shop::attribution::record_impression(
-                &state.db, &event.id, &auth.0.id, &video, at,
-            )
-            .await
-            .map(Ok),
-            ("product_click", Some(tag)) => vitrine_shop::attribution::record_click(
-                &state.db, &event.id, &auth.0.id, &video, tag, at,
-            )
-            .await
-            .map(|r| r.map_err(|e| e.to_string())),
-            _ => Ok(Ok(())),
-        };
-        if !matches!(handed_over, Ok(Ok(()))) {
-            // Not stored after all, so that a retry of the batch does it again.
-            sqlx::query("DELETE FROM events WHERE viewer_id = $1 AND id = $2")
-                .bind(&event.viewer_id)
-                .bind(&event.id)
-                .execute(state.db.pool())
-                .await?;
-            match handed_over? {
-                Err(message) => {
-                    result.errors.push(error("unknown_tag", message));
-                    continue;
-                }
-                Ok(()) => unreachable!("matched above"),
-            }
+        if event.kind == "impression" {
+            shown.push((&event.id, &event.video_id, *at));
         }
-        result.accepted += 1;
+        if let Some(click) = click {
+            attribution::record_click(&mut tx, &event.id, viewer, click, *at).await?;
+        }
+        let (creator, duration_ms) = &clips[&event.video_id];
+        incoming.push(store::Incoming {
+            video: event.video_id.clone(),
+            creator: creator.clone(),
+            duration_ms: *duration_ms,
+            kind: event.kind.clone(),
+            creator_scope: event.scope.as_deref() == Some("creator"),
+            at: *at,
+            watch_ms: event.watch_ms,
+        });
     }
-    Ok(Json(result))
+    attribution::record_impressions(&mut tx, viewer, &shown).await?;
+    let catalog = ranker.catalog();
+    let categories: HashMap<String, Vec<String>> = incoming
+        .iter()
+        .filter_map(|e| {
+            let commerce = catalog.get(&e.video)?.commerce.as_ref()?;
+            Some((e.video.clone(), commerce.categories.clone()))
+        })
+        .collect();
+    store::apply(
+        &mut tx,
+        state.db.backend(),
+        ranker.config(),
+        &catalog.priors,
+        store::Batch {
+            viewer: viewer.as_str(),
+            events: &incoming,
+            categories: &categories,
+            now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    errors.sort_by_key(|e| e.index);
+    Ok(Json(EventsResult {
+        accepted: incoming.len(),
+        duplicates,
+        errors,
+    }))
+}
+
+/// Stores the events that are new; returns the ids it stored.
+async fn insert_events(
+    tx: &mut Tx,
+    viewer: &str,
+    events: &[(usize, EventInput, i64, Option<Click>)],
+    now: i64,
+) -> sqlx::Result<HashSet<String>> {
+    const COLS: usize = 9;
+    let mut stored = HashSet::new();
+    for chunk in events.chunks(500) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cells: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (id, viewer_id, video_id, type, at, watch_ms, product_id, tag_id, \
+             received_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (_, e, at, _) in chunk {
+            q = q
+                .bind(&e.id)
+                .bind(viewer)
+                .bind(&e.video_id)
+                .bind(&e.kind)
+                .bind(*at)
+                .bind(e.watch_ms)
+                .bind(e.product_id.as_deref())
+                .bind(e.tag_id.as_deref())
+                .bind(now);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            stored.insert(r.get::<String, _>("id"));
+        }
+    }
+    Ok(stored)
 }

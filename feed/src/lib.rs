@@ -1,12 +1,25 @@
-//! The viewer feed: `ready` clips with their live product tags.
+//! The viewer feed: a Douyin-style ranker over ready clips, served with their live product tags.
 //!
-//! Ranking here is plain recency (newest ready first) with an opaque keyset cursor, so paging is
-//! stable while new clips arrive; the Douyin-style ranker replaces `rank` in a later issue. The
-//! feed never writes videos, products or tags; it owns the `events` table (`POST /v1/events`)
-//! and hands impressions and product clicks to the shop through the shop's API.
+//! Shape (x-algorithm's): candidate sources → filter → score → select. `model` is the ranking
+//! math without I/O (smoothed action rates, the score, traffic-pool promotion, page rules);
+//! `catalog` is the in-memory view of every feedable clip and the candidate pipeline; `store`
+//! keeps the ranker's state in the shared database; `ranker` refreshes the catalog; `events`
+//! is the intake (`POST /v1/events`); `http` serves `GET /v1/feed`; `vitrine eval kuairand` replays a real
+//! interaction log through the same code.
+//!
+//! The feed owns the `events` and `feed_*` tables and `follows`; it never writes videos,
+//! products or tags, and hands impressions and product clicks to the shop through the shop's
+//! API.
 
+pub mod catalog;
+pub mod config;
 pub mod cursor;
 pub mod events;
 pub mod http;
+pub mod model;
+pub mod ranker;
+pub mod store;
 
+pub use config::RankConfig;
 pub use http::router;
+pub use ranker::Ranker;

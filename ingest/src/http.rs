@@ -1,17 +1,19 @@
 //! Video routes: upload, read, delete.
 
+use std::sync::Arc;
+
 use axum::{
     body::Body,
     extract::{Path, State},
     http::{header::CONTENT_LENGTH, HeaderMap, StatusCode},
-    Json,
+    Extension, Json,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, request_media_type, ApiQuery, Auth, Creator},
+    extract::{parse_id, request_media_type, ApiQuery, Auth, Creator, MaybeAuth},
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -20,6 +22,7 @@ use vitrine_core::{
     ids::VideoId,
     videos::{self, VideoStatus},
 };
+use vitrine_feed::RankConfig;
 
 use crate::{
     spool::{spool, SpoolError},
@@ -28,7 +31,7 @@ use crate::{
     uploads,
 };
 
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState, feed: RankConfig) -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(upload_video))
         .layer(axum::middleware::map_response(close_after_refusal));
@@ -37,6 +40,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(OpenApiRouter::from(tus::router(state)))
         .routes(routes!(tus::create_direct_upload))
         .routes(routes!(get_video, delete_video))
+        .layer(Extension(Arc::new(feed)))
 }
 
 /// An upload refused early (bad token, wrong type, too large) leaves most of its body unread on
@@ -138,6 +142,8 @@ async fn upload_video(
     responses((status = 200, body = VideoView), (status = 404, body = ErrorBody)))]
 async fn get_video(
     State(state): State<AppState>,
+    Extension(feed): Extension<Arc<RankConfig>>,
+    MaybeAuth(caller): MaybeAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VideoView>> {
     let mut id: VideoId = parse_id(&id, "video")?;
@@ -165,6 +171,10 @@ async fn get_video(
                 length: upload.length,
             });
         }
+    }
+    if caller.is_some_and(|c| c.id == video.creator_id) {
+        view.distribution =
+            Some(vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?);
     }
     Ok(Json(view))
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
-    db::Db,
+    db::{Db, Tx},
     ids::{AccountId, ProductId, TagId, VideoId},
     money::Money,
 };
@@ -34,29 +34,58 @@ pub fn commission(value_minor: i64, bps: i64) -> i64 {
     i64::try_from(rounded).unwrap_or(i64::MAX)
 }
 
-/// A video was shown to a viewer: one impression for each tag viewers see on it now.
-pub async fn record_impression(
-    db: &Db,
-    event_id: &str,
+/// Videos shown to a viewer (feed impressions, in the feed's transaction): one tag impression
+/// for each tag viewers see on each video now. `shown` is `(event id, video, at)`.
+pub async fn record_impressions(
+    tx: &mut Tx,
     viewer: &AccountId,
-    video: &VideoId,
-    at: i64,
+    shown: &[(&str, &str, i64)],
 ) -> sqlx::Result<()> {
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let mut videos: Vec<&str> = shown.iter().map(|s| s.1).collect();
+    videos.sort_unstable();
+    videos.dedup();
     // The same tags the video object shows: live, on an active product in stock.
-    let visible = crate::tags::visible_tag_products(db, video).await?;
-    for (tag, product) in visible {
-        sqlx::query(
+    let visible = crate::tags::visible_tags_of(tx, &videos).await?;
+    let mut rows: Vec<(&str, &str, &str, &str, i64)> = Vec::new();
+    for (event, video, at) in shown {
+        for (tag, product) in visible.get(*video).into_iter().flatten() {
+            rows.push((event, tag, video, product, *at));
+        }
+    }
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO tag_impressions (event_id, tag_id, video_id, product_id, viewer_id, at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(tag.as_str())
-        .bind(video.as_str())
-        .bind(product.as_str())
-        .bind(viewer.as_str())
-        .bind(at)
-        .execute(db.pool())
-        .await?;
+             VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (event, tag, video, product, at) in chunk {
+            q = q
+                .bind(*event)
+                .bind(*tag)
+                .bind(*video)
+                .bind(*product)
+                .bind(viewer.as_str())
+                .bind(*at);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -68,15 +97,12 @@ pub enum ClickError {
     UnknownTag,
 }
 
-/// A viewer tapped a tag's product card: starts (or renews) the attribution window.
-pub async fn record_click(
+/// The product a tag of `video` sells, and the video's creator: what a click on it credits.
+pub async fn clicked(
     db: &Db,
-    event_id: &str,
-    viewer: &AccountId,
     video: &VideoId,
     tag: &TagId,
-    at: i64,
-) -> Result<Result<(), ClickError>, sqlx::Error> {
+) -> Result<Result<Click, ClickError>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT t.product_id, v.creator_id FROM tags t JOIN videos v ON v.id = t.video_id \
          WHERE t.id = $1 AND t.video_id = $2",
@@ -85,23 +111,65 @@ pub async fn record_click(
     .bind(video.as_str())
     .fetch_optional(db.pool())
     .await?;
-    let Some(row) = row else {
-        return Ok(Err(ClickError::UnknownTag));
-    };
+    Ok(match row {
+        None => Err(ClickError::UnknownTag),
+        Some(row) => Ok(Click {
+            video: video.clone(),
+            tag: tag.clone(),
+            product: ProductId::from_db(row.get("product_id")),
+            creator: AccountId::from_db(row.get("creator_id")),
+        }),
+    })
+}
+
+/// A tap on a product card, resolved by [`clicked`].
+#[derive(Debug, Clone)]
+pub struct Click {
+    pub video: VideoId,
+    pub tag: TagId,
+    pub product: ProductId,
+    pub creator: AccountId,
+}
+
+/// A viewer tapped a tag's product card: starts (or renews) the attribution window.
+pub async fn record_click(
+    tx: &mut Tx,
+    event_id: &str,
+    viewer: &AccountId,
+    click: &Click,
+    at: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO product_clicks (event_id, viewer_id, video_id, tag_id, product_id, \
          creator_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
     .bind(event_id)
     .bind(viewer.as_str())
-    .bind(video.as_str())
-    .bind(tag.as_str())
-    .bind(row.get::<String, _>("product_id"))
-    .bind(row.get::<String, _>("creator_id"))
+    .bind(click.video.as_str())
+    .bind(click.tag.as_str())
+    .bind(click.product.as_str())
+    .bind(click.creator.as_str())
     .bind(at)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// Units sold and GMV (minor units, any currency) credited to each video by paid orders: the
+/// purchases the feed's ranker learns from.
+pub async fn sales_by_video(db: &Db) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT a.video_id, CAST(SUM(a.units) AS BIGINT) AS units, \
+                CAST(SUM(a.gmv_minor) AS BIGINT) AS gmv FROM order_attributions a \
+         JOIN orders o ON o.id = a.order_id \
+         WHERE o.status IN ('paid', 'fulfilled') GROUP BY a.video_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("video_id"), r.get("units"), r.get("gmv")))
+        .collect())
 }
 
 /// Credits each line of a just-paid order to the buyer's last click on its product within the

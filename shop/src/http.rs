@@ -66,6 +66,10 @@ pub struct NewProductBody {
     /// Affiliate commission in basis points of the price, 0..=10000 (default 0: not open to
     /// affiliates).
     pub commission_bps: Option<i64>,
+    /// Category slug (lowercase letters, digits, `-`, `_`), e.g. `skincare`: lets the feed
+    /// show the clip to viewers who buy in that category.
+    #[schema(example = "skincare")]
+    pub category: Option<String>,
     #[serde(default)]
     pub variants: Vec<VariantInput>,
 }
@@ -112,6 +116,7 @@ pub struct ProductView {
     pub status: ProductStatus,
     /// Affiliate commission in basis points (0: not open to affiliates).
     pub commission_bps: i64,
+    pub category: Option<String>,
     pub variants: Vec<VariantView>,
     pub images: Vec<ImageView>,
 }
@@ -146,6 +151,7 @@ impl ProductView {
             stock: p.stock,
             status: p.status,
             commission_bps: p.commission_bps,
+            category: p.category,
             variants: p
                 .variants
                 .into_iter()
@@ -194,6 +200,7 @@ async fn create_product(
             &body.variants,
         )
     })
+    .and_then(|new| new.in_category(body.category.as_deref()))
     .map_err(invalid)?;
     let product = products::create(&state.db, &merchant.id, new).await?;
     Ok((
@@ -387,9 +394,10 @@ pub struct ProductPatchBody {
     pub stock: Option<i64>,
     pub status: Option<ProductStatus>,
     pub commission_bps: Option<i64>,
+    pub category: Option<String>,
 }
 
-/// Change your product: any of title, description, price, stock, status, commission.
+/// Change your product: any of title, description, price, stock, status, commission, category.
 #[utoipa::path(patch, path = "/v1/products/{id}", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     request_body = ProductPatchBody,
@@ -406,7 +414,7 @@ async fn update_product(
     ApiJson(body): ApiJson<ProductPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
     let product = own_product(&state, &merchant.id, &id).await?;
-    let patch = ProductPatch::parse(
+    let mut patch = ProductPatch::parse(
         body.title.as_deref(),
         body.description.as_deref(),
         body.price.as_ref(),
@@ -415,6 +423,12 @@ async fn update_product(
         body.commission_bps,
     )
     .map_err(invalid)?;
+    patch.category = body
+        .category
+        .as_deref()
+        .map(products::valid_category)
+        .transpose()
+        .map_err(invalid)?;
     products::update(&state.db, &product, patch)
         .await?
         .map_err(invalid)?;

@@ -73,6 +73,8 @@ pub struct Product {
     pub status: ProductStatus,
     /// Affiliate commission in basis points of the price (0: not open to affiliates).
     pub commission_bps: i64,
+    /// A lowercase category slug (`skincare`, `shoes`…): the feed matches it to viewers.
+    pub category: Option<String>,
     pub variants: Vec<Variant>,
     pub images: Vec<ProductImage>,
 }
@@ -134,6 +136,8 @@ pub enum ProductError {
     VariantCurrency { expected: String, got: String },
     #[error("the currency of a product with variants cannot change")]
     CurrencyChange,
+    #[error("category must be 1 to 64 lowercase letters, digits, '-' or '_'")]
+    Category,
 }
 
 /// A validated new product.
@@ -145,6 +149,7 @@ pub struct NewProduct {
     pub stock: i64,
     pub status: ProductStatus,
     pub commission_bps: i64,
+    pub category: Option<String>,
     pub variants: Vec<NewVariant>,
 }
 
@@ -187,6 +192,7 @@ impl NewProduct {
             stock: valid_stock(stock)?,
             status: ProductStatus::Active,
             commission_bps: 0,
+            category: None,
             variants: Vec::new(),
         })
     }
@@ -220,6 +226,26 @@ impl NewProduct {
             self.variants.push(variant);
         }
         Ok(self)
+    }
+
+    /// Sets the category (validated).
+    pub fn in_category(mut self, category: Option<&str>) -> Result<NewProduct, ProductError> {
+        self.category = category.map(valid_category).transpose()?;
+        Ok(self)
+    }
+}
+
+/// A category slug: trimmed, lowercased, 1–64 of `a-z 0-9 - _`.
+pub fn valid_category(raw: &str) -> Result<String, ProductError> {
+    let c = raw.trim().to_lowercase();
+    let ok = !c.is_empty()
+        && c.len() <= 64
+        && c.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+    if ok {
+        Ok(c)
+    } else {
+        Err(ProductError::Category)
     }
 }
 
@@ -310,6 +336,7 @@ pub struct ProductPatch {
     pub stock: Option<i64>,
     pub status: Option<ProductStatus>,
     pub commission_bps: Option<i64>,
+    pub category: Option<String>,
 }
 
 impl ProductPatch {
@@ -332,12 +359,14 @@ impl ProductPatch {
             stock: stock.map(valid_stock).transpose()?,
             status,
             commission_bps: commission_bps.map(valid_commission).transpose()?,
+            category: None,
         })
     }
 }
 
 const COLUMNS: &str =
-    "id, merchant_id, title, description, price_minor, currency, stock, status, commission_bps";
+    "id, merchant_id, title, description, price_minor, currency, stock, status, commission_bps, \
+     category";
 
 fn from_row(row: &AnyRow) -> Product {
     Product {
@@ -352,6 +381,7 @@ fn from_row(row: &AnyRow) -> Product {
         stock: row.get("stock"),
         status: ProductStatus::parse(&row.get::<String, _>("status")),
         commission_bps: row.get("commission_bps"),
+        category: row.get("category"),
         variants: Vec::new(),
         images: Vec::new(),
     }
@@ -363,8 +393,8 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO products (id, merchant_id, title, description, price_minor, currency, stock, \
-         status, commission_bps, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+         status, commission_bps, category, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10)",
     )
     .bind(id.as_str())
     .bind(merchant.as_str())
@@ -376,6 +406,7 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
     .bind(new.status.as_str())
     .bind(new.commission_bps)
     .bind(now)
+    .bind(new.category.as_deref())
     .execute(&mut *tx)
     .await?;
     let mut variants = Vec::new();
@@ -392,6 +423,7 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
         stock: new.stock,
         status: new.status,
         commission_bps: new.commission_bps,
+        category: new.category,
         variants,
         images: Vec::new(),
     })
@@ -520,7 +552,8 @@ pub async fn update(
         "UPDATE products SET title = COALESCE($1, title), description = COALESCE($2, description), \
          price_minor = COALESCE($3, price_minor), currency = COALESCE($4, currency), \
          stock = COALESCE($5, stock), status = COALESCE($6, status), \
-         commission_bps = COALESCE($7, commission_bps), updated_at = $8 WHERE id = $9",
+         commission_bps = COALESCE($7, commission_bps), updated_at = $8, \
+         category = COALESCE($10, category) WHERE id = $9",
     )
     .bind(patch.title)
     .bind(patch.description)
@@ -531,6 +564,7 @@ pub async fn update(
     .bind(patch.commission_bps)
     .bind(now_ms())
     .bind(product.id.as_str())
+    .bind(patch.category)
     .execute(db.pool())
     .await?;
     Ok(Ok(()))

@@ -9,7 +9,7 @@ use vitrine_api::{
     views::{Position, TagView},
 };
 use vitrine_core::{
-    db::Db,
+    db::{Db, Tx},
     ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
@@ -201,28 +201,50 @@ fn visible() -> String {
     )
 }
 
-/// The tags viewers see on a video now, with their products.
-pub async fn visible_tag_products(
-    db: &Db,
-    video: &VideoId,
-) -> sqlx::Result<Vec<(TagId, ProductId)>> {
+/// The tags viewers see now on each of `videos`, with their products (in a transaction).
+pub async fn visible_tags_of(
+    tx: &mut Tx,
+    videos: &[&str],
+) -> sqlx::Result<HashMap<String, Vec<(String, String)>>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in videos.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT t.id, t.video_id, t.product_id FROM tags t \
+             JOIN products p ON p.id = t.product_id JOIN videos vid ON vid.id = t.video_id \
+             LEFT JOIN product_variants v ON v.id = t.variant_id \
+             WHERE t.video_id IN ({}) AND {}",
+            placeholders.join(", "),
+            visible()
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.entry(row.get("video_id"))
+                .or_default()
+                .push((row.get("id"), row.get("product_id")));
+        }
+    }
+    Ok(out)
+}
+
+/// Every video that sells something viewers can buy now: `(video, product category, price in
+/// minor units)` per visible tag. What the feed's commerce source and commerce term read.
+pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<String>, i64)>> {
     let rows = sqlx::query(&format!(
-        "SELECT t.id, t.product_id FROM tags t JOIN products p ON p.id = t.product_id \
+        "SELECT t.video_id, p.category, COALESCE(v.price_minor, p.price_minor) AS price_minor \
+         FROM tags t JOIN products p ON p.id = t.product_id \
          JOIN videos vid ON vid.id = t.video_id \
-         LEFT JOIN product_variants v ON v.id = t.variant_id WHERE t.video_id = $1 AND {}",
+         LEFT JOIN product_variants v ON v.id = t.variant_id WHERE {}",
         visible()
     ))
-    .bind(video.as_str())
     .fetch_all(db.pool())
     .await?;
     Ok(rows
         .iter()
-        .map(|r| {
-            (
-                TagId::from_db(r.get("id")),
-                ProductId::from_db(r.get("product_id")),
-            )
-        })
+        .map(|r| (r.get("video_id"), r.get("category"), r.get("price_minor")))
         .collect())
 }
 

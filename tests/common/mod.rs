@@ -74,6 +74,7 @@ pub struct TestApp {
     pub config: Config,
     pub state: AppState,
     pub shutdown: CancellationToken,
+    pub ranker: vitrine_feed::Ranker,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -115,6 +116,7 @@ impl TestApp {
             .expect("building the app");
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
+        let ranker = app.ranker().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
         TestApp {
@@ -123,6 +125,7 @@ impl TestApp {
             config,
             state,
             shutdown,
+            ranker,
             handle: Some(handle),
             _dir: dir,
         }
@@ -244,6 +247,43 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Ready clips written straight into the database (no media): for feed tests that need
+    /// many clips and not their pixels. Returns their ids, newest last.
+    pub async fn ready_clips(&self, creator: &str, n: usize, duration_ms: i64) -> Vec<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id = vitrine_core::ids::VideoId::generate().to_string();
+            sqlx::query(
+                "INSERT INTO videos (id, creator_id, title, status, progress, duration_ms, \
+                 source_size, source_sha256, created_at, updated_at, ready_at) \
+                 VALUES ($1, $2, $3, 'ready', 1, $4, 1, $5, $6, $6, $6)",
+            )
+            .bind(&id)
+            .bind(creator)
+            .bind(format!("clip {i}"))
+            .bind(duration_ms)
+            .bind(format!("sha-{id}"))
+            .bind(now + i as i64)
+            .execute(self.state.db.pool())
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Brings the feed's catalog up to date now (instead of within its 500 ms refresh).
+    pub async fn refresh_feed(&self) {
+        self.ranker
+            .refresh(&self.state.db, vitrine_feed::ranker::Refresh::ALL)
+            .await
+            .unwrap();
     }
 
     pub async fn feed(&self, query: &str) -> Response {

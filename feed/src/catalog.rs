@@ -1,0 +1,444 @@
+//! The ranker's in-memory view of every feedable clip, and the candidate pipeline over it:
+//! sources → filter → score → select (x-algorithm's shape).
+//!
+//! A `Catalog` is immutable once built: the refresh loop builds a new one from the database
+//! and swaps it in, so requests never wait for it and every API process converges on the same
+//! shared state (PostgreSQL or SQLite) within one refresh interval. Per-viewer state is not
+//! here: it is read per request, so a viewer's own events show on their next page.
+
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
+
+use crate::{
+    config::RankConfig,
+    model::{self, Clip, Counts, PageState, Pick, Pool, Priors, Scored, Source, Viewer, BANDS},
+};
+
+/// Most entries kept in each precomputed list.
+const LIST_CAP: usize = 2_000;
+/// Most entries per category list.
+const CATEGORY_CAP: usize = 500;
+
+/// Clips similar to a clip by co-engagement: `(clip id, cosine similarity)`, best first.
+pub type Neighbours = HashMap<String, Vec<(String, f32)>>;
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub clips: Vec<Arc<Clip>>,
+    pub by_id: HashMap<String, usize>,
+    /// Each creator's clips, newest first.
+    pub by_creator: HashMap<String, Vec<usize>>,
+    /// Commerce clips per product category, by expected GMV per impression.
+    pub by_category: HashMap<String, Vec<usize>>,
+    /// Most positive actions recently (decayed trend counter).
+    pub popular: Vec<usize>,
+    /// Clips in a traffic pool, the least exposed for their stage first.
+    pub pool: Vec<usize>,
+    /// Best viewer-independent score.
+    pub top: Vec<usize>,
+    pub neighbours: Arc<Neighbours>,
+    pub priors: Priors,
+}
+
+impl Catalog {
+    pub fn build(
+        clips: Vec<Arc<Clip>>,
+        neighbours: Arc<Neighbours>,
+        cfg: &RankConfig,
+        now: i64,
+    ) -> Catalog {
+        let mut totals = [Counts::default(); BANDS];
+        for c in &clips {
+            totals[model::band(c.duration_ms)].add(&c.counts);
+        }
+        let priors = Priors::from_totals(&totals);
+        let by_id = clips
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+
+        let mut by_creator: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, c) in clips.iter().enumerate() {
+            by_creator.entry(c.creator.clone()).or_default().push(i);
+        }
+        for list in by_creator.values_mut() {
+            list.sort_by_key(|&i| std::cmp::Reverse(clips[i].ready_at));
+        }
+
+        let nobody = Viewer::default();
+        let base: Vec<f64> = clips
+            .iter()
+            .map(|c| model::score(cfg, &priors, c, &nobody, 0.0, now).total)
+            .collect();
+        let ranked = |keep: &dyn Fn(&Clip) -> bool, key: &dyn Fn(usize) -> f64, cap: usize| {
+            let mut list: Vec<usize> = (0..clips.len()).filter(|&i| keep(&clips[i])).collect();
+            list.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+            list.truncate(cap);
+            list
+        };
+        let popular = ranked(
+            &|c| c.trend_now(cfg, now) > 0.01,
+            &|i| clips[i].trend_now(cfg, now),
+            LIST_CAP,
+        );
+        let top = ranked(&|_| true, &|i| base[i], LIST_CAP);
+        // Least exposed relative to the stage it is in first: every new clip gets its turn.
+        let pool = ranked(
+            &|c| c.pool == Pool::Testing,
+            &|i| {
+                let c = &clips[i];
+                let end = cfg.stage_end(c.stage as usize).unwrap_or(1) as f64;
+                -(c.counts.impressions as f64 / end) - c.stage as f64
+            },
+            usize::MAX,
+        );
+        let mut by_category: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, c) in clips.iter().enumerate() {
+            if let Some(commerce) = &c.commerce {
+                for k in &commerce.categories {
+                    by_category.entry(k.clone()).or_default().push(i);
+                }
+            }
+        }
+        for list in by_category.values_mut() {
+            list.sort_by(|&a, &b| base[b].total_cmp(&base[a]));
+            list.truncate(CATEGORY_CAP);
+        }
+        Catalog {
+            clips,
+            by_id,
+            by_creator,
+            by_category,
+            popular,
+            pool,
+            top,
+            neighbours,
+            priors,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Clip>> {
+        self.by_id.get(id).map(|&i| &self.clips[i])
+    }
+
+    /// Similarity of every clip co-engaged with `liked` (summed over the liked clips).
+    pub fn co_engagement<'a>(
+        &self,
+        liked: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<usize, f64> {
+        let mut out: HashMap<usize, f64> = HashMap::new();
+        for id in liked {
+            for (other, sim) in self.neighbours.get(id).into_iter().flatten() {
+                if let Some(&i) = self.by_id.get(other) {
+                    *out.entry(i).or_default() += f64::from(*sim);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Co-engagement neighbours from each viewer's recent positive clips (liked or completed):
+/// cosine similarity of the sets of viewers who engaged with each pair, top `keep` per clip.
+pub fn neighbours(histories: &[Vec<String>], keep: usize) -> Neighbours {
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut degree: Vec<u32> = Vec::new();
+    let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+    for history in histories {
+        let mut items: Vec<u32> = history
+            .iter()
+            .map(|id| {
+                *ids.entry(id.as_str()).or_insert_with(|| {
+                    names.push(id.as_str());
+                    degree.push(0);
+                    (names.len() - 1) as u32
+                })
+            })
+            .collect();
+        items.sort_unstable();
+        items.dedup();
+        for &i in &items {
+            degree[i as usize] += 1;
+        }
+        for (x, &a) in items.iter().enumerate() {
+            for &b in &items[x + 1..] {
+                *pairs.entry((a, b)).or_default() += 1;
+            }
+        }
+    }
+    let mut lists: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+    for ((a, b), n) in pairs {
+        let sim = n as f32 / ((degree[a as usize] * degree[b as usize]) as f32).sqrt();
+        lists.entry(a).or_default().push((b, sim));
+        lists.entry(b).or_default().push((a, sim));
+    }
+    lists
+        .into_iter()
+        .map(|(a, mut list)| {
+            list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+            list.truncate(keep);
+            (
+                names[a as usize].to_owned(),
+                list.into_iter()
+                    .map(|(b, s)| (names[b as usize].to_owned(), s))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Everything known about the viewer asking, as of this request.
+#[derive(Debug, Clone, Default)]
+pub struct ViewerState {
+    pub viewer: Viewer,
+    /// Clips seen within the seen window (or dismissed): never shown again.
+    pub seen: HashSet<String>,
+    /// Recent positive clips (liked, completed, shared), newest first.
+    pub positives: Vec<String>,
+    pub follows: Vec<String>,
+    /// A stable number for this viewer (spreads traffic-pool clips across viewers).
+    pub salt: u64,
+}
+
+/// 32-bit fingerprint of a clip id (what a cursor remembers of served clips).
+pub fn fingerprint(id: &str) -> u32 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish() as u32
+}
+
+/// The candidate pipeline for one page: sources → filter → score → select.
+pub fn recommend(
+    catalog: &Catalog,
+    cfg: &RankConfig,
+    state: &ViewerState,
+    served: &HashSet<u32>,
+    page: &mut PageState,
+    limit: usize,
+    now: i64,
+) -> Vec<Pick> {
+    let excluded = |i: usize| {
+        let c = &catalog.clips[i];
+        state.seen.contains(&c.id)
+            || served.contains(&fingerprint(&c.id))
+            || model::fatigue(cfg, state.viewer.muted.get(&c.creator).copied(), now) == 0.0
+    };
+    let mut proposed: HashMap<usize, Vec<Source>> = HashMap::new();
+    let mut propose = |i: usize, source: Source| {
+        proposed.entry(i).or_default().push(source);
+    };
+    let s = &cfg.sources;
+
+    // Traffic pool: the least exposed clips, spread across viewers by a salted offset.
+    let mut pool_order = Vec::new();
+    if s.traffic_pool > 0 && !catalog.pool.is_empty() {
+        let window = catalog.pool.len().min(s.traffic_pool * 10);
+        let start = (state.salt as usize) % window;
+        for &i in catalog.pool[start..window]
+            .iter()
+            .chain(&catalog.pool[..start])
+            .chain(&catalog.pool[window..])
+            .filter(|&&i| !excluded(i))
+            .take(s.traffic_pool)
+        {
+            propose(i, Source::TrafficPool);
+            pool_order.push(i);
+        }
+    }
+    for &i in catalog
+        .popular
+        .iter()
+        .filter(|&&i| !excluded(i))
+        .take(s.popular)
+    {
+        propose(i, Source::Popular);
+    }
+    if s.followed > 0 {
+        let per = (s.followed / state.follows.len().max(1)).clamp(1, 5);
+        let mut n = 0;
+        for creator in &state.follows {
+            for &i in catalog
+                .by_creator
+                .get(creator)
+                .into_iter()
+                .flatten()
+                .filter(|&&i| !excluded(i))
+                .take(per)
+            {
+                if n < s.followed {
+                    propose(i, Source::Followed);
+                    n += 1;
+                }
+            }
+        }
+    }
+    let co = catalog.co_engagement(state.positives.iter().map(String::as_str));
+    if s.co_engagement > 0 {
+        let mut similar: Vec<(usize, f64)> = co
+            .iter()
+            .filter(|(&i, _)| !excluded(i))
+            .map(|(&i, &v)| (i, v))
+            .collect();
+        similar.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (i, _) in similar.into_iter().take(s.co_engagement) {
+            propose(i, Source::CoEngagement);
+        }
+    }
+    if s.commerce > 0 {
+        let mut categories: Vec<(&String, &f64)> = state.viewer.categories.iter().collect();
+        categories.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        let top: Vec<_> = categories.into_iter().take(3).collect();
+        let per = s.commerce / top.len().max(1);
+        for (k, _) in top {
+            for &i in catalog
+                .by_category
+                .get(k)
+                .into_iter()
+                .flatten()
+                .filter(|&&i| !excluded(i))
+                .take(per)
+            {
+                propose(i, Source::Commerce);
+            }
+        }
+    }
+    for &i in catalog.top.iter().filter(|&&i| !excluded(i)).take(s.top) {
+        propose(i, Source::Top);
+    }
+
+    let scored = |i: usize, sources: Vec<Source>| {
+        let clip = &catalog.clips[i];
+        Scored {
+            clip: i,
+            creator: clip.creator.clone(),
+            commerce: clip.commerce.is_some(),
+            sources,
+            terms: model::score(
+                cfg,
+                &catalog.priors,
+                clip,
+                &state.viewer,
+                co.get(&i).copied().unwrap_or(0.0),
+                now,
+            ),
+        }
+    };
+    let pool: Vec<Scored> = pool_order
+        .iter()
+        .map(|&i| scored(i, proposed.get(&i).cloned().unwrap_or_default()))
+        .collect();
+    let organic: Vec<Scored> = proposed
+        .into_iter()
+        .filter(|(_, sources)| sources.iter().any(|s| *s != Source::TrafficPool))
+        .map(|(i, sources)| scored(i, sources))
+        .collect();
+    model::select(cfg, organic, pool, page, limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Commerce, Pool, Trend};
+
+    fn clip(id: &str, creator: &str, impressions: i64, likes: i64) -> Arc<Clip> {
+        Arc::new(Clip {
+            id: id.into(),
+            creator: creator.into(),
+            duration_ms: Some(20_000),
+            ready_at: 0,
+            counts: Counts {
+                impressions,
+                likes,
+                completes: likes * 3,
+                ..Default::default()
+            },
+            stage: 0,
+            pool: if impressions >= 300 {
+                Pool::Graduated
+            } else {
+                Pool::Testing
+            },
+            trend: Trend::new(&RankConfig::default()).weight(likes as f64, 0, 0),
+            trend_epoch: 0,
+            commerce: None,
+        })
+    }
+
+    #[test]
+    fn co_engagement_links_clips_liked_by_the_same_viewers() {
+        let h = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let n = neighbours(&[h(&["a", "b"]), h(&["a", "b", "c"]), h(&["c", "d"])], 10);
+        let of_a = &n["a"];
+        assert_eq!(of_a[0].0, "b");
+        assert!((of_a[0].1 - 1.0).abs() < 1e-6, "a and b always together");
+        assert!(of_a.iter().all(|(id, _)| id != "d"));
+    }
+
+    #[test]
+    fn each_source_proposes_and_filters_hold() {
+        let cfg = RankConfig::default();
+        let mut clips = vec![
+            clip("hit", "x", 10_000, 3_000),
+            clip("new", "y", 0, 0),
+            clip("fav1", "fav", 5_000, 100),
+            clip("fav2", "fav", 5_000, 100),
+            clip("similar", "z", 5_000, 50),
+            clip("seen", "w", 10_000, 5_000),
+            clip("muted", "m", 10_000, 5_000),
+        ];
+        let mut shop = (*clip("shop", "s", 5_000, 50)).clone();
+        shop.commerce = Some(Commerce {
+            categories: vec!["shoes".into()],
+            price: 30.0,
+        });
+        clips.push(Arc::new(shop));
+        let mut neighbours = Neighbours::new();
+        neighbours.insert("liked".into(), vec![("similar".into(), 0.9)]);
+        let catalog = Catalog::build(clips, Arc::new(neighbours), &cfg, 1_000);
+        let mut state = ViewerState::default();
+        state.seen.insert("seen".into());
+        state.viewer.muted.insert("m".into(), 900);
+        state.follows.push("fav".into());
+        state.positives.push("liked".into());
+        state.viewer.categories.insert("shoes".into(), 2.0);
+        let mut page = PageState::default();
+        let picks = recommend(
+            &catalog,
+            &cfg,
+            &state,
+            &HashSet::new(),
+            &mut page,
+            10,
+            1_000,
+        );
+        let id = |p: &Pick| catalog.clips[p.scored.clip].id.clone();
+        let ids: Vec<String> = picks.iter().map(id).collect();
+        assert!(
+            !ids.contains(&"seen".into()) && !ids.contains(&"muted".into()),
+            "{ids:?}"
+        );
+        let source_of = |name: &str| {
+            picks
+                .iter()
+                .find(|p| id(p) == name)
+                .map(|p| p.scored.sources.clone())
+                .unwrap_or_default()
+        };
+        assert!(source_of("new").contains(&Source::TrafficPool));
+        assert!(source_of("hit").contains(&Source::Popular));
+        assert!(source_of("fav1").contains(&Source::Followed));
+        assert!(source_of("similar").contains(&Source::CoEngagement));
+        assert!(source_of("shop").contains(&Source::Commerce));
+        assert_eq!(ids.len(), 6, "every unseen clip once: {ids:?}");
+
+        // A served clip is not served again.
+        let served: HashSet<u32> = ids.iter().map(|i| fingerprint(i)).collect();
+        let more = recommend(&catalog, &cfg, &state, &served, &mut page, 10, 1_000);
+        assert!(more.is_empty());
+    }
+}

@@ -1,0 +1,862 @@
+//! The ranking model, free of I/O: smoothed action rates, the score, traffic-pool promotion and
+//! the page rules. The server and `vitrine eval kuairand` both call exactly this code.
+//!
+//! Score (Douyin's rule): `Σ wᵢ · P(actionᵢ)` over predicted actions, plus a commerce term
+//! (click-through × conversion × price) and the viewer's affinity bonus; then freshness and
+//! creator fatigue scale it. Rates are posterior means: a clip's counts on top of its duration
+//! band's average worth `prior_strength` impressions, so three views never read as certainty.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::{RankConfig, Stage};
+
+const HOUR_MS: f64 = 3_600_000.0;
+const DAY_MS: f64 = 24.0 * HOUR_MS;
+
+/// Duration bands: unknown, then powers of two from 1 s up (…, 8–16 s, 16–32 s, …, ≥ 128 s).
+pub const BANDS: usize = 9;
+
+pub fn band(duration_ms: Option<i64>) -> usize {
+    match duration_ms {
+        None | Some(..=0) => 0,
+        Some(ms) => 1 + ((ms.max(1000) / 1000) as u64).ilog2().min(7) as usize,
+    }
+}
+
+/// What viewers did with one clip, summed (each viewer counts once per action).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub impressions: i64,
+    pub completes: i64,
+    pub likes: i64,
+    pub shares: i64,
+    pub comments: i64,
+    pub follows: i64,
+    pub not_interested: i64,
+    pub product_clicks: i64,
+    /// Units bought through this clip's tags (the shop's attribution).
+    pub purchases: i64,
+    pub gmv_minor: i64,
+    /// Σ of each viewer's best watch ratio (capped at 1), over `watched` viewers.
+    pub watch_sum: f64,
+    pub watched: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.impressions += o.impressions;
+        self.completes += o.completes;
+        self.likes += o.likes;
+        self.shares += o.shares;
+        self.comments += o.comments;
+        self.follows += o.follows;
+        self.not_interested += o.not_interested;
+        self.product_clicks += o.product_clicks;
+        self.purchases += o.purchases;
+        self.gmv_minor += o.gmv_minor;
+        self.watch_sum += o.watch_sum;
+        self.watched += o.watched;
+    }
+}
+
+/// Probabilities per impression (watch: mean watch ratio; purchase: per product click).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct Rates {
+    pub complete: f64,
+    pub watch: f64,
+    pub like: f64,
+    pub share: f64,
+    pub comment: f64,
+    pub follow: f64,
+    pub not_interested: f64,
+    pub product_click: f64,
+    pub purchase: f64,
+}
+
+/// Rates assumed before anything is known (typical short-video numbers).
+const BASE: Rates = Rates {
+    complete: 0.30,
+    watch: 0.50,
+    like: 0.04,
+    share: 0.005,
+    comment: 0.01,
+    follow: 0.005,
+    not_interested: 0.01,
+    product_click: 0.02,
+    purchase: 0.05,
+};
+
+/// How many impressions' worth of evidence the global and band averages start from.
+const BAND_STRENGTH: f64 = 100.0;
+
+fn smooth(count: f64, n: f64, prior: f64, k: f64) -> f64 {
+    ((count + k * prior) / (n + k)).clamp(0.0, 1.0)
+}
+
+/// A clip's posterior rates given its counts and the prior for its band.
+pub fn posterior(c: &Counts, prior: &Rates, k: f64) -> Rates {
+    let n = c.impressions as f64;
+    Rates {
+        complete: smooth(c.completes as f64, n, prior.complete, k),
+        watch: smooth(c.watch_sum, c.watched as f64, prior.watch, k),
+        like: smooth(c.likes as f64, n, prior.like, k),
+        share: smooth(c.shares as f64, n, prior.share, k),
+        comment: smooth(c.comments as f64, n, prior.comment, k),
+        follow: smooth(c.follows as f64, n, prior.follow, k),
+        not_interested: smooth(c.not_interested as f64, n, prior.not_interested, k),
+        product_click: smooth(c.product_clicks as f64, n, prior.product_click, k),
+        purchase: smooth(
+            c.purchases as f64,
+            c.product_clicks as f64,
+            prior.purchase,
+            k,
+        ),
+    }
+}
+
+/// Prior rates per duration band: each band's pooled counts, shrunk towards the pool of all
+/// clips, itself shrunk towards typical numbers. Short clips are finished more often than long
+/// ones; the prior knows that before a clip has its own evidence.
+#[derive(Debug, Clone)]
+pub struct Priors {
+    bands: [Rates; BANDS],
+}
+
+impl Default for Priors {
+    fn default() -> Self {
+        Priors {
+            bands: [BASE; BANDS],
+        }
+    }
+}
+
+impl Priors {
+    pub fn from_totals(totals: &[Counts; BANDS]) -> Priors {
+        let mut all = Counts::default();
+        for t in totals {
+            all.add(t);
+        }
+        let global = posterior(&all, &BASE, BAND_STRENGTH);
+        Priors {
+            bands: std::array::from_fn(|b| posterior(&totals[b], &global, BAND_STRENGTH)),
+        }
+    }
+
+    pub fn for_duration(&self, duration_ms: Option<i64>) -> &Rates {
+        &self.bands[band(duration_ms)]
+    }
+}
+
+/// Whether a clip is still being pushed by the traffic pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// In `stage`'s pool: guaranteed impressions until the stage ends.
+    Testing,
+    /// Passed every stage: competes on its score alone.
+    Graduated,
+    /// Failed a stage's thresholds: no longer pushed (still reachable by followers, search…).
+    Stopped,
+}
+
+impl Pool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::Testing => "testing",
+            Pool::Graduated => "graduated",
+            Pool::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Pool {
+        match s {
+            "graduated" => Pool::Graduated,
+            "stopped" => Pool::Stopped,
+            _ => Pool::Testing,
+        }
+    }
+}
+
+fn passes(stage: &Stage, r: &Rates) -> bool {
+    r.complete >= stage.min_completion && r.like >= stage.min_like && r.share >= stage.min_share
+}
+
+/// Moves a clip through the stages it has finished: returns its new `(stage, pool)`.
+pub fn advance(
+    cfg: &RankConfig,
+    mut stage: i64,
+    mut pool: Pool,
+    counts: &Counts,
+    prior: &Rates,
+) -> (i64, Pool) {
+    let rates = posterior(counts, prior, cfg.prior_strength);
+    while pool == Pool::Testing {
+        let Some(end) = cfg.stage_end(stage as usize) else {
+            pool = Pool::Graduated;
+            break;
+        };
+        if counts.impressions < end {
+            break;
+        }
+        if !passes(&cfg.stages[stage as usize], &rates) {
+            pool = Pool::Stopped;
+        } else if stage as usize + 1 >= cfg.stages.len() {
+            pool = Pool::Graduated;
+        } else {
+            stage += 1;
+        }
+    }
+    (stage, pool)
+}
+
+/// Products a clip sells right now (live, in-stock tags).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commerce {
+    pub categories: Vec<String>,
+    /// Highest price among its visible products, in major units (minor / 100).
+    pub price: f64,
+}
+
+/// Everything the ranker knows about one feedable clip.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub id: String,
+    pub creator: String,
+    pub duration_ms: Option<i64>,
+    pub ready_at: i64,
+    pub counts: Counts,
+    pub stage: i64,
+    pub pool: Pool,
+    /// Recent positive actions (see [`Trend`]).
+    pub trend: f64,
+    pub trend_epoch: i64,
+    pub commerce: Option<Commerce>,
+}
+
+impl Clip {
+    pub fn trend_now(&self, cfg: &RankConfig, now: i64) -> f64 {
+        Trend::new(cfg).value(self.trend, self.trend_epoch, now)
+    }
+}
+
+/// An exponentially decayed counter that the database can add to atomically.
+///
+/// Time is cut into epochs of 200 half-lives. Within an epoch an action at `t` adds
+/// `2^((t − epoch start) / half-life)` to the stored sum, so concurrent writers just add; the
+/// value now is the sum × `2^((epoch start − now) / half-life)`. Crossing into the next epoch
+/// multiplies the stored sum by `2^-200` (`carry`); older sums are zero for all purposes.
+#[derive(Debug, Clone, Copy)]
+pub struct Trend {
+    half_life_ms: f64,
+    epoch_ms: i64,
+}
+
+impl Trend {
+    pub fn new(cfg: &RankConfig) -> Trend {
+        let half_life_ms = cfg.trend_half_life_hours * HOUR_MS;
+        Trend {
+            half_life_ms,
+            epoch_ms: ((half_life_ms * 200.0) as i64).max(1),
+        }
+    }
+
+    pub fn epoch(&self, at: i64) -> i64 {
+        at.div_euclid(self.epoch_ms)
+    }
+
+    /// What an action of weight `w` at `at` adds to a sum kept in `epoch`.
+    pub fn weight(&self, w: f64, at: i64, epoch: i64) -> f64 {
+        w * 2f64.powf((at - epoch * self.epoch_ms) as f64 / self.half_life_ms)
+    }
+
+    /// The factor a sum of one epoch takes on into the next.
+    pub fn carry(&self) -> f64 {
+        2f64.powf(-(self.epoch_ms as f64) / self.half_life_ms)
+    }
+
+    pub fn value(&self, sum: f64, epoch: i64, now: i64) -> f64 {
+        sum * 2f64.powf((epoch * self.epoch_ms - now) as f64 / self.half_life_ms)
+    }
+}
+
+/// `value` halved every `half_life_ms` over `elapsed_ms`.
+pub fn decay(value: f64, elapsed_ms: i64, half_life_ms: f64) -> f64 {
+    value * 0.5f64.powf(elapsed_ms.max(0) as f64 / half_life_ms)
+}
+
+/// What the ranker knows about the viewer asking (already decayed to now).
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    pub creators: HashMap<String, f64>,
+    pub categories: HashMap<String, f64>,
+    /// Creators the viewer said "not interested" to, and when.
+    pub muted: HashMap<String, i64>,
+}
+
+/// A clip's score and how it was made (the `?debug=1` explanation).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct ScoreTerms {
+    /// Σ wᵢ · P(actionᵢ).
+    pub actions: f64,
+    /// Expected GMV per impression × `commerce_weight`.
+    pub commerce: f64,
+    /// Bonus from the viewer's affinity to the creator, the categories and similar clips.
+    pub affinity: f64,
+    /// Freshness multiplier (1 → `freshness_floor`).
+    pub freshness: f64,
+    /// Creator fatigue multiplier after "not interested" (0 = filtered).
+    pub fatigue: f64,
+    pub total: f64,
+}
+
+fn saturate(x: f64) -> f64 {
+    let x = x.max(0.0);
+    x / (1.0 + x)
+}
+
+/// Scales a score that may be negative so that a smaller multiplier is always worse.
+fn scale(score: f64, m: f64) -> f64 {
+    if score >= 0.0 {
+        score * m
+    } else if m > 0.0 {
+        score / m
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Creator fatigue after "not interested": 0 while filtered, then rising linearly back to 1.
+pub fn fatigue(cfg: &RankConfig, muted_at: Option<i64>, now: i64) -> f64 {
+    let Some(at) = muted_at else { return 1.0 };
+    let days = (now - at) as f64 / DAY_MS;
+    if days < cfg.fatigue_filter_days {
+        0.0
+    } else {
+        let t = ((days - cfg.fatigue_filter_days) / cfg.fatigue_recovery_days).min(1.0);
+        cfg.fatigue_floor + (1.0 - cfg.fatigue_floor) * t
+    }
+}
+
+/// The prediction part of the score: the same for every viewer.
+pub fn action_value(cfg: &RankConfig, p: &Rates) -> f64 {
+    let w = &cfg.weights;
+    w.complete * p.complete
+        + w.watch * p.watch
+        + w.like * p.like
+        + w.share * p.share
+        + w.comment * p.comment
+        + w.follow * p.follow
+        + w.product_click * p.product_click
+        + w.not_interested * p.not_interested
+}
+
+/// Scores `clip` for `viewer`; `co_engagement` is its similarity to what the viewer liked.
+pub fn score(
+    cfg: &RankConfig,
+    priors: &Priors,
+    clip: &Clip,
+    viewer: &Viewer,
+    co_engagement: f64,
+    now: i64,
+) -> ScoreTerms {
+    let p = posterior(
+        &clip.counts,
+        priors.for_duration(clip.duration_ms),
+        cfg.prior_strength,
+    );
+    let actions = action_value(cfg, &p);
+    let commerce = clip.commerce.as_ref().map_or(0.0, |c| {
+        cfg.commerce_weight * p.product_click * p.purchase * c.price
+    });
+    let category = clip.commerce.as_ref().map_or(0.0, |c| {
+        c.categories
+            .iter()
+            .filter_map(|k| viewer.categories.get(k))
+            .fold(0.0f64, |a, &b| a.max(b))
+    });
+    let a = &cfg.affinity;
+    let affinity = a.creator * saturate(viewer.creators.get(&clip.creator).copied().unwrap_or(0.0))
+        + a.category * saturate(category)
+        + a.co_engagement * saturate(co_engagement);
+    let freshness = cfg.freshness_floor
+        + (1.0 - cfg.freshness_floor)
+            * decay(
+                1.0,
+                now - clip.ready_at,
+                cfg.freshness_half_life_hours * HOUR_MS,
+            );
+    let fatigue = fatigue(cfg, viewer.muted.get(&clip.creator).copied(), now);
+    let total = scale(
+        scale(actions + commerce + affinity, freshness),
+        fatigue.max(f64::MIN_POSITIVE),
+    );
+    ScoreTerms {
+        actions,
+        commerce,
+        affinity,
+        freshness,
+        fatigue,
+        total: if fatigue == 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            total
+        },
+    }
+}
+
+/// Why a clip was proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    TrafficPool,
+    Popular,
+    Followed,
+    CoEngagement,
+    Commerce,
+    Top,
+}
+
+/// A scored candidate.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub clip: usize,
+    pub creator: String,
+    pub commerce: bool,
+    pub sources: Vec<Source>,
+    pub terms: ScoreTerms,
+}
+
+/// Where the previous page left off (carried in the cursor).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageState {
+    /// Items served so far in this feed session.
+    pub position: u64,
+    pub last_creator: Option<String>,
+    /// Items since the last commerce clip (None: none yet).
+    pub since_commerce: Option<u64>,
+}
+
+/// A clip placed on the page and the rules that shaped its place.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub scored: Scored,
+    /// Score after the page rules (author diversity).
+    pub adjusted: f64,
+    pub rules: Vec<String>,
+}
+
+/// Fills `limit` slots from `organic` (any order) and `pool` (traffic-pool clips, best first),
+/// applying the page rules: a pool clip in every `pool_every`-th slot, never the same creator
+/// twice in a row, author diversity decay, at most one commerce clip per `commerce_every`.
+pub fn select(
+    cfg: &RankConfig,
+    mut organic: Vec<Scored>,
+    mut pool: Vec<Scored>,
+    state: &mut PageState,
+    limit: usize,
+) -> Vec<Pick> {
+    organic.sort_by(|a, b| b.terms.total.total_cmp(&a.terms.total));
+    organic.retain(|s| s.terms.total.is_finite());
+    pool.retain(|s| s.terms.total.is_finite());
+    let mut per_creator: HashMap<String, u32> = HashMap::new();
+    let mut page = Vec::with_capacity(limit);
+    while page.len() < limit {
+        let slot_is_pool = state.position % cfg.pool_every as u64 == cfg.pool_every as u64 - 1;
+        let commerce_ok = state
+            .since_commerce
+            .is_none_or(|n| n + 1 >= cfg.commerce_every as u64);
+        // If one creator holds more than half of what is left, their clips must alternate with
+        // the others' from now on, or the page would end on a run of theirs.
+        let crowded = crowding_creator(&organic, &pool)
+            .filter(|c| state.last_creator.as_deref() != Some(c.as_str()));
+        let allowed = |s: &Scored| {
+            state.last_creator.as_deref() != Some(s.creator.as_str())
+                && (commerce_ok || !s.commerce)
+                && crowded.as_ref().is_none_or(|c| *c == s.creator)
+        };
+        let author_factor = |creator: &str| {
+            let k = per_creator.get(creator).copied().unwrap_or(0);
+            cfg.author_decay.powi(k as i32).max(cfg.author_floor)
+        };
+        let from_pool = if slot_is_pool || organic.is_empty() {
+            pool.iter().position(allowed)
+        } else {
+            None
+        };
+        let (scored, adjusted, mut rules) = if let Some(i) = from_pool {
+            let s = pool.remove(i);
+            let adjusted = s.terms.total;
+            (s, adjusted, vec!["traffic_pool_slot".to_owned()])
+        } else {
+            // Best adjusted score; adjustments only lower scores, so stop once raw scores
+            // fall below the best adjusted one found.
+            let mut best: Option<(usize, f64)> = None;
+            for (i, s) in organic.iter().enumerate() {
+                if best.is_some_and(|(_, b)| s.terms.total <= b) {
+                    break;
+                }
+                if !allowed(s) {
+                    continue;
+                }
+                let adjusted = scale(s.terms.total, author_factor(&s.creator));
+                if best.is_none_or(|(_, b)| adjusted > b) {
+                    best = Some((i, adjusted));
+                }
+            }
+            let Some((i, adjusted)) = best else {
+                // Only clips the rules forbid here are left: try the pool, else end the page.
+                match pool.iter().position(allowed) {
+                    Some(i) => {
+                        let s = pool.remove(i);
+                        let adjusted = s.terms.total;
+                        page.push(finish(s, adjusted, vec!["traffic_pool_fallback".into()]));
+                        advance_state(state, page.last().expect("pushed"));
+                        per_creator
+                            .entry(page.last().expect("pushed").scored.creator.clone())
+                            .and_modify(|k| *k += 1)
+                            .or_insert(1);
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            let s = organic.remove(i);
+            let mut rules = Vec::new();
+            let factor = author_factor(&s.creator);
+            if factor < 1.0 {
+                rules.push(format!("author_diversity x{factor:.2}"));
+            }
+            (s, adjusted, rules)
+        };
+        // A clip proposed by both sides is placed once.
+        let id = scored.clip;
+        organic.retain(|s| s.clip != id);
+        pool.retain(|s| s.clip != id);
+        if scored.terms.fatigue < 1.0 {
+            rules.push(format!("creator_fatigue x{:.2}", scored.terms.fatigue));
+        }
+        if scored.commerce {
+            rules.push(format!("commerce_cadence 1/{}", cfg.commerce_every));
+        }
+        *per_creator.entry(scored.creator.clone()).or_insert(0) += 1;
+        page.push(finish(scored, adjusted, rules));
+        advance_state(state, page.last().expect("pushed"));
+    }
+    page
+}
+
+/// The creator with more remaining clips than all others together, if any.
+fn crowding_creator(organic: &[Scored], pool: &[Scored]) -> Option<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for s in organic.iter().chain(pool) {
+        if seen.insert(s.clip) {
+            *counts.entry(s.creator.as_str()).or_default() += 1;
+        }
+    }
+    let total: usize = counts.values().sum();
+    counts
+        .into_iter()
+        .find(|(_, n)| *n > total - *n)
+        .map(|(c, _)| c.to_owned())
+}
+
+fn finish(scored: Scored, adjusted: f64, rules: Vec<String>) -> Pick {
+    Pick {
+        scored,
+        adjusted,
+        rules,
+    }
+}
+
+fn advance_state(state: &mut PageState, pick: &Pick) {
+    state.position += 1;
+    state.last_creator = Some(pick.scored.creator.clone());
+    state.since_commerce = if pick.scored.commerce {
+        Some(0)
+    } else {
+        state.since_commerce.map(|n| n + 1)
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(creator: &str, counts: Counts) -> Clip {
+        Clip {
+            id: format!("vid_{creator}"),
+            creator: creator.into(),
+            duration_ms: Some(15_000),
+            ready_at: 0,
+            counts,
+            stage: 0,
+            pool: Pool::Testing,
+            trend: 0.0,
+            trend_epoch: 0,
+            commerce: None,
+        }
+    }
+
+    fn scored(i: usize, creator: &str, total: f64, commerce: bool) -> Scored {
+        Scored {
+            clip: i,
+            creator: creator.into(),
+            commerce,
+            sources: vec![Source::Top],
+            terms: ScoreTerms {
+                actions: total,
+                commerce: 0.0,
+                affinity: 0.0,
+                freshness: 1.0,
+                fatigue: 1.0,
+                total,
+            },
+        }
+    }
+
+    #[test]
+    fn three_perfect_views_do_not_beat_a_thousand_good_ones() {
+        let prior = Priors::default();
+        let lucky = posterior(
+            &Counts {
+                impressions: 3,
+                completes: 3,
+                likes: 3,
+                ..Default::default()
+            },
+            prior.for_duration(Some(15_000)),
+            20.0,
+        );
+        let proven = posterior(
+            &Counts {
+                impressions: 1000,
+                completes: 600,
+                likes: 250,
+                ..Default::default()
+            },
+            prior.for_duration(Some(15_000)),
+            20.0,
+        );
+        assert!(lucky.complete < 0.5 && lucky.like < 0.2, "{lucky:?}");
+        assert!(proven.like > lucky.like, "{proven:?} vs {lucky:?}");
+        assert!((proven.complete - 0.6).abs() < 0.01);
+    }
+
+    #[test]
+    fn priors_follow_the_duration_band() {
+        let mut totals = [Counts::default(); BANDS];
+        totals[band(Some(5_000))] = Counts {
+            impressions: 10_000,
+            completes: 8_000,
+            ..Default::default()
+        };
+        totals[band(Some(100_000))] = Counts {
+            impressions: 10_000,
+            completes: 1_000,
+            ..Default::default()
+        };
+        let p = Priors::from_totals(&totals);
+        assert!(p.for_duration(Some(5_000)).complete > 0.75);
+        assert!(p.for_duration(Some(100_000)).complete < 0.15);
+        assert_eq!(band(None), 0);
+        assert_ne!(band(Some(5_000)), band(Some(100_000)));
+    }
+
+    #[test]
+    fn a_good_clip_climbs_the_stages_and_a_poor_one_stops() {
+        let cfg = RankConfig::default();
+        let prior = Priors::default();
+        let prior = prior.for_duration(Some(15_000));
+        let good = Counts {
+            impressions: 300,
+            completes: 150,
+            likes: 30,
+            shares: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            advance(&cfg, 0, Pool::Testing, &good, prior),
+            (1, Pool::Testing)
+        );
+        let poor = Counts {
+            impressions: 300,
+            completes: 30,
+            likes: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            advance(&cfg, 0, Pool::Testing, &poor, prior),
+            (0, Pool::Stopped)
+        );
+        // Not finished with its stage yet: stays.
+        let early = Counts {
+            impressions: 299,
+            ..poor
+        };
+        assert_eq!(
+            advance(&cfg, 0, Pool::Testing, &early, prior),
+            (0, Pool::Testing)
+        );
+        // Through every stage at once.
+        let star = Counts {
+            impressions: 40_000,
+            completes: 30_000,
+            likes: 8_000,
+            shares: 800,
+            ..Default::default()
+        };
+        assert_eq!(
+            advance(&cfg, 0, Pool::Testing, &star, prior),
+            (2, Pool::Graduated)
+        );
+    }
+
+    #[test]
+    fn not_interested_costs_more_than_a_like_earns() {
+        let cfg = RankConfig::default();
+        let priors = Priors::default();
+        let base = Counts {
+            impressions: 1000,
+            completes: 400,
+            likes: 50,
+            ..Default::default()
+        };
+        let hated = Counts {
+            not_interested: 100,
+            likes: 60,
+            ..base
+        };
+        let v = Viewer::default();
+        let a = score(&cfg, &priors, &clip("a", base), &v, 0.0, 0);
+        let b = score(&cfg, &priors, &clip("b", hated), &v, 0.0, 0);
+        assert!(a.total > b.total, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn fatigue_filters_then_recovers() {
+        let cfg = RankConfig::default();
+        let day = DAY_MS as i64;
+        assert_eq!(fatigue(&cfg, None, 0), 1.0);
+        assert_eq!(fatigue(&cfg, Some(0), 13 * day), 0.0);
+        assert!((fatigue(&cfg, Some(0), 14 * day) - 0.2).abs() < 1e-9);
+        assert!((fatigue(&cfg, Some(0), 21 * day) - 0.6).abs() < 1e-9);
+        assert_eq!(fatigue(&cfg, Some(0), 40 * day), 1.0);
+        let mut v = Viewer::default();
+        v.muted.insert("a".into(), 0);
+        let s = score(
+            &cfg,
+            &Priors::default(),
+            &clip("a", Counts::default()),
+            &v,
+            0.0,
+            day,
+        );
+        assert_eq!(s.total, f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn affinity_and_freshness_move_the_score() {
+        let cfg = RankConfig::default();
+        let priors = Priors::default();
+        let c = clip("a", Counts::default());
+        let mut fan = Viewer::default();
+        fan.creators.insert("a".into(), 3.0);
+        let plain = score(&cfg, &priors, &c, &Viewer::default(), 0.0, 0);
+        let loved = score(&cfg, &priors, &c, &fan, 0.0, 0);
+        assert!(loved.total > plain.total);
+        let old = score(
+            &cfg,
+            &priors,
+            &c,
+            &Viewer::default(),
+            0.0,
+            30 * DAY_MS as i64,
+        );
+        assert!(old.total < plain.total);
+        assert!((old.freshness - cfg.freshness_floor).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_trend_counter_halves_per_half_life_and_survives_epochs() {
+        let cfg = RankConfig::default();
+        let t = Trend::new(&cfg);
+        let h = (cfg.trend_half_life_hours * HOUR_MS) as i64;
+        let at = 5 * h;
+        let e = t.epoch(at);
+        let sum = t.weight(1.0, at, e) + t.weight(1.0, at, e);
+        assert!((t.value(sum, e, at) - 2.0).abs() < 1e-9);
+        assert!((t.value(sum, e, at + h) - 1.0).abs() < 1e-9);
+        // Carried into the next epoch, the value is unchanged.
+        let next = t.epoch(at) + 1;
+        let now = next * t.epoch_ms + h;
+        let carried = sum * t.carry();
+        assert!((t.value(carried, next, now) / t.value(sum, e, now) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn page_rules_hold() {
+        let cfg = RankConfig::default();
+        // Creator "a" has the five best clips; "b" and "c" follow.
+        let mut organic: Vec<Scored> = (0..5)
+            .map(|i| scored(i, "a", 10.0 - i as f64, false))
+            .collect();
+        organic.extend((5..8).map(|i| scored(i, "b", 3.0, false)));
+        organic.extend((8..11).map(|i| scored(i, "c", 2.0, true)));
+        let pool = vec![scored(20, "p", 0.1, false), scored(21, "q", 0.1, false)];
+        let mut state = PageState::default();
+        let page = select(&cfg, organic, pool, &mut state, 10);
+        assert_eq!(page.len(), 10);
+        for w in page.windows(2) {
+            assert_ne!(
+                w[0].scored.creator, w[1].scored.creator,
+                "same creator twice in a row"
+            );
+        }
+        // Slot 4 and 8 (positions 3 and 7) go to the pool.
+        assert_eq!(page[3].scored.clip, 20);
+        assert_eq!(page[7].scored.clip, 21);
+        // At most one commerce clip in any 3 consecutive items.
+        for w in page.windows(3) {
+            assert!(w.iter().filter(|p| p.scored.commerce).count() <= 1);
+        }
+        // Author diversity: the second clip of "a" is discounted.
+        let second_a = page
+            .iter()
+            .filter(|p| p.scored.creator == "a")
+            .nth(1)
+            .unwrap();
+        assert!(second_a
+            .rules
+            .iter()
+            .any(|r| r.starts_with("author_diversity")));
+        assert_eq!(state.position, 10);
+        // Nothing repeats.
+        let mut ids: Vec<_> = page.iter().map(|p| p.scored.clip).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 10);
+    }
+
+    #[test]
+    fn the_cadence_carries_across_pages() {
+        let cfg = RankConfig::default();
+        let mut state = PageState {
+            position: 2,
+            last_creator: Some("a".into()),
+            since_commerce: Some(0),
+        };
+        let organic = vec![
+            scored(0, "a", 9.0, false),
+            scored(1, "b", 8.0, true),
+            scored(2, "c", 1.0, false),
+        ];
+        let page = select(&cfg, organic, Vec::new(), &mut state, 2);
+        // "a" may not follow "a"; the commerce clip must wait a slot.
+        assert_eq!(page[0].scored.clip, 2);
+        assert_eq!(page[1].scored.clip, 0);
+    }
+}

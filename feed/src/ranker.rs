@@ -1,0 +1,209 @@
+//! The ranker handle every API process holds: configuration, the current catalog, and the
+//! refresh loop that keeps the catalog in step with the shared database.
+//!
+//! Refresh cadence: changed clips every 500 ms (so another machine's events reach this
+//! machine's ranking within a second), what clips sell and sold every 10 s, a full reload
+//! (dropping deleted clips) every minute, co-engagement neighbours every 5 minutes. Catalog
+//! builds run on the blocking pool, never on the async runtime.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use tokio_util::sync::CancellationToken;
+use vitrine_core::{db::Db, time::now_ms};
+
+use crate::{
+    catalog::{self, Catalog, Neighbours},
+    config::RankConfig,
+    model::Clip,
+    store::{self, Sales},
+};
+
+const TICK: Duration = Duration::from_millis(500);
+/// Re-read rows changed this long before the previous pass: transactions that were still
+/// open then, and clocks of other machines a little behind ours.
+const OVERLAP_MS: i64 = 5_000;
+const HISTORY_DAYS: i64 = 30;
+
+#[derive(Clone)]
+pub struct Ranker(Arc<Inner>);
+
+struct Inner {
+    cfg: RankConfig,
+    admin_token: Option<String>,
+    catalog: RwLock<Arc<Catalog>>,
+    working: tokio::sync::Mutex<Working>,
+}
+
+#[derive(Default)]
+struct Working {
+    clips: HashMap<String, Arc<Clip>>,
+    sales: Sales,
+    neighbours: Arc<Neighbours>,
+    /// Start of the last pass that read changes.
+    since: Option<i64>,
+}
+
+/// What a refresh pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refresh {
+    pub full: bool,
+    pub sales: bool,
+    pub neighbours: bool,
+}
+
+impl Refresh {
+    pub const ALL: Refresh = Refresh {
+        full: true,
+        sales: true,
+        neighbours: true,
+    };
+    pub const CHANGES: Refresh = Refresh {
+        full: false,
+        sales: false,
+        neighbours: false,
+    };
+}
+
+impl Ranker {
+    pub fn new(cfg: RankConfig, admin_token: Option<String>) -> Ranker {
+        Ranker(Arc::new(Inner {
+            cfg,
+            admin_token: admin_token.filter(|t| !t.is_empty()),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            working: tokio::sync::Mutex::new(Working::default()),
+        }))
+    }
+
+    pub fn config(&self) -> &RankConfig {
+        &self.0.cfg
+    }
+
+    /// The current catalog (cheap: a shared pointer).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.0
+            .catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether `token` is the operators' admin token.
+    pub fn is_admin(&self, token: &str) -> bool {
+        self.0
+            .admin_token
+            .as_deref()
+            .is_some_and(|admin| constant_time_eq(admin.as_bytes(), token.as_bytes()))
+    }
+
+    /// One refresh pass; rebuilds the catalog if anything changed.
+    pub async fn refresh(&self, db: &Db, what: Refresh) -> anyhow::Result<()> {
+        let mut w = self.0.working.lock().await;
+        let started = now_ms();
+        let mut changed = false;
+        match (what.full, w.since) {
+            (true, _) | (false, None) => {
+                w.clips = store::all_clips(db)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id.clone(), Arc::new(c)))
+                    .collect();
+                changed = true;
+            }
+            (false, Some(since)) => {
+                for (clip, feedable) in store::changed_clips(db, since - OVERLAP_MS).await? {
+                    if !feedable {
+                        changed |= w.clips.remove(&clip.id).is_some();
+                    } else if w.clips.get(&clip.id).is_none_or(|old| !same(old, &clip)) {
+                        w.clips.insert(clip.id.clone(), Arc::new(clip));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        w.since = Some(started);
+        if what.sales || what.full {
+            w.sales = store::sales(db).await?;
+            changed = true;
+        }
+        if what.neighbours {
+            let histories =
+                store::histories(db, started - HISTORY_DAYS * 24 * 3_600_000, 30).await?;
+            w.neighbours = Arc::new(
+                tokio::task::spawn_blocking(move || catalog::neighbours(&histories, 20)).await?,
+            );
+            changed = true;
+        }
+        if !changed {
+            return Ok(());
+        }
+        let clips: Vec<Arc<Clip>> = w
+            .clips
+            .values()
+            .map(|c| {
+                let selling = w.sales.selling.get(&c.id);
+                let sold = w.sales.sales.get(&c.id);
+                if selling.is_none() && sold.is_none() {
+                    return c.clone();
+                }
+                let mut c = (**c).clone();
+                c.commerce = selling.cloned();
+                if let Some(&(units, gmv)) = sold {
+                    c.counts.purchases = units;
+                    c.counts.gmv_minor = gmv;
+                }
+                Arc::new(c)
+            })
+            .collect();
+        let neighbours = w.neighbours.clone();
+        drop(w);
+        let cfg = self.0.cfg.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let mut clips = clips;
+            // A stable order, so that equal scores rank the same on every machine.
+            clips.sort_by(|a, b| a.id.cmp(&b.id));
+            Catalog::build(clips, neighbours, &cfg, now_ms())
+        })
+        .await?;
+        *self.0.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(built);
+        Ok(())
+    }
+
+    /// Keeps the catalog fresh until `shutdown`.
+    pub async fn run(self, db: Db, shutdown: CancellationToken) {
+        let mut tick: u64 = 0;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(TICK) => {}
+            }
+            tick += 1;
+            let what = Refresh {
+                full: tick.is_multiple_of(120),
+                sales: tick.is_multiple_of(20),
+                neighbours: tick.is_multiple_of(600),
+            };
+            if let Err(e) = self.refresh(&db, what).await {
+                tracing::warn!(error = ?e, "feed catalog refresh failed; serving the previous one");
+            }
+        }
+    }
+}
+
+/// Whether a re-read clip differs from the one held.
+fn same(a: &Clip, b: &Clip) -> bool {
+    a.counts == b.counts
+        && a.stage == b.stage
+        && a.pool == b.pool
+        && a.trend == b.trend
+        && a.trend_epoch == b.trend_epoch
+        && a.ready_at == b.ready_at
+        && a.duration_ms == b.duration_ms
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,785 @@
+//! The ranker's state in the database: what each event batch changes (clip counts, the viewer's
+//! history, affinities, follows, mutes, traffic-pool stages), and the reads that rebuild the
+//! catalog and a viewer's state.
+//!
+//! Writes happen in the event batch's transaction. Counts are added atomically (`x = x + n`),
+//! so API processes on many machines can ingest at once; a viewer's own rows are read and
+//! rewritten under that viewer's lock (PostgreSQL advisory lock; SQLite has one writer).
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::Row;
+use vitrine_api::views::Distribution;
+use vitrine_core::db::{Backend, Db, Tx};
+
+use crate::{
+    catalog::ViewerState,
+    config::RankConfig,
+    model::{self, Clip, Commerce, Counts, Pool, Priors, Trend},
+};
+
+const DAY_MS: f64 = 24.0 * 3_600_000.0;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` columns, numbered from `$first`.
+fn values(rows: usize, cols: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..cols)
+                .map(|c| format!("${}", first + r * cols + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(n: usize, first: usize) -> String {
+    (0..n)
+        .map(|i| format!("${}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One accepted event, with what the ranker needs to know about its clip.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub video: String,
+    pub creator: String,
+    pub duration_ms: Option<i64>,
+    pub kind: String,
+    /// `not_interested` in the creator rather than in this clip.
+    pub creator_scope: bool,
+    pub at: i64,
+    pub watch_ms: Option<i64>,
+}
+
+/// A viewer's history with one clip.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    creator: String,
+    seen_at: Option<i64>,
+    watch_ratio: f64,
+    completed: bool,
+    liked: bool,
+    shared: bool,
+    commented: bool,
+    followed: bool,
+    not_interested: bool,
+    clicked: bool,
+    positive_at: Option<i64>,
+    last_at: i64,
+}
+
+/// How much one action moves the viewer's affinity to the clip's creator and categories, and
+/// the clip's trend.
+fn affinity_delta(kind: &str) -> (f64, f64, f64) {
+    match kind {
+        "complete" => (0.5, 0.5, 1.0),
+        "replay" => (0.5, 0.5, 1.0),
+        "like" => (1.0, 1.0, 2.0),
+        "unlike" => (-1.0, -1.0, 0.0),
+        "share" => (2.0, 1.0, 3.0),
+        "comment" => (1.0, 0.5, 2.0),
+        "follow" => (3.0, 0.0, 3.0),
+        "product_click" => (0.5, 2.0, 1.0),
+        "purchase" => (1.0, 4.0, 2.0),
+        "not_interested" => (-2.0, -1.0, 0.0),
+        _ => (0.0, 0.0, 0.0),
+    }
+}
+
+/// One viewer's new events (already stored), with the product categories of the clips'
+/// visible tags.
+pub struct Batch<'a> {
+    pub viewer: &'a str,
+    pub events: &'a [Incoming],
+    pub categories: &'a HashMap<String, Vec<String>>,
+    pub now: i64,
+}
+
+/// Applies a batch of events to the ranker's state.
+pub async fn apply(
+    tx: &mut Tx,
+    backend: Backend,
+    cfg: &RankConfig,
+    priors: &Priors,
+    batch: Batch<'_>,
+) -> sqlx::Result<()> {
+    let Batch {
+        viewer,
+        events,
+        categories,
+        now,
+    } = batch;
+    if events.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        // One writer per viewer: their rows are read, then rewritten.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from(crate::catalog::fingerprint(viewer)))
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
+    videos.sort_unstable();
+    videos.dedup();
+    let mut seen = load_seen(tx, viewer, &videos).await?;
+    let mut deltas: HashMap<&str, (Counts, f64)> = HashMap::new();
+    let mut affinity: HashMap<(&'static str, String), Vec<(f64, i64)>> = HashMap::new();
+    let mut muted: Vec<(&str, i64)> = Vec::new();
+    let mut followed: Vec<(&str, i64)> = Vec::new();
+    let trend = Trend::new(cfg);
+    let epoch = trend.epoch(now);
+
+    let mut ordered: Vec<&Incoming> = events.iter().collect();
+    ordered.sort_by_key(|e| e.at);
+    for e in ordered {
+        let row = seen.entry(e.video.clone()).or_insert_with(|| Seen {
+            creator: e.creator.clone(),
+            ..Default::default()
+        });
+        let (delta, trend_delta) = deltas.entry(e.video.as_str()).or_default();
+        row.last_at = row.last_at.max(e.at);
+        let viewing = matches!(
+            e.kind.as_str(),
+            "impression" | "play" | "progress" | "complete" | "replay"
+        );
+        if viewing && row.seen_at.is_none() {
+            row.seen_at = Some(e.at);
+            delta.impressions += 1;
+        }
+        if let (Some(watch), Some(duration)) = (e.watch_ms, e.duration_ms.filter(|d| *d > 0)) {
+            let ratio = (watch.max(0) as f64 / duration as f64).min(1.0);
+            if ratio > row.watch_ratio {
+                if row.watch_ratio == 0.0 {
+                    delta.watched += 1;
+                }
+                delta.watch_sum += ratio - row.watch_ratio;
+                row.watch_ratio = ratio;
+            }
+        }
+        let mut positive = false;
+        let once = |flag: &mut bool, count: &mut i64| {
+            if *flag {
+                false
+            } else {
+                *flag = true;
+                *count += 1;
+                true
+            }
+        };
+        let counted = match e.kind.as_str() {
+            "complete" => {
+                if row.watch_ratio < 1.0 {
+                    if row.watch_ratio == 0.0 {
+                        delta.watched += 1;
+                    }
+                    delta.watch_sum += 1.0 - row.watch_ratio;
+                    row.watch_ratio = 1.0;
+                }
+                positive = true;
+                once(&mut row.completed, &mut delta.completes)
+            }
+            "replay" => {
+                positive = true;
+                true
+            }
+            "like" => {
+                positive = true;
+                once(&mut row.liked, &mut delta.likes)
+            }
+            "unlike" => {
+                let was = row.liked;
+                if was {
+                    row.liked = false;
+                    delta.likes -= 1;
+                }
+                was
+            }
+            "share" => {
+                positive = true;
+                once(&mut row.shared, &mut delta.shares)
+            }
+            "comment" => {
+                positive = true;
+                once(&mut row.commented, &mut delta.comments)
+            }
+            "follow" => {
+                followed.push((e.creator.as_str(), e.at));
+                once(&mut row.followed, &mut delta.follows)
+            }
+            "product_click" => {
+                positive = true;
+                once(&mut row.clicked, &mut delta.product_clicks)
+            }
+            "purchase" => true,
+            "not_interested" => {
+                if e.creator_scope {
+                    muted.push((e.creator.as_str(), e.at));
+                }
+                once(&mut row.not_interested, &mut delta.not_interested)
+            }
+            _ => false,
+        };
+        if positive {
+            row.positive_at = Some(row.positive_at.unwrap_or(0).max(e.at));
+        }
+        if counted {
+            let (creator, category, trend_weight) = affinity_delta(&e.kind);
+            *trend_delta += trend.weight(trend_weight, e.at, epoch);
+            if creator != 0.0 {
+                affinity
+                    .entry(("creator", e.creator.clone()))
+                    .or_default()
+                    .push((creator, e.at));
+            }
+            for k in categories.get(&e.video).into_iter().flatten() {
+                affinity
+                    .entry(("category", k.clone()))
+                    .or_default()
+                    .push((category, e.at));
+            }
+        }
+        if e.kind == "not_interested" && e.creator_scope {
+            // Muting a creator resets what the viewer felt for them.
+            affinity
+                .entry(("creator", e.creator.clone()))
+                .or_default()
+                .push((f64::NEG_INFINITY, e.at));
+        }
+    }
+
+    save_seen(tx, viewer, &seen, &videos).await?;
+    save_affinities(tx, cfg, viewer, affinity, now).await?;
+    for (creator, at) in muted {
+        sqlx::query(
+            "INSERT INTO feed_muted_creators (viewer_id, creator_id, at) VALUES ($1, $2, $3) \
+             ON CONFLICT (viewer_id, creator_id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(viewer)
+        .bind(creator)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (creator, at) in followed {
+        sqlx::query(
+            "INSERT INTO follows (viewer_id, creator_id, at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(viewer)
+        .bind(creator)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let durations: HashMap<&str, Option<i64>> = events
+        .iter()
+        .map(|e| (e.video.as_str(), e.duration_ms))
+        .collect();
+    add_counts(
+        tx,
+        cfg,
+        priors,
+        &deltas,
+        &durations,
+        epoch,
+        trend.carry(),
+        now,
+    )
+    .await
+}
+
+async fn load_seen(
+    tx: &mut Tx,
+    viewer: &str,
+    videos: &[&str],
+) -> sqlx::Result<HashMap<String, Seen>> {
+    let mut out = HashMap::new();
+    for chunk in videos.chunks(500) {
+        let sql = format!(
+            "SELECT video_id, creator_id, seen_at, watch_ratio, completed, liked, shared, \
+             commented, followed, not_interested, clicked, positive_at, last_at \
+             FROM feed_viewer_videos WHERE viewer_id = $1 AND video_id IN ({})",
+            list(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql).bind(viewer);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let flag = |name: &str| r.get::<i64, _>(name) != 0;
+            out.insert(
+                r.get("video_id"),
+                Seen {
+                    creator: r.get("creator_id"),
+                    seen_at: r.get("seen_at"),
+                    watch_ratio: r.get("watch_ratio"),
+                    completed: flag("completed"),
+                    liked: flag("liked"),
+                    shared: flag("shared"),
+                    commented: flag("commented"),
+                    followed: flag("followed"),
+                    not_interested: flag("not_interested"),
+                    clicked: flag("clicked"),
+                    positive_at: r.get("positive_at"),
+                    last_at: r.get("last_at"),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn save_seen(
+    tx: &mut Tx,
+    viewer: &str,
+    seen: &HashMap<String, Seen>,
+    videos: &[&str],
+) -> sqlx::Result<()> {
+    const COLS: usize = 14;
+    for chunk in videos.chunks(200) {
+        let sql = format!(
+            "INSERT INTO feed_viewer_videos (viewer_id, video_id, creator_id, seen_at, \
+             watch_ratio, completed, liked, shared, commented, followed, not_interested, \
+             clicked, positive_at, last_at) VALUES {} \
+             ON CONFLICT (viewer_id, video_id) DO UPDATE SET seen_at = excluded.seen_at, \
+             watch_ratio = excluded.watch_ratio, completed = excluded.completed, \
+             liked = excluded.liked, shared = excluded.shared, commented = excluded.commented, \
+             followed = excluded.followed, not_interested = excluded.not_interested, \
+             clicked = excluded.clicked, positive_at = excluded.positive_at, \
+             last_at = excluded.last_at",
+            values(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            let s = &seen[*v];
+            q = q
+                .bind(viewer)
+                .bind(*v)
+                .bind(&s.creator)
+                .bind(s.seen_at)
+                .bind(s.watch_ratio)
+                .bind(i64::from(s.completed))
+                .bind(i64::from(s.liked))
+                .bind(i64::from(s.shared))
+                .bind(i64::from(s.commented))
+                .bind(i64::from(s.followed))
+                .bind(i64::from(s.not_interested))
+                .bind(i64::from(s.clicked))
+                .bind(s.positive_at)
+                .bind(s.last_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn save_affinities(
+    tx: &mut Tx,
+    cfg: &RankConfig,
+    viewer: &str,
+    changes: HashMap<(&'static str, String), Vec<(f64, i64)>>,
+    now: i64,
+) -> sqlx::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let half_life = cfg.affinity_half_life_days * DAY_MS;
+    let mut current: HashMap<(String, String), (f64, i64)> = HashMap::new();
+    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
+        .bind(viewer)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        current.insert((r.get("kind"), r.get("key")), (r.get("score"), r.get("at")));
+    }
+    let mut rows: Vec<(&str, String, f64)> = Vec::new();
+    for ((kind, key), deltas) in changes {
+        let (mut score, at) = current
+            .get(&(kind.to_owned(), key.clone()))
+            .copied()
+            .unwrap_or((0.0, now));
+        score = model::decay(score, now - at, half_life);
+        for (delta, when) in deltas {
+            score = if delta == f64::NEG_INFINITY {
+                0.0
+            } else {
+                (score + model::decay(delta, now - when, half_life)).max(0.0)
+            };
+        }
+        rows.push((kind, key, score));
+    }
+    for chunk in rows.chunks(200) {
+        let sql = format!(
+            "INSERT INTO feed_affinities (viewer_id, kind, key, score, at) VALUES {} \
+             ON CONFLICT (viewer_id, kind, key) DO UPDATE SET score = excluded.score, \
+             at = excluded.at",
+            values(chunk.len(), 5, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (kind, key, score) in chunk {
+            q = q.bind(viewer).bind(*kind).bind(key).bind(*score).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn add_counts(
+    tx: &mut Tx,
+    cfg: &RankConfig,
+    priors: &Priors,
+    deltas: &HashMap<&str, (Counts, f64)>,
+    durations: &HashMap<&str, Option<i64>>,
+    epoch: i64,
+    carry: f64,
+    now: i64,
+) -> sqlx::Result<()> {
+    const COLS: usize = 14;
+    let mut rows: Vec<(&&str, &(Counts, f64))> = deltas.iter().collect();
+    // A fixed order: concurrent batches lock the same rows in the same order.
+    rows.sort_by_key(|r| *r.0);
+    let mut finished: Vec<(String, i64, Pool)> = Vec::new();
+    for chunk in rows.chunks(200) {
+        let carry_param = chunk.len() * COLS + 1;
+        let sql = format!(
+            "INSERT INTO feed_video_stats (video_id, impressions, completes, likes, shares, \
+             comments, follows, not_interested, product_clicks, watch_sum, watched, trend, \
+             trend_epoch, updated_at) VALUES {} \
+             ON CONFLICT (video_id) DO UPDATE SET \
+             impressions = feed_video_stats.impressions + excluded.impressions, \
+             completes = feed_video_stats.completes + excluded.completes, \
+             likes = feed_video_stats.likes + excluded.likes, \
+             shares = feed_video_stats.shares + excluded.shares, \
+             comments = feed_video_stats.comments + excluded.comments, \
+             follows = feed_video_stats.follows + excluded.follows, \
+             not_interested = feed_video_stats.not_interested + excluded.not_interested, \
+             product_clicks = feed_video_stats.product_clicks + excluded.product_clicks, \
+             watch_sum = feed_video_stats.watch_sum + excluded.watch_sum, \
+             watched = feed_video_stats.watched + excluded.watched, \
+             trend = CASE \
+               WHEN feed_video_stats.trend_epoch = excluded.trend_epoch \
+                 THEN feed_video_stats.trend + excluded.trend \
+               WHEN feed_video_stats.trend_epoch = excluded.trend_epoch - 1 \
+                 THEN feed_video_stats.trend * ${carry_param} + excluded.trend \
+               WHEN feed_video_stats.trend_epoch > excluded.trend_epoch \
+                 THEN feed_video_stats.trend + excluded.trend * ${carry_param} \
+               ELSE excluded.trend END, \
+             trend_epoch = CASE WHEN feed_video_stats.trend_epoch > excluded.trend_epoch \
+               THEN feed_video_stats.trend_epoch ELSE excluded.trend_epoch END, \
+             updated_at = excluded.updated_at \
+             RETURNING video_id, impressions, completes, likes, shares, comments, follows, \
+             not_interested, product_clicks, watch_sum, watched, stage, pool",
+            values(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (video, (c, trend)) in chunk {
+            q = q
+                .bind(**video)
+                .bind(c.impressions)
+                .bind(c.completes)
+                .bind(c.likes)
+                .bind(c.shares)
+                .bind(c.comments)
+                .bind(c.follows)
+                .bind(c.not_interested)
+                .bind(c.product_clicks)
+                .bind(c.watch_sum)
+                .bind(c.watched)
+                .bind(*trend)
+                .bind(epoch)
+                .bind(now);
+        }
+        q = q.bind(carry);
+        for r in q.fetch_all(&mut **tx).await? {
+            let video: String = r.get("video_id");
+            let counts = counts_from(&r);
+            let stage: i64 = r.get("stage");
+            let pool = Pool::parse(r.get::<String, _>("pool").as_str());
+            if pool != Pool::Testing {
+                continue;
+            }
+            let duration = durations.get(video.as_str()).copied().flatten();
+            let next = model::advance(cfg, stage, pool, &counts, priors.for_duration(duration));
+            if next != (stage, pool) {
+                finished.push((video, next.0, next.1));
+            }
+        }
+    }
+    for (video, stage, pool) in finished {
+        tracing::info!(%video, stage, pool = pool.as_str(), "traffic pool stage finished");
+        sqlx::query("UPDATE feed_video_stats SET stage = $1, pool = $2 WHERE video_id = $3")
+            .bind(stage)
+            .bind(pool.as_str())
+            .bind(&video)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn counts_from(r: &sqlx::any::AnyRow) -> Counts {
+    let int = |name: &str| r.get::<Option<i64>, _>(name).unwrap_or(0);
+    Counts {
+        impressions: int("impressions"),
+        completes: int("completes"),
+        likes: int("likes"),
+        shares: int("shares"),
+        comments: int("comments"),
+        follows: int("follows"),
+        not_interested: int("not_interested"),
+        product_clicks: int("product_clicks"),
+        purchases: 0,
+        gmv_minor: 0,
+        watch_sum: r.get::<Option<f64>, _>("watch_sum").unwrap_or(0.0),
+        watched: int("watched"),
+    }
+}
+
+const CLIP_COLUMNS: &str = "v.id, v.creator_id, v.duration_ms, v.status, \
+    COALESCE(v.ready_at, v.updated_at) AS ready_at, s.impressions, s.completes, s.likes, \
+    s.shares, s.comments, s.follows, s.not_interested, s.product_clicks, s.watch_sum, \
+    s.watched, s.trend, s.trend_epoch, s.stage, s.pool";
+
+/// A clip row, and whether it may be in the feed (`ready` or `playable`).
+fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
+    let status: String = r.get("status");
+    (
+        Clip {
+            id: r.get("id"),
+            creator: r.get("creator_id"),
+            duration_ms: r.get("duration_ms"),
+            ready_at: r.get("ready_at"),
+            counts: counts_from(r),
+            stage: r.get::<Option<i64>, _>("stage").unwrap_or(0),
+            pool: Pool::parse(r.get::<Option<String>, _>("pool").as_deref().unwrap_or("")),
+            trend: r.get::<Option<f64>, _>("trend").unwrap_or(0.0),
+            trend_epoch: r.get::<Option<i64>, _>("trend_epoch").unwrap_or(0),
+            commerce: None,
+        },
+        status == "ready" || status == "playable",
+    )
+}
+
+/// Every feedable clip.
+pub async fn all_clips(db: &Db) -> sqlx::Result<Vec<Clip>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s ON s.video_id = v.id \
+         WHERE v.status IN ('ready', 'playable')"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(|r| clip_from(r).0).collect())
+}
+
+/// Clips whose video or counts changed at or after `since`: `(clip, feedable)`.
+pub async fn changed_clips(db: &Db, since: i64) -> sqlx::Result<Vec<(Clip, bool)>> {
+    let mut out = Vec::new();
+    for sql in [
+        format!(
+            "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s \
+             ON s.video_id = v.id WHERE v.updated_at >= $1"
+        ),
+        format!(
+            "SELECT {CLIP_COLUMNS} FROM feed_video_stats s JOIN videos v ON v.id = s.video_id \
+             WHERE s.updated_at >= $1"
+        ),
+    ] {
+        for r in sqlx::query(&sql).bind(since).fetch_all(db.pool()).await? {
+            out.push(clip_from(&r));
+        }
+    }
+    Ok(out)
+}
+
+/// What each clip sells now (from the shop) and the purchases credited to it.
+#[derive(Debug, Default)]
+pub struct Sales {
+    pub selling: HashMap<String, Commerce>,
+    pub sales: HashMap<String, (i64, i64)>,
+}
+
+pub async fn sales(db: &Db) -> sqlx::Result<Sales> {
+    let mut selling: HashMap<String, Commerce> = HashMap::new();
+    for (video, category, price_minor) in vitrine_shop::tags::visible_commerce(db).await? {
+        let c = selling.entry(video).or_default();
+        if let Some(k) = category {
+            if !c.categories.contains(&k) {
+                c.categories.push(k);
+            }
+        }
+        c.price = c.price.max(price_minor as f64 / 100.0);
+    }
+    let sales = vitrine_shop::attribution::sales_by_video(db)
+        .await?
+        .into_iter()
+        .map(|(v, units, gmv)| (v, (units, gmv)))
+        .collect();
+    Ok(Sales { selling, sales })
+}
+
+/// Each viewer's recent positive clips (newest first, at most `per_viewer`), for
+/// co-engagement.
+pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<Vec<Vec<String>>> {
+    let rows = sqlx::query(
+        "SELECT viewer_id, video_id FROM feed_viewer_videos WHERE positive_at >= $1 \
+         ORDER BY viewer_id, positive_at DESC",
+    )
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut last: Option<String> = None;
+    for r in rows {
+        let viewer: String = r.get("viewer_id");
+        if last.as_deref() != Some(viewer.as_str()) {
+            out.push(Vec::new());
+            last = Some(viewer);
+        }
+        let h = out.last_mut().expect("pushed");
+        if h.len() < per_viewer {
+            h.push(r.get("video_id"));
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the ranker knows about `viewer` now.
+pub async fn viewer_state(
+    db: &Db,
+    cfg: &RankConfig,
+    viewer: &str,
+    now: i64,
+) -> sqlx::Result<ViewerState> {
+    let mut state = ViewerState {
+        salt: u64::from(crate::catalog::fingerprint(viewer)),
+        ..Default::default()
+    };
+    let since = now - (cfg.seen_window_days * DAY_MS) as i64;
+    let mut positives: Vec<(i64, String)> = Vec::new();
+    for r in sqlx::query(
+        "SELECT video_id, seen_at, not_interested, positive_at FROM feed_viewer_videos \
+         WHERE viewer_id = $1 AND last_at >= $2",
+    )
+    .bind(viewer)
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?
+    {
+        let video: String = r.get("video_id");
+        if let Some(at) = r.get::<Option<i64>, _>("positive_at") {
+            positives.push((at, video.clone()));
+        }
+        if r.get::<Option<i64>, _>("seen_at").is_some() || r.get::<i64, _>("not_interested") != 0 {
+            state.seen.insert(video);
+        }
+    }
+    positives.sort_by(|a, b| b.cmp(a));
+    state.positives = positives.into_iter().take(50).map(|(_, v)| v).collect();
+
+    let half_life = cfg.affinity_half_life_days * DAY_MS;
+    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
+        .bind(viewer)
+        .fetch_all(db.pool())
+        .await?
+    {
+        let score = model::decay(r.get("score"), now - r.get::<i64, _>("at"), half_life);
+        let key: String = r.get("key");
+        match r.get::<String, _>("kind").as_str() {
+            "creator" => state.viewer.creators.insert(key, score),
+            _ => state.viewer.categories.insert(key, score),
+        };
+    }
+    let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
+    for r in sqlx::query(
+        "SELECT creator_id, at FROM feed_muted_creators WHERE viewer_id = $1 AND at >= $2",
+    )
+    .bind(viewer)
+    .bind(muted_since)
+    .fetch_all(db.pool())
+    .await?
+    {
+        state.viewer.muted.insert(r.get("creator_id"), r.get("at"));
+    }
+    state.follows = sqlx::query(
+        "SELECT creator_id FROM follows WHERE viewer_id = $1 ORDER BY at DESC LIMIT 200",
+    )
+    .bind(viewer)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| r.get("creator_id"))
+    .collect();
+    Ok(state)
+}
+
+/// A clip's place in the traffic pools, for its creator.
+pub async fn distribution(db: &Db, cfg: &RankConfig, video: &str) -> sqlx::Result<Distribution> {
+    let row =
+        sqlx::query("SELECT impressions, stage, pool FROM feed_video_stats WHERE video_id = $1")
+            .bind(video)
+            .fetch_optional(db.pool())
+            .await?;
+    let (impressions, stage, pool) = match row {
+        Some(r) => (
+            r.get("impressions"),
+            r.get("stage"),
+            Pool::parse(r.get::<String, _>("pool").as_str()),
+        ),
+        None => (0, 0, Pool::Testing),
+    };
+    Ok(Distribution {
+        stage,
+        pool: pool.as_str().to_owned(),
+        impressions,
+        stage_ends_at: if pool == Pool::Testing {
+            cfg.stage_end(stage as usize)
+        } else {
+            None
+        },
+    })
+}
+
+/// Which of `ids` name videos that exist: `id → (creator, duration)`.
+pub async fn videos_named(
+    db: &Db,
+    ids: &[&str],
+) -> sqlx::Result<HashMap<String, (String, Option<i64>)>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, creator_id, duration_ms FROM videos WHERE id IN ({})",
+            list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.insert(r.get("id"), (r.get("creator_id"), r.get("duration_ms")));
+        }
+    }
+    Ok(out)
+}
+
+/// Event ids already stored for `viewer` among `ids`.
+pub async fn known_events(db: &Db, viewer: &str, ids: &[&str]) -> sqlx::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM events WHERE viewer_id = $1 AND id IN ({})",
+            list(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql).bind(viewer);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.insert(r.get("id"));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,436 @@
+//! The ranked feed over real HTTP, on SQLite and PostgreSQL: the page rules (no creator twice
+//! in a row, no repeats across pages even with events in between, seen window, not-interested
+//! on a clip and on a creator, commerce cadence, only visible tags), events reflected on the
+//! viewer's very next request, explanations for creators and admins, and each clip's
+//! traffic-pool stage for its creator.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{assert_error, test_config, DbKind, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use vitrine::Role;
+
+async fn feed_as(app: &TestApp, token: Option<&str>, query: &str) -> reqwest::Response {
+    let mut r = app.client.get(app.url(&format!("/v1/feed?{query}")));
+    if let Some(token) = token {
+        r = r.bearer_auth(token);
+    }
+    r.send().await.unwrap()
+}
+
+async fn page(app: &TestApp, token: Option<&str>, query: &str) -> Value {
+    let r = feed_as(app, token, query).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn creators(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["creator_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn send(app: &TestApp, token: &str, events: Value) -> Value {
+    let r = app
+        .client
+        .post(app.url("/v1/events"))
+        .bearer_auth(token)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+async fn rules_and_real_time(app: TestApp) {
+    let a = app.account("creator", "Ana").await;
+    let b = app.account("creator", "Bo").await;
+    let c = app.account("creator", "Cy").await;
+    let viewer = app.account("viewer", "Vi").await;
+    let clips_a = app.ready_clips(&a.0, 6, 20_000).await;
+    let clips_b = app.ready_clips(&b.0, 3, 20_000).await;
+    let clips_c = app.ready_clips(&c.0, 3, 20_000).await;
+    app.refresh_feed().await;
+
+    // One page with everything: never the same creator twice in a row.
+    let first = page(&app, Some(&viewer.1), "limit=12").await;
+    let got = ids(&first);
+    assert_eq!(got.len(), 12, "{first}");
+    for w in creators(&first).windows(2) {
+        assert_ne!(w[0], w[1], "two clips of one creator in a row: {first}");
+    }
+
+    // Paging: no item twice, even when events arrive between pages (they change scores).
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=5&cursor={c}"),
+            None => "limit=5".into(),
+        };
+        let p = page(&app, Some(&viewer.1), &query).await;
+        for id in ids(&p) {
+            assert!(seen.insert(id.clone()), "{id} served twice");
+        }
+        // Liking a clip of Bo's between pages pushes Bo's other clips up.
+        send(
+            &app,
+            &viewer.1,
+            json!([{"id": format!("like-{n}"), "viewer_id": viewer.0, "video_id": clips_b[0], "type": "like"}]),
+        )
+        .await;
+        n += 1;
+        cursor = p["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+        assert!(n < 10, "pagination does not end");
+    }
+    assert_eq!(seen.len(), 12, "every clip once across the pages");
+
+    // Events show on the very next request: a clip seen is not served again…
+    send(
+        &app,
+        &viewer.1,
+        json!([
+            {"id": "imp-1", "viewer_id": viewer.0, "video_id": clips_a[0], "type": "impression"},
+            {"id": "ni-1", "viewer_id": viewer.0, "video_id": clips_c[0], "type": "not_interested"},
+        ]),
+    )
+    .await;
+    let after = ids(&page(&app, Some(&viewer.1), "limit=50").await);
+    assert!(!after.contains(&clips_a[0]), "a seen clip came back");
+    assert!(!after.contains(&clips_c[0]), "a dismissed clip came back");
+    assert!(after.contains(&clips_c[1]), "only that clip of Cy's goes");
+
+    // …and "not interested" in a creator filters all of theirs.
+    let r = send(
+        &app,
+        &viewer.1,
+        json!([{"id": "ni-2", "viewer_id": viewer.0, "video_id": clips_c[1], "type": "not_interested", "scope": "creator"}]),
+    )
+    .await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    let after = page(&app, Some(&viewer.1), "limit=50").await;
+    assert!(
+        !creators(&after).contains(&c.0),
+        "a muted creator's clip was served: {after}"
+    );
+    // Other viewers are unaffected.
+    let other = app.account("viewer", "Ot").await;
+    let theirs = ids(&page(&app, Some(&other.1), "limit=50").await);
+    assert_eq!(theirs.len(), 12);
+
+    // A bad scope is reported per item.
+    let r = send(
+        &app,
+        &viewer.1,
+        json!([{"id": "x", "viewer_id": viewer.0, "video_id": clips_c[1], "type": "like", "scope": "creator"}]),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["code"], "invalid_event", "{r}");
+
+    // The affinity from liking Bo puts Bo first for this viewer.
+    let fresh = app.account("viewer", "Fan").await;
+    send(
+        &app,
+        &fresh.1,
+        json!([
+            {"id": "l1", "viewer_id": fresh.0, "video_id": clips_b[0], "type": "like"},
+            {"id": "l2", "viewer_id": fresh.0, "video_id": clips_b[0], "type": "share"},
+            {"id": "l3", "viewer_id": fresh.0, "video_id": clips_b[0], "type": "follow"},
+        ]),
+    )
+    .await;
+    let mine = page(&app, Some(&fresh.1), "limit=3").await;
+    assert_eq!(
+        creators(&mine)[0],
+        b.0,
+        "a followed, liked creator leads: {mine}"
+    );
+
+    // Explanations: the creator sees them on their own clips only.
+    let explained = page(&app, Some(&a.1), "limit=50&debug=1").await;
+    for item in explained["items"].as_array().unwrap() {
+        let own = item["creator_id"] == a.0;
+        assert_eq!(item.get("debug").is_some(), own, "{item}");
+        if own {
+            let d = &item["debug"];
+            assert!(!d["sources"].as_array().unwrap().is_empty(), "{d}");
+            assert!(d["score"]["total"].is_number(), "{d}");
+            assert!(d["score"]["actions"].is_number(), "{d}");
+            assert!(d["rules"].is_array(), "{d}");
+        }
+    }
+    assert_error(
+        feed_as(&app, None, "debug=1").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        feed_as(&app, Some(&a.1), &format!("viewer={}", viewer.0)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        feed_as(&app, Some(&a.1), "debug=maybe").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_debug",
+    )
+    .await;
+
+    // The creator sees each clip's traffic-pool stage; nobody else does.
+    app.refresh_feed().await;
+    let mine = app
+        .client
+        .get(app.url(&format!("/v1/videos/{}", clips_a[0])))
+        .bearer_auth(&a.1)
+        .send()
+        .await
+        .unwrap();
+    let mine: Value = mine.json().await.unwrap();
+    assert_eq!(mine["distribution"]["stage"], 0, "{mine}");
+    assert_eq!(mine["distribution"]["pool"], "testing", "{mine}");
+    assert!(
+        mine["distribution"]["impressions"].as_i64().unwrap() >= 1,
+        "{mine}"
+    );
+    assert_eq!(mine["distribution"]["stage_ends_at"], 300, "{mine}");
+    let public = app.get_video(&clips_a[0]).await;
+    assert!(public.get("distribution").is_none(), "{public}");
+}
+
+#[tokio::test]
+async fn ranking_rules_and_real_time_events_on_sqlite() {
+    rules_and_real_time(TestApp::spawn_on(DbKind::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn ranking_rules_and_real_time_events_on_postgres() {
+    rules_and_real_time(TestApp::spawn_on(DbKind::Postgres).await).await;
+}
+
+#[tokio::test]
+async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.admin_token = Some("admin-secret".into());
+    let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
+    let merchant = app.account("merchant", "Shop").await;
+    let viewer = app.account("viewer", "Vi").await;
+    let product = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(&merchant.1)
+        .json(
+            &json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "EUR"},
+                      "stock": 10, "commission_bps": 1000, "category": " Skincare "}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(product.status(), StatusCode::CREATED);
+    let product: Value = product.json().await.unwrap();
+    assert_eq!(product["category"], "skincare");
+    let bad = app
+        .client
+        .post(app.url("/v1/products"))
+        .bearer_auth(&merchant.1)
+        .json(
+            &json!({"title": "X", "price": {"amount_minor": 1, "currency": "EUR"},
+                      "stock": 1, "category": "no spaces please"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_product").await;
+
+    // Six creators with two clips each; the first clip of four of them sells the serum.
+    let mut shop_clips = Vec::new();
+    for i in 0..6 {
+        let creator = app.account("creator", &format!("C{i}")).await;
+        let clips = app.ready_clips(&creator.0, 2, 30_000).await;
+        if i < 4 {
+            // A creator tags an affiliate product into their own clip: live at once.
+            let r = app
+                .client
+                .post(app.url(&format!("/v1/videos/{}/tags", clips[0])))
+                .bearer_auth(&creator.1)
+                .json(&json!({"product_id": product["id"], "start_ms": 0, "end_ms": 5000}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::CREATED,
+                "{}",
+                r.text().await.unwrap()
+            );
+            shop_clips.push(clips[0].clone());
+        }
+    }
+    app.refresh_feed().await;
+    let all = page(
+        &app,
+        Some("admin-secret"),
+        &format!("limit=50&debug=1&viewer={}", viewer.0),
+    )
+    .await;
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 12, "{all}");
+    assert!(
+        items.iter().all(|i| i.get("debug").is_some()),
+        "admin sees all"
+    );
+    let commerce: Vec<bool> = items
+        .iter()
+        .map(|i| shop_clips.contains(&i["id"].as_str().unwrap().to_owned()))
+        .collect();
+    let placed: Vec<usize> = commerce
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c)
+        .map(|(i, _)| i)
+        .collect();
+    for w in placed.windows(2) {
+        assert!(
+            w[1] - w[0] >= 3,
+            "commerce clips closer than 1 in 3: {placed:?}"
+        );
+    }
+    for (i, item) in items.iter().enumerate() {
+        let tags = item["tags"].as_array().unwrap();
+        assert_eq!(!tags.is_empty(), commerce[i], "{item}");
+        if commerce[i] {
+            assert!(
+                item["debug"]["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.as_str().unwrap().starts_with("commerce_cadence")),
+                "{item}"
+            );
+        }
+    }
+    // The viewer clicks the serum: the commerce source now proposes serum clips to them.
+    let tag = items
+        .iter()
+        .find(|i| !i["tags"].as_array().unwrap().is_empty())
+        .unwrap();
+    let r = send(
+        &app,
+        &viewer.1,
+        json!([{"id": "c1", "viewer_id": viewer.0, "video_id": tag["id"], "type": "product_click",
+                "tag_id": tag["tags"][0]["id"]}]),
+    )
+    .await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    let again = page(
+        &app,
+        Some("admin-secret"),
+        &format!("limit=50&debug=1&viewer={}", viewer.0),
+    )
+    .await;
+    assert!(
+        again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["debug"]["sources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("commerce"))),
+        "{again}"
+    );
+
+    // Sold out: no tag shown and no longer a commerce clip.
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/products/{}", product["id"].as_str().unwrap())))
+        .bearer_auth(&merchant.1)
+        .json(&json!({"stock": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.refresh_feed().await;
+    let sold_out = page(&app, Some("admin-secret"), "limit=50").await;
+    for item in sold_out["items"].as_array().unwrap() {
+        assert_eq!(item["tags"], json!([]), "{item}");
+    }
+    // A wrong admin token is refused.
+    assert_error(
+        feed_as(&app, Some("not-the-secret"), "limit=5").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn anonymous_sessions_page_without_repeats_and_new_clips_arrive() {
+    let app = TestApp::spawn().await;
+    let creators: Vec<_> = futures_accounts(&app, 4).await;
+    for (id, _) in &creators {
+        app.ready_clips(id, 5, 15_000).await;
+    }
+    app.refresh_feed().await;
+    let mut served = HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("limit=7&cursor={c}"),
+            None => "limit=7".into(),
+        };
+        let p = page(&app, None, &q).await;
+        for id in ids(&p) {
+            assert!(served.insert(id.clone()), "{id} twice");
+        }
+        cursor = p["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(served.len(), 20);
+    // A clip that becomes ready reaches the feed through the refresh loop (no manual refresh).
+    let late = app.ready_clips(&creators[0].0, 1, 15_000).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let p = page(&app, None, "limit=50").await;
+        if ids(&p).contains(&late[0]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new clip never reached the feed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn futures_accounts(app: &TestApp, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(app.account("creator", &format!("K{i}")).await);
+    }
+    out
+}
