@@ -52,6 +52,8 @@ async fn a_rotated_phone_video_goes_from_upload_to_the_feed_upright_with_its_pro
     // A merchant's tag waits for the creator's consent.
     let tag: Value = response.json().await.unwrap();
     assert_eq!(tag["status"], "pending");
+    // (The feed's catalog refreshes every 500 ms; bring it up to date rather than wait.)
+    app.refresh_feed().await;
     let feed: Value = app.feed("limit=5").await.json().await.unwrap();
     assert_eq!(feed["items"][0]["tags"], serde_json::json!([]));
     let r = app
