@@ -13,6 +13,9 @@ pub struct RankConfig {
     /// How many impressions' worth of the prior a clip's own counts must outweigh (Bayesian
     /// smoothing: with 3 views a clip is still mostly its duration band's average).
     pub prior_strength: f64,
+    /// How many impressions' worth of the clip's rates a viewer's own record with its creator
+    /// must outweigh (someone who finished 4 of a creator's 5 clips will likely finish the 6th).
+    pub viewer_prior_strength: f64,
     /// Weight of the commerce term: expected GMV per impression in major currency units
     /// (click-through × conversion × price).
     pub commerce_weight: f64,
@@ -101,6 +104,7 @@ impl Default for RankConfig {
         RankConfig {
             weights: Weights::default(),
             prior_strength: 2.0,
+            viewer_prior_strength: 3.0,
             commerce_weight: 0.5,
             affinity: AffinityWeights::default(),
             freshness_half_life_hours: 72.0,
@@ -183,6 +187,7 @@ impl RankConfig {
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("prior_strength", self.prior_strength),
+            ("viewer_prior_strength", self.viewer_prior_strength),
             ("freshness_half_life_hours", self.freshness_half_life_hours),
             ("affinity_half_life_days", self.affinity_half_life_days),
             ("trend_half_life_hours", self.trend_half_life_hours),

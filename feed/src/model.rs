@@ -2,7 +2,7 @@
 //! the page rules. The server and `vitrine eval kuairand` both call exactly this code.
 //!
 //! Score (Douyin's rule): `Σ wᵢ · P(actionᵢ)` over predicted actions, plus a commerce term
-//! (click-through × conversion × price) and the viewer's affinity bonus; then freshness and
+//! (click-through × conversion × price), both lifted by the viewer's affinity; then freshness and
 //! creator fatigue scale it. Rates are posterior means: a clip's counts on top of its duration
 //! band's average worth `prior_strength` impressions, so three views never read as certainty.
 
@@ -290,6 +290,8 @@ pub fn decay(value: f64, elapsed_ms: i64, half_life_ms: f64) -> f64 {
 /// What the ranker knows about the viewer asking (already decayed to now).
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
+    /// What the viewer did with each creator's clips they were shown (within the seen window).
+    pub history: HashMap<String, Counts>,
     pub creators: HashMap<String, f64>,
     pub categories: HashMap<String, f64>,
     /// Creators the viewer said "not interested" to, and when.
@@ -303,7 +305,8 @@ pub struct ScoreTerms {
     pub actions: f64,
     /// Expected GMV per impression × `commerce_weight`.
     pub commerce: f64,
-    /// Bonus from the viewer's affinity to the creator, the categories and similar clips.
+    /// Lift (≥ 1) from the viewer's affinity to the creator, the categories and similar clips:
+    /// multiplies positive actions and the commerce term, divides negative ones.
     pub affinity: f64,
     /// Freshness multiplier (1 → `freshness_floor`).
     pub freshness: f64,
@@ -340,20 +343,34 @@ pub fn fatigue(cfg: &RankConfig, muted_at: Option<i64>, now: i64) -> f64 {
     }
 }
 
-/// The prediction part of the score: the same for every viewer.
-pub fn action_value(cfg: &RankConfig, p: &Rates) -> f64 {
+/// `Σ wᵢ · P(actionᵢ)` for a viewer whose affinity lifts the clip's positive actions by `lift`
+/// (and makes the negative ones that much less likely).
+pub fn action_value(cfg: &RankConfig, p: &Rates, lift: f64) -> f64 {
     let w = &cfg.weights;
-    w.complete * p.complete
-        + w.watch * p.watch
-        + w.like * p.like
-        + w.share * p.share
-        + w.comment * p.comment
-        + w.follow * p.follow
-        + w.product_click * p.product_click
-        + w.not_interested * p.not_interested
+    let terms = [
+        (w.complete, p.complete),
+        (w.watch, p.watch),
+        (w.like, p.like),
+        (w.share, p.share),
+        (w.comment, p.comment),
+        (w.follow, p.follow),
+        (w.product_click, p.product_click),
+        (w.not_interested, p.not_interested),
+    ];
+    terms
+        .iter()
+        .map(|&(w, p)| if w >= 0.0 { w * p * lift } else { w * p / lift })
+        .sum()
 }
 
 /// Scores `clip` for `viewer`; `co_engagement` is its similarity to what the viewer liked.
+///
+/// The clip's posterior rates become the viewer's own with the clip's creator when they have
+/// a record (hierarchical smoothing: the viewer × creator counts on top of the clip's rates,
+/// worth `viewer_prior_strength` impressions), then are personalised further by a lift of `1 + Σ affinity terms` (creator,
+/// product category, co-engagement; each saturating at its weight): a viewer who loves a
+/// creator is that much more likely to finish, like and share their next clip, and less likely
+/// to dismiss it.
 pub fn score(
     cfg: &RankConfig,
     priors: &Priors,
@@ -362,15 +379,15 @@ pub fn score(
     co_engagement: f64,
     now: i64,
 ) -> ScoreTerms {
-    let p = posterior(
+    let mut p = posterior(
         &clip.counts,
         priors.for_duration(clip.duration_ms),
         cfg.prior_strength,
     );
-    let actions = action_value(cfg, &p);
-    let commerce = clip.commerce.as_ref().map_or(0.0, |c| {
-        cfg.commerce_weight * p.product_click * p.purchase * c.price
-    });
+    // The viewer's own record with this creator, on top of the clip's rates.
+    if let Some(history) = viewer.history.get(&clip.creator) {
+        p = posterior(history, &p, cfg.viewer_prior_strength);
+    }
     let category = clip.commerce.as_ref().map_or(0.0, |c| {
         c.categories
             .iter()
@@ -378,9 +395,14 @@ pub fn score(
             .fold(0.0f64, |a, &b| a.max(b))
     });
     let a = &cfg.affinity;
-    let affinity = a.creator * saturate(viewer.creators.get(&clip.creator).copied().unwrap_or(0.0))
+    let lift = 1.0
+        + a.creator * saturate(viewer.creators.get(&clip.creator).copied().unwrap_or(0.0))
         + a.category * saturate(category)
         + a.co_engagement * saturate(co_engagement);
+    let actions = action_value(cfg, &p, lift);
+    let commerce = clip.commerce.as_ref().map_or(0.0, |c| {
+        cfg.commerce_weight * p.product_click * p.purchase * c.price * lift
+    });
     let freshness = cfg.freshness_floor
         + (1.0 - cfg.freshness_floor)
             * decay(
@@ -390,13 +412,13 @@ pub fn score(
             );
     let fatigue = fatigue(cfg, viewer.muted.get(&clip.creator).copied(), now);
     let total = scale(
-        scale(actions + commerce + affinity, freshness),
+        scale(actions + commerce, freshness),
         fatigue.max(f64::MIN_POSITIVE),
     );
     ScoreTerms {
         actions,
         commerce,
-        affinity,
+        affinity: lift,
         freshness,
         fatigue,
         total: if fatigue == 0.0 {

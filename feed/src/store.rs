@@ -661,7 +661,8 @@ pub async fn viewer_state(
     let since = now - (cfg.seen_window_days * DAY_MS) as i64;
     let mut positives: Vec<(i64, String)> = Vec::new();
     for r in sqlx::query(
-        "SELECT video_id, seen_at, not_interested, positive_at FROM feed_viewer_videos \
+        "SELECT video_id, creator_id, seen_at, watch_ratio, completed, liked, shared, commented, \
+         followed, not_interested, clicked, positive_at FROM feed_viewer_videos \
          WHERE viewer_id = $1 AND last_at >= $2",
     )
     .bind(viewer)
@@ -670,6 +671,28 @@ pub async fn viewer_state(
     .await?
     {
         let video: String = r.get("video_id");
+        let flag = |name: &str| r.get::<i64, _>(name);
+        if r.get::<Option<i64>, _>("seen_at").is_some() {
+            let watch: f64 = r.get("watch_ratio");
+            state
+                .viewer
+                .history
+                .entry(r.get("creator_id"))
+                .or_default()
+                .add(&Counts {
+                    impressions: 1,
+                    completes: flag("completed"),
+                    likes: flag("liked"),
+                    shares: flag("shared"),
+                    comments: flag("commented"),
+                    follows: flag("followed"),
+                    not_interested: flag("not_interested"),
+                    product_clicks: flag("clicked"),
+                    watch_sum: watch,
+                    watched: i64::from(watch > 0.0),
+                    ..Default::default()
+                });
+        }
         if let Some(at) = r.get::<Option<i64>, _>("positive_at") {
             positives.push((at, video.clone()));
         }
