@@ -69,6 +69,9 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "64,512")]
         sizes_mib: Vec<u64>,
     },
+    /// The feed under load: seeds a platform (`vitrine seed`), serves it, measures event ingest
+    /// over HTTP, then drives `GET /v1/feed` at a fixed rate with oha.
+    Feed(crate::bench_feed::FeedBenchArgs),
     /// One Vitrine transcode, run as a child of `bench transcode` so that its memory is its own.
     #[command(hide = true)]
     TranscodeOnce {
@@ -91,6 +94,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => compare_transcode(&file, &ladder, runs, keep),
         BenchCommand::TranscodeOnce { file, out, ladder } => transcode_once(&file, &out, &ladder),
         BenchCommand::Upload { sizes_mib } => crate::bench_upload::run(&sizes_mib),
+        BenchCommand::Feed(args) => crate::bench_feed::run(args),
     }
 }
 

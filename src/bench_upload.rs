@@ -178,7 +178,7 @@ fn write_random(path: &Path, size: u64) -> anyhow::Result<()> {
 }
 
 /// Resident memory of a process, in MB.
-fn rss_mb(pid: u32) -> f64 {
+pub(crate) fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -191,14 +191,14 @@ fn rss_mb(pid: u32) -> f64 {
 }
 
 /// Samples a process's resident memory until stopped; returns the peak in MB.
-struct Watch {
+pub(crate) struct Watch {
     stop: Arc<AtomicBool>,
     peak_kb: Arc<AtomicU64>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Watch {
-    fn start(pid: u32) -> Watch {
+    pub(crate) fn start(pid: u32) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let peak_kb = Arc::new(AtomicU64::new(0));
         let thread = std::thread::spawn({
@@ -218,20 +218,20 @@ impl Watch {
         }
     }
 
-    fn stop(self) -> f64 {
+    pub(crate) fn stop(self) -> f64 {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         self.peak_kb.load(Ordering::Relaxed) as f64 * 1024.0 / 1e6
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(exe: &Path, data: &Path) -> anyhow::Result<Server> {
+    pub(crate) fn start(exe: &Path, data: &Path) -> anyhow::Result<Server> {
         let mut child = Command::new(exe)
             .args(["serve", "--role", "api"])
             .env("VITRINE_DATA_DIR", data)
@@ -259,7 +259,7 @@ impl Server {
         Ok(Server { child, addr })
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

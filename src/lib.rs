@@ -3,12 +3,14 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_feed;
 pub mod bench_upload;
 pub mod client;
 pub mod config;
 pub mod eval;
 pub mod media;
 pub mod observability;
+pub mod seed;
 
 pub use app::{Application, Role};
 pub use config::Config;

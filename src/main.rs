@@ -57,6 +57,8 @@ enum Command {
         #[arg(long, env = "VITRINE_UPLOAD_STATE")]
         state_file: Option<PathBuf>,
     },
+    /// Fill the database with a reproducible synthetic platform (for benchmarks).
+    Seed(vitrine::seed::SeedArgs),
     /// Measure the feed ranker on a real interaction log (see the README's Feed quality).
     Eval {
         #[command(subcommand)]
@@ -155,6 +157,19 @@ async fn run() -> anyhow::Result<()> {
                     video["error"].as_str().unwrap_or("no reason given")
                 );
             }
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let app = Application::build(&config, Role::Api).await?;
+            let report = vitrine::seed::seed(&app, &args).await?;
+            println!(
+                "seeded {} clips, {} viewers; {} events ingested in {:.1} s ({:.0} events/s)",
+                args.videos,
+                args.viewers,
+                report.events_accepted,
+                report.ingest_seconds,
+                report.events_accepted as f64 / report.ingest_seconds
+            );
             Ok(())
         }
         Command::Eval {

@@ -19,7 +19,7 @@ use vitrine_api::{
 };
 use vitrine_core::{
     db::Tx,
-    ids::{TagId, VideoId},
+    ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
 use vitrine_shop::attribution::{self, Click};
@@ -126,11 +126,23 @@ async fn post_events(
             format!("send at most {MAX_BATCH} events per request"),
         ));
     }
-    let viewer = &auth.0.id;
+    Ok(Json(
+        ingest(&state, &ranker, &auth.0.id, batch.events).await?,
+    ))
+}
+
+/// Checks, stores and applies one viewer's events (what `POST /v1/events` does after
+/// authentication; `vitrine seed` calls it directly).
+pub async fn ingest(
+    state: &AppState,
+    ranker: &Ranker,
+    viewer: &AccountId,
+    batch: Vec<serde_json::Value>,
+) -> ApiResult<EventsResult> {
     let now = now_ms();
     let mut errors = Vec::new();
     let mut valid: Vec<(usize, EventInput, i64)> = Vec::new();
-    for (index, raw) in batch.events.into_iter().enumerate() {
+    for (index, raw) in batch.into_iter().enumerate() {
         let id = raw.get("id").and_then(|v| v.as_str()).map(str::to_owned);
         let error = |code: &str, message: String| EventError {
             index,
@@ -285,11 +297,11 @@ async fn post_events(
     .await?;
     tx.commit().await?;
     errors.sort_by_key(|e| e.index);
-    Ok(Json(EventsResult {
+    Ok(EventsResult {
         accepted: incoming.len(),
         duplicates,
         errors,
-    }))
+    })
 }
 
 /// Stores the events that are new; returns the ids it stored.

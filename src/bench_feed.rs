@@ -1,0 +1,283 @@
+//! `vitrine bench feed`: the feed under load on this machine.
+//!
+//! 1. `vitrine seed` builds the platform (default: 100,000 clips, 20,000 viewers, 2,000,000
+//!    events already applied) in a data dir that later runs reuse.
+//! 2. This binary is started as `vitrine serve --role api` on it.
+//! 3. Event ingest: concurrent clients post batches of 1000 new events over HTTP; events/s.
+//! 4. Feed: `oha` (a load generator we did not write) asks `GET /v1/feed` for random seeded
+//!    viewers at a fixed rate for the given time; latency percentiles, errors, achieved rate.
+//! 5. The server's memory (VmRSS) idle, and at its peak during the run.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::bench_upload::{rss_mb, Server, Watch};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedBenchArgs {
+    #[command(flatten)]
+    pub seed: crate::seed::SeedArgs,
+    /// Feed requests per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Seconds of feed load.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u32,
+    /// Events posted over HTTP for the ingest figure.
+    #[arg(long, default_value_t = 200_000)]
+    pub ingest_events: usize,
+    /// Where the seeded platform lives (reused when it was seeded with the same settings).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn oha() -> anyhow::Result<PathBuf> {
+    let candidates = [
+        Some(PathBuf::from("oha")),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/oha")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if Command::new(&c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Ok(c);
+        }
+    }
+    anyhow::bail!("oha (the load generator) is not installed: `cargo install oha --locked`")
+}
+
+/// A regex matching ids of seeded viewers `0..n` for some `n ≤ viewers` (oha draws URLs from it).
+fn viewer_regex(viewers: usize) -> String {
+    let mut k = 0;
+    while 16usize.pow(k + 1) <= viewers {
+        k += 1;
+    }
+    let lead = (viewers / 16usize.pow(k)).clamp(1, 16) - 1;
+    format!(
+        "acc_0{{{}}}[0-{:x}][0-9a-f]{{{}}}",
+        31 - k as usize,
+        lead,
+        k
+    )
+}
+
+fn seed_if_needed(exe: &Path, dir: &Path, args: &crate::seed::SeedArgs) -> anyhow::Result<()> {
+    let marker = dir.join("seeded.json");
+    let wanted = json!({"videos": args.videos, "viewers": args.viewers, "events": args.events,
+                        "seed": args.seed});
+    if std::fs::read(&marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v == wanted)
+    {
+        println!("reusing the seeded platform in {}", dir.display());
+        return Ok(());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    println!("seeding {} (once; later runs reuse it)…", dir.display());
+    let status = Command::new(exe)
+        .args([
+            "seed",
+            "--videos",
+            &args.videos.to_string(),
+            "--viewers",
+            &args.viewers.to_string(),
+            "--events",
+            &args.events.to_string(),
+            "--seed",
+            &args.seed.to_string(),
+        ])
+        .env("VITRINE_DATA_DIR", dir)
+        .env("VITRINE_BIND", "127.0.0.1:0")
+        .status()?;
+    anyhow::ensure!(status.success(), "vitrine seed failed");
+    std::fs::write(&marker, serde_json::to_vec(&wanted)?)?;
+    Ok(())
+}
+
+pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
+    let oha = oha()?;
+    let exe = std::env::current_exe()?;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("vitrine-bench-feed"));
+    seed_if_needed(&exe, &dir, &args.seed)?;
+
+    let started = Instant::now();
+    let mut server = Server::start(&exe, &dir)?;
+    let pid = server.child.id();
+    let base = format!("http://{}", server.addr);
+    println!(
+        "server: vitrine serve --role api (pid {pid}), SQLite + filesystem store; catalog loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let idle = rss_mb(pid);
+    println!("server memory after start (VmRSS): {idle:.0} MB");
+
+    // Event ingest over HTTP.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let watch = Watch::start(pid);
+    let (events, seconds) = runtime.block_on(ingest(&base, &args))?;
+    let ingest_peak = watch.stop();
+    let ingest_rate = events as f64 / seconds;
+    println!(
+        "event ingest: {events} events in {seconds:.1} s = {ingest_rate:.0} events/s \
+         (8 clients, batches of 1000; goal ≥ 20,000: {:.2}×)",
+        ingest_rate / 20_000.0
+    );
+
+    // Feed load.
+    let url = format!(
+        "http://{}/v1/feed\\?limit=10&viewer={}",
+        server.addr.replace('.', "\\."),
+        viewer_regex(args.seed.viewers)
+    );
+    let watch = Watch::start(pid);
+    let output = Command::new(&oha)
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-z",
+            &format!("{}s", args.seconds),
+            "-q",
+            &args.rate.to_string(),
+            "--latency-correction",
+            "-c",
+            "64",
+            "--rand-regex-url",
+            &url,
+        ])
+        .output()
+        .context("running oha")?;
+    let feed_peak = watch.stop();
+    anyhow::ensure!(
+        output.status.success(),
+        "oha failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).context("reading oha's JSON")?;
+    let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let p = &report["latencyPercentiles"];
+    let summary = &report["summary"];
+    let statuses = &report["statusCodeDistribution"];
+    let ok = statuses["200"].as_u64().unwrap_or(0);
+    let total: u64 = statuses
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    let errors = report["errorDistribution"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum::<u64>())
+        .unwrap_or(0);
+    println!(
+        "GET /v1/feed: {} s at {} req/s (oha, 64 connections, random seeded viewers, limit=10)",
+        args.seconds, args.rate
+    );
+    println!(
+        "  achieved {:.0} req/s; {ok} × 200 of {total} responses, {} other statuses, {errors} connection errors",
+        summary["requestsPerSec"].as_f64().unwrap_or(0.0),
+        total - ok
+    );
+    println!(
+        "  latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms \
+         (goal p99 ≤ 15 ms: {:.2}×)",
+        ms(&p["p50"]),
+        ms(&p["p90"]),
+        ms(&p["p99"]),
+        ms(&p["p99.9"]),
+        ms(&summary["slowest"]),
+        ms(&p["p99"]) / 15.0
+    );
+    println!(
+        "server memory: {idle:.0} MB after start, peak {ingest_peak:.0} MB during ingest, \
+         peak {feed_peak:.0} MB during the feed load"
+    );
+    server.stop();
+    Ok(())
+}
+
+async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)> {
+    const CLIENTS: usize = 8;
+    const BATCH: usize = 1000;
+    let batches = args.ingest_events.div_ceil(BATCH);
+    let client = reqwest::Client::new();
+    let viewers = args.seed.viewers;
+    let videos = args.seed.videos;
+    let started = Instant::now();
+    // Fresh ids every run: a rerun on the same data measures new events, not duplicates.
+    let run = vitrine_core::time::now_ms();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let client = client.clone();
+        let base = base.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(1000 + c as u64);
+            let mut accepted = 0;
+            for b in (c..batches).step_by(CLIENTS) {
+                let v = b % viewers;
+                let viewer = crate::seed::viewer_id(v);
+                let events: Vec<Value> = (0..BATCH)
+                    .map(|i| {
+                        let clip = rng.gen_range(0..videos);
+                        let kind = match rng.gen_range(0..10) {
+                            0..=5 => "impression",
+                            6 | 7 => "progress",
+                            8 => "complete",
+                            _ => "like",
+                        };
+                        json!({"id": format!("bench-{run}-{b}-{i}"), "viewer_id": viewer,
+                               "video_id": format!("vid_{clip:032x}"), "type": kind,
+                               "watch_ms": 4000})
+                    })
+                    .collect();
+                let r = client
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(format!("vt_seed_viewer_{v}"))
+                    .json(&json!({ "events": events }))
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "events: {}", r.status());
+                let body: Value = r.json().await?;
+                accepted += body["accepted"].as_u64().unwrap_or(0) as usize
+                    + body["duplicates"].as_u64().unwrap_or(0) as usize;
+            }
+            Ok::<usize, anyhow::Error>(accepted)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok((total, started.elapsed().as_secs_f64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_viewer_regex_stays_within_the_seeded_viewers() {
+        assert_eq!(viewer_regex(20_000), "acc_0{28}[0-3][0-9a-f]{3}");
+        assert_eq!(viewer_regex(16), "acc_0{30}[0-0][0-9a-f]{1}");
+        assert_eq!(viewer_regex(5), "acc_0{31}[0-4][0-9a-f]{0}");
+        assert_eq!(crate::seed::viewer_id(0).len(), 36);
+    }
+}
