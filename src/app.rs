@@ -157,6 +157,10 @@ impl Application {
                         .clone()
                         .run(self.state.db.clone(), shutdown.clone()),
                 );
+                tokio::spawn(keep_statistics_fresh(
+                    self.state.db.clone(),
+                    shutdown.clone(),
+                ));
                 Some(tokio::spawn(vitrine_ingest::sweep::run(
                     self.state.clone(),
                     interval,
@@ -202,6 +206,19 @@ impl Application {
     }
 }
 
+/// Re-reads the planner statistics every ten minutes: tables grow from empty.
+async fn keep_statistics_fresh(db: Db, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+        if let Err(e) = db.optimize().await {
+            tracing::warn!(error = ?e, "updating planner statistics failed");
+        }
+    }
+}
+
 /// Database (migrated) and object store for `config`.
 pub async fn connect(config: &Config) -> anyhow::Result<(Db, Store)> {
     tokio::fs::create_dir_all(&config.data_dir)
@@ -209,6 +226,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<(Db, Store)> {
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url()).await?;
     db.migrate().await?;
+    db.optimize().await.context("updating planner statistics")?;
     let store = match &config.s3_bucket {
         Some(bucket) => {
             let s3 = S3Store::connect(&S3Config {

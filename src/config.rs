@@ -210,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
+    fn the_readme_feed_section_is_a_valid_configuration_and_bad_values_are_refused() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n[feed]").expect("README has a [feed] example") + 8;
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("feed.toml", example)?;
+            let config = Config::load(Some(std::path::Path::new("feed.toml"))).unwrap();
+            assert_eq!(config.feed.stages.len(), 3);
+            assert_eq!(config.feed.stages[1].impressions, 3000);
+            assert_eq!(config.feed.weights.not_interested, -8.0);
+            assert_eq!(config.feed.sources.top, 200);
+            jail.create_file("bad.toml", "[feed]\nauthor_decay = 3.0\n")?;
+            let err = Config::load(Some(std::path::Path::new("bad.toml"))).unwrap_err();
+            assert!(format!("{err:#}").contains("author_decay"), "{err:#}");
+            jail.create_file("typo.toml", "[feed]\nwieghts = 1\n")?;
+            assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_embedded_database_lives_in_the_data_dir() {
         let config = Config {
             data_dir: "/tmp/vd".into(),

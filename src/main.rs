@@ -161,7 +161,11 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Seed(args) => {
             let app = Application::build(&config, Role::Api).await?;
-            let report = vitrine::seed::seed(&app, &args).await?;
+            let platform = vitrine::seed::platform(&app, &args).await?;
+            app.state().db.close().await;
+            drop(app);
+            let app = Application::build(&config, Role::Api).await?;
+            let report = vitrine::seed::events(&app, &args, platform).await?;
             println!(
                 "seeded {} clips, {} viewers; {} events ingested in {:.1} s ({:.0} events/s)",
                 args.videos,

@@ -72,7 +72,7 @@ async fn bulk(
     cols: usize,
     rows: Vec<Vec<Cell>>,
 ) -> anyhow::Result<()> {
-    for chunk in rows.chunks(400) {
+    for chunk in rows.chunks(60) {
         let sql = format!("{head} VALUES {}", values(chunk.len(), cols));
         let mut q = sqlx::query(&sql);
         for row in chunk {
@@ -104,9 +104,20 @@ pub struct SeedReport {
     pub ingest_seconds: f64,
 }
 
-pub async fn seed(app: &Application, args: &SeedArgs) -> anyhow::Result<SeedReport> {
-    let state = app.state();
-    let db = &state.db;
+/// What the first phase made that the second needs.
+pub struct Platform {
+    rng: StdRng,
+    creators: usize,
+    /// Clip number → its tag.
+    tags: HashMap<usize, String>,
+}
+
+/// Phase one: accounts, products, clips and tags in bulk, then planner statistics.
+///
+/// Run phase two on a fresh connection pool: SQLite connections opened before `ANALYZE` keep
+/// planning without the statistics.
+pub async fn platform(app: &Application, args: &SeedArgs) -> anyhow::Result<Platform> {
+    let db = &app.state().db;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let now = now_ms();
     let creators = (args.videos / 20).max(1);
@@ -222,6 +233,28 @@ pub async fn seed(app: &Application, args: &SeedArgs) -> anyhow::Result<SeedRepo
     .await
     .context("seeding tags")?;
 
+    db.optimize().await?;
+    Ok(Platform {
+        rng,
+        creators,
+        tags,
+    })
+}
+
+/// Phase two: the event history, through the feed's intake.
+pub async fn events(
+    app: &Application,
+    args: &SeedArgs,
+    platform: Platform,
+) -> anyhow::Result<SeedReport> {
+    let Platform {
+        mut rng,
+        creators,
+        tags,
+    } = platform;
+    let state = app.state();
+    let db = &state.db;
+    let now = now_ms();
     app.ranker()
         .refresh(db, vitrine_feed::ranker::Refresh::ALL)
         .await?;

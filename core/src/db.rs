@@ -56,6 +56,9 @@ impl Db {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the
+                    // feed's tables and indexes are read and written on every event batch.
+                    conn.execute("PRAGMA cache_size = -32768").await?;
                     Ok(())
                 })
             });
@@ -79,6 +82,20 @@ impl Db {
             .run(&self.pool)
             .await
             .context("applying database migrations")
+    }
+
+    /// Refreshes the query planner's statistics. SQLite has none until `ANALYZE` runs, and
+    /// without them it can pick a plan that scans a whole table (measured: the feed's tag lookup
+    /// read every tag through the products index, 12 ms instead of 0.1 ms, at 10,000 tags);
+    /// sampling at most 1000 rows per index keeps it to milliseconds. PostgreSQL's autovacuum
+    /// keeps its own statistics.
+    pub async fn optimize(&self) -> anyhow::Result<()> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            conn.execute("PRAGMA analysis_limit = 1000").await?;
+            conn.execute("ANALYZE").await?;
+        }
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {

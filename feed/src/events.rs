@@ -313,7 +313,7 @@ async fn insert_events(
 ) -> sqlx::Result<HashSet<String>> {
     const COLS: usize = 9;
     let mut stored = HashSet::new();
-    for chunk in events.chunks(500) {
+    for chunk in events.chunks(store::ROWS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| {
                 let cells: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();

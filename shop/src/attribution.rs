@@ -55,7 +55,8 @@ pub async fn record_impressions(
             rows.push((event, tag, video, product, *at));
         }
     }
-    for chunk in rows.chunks(500) {
+    // A few hundred parameters per statement (SQLite binds by name: quadratic in their number).
+    for chunk in rows.chunks(64) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 6;
