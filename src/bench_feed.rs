@@ -145,7 +145,8 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
     // Feed load.
     let url = format!(
         "http://{}/v1/feed\\?limit=10&viewer={}",
-        server.addr.replace('.', "\\."),
+        // (oha's URL regex takes '.' literally; '?' must be escaped.)
+        server.addr,
         viewer_regex(args.seed.viewers)
     );
     let watch = Watch::start(pid);
@@ -223,10 +224,12 @@ async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)
     let started = Instant::now();
     // Fresh ids every run: a rerun on the same data measures new events, not duplicates.
     let run = vitrine_core::time::now_ms();
+    let retries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
         let client = client.clone();
         let base = base.to_owned();
+        let retries = retries.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(1000 + c as u64);
             let mut accepted = 0;
@@ -247,13 +250,21 @@ async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)
                                "watch_ms": 4000})
                     })
                     .collect();
-                let r = client
-                    .post(format!("{base}/v1/events"))
-                    .bearer_auth(format!("vt_seed_viewer_{v}"))
-                    .json(&json!({ "events": events }))
-                    .timeout(Duration::from_secs(60))
-                    .send()
-                    .await?;
+                // A busy server answers 503 with Retry-After; a client retries, as phones do.
+                let r = loop {
+                    let r = client
+                        .post(format!("{base}/v1/events"))
+                        .bearer_auth(format!("vt_seed_viewer_{v}"))
+                        .json(&json!({ "events": events }))
+                        .timeout(Duration::from_secs(60))
+                        .send()
+                        .await?;
+                    if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                        break r;
+                    }
+                    retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                };
                 anyhow::ensure!(r.status().is_success(), "events: {}", r.status());
                 let body: Value = r.json().await?;
                 accepted += body["accepted"].as_u64().unwrap_or(0) as usize
@@ -265,6 +276,10 @@ async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)
     let mut total = 0;
     for t in tasks {
         total += t.await??;
+    }
+    let retries = retries.load(std::sync::atomic::Ordering::Relaxed);
+    if retries > 0 {
+        println!("  ({retries} batches were answered 503 busy and retried)");
     }
     Ok((total, started.elapsed().as_secs_f64()))
 }

@@ -213,7 +213,10 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn the_readme_feed_section_is_a_valid_configuration_and_bad_values_are_refused() {
         let readme = include_str!("../README.md");
-        let start = readme.find("```toml\n[feed]").expect("README has a [feed] example") + 8;
+        let start = readme
+            .find("```toml\n[feed]")
+            .expect("README has a [feed] example")
+            + 8;
         let example = &readme[start..start + readme[start..].find("```").unwrap()];
         figment::Jail::expect_with(|jail| {
             jail.create_file("feed.toml", example)?;

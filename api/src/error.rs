@@ -100,9 +100,27 @@ impl From<sqlx::Error> for ApiError {
                 code: "gone",
                 message: "something this request refers to was deleted meanwhile".into(),
             },
+            // SQLite's single writer was held longer than the busy timeout, or every pooled
+            // connection is in use: overload, not a fault. Nothing was written; retrying works.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("5" | "6" | "517"))
+                    || db.message().contains("database is locked") =>
+            {
+                busy()
+            }
+            sqlx::Error::PoolTimedOut => busy(),
             _ => ApiError::Internal(anyhow::Error::new(e).context("database")),
         }
     }
+}
+
+fn busy() -> ApiError {
+    tracing::warn!("database busy: answering 503");
+    ApiError::status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "the server is busy; retry in a moment",
+    )
 }
 
 /// The body of every error response.
@@ -135,6 +153,13 @@ impl IntoResponse for ApiError {
                 message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -17,6 +17,9 @@ use crate::{
     model::{self, Clip, Counts, PageState, Pick, Pool, Priors, Scored, Source, Viewer, BANDS},
 };
 
+type FastHash = foldhash::fast::RandomState;
+type FastSet<T> = HashSet<T, FastHash>;
+
 /// Most entries kept in each precomputed list.
 const LIST_CAP: usize = 2_000;
 /// Most entries per category list.
@@ -28,6 +31,8 @@ pub type Neighbours = HashMap<String, Vec<(String, f32)>>;
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub clips: Vec<Arc<Clip>>,
+    /// `fingerprint(id)` of each clip.
+    pub fingerprints: Vec<u32>,
     pub by_id: HashMap<String, usize>,
     /// Each creator's clips, newest first.
     pub by_creator: HashMap<String, Vec<usize>>,
@@ -109,6 +114,7 @@ impl Catalog {
             list.truncate(CATEGORY_CAP);
         }
         Catalog {
+            fingerprints: clips.iter().map(|c| fingerprint(&c.id)).collect(),
             clips,
             by_id,
             by_creator,
@@ -222,13 +228,24 @@ pub fn recommend(
     limit: usize,
     now: i64,
 ) -> Vec<Pick> {
+    // Clips by index, hashed fast: this runs for every candidate every request.
+    let seen: FastSet<usize> = state
+        .seen
+        .iter()
+        .filter_map(|id| catalog.by_id.get(id).copied())
+        .collect();
+    let served: FastSet<u32> = served.iter().copied().collect();
     let excluded = |i: usize| {
-        let c = &catalog.clips[i];
-        state.seen.contains(&c.id)
-            || served.contains(&fingerprint(&c.id))
-            || model::fatigue(cfg, state.viewer.muted.get(&c.creator).copied(), now) == 0.0
+        seen.contains(&i)
+            || served.contains(&catalog.fingerprints[i])
+            || (!state.viewer.muted.is_empty()
+                && model::fatigue(
+                    cfg,
+                    state.viewer.muted.get(&catalog.clips[i].creator).copied(),
+                    now,
+                ) == 0.0)
     };
-    let mut proposed: HashMap<usize, Vec<Source>> = HashMap::new();
+    let mut proposed: HashMap<usize, Vec<Source>, FastHash> = HashMap::default();
     let mut propose = |i: usize, source: Source| {
         proposed.entry(i).or_default().push(source);
     };

@@ -484,6 +484,7 @@ pub fn select(
     organic.retain(|s| s.terms.total.is_finite());
     pool.retain(|s| s.terms.total.is_finite());
     let mut per_creator: HashMap<String, u32> = HashMap::new();
+    let mut remaining = Remaining::new(&organic, &pool);
     let mut page = Vec::with_capacity(limit);
     while page.len() < limit {
         let slot_is_pool = state.position % cfg.pool_every as u64 == cfg.pool_every as u64 - 1;
@@ -492,7 +493,8 @@ pub fn select(
             .is_none_or(|n| n + 1 >= cfg.commerce_every as u64);
         // If one creator holds more than half of what is left, their clips must alternate with
         // the others' from now on, or the page would end on a run of theirs.
-        let crowded = crowding_creator(&organic, &pool)
+        let crowded = remaining
+            .crowding()
             .filter(|c| state.last_creator.as_deref() != Some(c.as_str()));
         let allowed = |s: &Scored| {
             state.last_creator.as_deref() != Some(s.creator.as_str())
@@ -534,6 +536,7 @@ pub fn select(
                     Some(i) => {
                         let s = pool.remove(i);
                         let adjusted = s.terms.total;
+                        remaining.placed(&s.creator);
                         page.push(finish(s, adjusted, vec!["traffic_pool_fallback".into()]));
                         advance_state(state, page.last().expect("pushed"));
                         per_creator
@@ -564,26 +567,46 @@ pub fn select(
             rules.push(format!("commerce_cadence 1/{}", cfg.commerce_every));
         }
         *per_creator.entry(scored.creator.clone()).or_insert(0) += 1;
+        remaining.placed(&scored.creator);
         page.push(finish(scored, adjusted, rules));
         advance_state(state, page.last().expect("pushed"));
     }
     page
 }
 
-/// The creator with more remaining clips than all others together, if any.
-fn crowding_creator(organic: &[Scored], pool: &[Scored]) -> Option<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    let mut seen = std::collections::HashSet::new();
-    for s in organic.iter().chain(pool) {
-        if seen.insert(s.clip) {
-            *counts.entry(s.creator.as_str()).or_default() += 1;
+/// How many candidate clips each creator has left (each clip once).
+struct Remaining {
+    counts: HashMap<String, usize>,
+    total: usize,
+}
+
+impl Remaining {
+    fn new(organic: &[Scored], pool: &[Scored]) -> Remaining {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for s in organic.iter().chain(pool) {
+            if seen.insert(s.clip) {
+                *counts.entry(s.creator.clone()).or_default() += 1;
+            }
+        }
+        let total = counts.values().sum();
+        Remaining { counts, total }
+    }
+
+    fn placed(&mut self, creator: &str) {
+        if let Some(n) = self.counts.get_mut(creator) {
+            *n = n.saturating_sub(1);
+            self.total = self.total.saturating_sub(1);
         }
     }
-    let total: usize = counts.values().sum();
-    counts
-        .into_iter()
-        .find(|(_, n)| *n > total - *n)
-        .map(|(c, _)| c.to_owned())
+
+    /// The creator with more remaining clips than all others together, if any.
+    fn crowding(&self) -> Option<String> {
+        self.counts
+            .iter()
+            .find(|(_, &n)| n > self.total - n)
+            .map(|(c, _)| c.clone())
+    }
 }
 
 fn finish(scored: Scored, adjusted: f64, rules: Vec<String>) -> Pick {

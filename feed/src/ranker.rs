@@ -23,6 +23,9 @@ use crate::{
 };
 
 const TICK: Duration = Duration::from_millis(500);
+/// Rebuilding the catalog scores every clip (≈ 0.2 s of CPU at 100,000 clips): under a steady
+/// stream of events, at most once a second.
+const MIN_REBUILD_INTERVAL_MS: i64 = 1_000;
 /// Re-read rows changed this long before the previous pass: transactions that were still
 /// open then, and clocks of other machines a little behind ours.
 const OVERLAP_MS: i64 = 5_000;
@@ -45,6 +48,9 @@ struct Working {
     neighbours: Arc<Neighbours>,
     /// Start of the last pass that read changes.
     since: Option<i64>,
+    /// When the catalog was last rebuilt, and whether changes wait for the next rebuild.
+    built_at: i64,
+    pending: bool,
 }
 
 /// What a refresh pass reads.
@@ -106,12 +112,18 @@ impl Ranker {
         let mut changed = false;
         match (what.full, w.since) {
             (true, _) | (false, None) => {
-                w.clips = store::all_clips(db)
+                let fresh: HashMap<String, Arc<Clip>> = store::all_clips(db)
                     .await?
                     .into_iter()
                     .map(|c| (c.id.clone(), Arc::new(c)))
                     .collect();
-                changed = true;
+                // A full reload mostly finds what the incremental passes already applied.
+                changed = w.since.is_none()
+                    || fresh.len() != w.clips.len()
+                    || fresh
+                        .iter()
+                        .any(|(id, c)| w.clips.get(id).is_none_or(|old| !same(old, c)));
+                w.clips = fresh;
             }
             (false, Some(since)) => {
                 for (clip, feedable) in store::changed_clips(db, since - OVERLAP_MS).await? {
@@ -126,8 +138,11 @@ impl Ranker {
         }
         w.since = Some(started);
         if what.sales || what.full {
-            w.sales = store::sales(db).await?;
-            changed = true;
+            let sales = store::sales(db).await?;
+            if sales != w.sales {
+                w.sales = sales;
+                changed = true;
+            }
         }
         if what.neighbours {
             let histories =
@@ -137,9 +152,16 @@ impl Ranker {
             );
             changed = true;
         }
+        changed |= w.pending;
         if !changed {
             return Ok(());
         }
+        if !what.full && !what.sales && started - w.built_at < MIN_REBUILD_INTERVAL_MS {
+            w.pending = true;
+            return Ok(());
+        }
+        w.pending = false;
+        w.built_at = started;
         let clips: Vec<Arc<Clip>> = w
             .clips
             .values()

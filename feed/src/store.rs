@@ -602,7 +602,7 @@ pub async fn changed_clips(db: &Db, since: i64) -> sqlx::Result<Vec<(Clip, bool)
 }
 
 /// What each clip sells now (from the shop) and the purchases credited to it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Sales {
     pub selling: HashMap<String, Commerce>,
     pub sales: HashMap<String, (i64, i64)>,
