@@ -24,7 +24,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use vitrine_core::{accounts, db::Db};
 use vitrine_feed::{
     catalog::{self, Catalog},
-    model::{self, PageState, Priors},
+    model::{PageState, Priors},
     store, RankConfig,
 };
 
@@ -324,18 +324,7 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
                 liked,
             ));
             let vitrine = match catalog.by_id.get(&video_id(&r.video)) {
-                Some(&i) => {
-                    let clip = &catalog.clips[i];
-                    let terms = model::score(
-                        cfg,
-                        &catalog.priors,
-                        clip,
-                        &state.viewer,
-                        co.get(&i).copied().unwrap_or(0.0),
-                        now,
-                    );
-                    terms.total
-                }
+                Some(&i) => catalog.score(cfg, i, &state.viewer, &co, now).total,
                 None => f64::MIN,
             };
             per[2].push((vitrine, liked));

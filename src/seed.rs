@@ -49,17 +49,6 @@ fn merchant_id(n: usize) -> String {
     format!("acc_{:032x}", (2u128 << 64) + n as u128)
 }
 
-/// Rows of `cols` placeholders, numbered from 1.
-fn values(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// What one bulk row binds.
 enum Cell {
     Text(String),
@@ -73,7 +62,10 @@ async fn bulk(
     rows: Vec<Vec<Cell>>,
 ) -> anyhow::Result<()> {
     for chunk in rows.chunks(60) {
-        let sql = format!("{head} VALUES {}", values(chunk.len(), cols));
+        let sql = format!(
+            "{head} VALUES {}",
+            vitrine_core::db::placeholder_rows(chunk.len(), cols, 1)
+        );
         let mut q = sqlx::query(&sql);
         for row in chunk {
             for cell in row {

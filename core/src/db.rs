@@ -16,6 +16,23 @@ use sqlx::{
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+pub fn placeholder_list(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, $2, …), (…)` for a multi-row `VALUES` of `rows` rows of `cols` columns, numbered from
+/// `$first`.
+pub fn placeholder_rows(rows: usize, cols: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholder_list(cols, first + r * cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

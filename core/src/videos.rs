@@ -195,10 +195,9 @@ pub async fn get(db: &Db, id: &VideoId) -> anyhow::Result<Option<Video>> {
 pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM videos WHERE id IN ({})",
-            placeholders.join(", ")
+            crate::db::placeholder_list(chunk.len(), 1)
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {

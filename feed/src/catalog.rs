@@ -127,6 +127,19 @@ impl Catalog {
         }
     }
 
+    /// Clip `i` scored for `viewer`, given its co-engagement with what they liked.
+    pub fn score(
+        &self,
+        cfg: &RankConfig,
+        i: usize,
+        viewer: &Viewer,
+        co: &HashMap<usize, f64>,
+        now: i64,
+    ) -> model::ScoreTerms {
+        let co = co.get(&i).copied().unwrap_or(0.0);
+        model::score(cfg, &self.priors, &self.clips[i], viewer, co, now)
+    }
+
     pub fn get(&self, id: &str) -> Option<&Arc<Clip>> {
         self.by_id.get(id).map(|&i| &self.clips[i])
     }
@@ -335,14 +348,7 @@ pub fn recommend(
             creator: clip.creator.clone(),
             commerce: clip.commerce.is_some(),
             sources,
-            terms: model::score(
-                cfg,
-                &catalog.priors,
-                clip,
-                &state.viewer,
-                co.get(&i).copied().unwrap_or(0.0),
-                now,
-            ),
+            terms: catalog.score(cfg, i, &state.viewer, &co, now),
         }
     };
     let pool: Vec<Scored> = pool_order

@@ -18,7 +18,7 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    db::Tx,
+    db::{placeholder_rows, Tx},
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
@@ -314,16 +314,10 @@ async fn insert_events(
     const COLS: usize = 9;
     let mut stored = HashSet::new();
     for chunk in events.chunks(store::ROWS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let cells: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO events (id, viewer_id, video_id, type, at, watch_ms, product_id, tag_id, \
              received_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            rows.join(", ")
+            placeholder_rows(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for (_, e, at, _) in chunk {

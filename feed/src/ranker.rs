@@ -67,11 +67,6 @@ impl Refresh {
         sales: true,
         neighbours: true,
     };
-    pub const CHANGES: Refresh = Refresh {
-        full: false,
-        sales: false,
-        neighbours: false,
-    };
 }
 
 impl Ranker {

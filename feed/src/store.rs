@@ -6,11 +6,11 @@
 //! so API processes on many machines can ingest at once; a viewer's own rows are read and
 //! rewritten under that viewer's lock (PostgreSQL advisory lock; SQLite has one writer).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::Row;
 use vitrine_api::views::Distribution;
-use vitrine_core::db::{Backend, Db, Tx};
+use vitrine_core::db::{placeholder_list as list, placeholder_rows as values, Backend, Db, Tx};
 
 use crate::{
     catalog::ViewerState,
@@ -25,26 +25,6 @@ const DAY_MS: f64 = 24.0 * 3_600_000.0;
 /// statement is the sweet spot (measured: 4,500-parameter statements spent a third of the
 /// ingest time there).
 pub const ROWS_PER_STATEMENT: usize = 64;
-
-/// `($1, $2, …), (…)` for `rows` rows of `cols` columns, numbered from `$first`.
-fn values(rows: usize, cols: usize, first: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (0..cols)
-                .map(|c| format!("${}", first + r * cols + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn list(n: usize, first: usize) -> String {
-    (0..n)
-        .map(|i| format!("${}", first + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// One accepted event, with what the ranker needs to know about its clip.
 #[derive(Debug, Clone)]
@@ -789,25 +769,6 @@ pub async fn videos_named(
         }
         for r in q.fetch_all(db.pool()).await? {
             out.insert(r.get("id"), (r.get("creator_id"), r.get("duration_ms")));
-        }
-    }
-    Ok(out)
-}
-
-/// Event ids already stored for `viewer` among `ids`.
-pub async fn known_events(db: &Db, viewer: &str, ids: &[&str]) -> sqlx::Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id FROM events WHERE viewer_id = $1 AND id IN ({})",
-            list(chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql).bind(viewer);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(db.pool()).await? {
-            out.insert(r.get("id"));
         }
     }
     Ok(out)

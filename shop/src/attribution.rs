@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
-    db::{Db, Tx},
+    db::{placeholder_rows, Db, Tx},
     ids::{AccountId, ProductId, TagId, VideoId},
     money::Money,
 };
@@ -57,24 +57,10 @@ pub async fn record_impressions(
     }
     // A few hundred parameters per statement (SQLite binds by name: quadratic in their number).
     for chunk in rows.chunks(64) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO tag_impressions (event_id, tag_id, video_id, product_id, viewer_id, at) \
              VALUES {} ON CONFLICT DO NOTHING",
-            values.join(", ")
+            placeholder_rows(chunk.len(), 6, 1)
         );
         let mut q = sqlx::query(&sql);
         for (event, tag, video, product, at) in chunk {

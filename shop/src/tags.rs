@@ -9,7 +9,7 @@ use vitrine_api::{
     views::{Position, TagView},
 };
 use vitrine_core::{
-    db::{Db, Tx},
+    db::{placeholder_list, Db, Tx},
     ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
@@ -208,13 +208,12 @@ pub async fn visible_tags_of(
 ) -> sqlx::Result<HashMap<String, Vec<(String, String)>>> {
     let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for chunk in videos.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT t.id, t.video_id, t.product_id FROM tags t \
              JOIN products p ON p.id = t.product_id JOIN videos vid ON vid.id = t.video_id \
              LEFT JOIN product_variants v ON v.id = t.variant_id \
              WHERE t.video_id IN ({}) AND {}",
-            placeholders.join(", "),
+            placeholder_list(chunk.len(), 1),
             visible()
         );
         let mut q = sqlx::query(&sql);
@@ -260,7 +259,6 @@ pub async fn for_videos(
     if videos.is_empty() {
         return Ok(out);
     }
-    let placeholders: Vec<String> = (1..=videos.len()).map(|i| format!("${i}")).collect();
     let in_stock = IN_STOCK;
     let filter = match shown {
         Shown::Public => format!(" AND {}", visible()),
@@ -277,7 +275,7 @@ pub async fn for_videos(
          JOIN videos vid ON vid.id = t.video_id \
          LEFT JOIN product_variants v ON v.id = t.variant_id \
          WHERE t.video_id IN ({}){filter} ORDER BY t.start_ms, t.id",
-        placeholders.join(", ")
+        placeholder_list(videos.len(), 1)
     );
     let mut query = sqlx::query(&sql);
     for v in videos {
