@@ -103,7 +103,10 @@ async fn a_file_that_probes_but_does_not_decode_fails_with_a_reason_and_the_queu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn callers_get_401_403_404_and_422_where_they_should() {
-    let app = TestApp::spawn().await;
+    // API only: no worker moves the video on while its status is compared below.
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config(dir.path());
+    let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, creator) = app.account("creator", "c").await;
     let (_, other_creator) = app.account("creator", "d").await;
     let (_, merchant) = app.account("merchant", "m").await;
