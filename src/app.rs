@@ -157,10 +157,7 @@ impl Application {
                         .clone()
                         .run(self.state.db.clone(), shutdown.clone()),
                 );
-                tokio::spawn(keep_statistics_fresh(
-                    self.state.db.clone(),
-                    shutdown.clone(),
-                ));
+                tokio::spawn(maintain_database(self.state.db.clone(), shutdown.clone()));
                 Some(tokio::spawn(vitrine_ingest::sweep::run(
                     self.state.clone(),
                     interval,
@@ -206,15 +203,25 @@ impl Application {
     }
 }
 
-/// Re-reads the planner statistics every ten minutes: tables grow from empty.
-async fn keep_statistics_fresh(db: Db, shutdown: CancellationToken) {
+/// Background database upkeep: the write-ahead log is copied back every second (off the write
+/// path), and the planner statistics are re-read every ten minutes (tables grow from empty).
+async fn maintain_database(db: Db, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut analysed = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = tick.tick() => {}
         }
-        if let Err(e) = db.optimize().await {
-            tracing::warn!(error = ?e, "updating planner statistics failed");
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = ?e, "checkpointing the write-ahead log failed");
+        }
+        if analysed.elapsed() >= Duration::from_secs(600) {
+            analysed = tokio::time::Instant::now();
+            if let Err(e) = db.optimize().await {
+                tracing::warn!(error = ?e, "updating planner statistics failed");
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 //! 3. Event ingest: concurrent clients post batches of 1000 new events over HTTP; events/s.
 //! 4. Feed: `oha` (a load generator we did not write) asks `GET /v1/feed` for random seeded
 //!    viewers at a fixed rate for the given time; latency percentiles, errors, achieved rate.
-//! 5. The server's memory (VmRSS) idle, and at its peak during the run.
+//! 5. The server's memory idle and at its peak during the run: its own (`RssAnon`: heap,
+//!    stacks) and everything resident (`VmRSS`, which also counts the memory-mapped database).
 
 use std::{
     path::{Path, PathBuf},
@@ -18,7 +19,7 @@ use anyhow::Context;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::bench_upload::{rss_mb, Server, Watch};
+use crate::bench_upload::{anon_mb, rss_mb, Server, Watch};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FeedBenchArgs {
@@ -124,8 +125,11 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         "server: vitrine serve --role api (pid {pid}), SQLite + filesystem store; catalog loaded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let idle = rss_mb(pid);
-    println!("server memory after start (VmRSS): {idle:.0} MB");
+    let (idle, idle_anon) = (rss_mb(pid), anon_mb(pid));
+    println!(
+        "server memory after start: {idle_anon:.0} MB own (RssAnon), {idle:.0} MB resident \
+         with the mapped database (VmRSS)"
+    );
 
     // Event ingest over HTTP.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -207,8 +211,14 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         ms(&p["p99"]) / 15.0
     );
     println!(
-        "server memory: {idle:.0} MB after start, peak {ingest_peak:.0} MB during ingest, \
-         peak {feed_peak:.0} MB during the feed load"
+        "server memory, own (RssAnon): {idle_anon:.0} MB after start, peak {:.0} MB during \
+         ingest, peak {:.0} MB during the feed load",
+        ingest_peak.anon, feed_peak.anon
+    );
+    println!(
+        "server memory, resident with the mapped database (VmRSS): {idle:.0} MB after start, \
+         peak {:.0} MB during ingest, peak {:.0} MB during the feed load",
+        ingest_peak.rss, feed_peak.rss
     );
     server.stop();
     Ok(())

@@ -65,7 +65,7 @@ pub fn run(sizes_mib: &[u64]) -> anyhow::Result<()> {
             let started = Instant::now();
             runtime.block_on(upload(&client, &base, &token, &file, size * MIB, how))?;
             let seconds = started.elapsed().as_secs_f64();
-            let peak = watch.stop();
+            let peak = watch.stop().rss;
             println!(
                 "{:>6} MiB {:<24} {:>9.2} {:>10.1} {:>13.1} MB",
                 size,
@@ -179,21 +179,38 @@ fn write_random(path: &Path, size: u64) -> anyhow::Result<()> {
 
 /// Resident memory of a process, in MB.
 pub(crate) fn rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS:")
+}
+
+/// Resident memory that is the process's own (heap, stacks), without mapped files such as the
+/// memory-mapped database, which is the kernel's reclaimable page cache.
+pub(crate) fn anon_mb(pid: u32) -> f64 {
+    status_mb(pid, "RssAnon:")
+}
+
+fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb * 1024.0 / 1e6)
+}
+
+/// Peak memory seen by a `Watch`, MB.
+pub(crate) struct Peak {
+    pub rss: f64,
+    pub anon: f64,
 }
 
 /// Samples a process's resident memory until stopped; returns the peak in MB.
 pub(crate) struct Watch {
     stop: Arc<AtomicBool>,
     peak_kb: Arc<AtomicU64>,
+    peak_anon_kb: Arc<AtomicU64>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -201,12 +218,16 @@ impl Watch {
     pub(crate) fn start(pid: u32) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let peak_kb = Arc::new(AtomicU64::new(0));
+        let peak_anon_kb = Arc::new(AtomicU64::new(0));
         let thread = std::thread::spawn({
-            let (stop, peak_kb) = (stop.clone(), peak_kb.clone());
+            let (stop, peak_kb, peak_anon_kb) =
+                (stop.clone(), peak_kb.clone(), peak_anon_kb.clone());
             move || {
                 while !stop.load(Ordering::Relaxed) {
                     let kb = (rss_mb(pid) * 1e6 / 1024.0) as u64;
                     peak_kb.fetch_max(kb, Ordering::Relaxed);
+                    let kb = (anon_mb(pid) * 1e6 / 1024.0) as u64;
+                    peak_anon_kb.fetch_max(kb, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -214,14 +235,19 @@ impl Watch {
         Watch {
             stop,
             peak_kb,
+            peak_anon_kb,
             thread,
         }
     }
 
-    pub(crate) fn stop(self) -> f64 {
+    pub(crate) fn stop(self) -> Peak {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
-        self.peak_kb.load(Ordering::Relaxed) as f64 * 1024.0 / 1e6
+        let mb = |kb: &AtomicU64| kb.load(Ordering::Relaxed) as f64 * 1024.0 / 1e6;
+        Peak {
+            rss: mb(&self.peak_kb),
+            anon: mb(&self.peak_anon_kb),
+        }
     }
 }
 

@@ -61,11 +61,12 @@ async fn bulk(
     cols: usize,
     rows: Vec<Vec<Cell>>,
 ) -> anyhow::Result<()> {
-    for chunk in rows.chunks(60) {
+    for chunk in rows.chunks(500) {
         let sql = format!(
             "{head} VALUES {}",
             vitrine_core::db::placeholder_rows(chunk.len(), cols, 1)
         );
+        let sql = db.backend().sql(&sql);
         let mut q = sqlx::query(&sql);
         for row in chunk {
             for cell in row {

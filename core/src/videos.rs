@@ -199,6 +199,7 @@ pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
             "SELECT {COLUMNS} FROM videos WHERE id IN ({})",
             crate::db::placeholder_list(chunk.len(), 1)
         );
+        let sql = db.backend().sql(&sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(id.as_str());

@@ -18,7 +18,7 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    db::{placeholder_rows, Tx},
+    db::{placeholder_rows, Backend, Tx},
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
@@ -319,6 +319,7 @@ async fn insert_events(
              received_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
             placeholder_rows(chunk.len(), COLS, 1)
         );
+        let sql = Backend::of(tx).sql(&sql);
         let mut q = sqlx::query(&sql);
         for (_, e, at, _) in chunk {
             q = q

@@ -155,7 +155,7 @@ async fn feed(
         }
         (Caller::Account(me), _) => Some(me.id.clone()),
         (_, Some(asked)) => {
-            if !accounts::exists(&state.db, &asked).await? {
+            if !ranker.viewer_exists(&state.db, &asked).await? {
                 return Err(ApiError::NotFound("viewer"));
             }
             Some(asked)

@@ -13,7 +13,7 @@ use std::{
 };
 
 use tokio_util::sync::CancellationToken;
-use vitrine_core::{db::Db, time::now_ms};
+use vitrine_core::{db::Db, ids::AccountId, time::now_ms};
 
 use crate::{
     catalog::{self, Catalog, Neighbours},
@@ -39,6 +39,8 @@ struct Inner {
     admin_token: Option<String>,
     catalog: RwLock<Arc<Catalog>>,
     working: tokio::sync::Mutex<Working>,
+    /// Accounts known to exist (accounts are never deleted): `?viewer=` is checked once.
+    known_viewers: quick_cache::sync::Cache<String, ()>,
 }
 
 #[derive(Default)]
@@ -76,7 +78,20 @@ impl Ranker {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             working: tokio::sync::Mutex::new(Working::default()),
+            known_viewers: quick_cache::sync::Cache::new(200_000),
         }))
+    }
+
+    /// Whether account `id` exists (remembered once seen: accounts are never deleted).
+    pub async fn viewer_exists(&self, db: &Db, id: &AccountId) -> sqlx::Result<bool> {
+        if self.0.known_viewers.get(id.as_str()).is_some() {
+            return Ok(true);
+        }
+        let exists = vitrine_core::accounts::exists(db, id).await?;
+        if exists {
+            self.0.known_viewers.insert(id.as_str().to_owned(), ());
+        }
+        Ok(exists)
     }
 
     pub fn config(&self) -> &RankConfig {

@@ -20,11 +20,9 @@ use crate::{
 
 const DAY_MS: f64 = 24.0 * 3_600_000.0;
 
-/// Rows per multi-row statement. SQLite looks bound parameters up by name in a list, so a
-/// statement's binding cost grows with the square of its parameters: a few hundred per
-/// statement is the sweet spot (measured: 4,500-parameter statements spent a third of the
-/// ingest time there).
-pub const ROWS_PER_STATEMENT: usize = 64;
+/// Rows per multi-row statement (each statement goes through `Backend::sql`, so SQLite binds
+/// its parameters by position and a big statement costs no more per row than a small one).
+pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// One accepted event, with what the ranker needs to know about its clip.
 #[derive(Debug, Clone)]
@@ -110,7 +108,7 @@ pub async fn apply(
     let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
     videos.sort_unstable();
     videos.dedup();
-    let mut seen = load_seen(tx, viewer, &videos).await?;
+    let mut seen = load_seen(tx, backend, viewer, &videos).await?;
     let mut deltas: HashMap<&str, (Counts, f64)> = HashMap::new();
     let mut affinity: HashMap<(&'static str, String), Vec<(f64, i64)>> = HashMap::new();
     let mut muted: Vec<(&str, i64)> = Vec::new();
@@ -236,8 +234,8 @@ pub async fn apply(
         }
     }
 
-    save_seen(tx, viewer, &seen, &videos).await?;
-    save_affinities(tx, cfg, viewer, affinity, now).await?;
+    save_seen(tx, backend, viewer, &seen, &videos).await?;
+    save_affinities(tx, backend, cfg, viewer, affinity, now).await?;
     for (creator, at) in muted {
         sqlx::query(
             "INSERT INTO feed_muted_creators (viewer_id, creator_id, at) VALUES ($1, $2, $3) \
@@ -266,6 +264,7 @@ pub async fn apply(
         .collect();
     add_counts(
         tx,
+        backend,
         cfg,
         priors,
         &deltas,
@@ -279,17 +278,19 @@ pub async fn apply(
 
 async fn load_seen(
     tx: &mut Tx,
+    backend: Backend,
     viewer: &str,
     videos: &[&str],
 ) -> sqlx::Result<HashMap<String, Seen>> {
     let mut out = HashMap::new();
-    for chunk in videos.chunks(500) {
+    for chunk in videos.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT video_id, creator_id, seen_at, watch_ratio, completed, liked, shared, \
              commented, followed, not_interested, clicked, positive_at, last_at \
              FROM feed_viewer_videos WHERE viewer_id = $1 AND video_id IN ({})",
             list(chunk.len(), 2)
         );
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql).bind(viewer);
         for v in chunk {
             q = q.bind(*v);
@@ -320,12 +321,13 @@ async fn load_seen(
 
 async fn save_seen(
     tx: &mut Tx,
+    backend: Backend,
     viewer: &str,
     seen: &HashMap<String, Seen>,
     videos: &[&str],
 ) -> sqlx::Result<()> {
     const COLS: usize = 14;
-    for chunk in videos.chunks(ROWS_PER_STATEMENT / 2) {
+    for chunk in videos.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO feed_viewer_videos (viewer_id, video_id, creator_id, seen_at, \
              watch_ratio, completed, liked, shared, commented, followed, not_interested, \
@@ -338,6 +340,7 @@ async fn save_seen(
              last_at = excluded.last_at",
             values(chunk.len(), COLS, 1)
         );
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for v in chunk {
             let s = &seen[*v];
@@ -364,6 +367,7 @@ async fn save_seen(
 
 async fn save_affinities(
     tx: &mut Tx,
+    backend: Backend,
     cfg: &RankConfig,
     viewer: &str,
     changes: HashMap<(&'static str, String), Vec<(f64, i64)>>,
@@ -404,6 +408,7 @@ async fn save_affinities(
              at = excluded.at",
             values(chunk.len(), 5, 1)
         );
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for (kind, key, score) in chunk {
             q = q.bind(viewer).bind(*kind).bind(key).bind(*score).bind(now);
@@ -416,6 +421,7 @@ async fn save_affinities(
 #[allow(clippy::too_many_arguments)]
 async fn add_counts(
     tx: &mut Tx,
+    backend: Backend,
     cfg: &RankConfig,
     priors: &Priors,
     deltas: &HashMap<&str, (Counts, f64)>,
@@ -428,9 +434,8 @@ async fn add_counts(
     let mut rows: Vec<(&&str, &(Counts, f64))> = deltas.iter().collect();
     // A fixed order: concurrent batches lock the same rows in the same order.
     rows.sort_by_key(|r| *r.0);
-    let mut finished: Vec<(String, i64, Pool)> = Vec::new();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-        let carry_param = chunk.len() * COLS + 1;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let carry_at = chunk.len() * COLS + 1;
         let sql = format!(
             "INSERT INTO feed_video_stats (video_id, impressions, completes, likes, shares, \
              comments, follows, not_interested, product_clicks, watch_sum, watched, trend, \
@@ -450,17 +455,18 @@ async fn add_counts(
                WHEN feed_video_stats.trend_epoch = excluded.trend_epoch \
                  THEN feed_video_stats.trend + excluded.trend \
                WHEN feed_video_stats.trend_epoch = excluded.trend_epoch - 1 \
-                 THEN feed_video_stats.trend * ${carry_param} + excluded.trend \
+                 THEN feed_video_stats.trend * ${} + excluded.trend \
                WHEN feed_video_stats.trend_epoch > excluded.trend_epoch \
-                 THEN feed_video_stats.trend + excluded.trend * ${carry_param} \
+                 THEN feed_video_stats.trend + excluded.trend * ${} \
                ELSE excluded.trend END, \
              trend_epoch = CASE WHEN feed_video_stats.trend_epoch > excluded.trend_epoch \
                THEN feed_video_stats.trend_epoch ELSE excluded.trend_epoch END, \
-             updated_at = excluded.updated_at \
-             RETURNING video_id, impressions, completes, likes, shares, comments, follows, \
-             not_interested, product_clicks, watch_sum, watched, stage, pool",
-            values(chunk.len(), COLS, 1)
+             updated_at = excluded.updated_at",
+            values(chunk.len(), COLS, 1),
+            carry_at,
+            carry_at + 1,
         );
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for (video, (c, trend)) in chunk {
             q = q
@@ -479,15 +485,43 @@ async fn add_counts(
                 .bind(epoch)
                 .bind(now);
         }
-        q = q.bind(carry);
+        q.bind(carry).bind(carry).execute(&mut **tx).await?;
+    }
+
+    // Only a new impression can finish a stage: read back just the clips in a traffic pool
+    // whose impressions reached their stage's end, and judge them.
+    let ends: String = (0..cfg.stages.len())
+        .filter_map(|s| Some(format!(" WHEN {s} THEN {}", cfg.stage_end(s)?)))
+        .collect();
+    let reached = if ends.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("CASE stage{ends} ELSE 0 END")
+    };
+    let shown: Vec<&str> = rows
+        .iter()
+        .filter(|(_, (c, _))| c.impressions > 0)
+        .map(|(video, _)| **video)
+        .collect();
+    let mut finished: Vec<(String, i64, Pool)> = Vec::new();
+    for chunk in shown.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT video_id, impressions, completes, likes, shares, comments, follows, \
+             not_interested, product_clicks, watch_sum, watched, stage, pool \
+             FROM feed_video_stats WHERE video_id IN ({}) AND pool = 'testing' \
+             AND impressions >= {reached}",
+            list(chunk.len(), 1)
+        );
+        let sql = backend.sql(&sql);
+        let mut q = sqlx::query(&sql);
+        for video in chunk {
+            q = q.bind(*video);
+        }
         for r in q.fetch_all(&mut **tx).await? {
             let video: String = r.get("video_id");
             let counts = counts_from(&r);
             let stage: i64 = r.get("stage");
             let pool = Pool::parse(r.get::<String, _>("pool").as_str());
-            if pool != Pool::Testing {
-                continue;
-            }
             let duration = durations.get(video.as_str()).copied().flatten();
             let next = model::advance(cfg, stage, pool, &counts, priors.for_duration(duration));
             if next != (stage, pool) {
@@ -633,7 +667,9 @@ pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<V
     Ok(out)
 }
 
-/// Everything the ranker knows about `viewer` now.
+/// Everything the ranker knows about `viewer` now, in one round trip: their clips within the
+/// seen window, affinities, muted creators and follows, as one `UNION ALL` of rows tagged by
+/// kind (every statement costs two thread hand-offs in the driver; this runs per feed page).
 pub async fn viewer_state(
     db: &Db,
     cfg: &RankConfig,
@@ -645,83 +681,89 @@ pub async fn viewer_state(
         ..Default::default()
     };
     let since = now - (cfg.seen_window_days * DAY_MS) as i64;
+    let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
+    // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did, one
+    // bit per action, in the order of `FLAGS`).
+    let sql = db.backend().sql(
+        "SELECT 'clip' AS kind, video_id AS a, creator_id AS b, seen_at AS t1, \
+           positive_at AS t2, watch_ratio AS f, \
+           completed + 2 * liked + 4 * shared + 8 * commented + 16 * followed \
+             + 32 * not_interested + 64 * clicked AS flags \
+         FROM feed_viewer_videos WHERE viewer_id = $1 AND last_at >= $2 \
+         UNION ALL \
+         SELECT kind, key, NULL, at, NULL, score, 0 FROM feed_affinities WHERE viewer_id = $3 \
+         UNION ALL \
+         SELECT 'muted', creator_id, NULL, at, NULL, 0, 0 FROM feed_muted_creators \
+         WHERE viewer_id = $4 AND at >= $5 \
+         UNION ALL \
+         SELECT 'follow', creator_id, NULL, at, NULL, 0, 0 FROM ( \
+           SELECT creator_id, at FROM follows WHERE viewer_id = $6 ORDER BY at DESC LIMIT 200 \
+         ) AS recent",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(viewer)
+        .bind(since)
+        .bind(viewer)
+        .bind(viewer)
+        .bind(muted_since)
+        .bind(viewer)
+        .fetch_all(db.pool())
+        .await?;
+    let half_life = cfg.affinity_half_life_days * DAY_MS;
     let mut positives: Vec<(i64, String)> = Vec::new();
-    for r in sqlx::query(
-        "SELECT video_id, creator_id, seen_at, watch_ratio, completed, liked, shared, commented, \
-         followed, not_interested, clicked, positive_at FROM feed_viewer_videos \
-         WHERE viewer_id = $1 AND last_at >= $2",
-    )
-    .bind(viewer)
-    .bind(since)
-    .fetch_all(db.pool())
-    .await?
-    {
-        let video: String = r.get("video_id");
-        let flag = |name: &str| r.get::<i64, _>(name);
-        if r.get::<Option<i64>, _>("seen_at").is_some() {
-            let watch: f64 = r.get("watch_ratio");
-            state
-                .viewer
-                .history
-                .entry(r.get("creator_id"))
-                .or_default()
-                .add(&Counts {
-                    impressions: 1,
-                    completes: flag("completed"),
-                    likes: flag("liked"),
-                    shares: flag("shared"),
-                    comments: flag("commented"),
-                    follows: flag("followed"),
-                    not_interested: flag("not_interested"),
-                    product_clicks: flag("clicked"),
-                    watch_sum: watch,
-                    watched: i64::from(watch > 0.0),
-                    ..Default::default()
-                });
-        }
-        if let Some(at) = r.get::<Option<i64>, _>("positive_at") {
-            positives.push((at, video.clone()));
-        }
-        if r.get::<Option<i64>, _>("seen_at").is_some() || r.get::<i64, _>("not_interested") != 0 {
-            state.seen.insert(video);
+    let mut follows: Vec<(i64, String)> = Vec::new();
+    for r in rows {
+        let key: String = r.get("a");
+        let at: Option<i64> = r.get("t1");
+        match r.get::<String, _>("kind").as_str() {
+            "clip" => {
+                let flags: i64 = r.get("flags");
+                let flag = |bit: u32| (flags >> bit) & 1;
+                if at.is_some() {
+                    let watch: f64 = r.get("f");
+                    state
+                        .viewer
+                        .history
+                        .entry(r.get("b"))
+                        .or_default()
+                        .add(&Counts {
+                            impressions: 1,
+                            completes: flag(0),
+                            likes: flag(1),
+                            shares: flag(2),
+                            comments: flag(3),
+                            follows: flag(4),
+                            not_interested: flag(5),
+                            product_clicks: flag(6),
+                            watch_sum: watch,
+                            watched: i64::from(watch > 0.0),
+                            ..Default::default()
+                        });
+                }
+                if let Some(positive) = r.get::<Option<i64>, _>("t2") {
+                    positives.push((positive, key.clone()));
+                }
+                if at.is_some() || flag(5) != 0 {
+                    state.seen.insert(key);
+                }
+            }
+            "muted" => {
+                state.viewer.muted.insert(key, at.unwrap_or(0));
+            }
+            "follow" => follows.push((at.unwrap_or(0), key)),
+            kind => {
+                let score = model::decay(r.get("f"), now - at.unwrap_or(now), half_life);
+                match kind {
+                    "creator" => state.viewer.creators.insert(key, score),
+                    _ => state.viewer.categories.insert(key, score),
+                };
+            }
         }
     }
     positives.sort_by(|a, b| b.cmp(a));
     state.positives = positives.into_iter().take(50).map(|(_, v)| v).collect();
-
-    let half_life = cfg.affinity_half_life_days * DAY_MS;
-    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
-        .bind(viewer)
-        .fetch_all(db.pool())
-        .await?
-    {
-        let score = model::decay(r.get("score"), now - r.get::<i64, _>("at"), half_life);
-        let key: String = r.get("key");
-        match r.get::<String, _>("kind").as_str() {
-            "creator" => state.viewer.creators.insert(key, score),
-            _ => state.viewer.categories.insert(key, score),
-        };
-    }
-    let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
-    for r in sqlx::query(
-        "SELECT creator_id, at FROM feed_muted_creators WHERE viewer_id = $1 AND at >= $2",
-    )
-    .bind(viewer)
-    .bind(muted_since)
-    .fetch_all(db.pool())
-    .await?
-    {
-        state.viewer.muted.insert(r.get("creator_id"), r.get("at"));
-    }
-    state.follows = sqlx::query(
-        "SELECT creator_id FROM follows WHERE viewer_id = $1 ORDER BY at DESC LIMIT 200",
-    )
-    .bind(viewer)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| r.get("creator_id"))
-    .collect();
+    follows.sort_by(|a, b| b.cmp(a));
+    state.follows = follows.into_iter().map(|(_, c)| c).collect();
     Ok(state)
 }
 
@@ -758,11 +800,12 @@ pub async fn videos_named(
     ids: &[&str],
 ) -> sqlx::Result<HashMap<String, (String, Option<i64>)>> {
     let mut out = HashMap::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT id, creator_id, duration_ms FROM videos WHERE id IN ({})",
             list(chunk.len(), 1)
         );
+        let sql = db.backend().sql(&sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
-    db::{placeholder_rows, Db, Tx},
+    db::{placeholder_rows, Backend, Db, Tx},
     ids::{AccountId, ProductId, TagId, VideoId},
     money::Money,
 };
@@ -55,13 +55,13 @@ pub async fn record_impressions(
             rows.push((event, tag, video, product, *at));
         }
     }
-    // A few hundred parameters per statement (SQLite binds by name: quadratic in their number).
-    for chunk in rows.chunks(64) {
+    for chunk in rows.chunks(500) {
         let sql = format!(
             "INSERT INTO tag_impressions (event_id, tag_id, video_id, product_id, viewer_id, at) \
              VALUES {} ON CONFLICT DO NOTHING",
             placeholder_rows(chunk.len(), 6, 1)
         );
+        let sql = Backend::of(tx).sql(&sql);
         let mut q = sqlx::query(&sql);
         for (event, tag, video, product, at) in chunk {
             q = q

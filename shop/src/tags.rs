@@ -9,7 +9,7 @@ use vitrine_api::{
     views::{Position, TagView},
 };
 use vitrine_core::{
-    db::{placeholder_list, Db, Tx},
+    db::{placeholder_list, Backend, Db, Tx},
     ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
@@ -216,6 +216,7 @@ pub async fn visible_tags_of(
             placeholder_list(chunk.len(), 1),
             visible()
         );
+        let sql = Backend::of(tx).sql(&sql);
         let mut q = sqlx::query(&sql);
         for v in chunk {
             q = q.bind(*v);
@@ -277,6 +278,7 @@ pub async fn for_videos(
          WHERE t.video_id IN ({}){filter} ORDER BY t.start_ms, t.id",
         placeholder_list(videos.len(), 1)
     );
+    let sql = db.backend().sql(&sql);
     let mut query = sqlx::query(&sql);
     for v in videos {
         query = query.bind(v.as_str());
