@@ -164,6 +164,9 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
             "-q",
             &args.rate.to_string(),
             "--latency-correction",
+            // Requests still in flight when the time is up finish and count (oha otherwise
+            // reports each of them as a connection error).
+            "--wait-ongoing-requests-after-deadline",
             "-c",
             "64",
             "--rand-regex-url",

@@ -14,11 +14,13 @@ use std::{
 
 use crate::{
     config::RankConfig,
-    model::{self, Clip, Counts, PageState, Pick, Pool, Priors, Scored, Source, Viewer, BANDS},
+    model::{
+        self, Clip, Counts, FastMap, FastSet, PageState, Pick, Pool, Priors, Scored, Source,
+        Viewer, BANDS,
+    },
 };
 
 type FastHash = foldhash::fast::RandomState;
-type FastSet<T> = HashSet<T, FastHash>;
 
 /// Most entries kept in each precomputed list.
 const LIST_CAP: usize = 2_000;
@@ -33,9 +35,9 @@ pub struct Catalog {
     pub clips: Vec<Arc<Clip>>,
     /// `fingerprint(id)` of each clip.
     pub fingerprints: Vec<u32>,
-    pub by_id: HashMap<String, usize>,
+    pub by_id: FastMap<String, usize>,
     /// Each creator's clips, newest first.
-    pub by_creator: HashMap<String, Vec<usize>>,
+    pub by_creator: FastMap<String, Vec<usize>>,
     /// Commerce clips per product category, by expected GMV per impression.
     pub by_category: HashMap<String, Vec<usize>>,
     /// Most positive actions recently (decayed trend counter).
@@ -66,7 +68,7 @@ impl Catalog {
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
 
-        let mut by_creator: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_creator: FastMap<String, Vec<usize>> = FastMap::default();
         for (i, c) in clips.iter().enumerate() {
             by_creator.entry(c.creator.clone()).or_default().push(i);
         }
@@ -216,7 +218,7 @@ pub fn neighbours(histories: &[Vec<String>], keep: usize) -> Neighbours {
 pub struct ViewerState {
     pub viewer: Viewer,
     /// Clips seen within the seen window (or dismissed): never shown again.
-    pub seen: HashSet<String>,
+    pub seen: FastSet<String>,
     /// Recent positive clips (liked, completed, shared), newest first.
     pub positives: Vec<String>,
     pub follows: Vec<String>,
@@ -232,15 +234,15 @@ pub fn fingerprint(id: &str) -> u32 {
 }
 
 /// The candidate pipeline for one page: sources → filter → score → select.
-pub fn recommend(
-    catalog: &Catalog,
+pub fn recommend<'a>(
+    catalog: &'a Catalog,
     cfg: &RankConfig,
     state: &ViewerState,
     served: &HashSet<u32>,
     page: &mut PageState,
     limit: usize,
     now: i64,
-) -> Vec<Pick> {
+) -> Vec<Pick<'a>> {
     // Clips by index, hashed fast: this runs for every candidate every request.
     let seen: FastSet<usize> = state
         .seen
@@ -345,7 +347,7 @@ pub fn recommend(
         let clip = &catalog.clips[i];
         Scored {
             clip: i,
-            creator: clip.creator.clone(),
+            creator: clip.creator.as_str(),
             commerce: clip.commerce.is_some(),
             sources,
             terms: catalog.score(cfg, i, &state.viewer, &co, now),

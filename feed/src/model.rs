@@ -6,12 +6,17 @@
 //! creator fatigue scale it. Rates are posterior means: a clip's counts on top of its duration
 //! band's average worth `prior_strength` impressions, so three views never read as certainty.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::config::{RankConfig, Stage};
+
+/// Hash maps keyed by what a page looks up per candidate (creator ids, clip indexes): a fast
+/// hasher, as nothing here is keyed by untrusted input chosen to collide.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 const HOUR_MS: f64 = 3_600_000.0;
 const DAY_MS: f64 = 24.0 * HOUR_MS;
@@ -291,11 +296,11 @@ pub fn decay(value: f64, elapsed_ms: i64, half_life_ms: f64) -> f64 {
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
     /// What the viewer did with each creator's clips they were shown (within the seen window).
-    pub history: HashMap<String, Counts>,
-    pub creators: HashMap<String, f64>,
-    pub categories: HashMap<String, f64>,
+    pub history: FastMap<String, Counts>,
+    pub creators: FastMap<String, f64>,
+    pub categories: FastMap<String, f64>,
     /// Creators the viewer said "not interested" to, and when.
-    pub muted: HashMap<String, i64>,
+    pub muted: FastMap<String, i64>,
 }
 
 /// A clip's score and how it was made (the `?debug=1` explanation).
@@ -443,9 +448,10 @@ pub enum Source {
 
 /// A scored candidate.
 #[derive(Debug, Clone)]
-pub struct Scored {
+pub struct Scored<'a> {
     pub clip: usize,
-    pub creator: String,
+    /// Borrowed from the catalog: a page scores hundreds of candidates.
+    pub creator: &'a str,
     pub commerce: bool,
     pub sources: Vec<Source>,
     pub terms: ScoreTerms,
@@ -463,8 +469,8 @@ pub struct PageState {
 
 /// A clip placed on the page and the rules that shaped its place.
 #[derive(Debug, Clone)]
-pub struct Pick {
-    pub scored: Scored,
+pub struct Pick<'a> {
+    pub scored: Scored<'a>,
     /// Score after the page rules (author diversity).
     pub adjusted: f64,
     pub rules: Vec<String>,
@@ -473,17 +479,17 @@ pub struct Pick {
 /// Fills `limit` slots from `organic` (any order) and `pool` (traffic-pool clips, best first),
 /// applying the page rules: a pool clip in every `pool_every`-th slot, never the same creator
 /// twice in a row, author diversity decay, at most one commerce clip per `commerce_every`.
-pub fn select(
+pub fn select<'a>(
     cfg: &RankConfig,
-    mut organic: Vec<Scored>,
-    mut pool: Vec<Scored>,
+    mut organic: Vec<Scored<'a>>,
+    mut pool: Vec<Scored<'a>>,
     state: &mut PageState,
     limit: usize,
-) -> Vec<Pick> {
+) -> Vec<Pick<'a>> {
     organic.sort_by(|a, b| b.terms.total.total_cmp(&a.terms.total));
     organic.retain(|s| s.terms.total.is_finite());
     pool.retain(|s| s.terms.total.is_finite());
-    let mut per_creator: HashMap<String, u32> = HashMap::new();
+    let mut per_creator: FastMap<&str, u32> = FastMap::default();
     let mut remaining = Remaining::new(&organic, &pool);
     let mut page = Vec::with_capacity(limit);
     while page.len() < limit {
@@ -495,11 +501,11 @@ pub fn select(
         // the others' from now on, or the page would end on a run of theirs.
         let crowded = remaining
             .crowding()
-            .filter(|c| state.last_creator.as_deref() != Some(c.as_str()));
+            .filter(|c| state.last_creator.as_deref() != Some(*c));
         let allowed = |s: &Scored| {
-            state.last_creator.as_deref() != Some(s.creator.as_str())
+            state.last_creator.as_deref() != Some(s.creator)
                 && (commerce_ok || !s.commerce)
-                && crowded.as_ref().is_none_or(|c| *c == s.creator)
+                && crowded.is_none_or(|c| c == s.creator)
         };
         let author_factor = |creator: &str| {
             let k = per_creator.get(creator).copied().unwrap_or(0);
@@ -525,7 +531,7 @@ pub fn select(
                 if !allowed(s) {
                     continue;
                 }
-                let adjusted = scale(s.terms.total, author_factor(&s.creator));
+                let adjusted = scale(s.terms.total, author_factor(s.creator));
                 if best.is_none_or(|(_, b)| adjusted > b) {
                     best = Some((i, adjusted));
                 }
@@ -536,11 +542,11 @@ pub fn select(
                     Some(i) => {
                         let s = pool.remove(i);
                         let adjusted = s.terms.total;
-                        remaining.placed(&s.creator);
+                        remaining.placed(s.creator);
                         page.push(finish(s, adjusted, vec!["traffic_pool_fallback".into()]));
                         advance_state(state, page.last().expect("pushed"));
                         per_creator
-                            .entry(page.last().expect("pushed").scored.creator.clone())
+                            .entry(page.last().expect("pushed").scored.creator)
                             .and_modify(|k| *k += 1)
                             .or_insert(1);
                         continue;
@@ -550,7 +556,7 @@ pub fn select(
             };
             let s = organic.remove(i);
             let mut rules = Vec::new();
-            let factor = author_factor(&s.creator);
+            let factor = author_factor(s.creator);
             if factor < 1.0 {
                 rules.push(format!("author_diversity x{factor:.2}"));
             }
@@ -566,8 +572,8 @@ pub fn select(
         if scored.commerce {
             rules.push(format!("commerce_cadence 1/{}", cfg.commerce_every));
         }
-        *per_creator.entry(scored.creator.clone()).or_insert(0) += 1;
-        remaining.placed(&scored.creator);
+        *per_creator.entry(scored.creator).or_insert(0) += 1;
+        remaining.placed(scored.creator);
         page.push(finish(scored, adjusted, rules));
         advance_state(state, page.last().expect("pushed"));
     }
@@ -575,18 +581,18 @@ pub fn select(
 }
 
 /// How many candidate clips each creator has left (each clip once).
-struct Remaining {
-    counts: HashMap<String, usize>,
+struct Remaining<'a> {
+    counts: FastMap<&'a str, usize>,
     total: usize,
 }
 
-impl Remaining {
-    fn new(organic: &[Scored], pool: &[Scored]) -> Remaining {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+impl<'a> Remaining<'a> {
+    fn new(organic: &[Scored<'a>], pool: &[Scored<'a>]) -> Remaining<'a> {
+        let mut counts: FastMap<&str, usize> = FastMap::default();
+        let mut seen: FastSet<usize> = FastSet::default();
         for s in organic.iter().chain(pool) {
             if seen.insert(s.clip) {
-                *counts.entry(s.creator.clone()).or_default() += 1;
+                *counts.entry(s.creator).or_default() += 1;
             }
         }
         let total = counts.values().sum();
@@ -601,15 +607,15 @@ impl Remaining {
     }
 
     /// The creator with more remaining clips than all others together, if any.
-    fn crowding(&self) -> Option<String> {
+    fn crowding(&self) -> Option<&'a str> {
         self.counts
             .iter()
             .find(|(_, &n)| n > self.total - n)
-            .map(|(c, _)| c.clone())
+            .map(|(c, _)| *c)
     }
 }
 
-fn finish(scored: Scored, adjusted: f64, rules: Vec<String>) -> Pick {
+fn finish(scored: Scored<'_>, adjusted: f64, rules: Vec<String>) -> Pick<'_> {
     Pick {
         scored,
         adjusted,
@@ -619,7 +625,7 @@ fn finish(scored: Scored, adjusted: f64, rules: Vec<String>) -> Pick {
 
 fn advance_state(state: &mut PageState, pick: &Pick) {
     state.position += 1;
-    state.last_creator = Some(pick.scored.creator.clone());
+    state.last_creator = Some(pick.scored.creator.to_owned());
     state.since_commerce = if pick.scored.commerce {
         Some(0)
     } else {
@@ -646,10 +652,10 @@ mod tests {
         }
     }
 
-    fn scored(i: usize, creator: &str, total: f64, commerce: bool) -> Scored {
+    fn scored(i: usize, creator: &str, total: f64, commerce: bool) -> Scored<'_> {
         Scored {
             clip: i,
-            creator: creator.into(),
+            creator,
             commerce,
             sources: vec![Source::Top],
             terms: ScoreTerms {
