@@ -425,6 +425,26 @@ async fn anonymous_sessions_page_without_repeats_and_new_clips_arrive() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+
+    // A deleted clip leaves the catalog at the next count check (the incremental pass sees
+    // changed rows, not removed ones).
+    let gone: vitrine_core::ids::VideoId = late[0].parse().unwrap();
+    assert!(vitrine_core::videos::delete(&app.state.db, &gone)
+        .await
+        .unwrap());
+    let count_check = vitrine_feed::ranker::Refresh {
+        full: false,
+        verify: true,
+        sales: false,
+        neighbours: false,
+    };
+    assert!(app.ranker.catalog().get(&late[0]).is_some());
+    app.ranker
+        .refresh(&app.state.db, count_check)
+        .await
+        .unwrap();
+    assert!(app.ranker.catalog().get(&late[0]).is_none());
+    assert_eq!(app.ranker.catalog().clips.len(), 20);
 }
 
 async fn futures_accounts(app: &TestApp, n: usize) -> Vec<(String, String)> {

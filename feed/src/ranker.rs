@@ -2,8 +2,9 @@
 //! refresh loop that keeps the catalog in step with the shared database.
 //!
 //! Refresh cadence: changed clips every 500 ms (so another machine's events reach this
-//! machine's ranking within a second), what clips sell and sold every 10 s, a full reload
-//! (dropping deleted clips) every minute, co-engagement neighbours every 5 minutes. Catalog
+//! machine's ranking within a second), what clips sell and sold every 10 s, a count of feedable
+//! clips every minute (a full reload, dropping deleted clips, when it differs; and every ten
+//! minutes regardless), co-engagement neighbours every 5 minutes. Catalog
 //! builds run on the blocking pool, never on the async runtime.
 
 use std::{
@@ -58,7 +59,11 @@ struct Working {
 /// What a refresh pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refresh {
+    /// Re-read every clip.
     pub full: bool,
+    /// Count the feedable clips, and re-read every clip if the count shows that some were
+    /// deleted (the incremental pass sees changed rows, not removed ones).
+    pub verify: bool,
     pub sales: bool,
     pub neighbours: bool,
 }
@@ -66,6 +71,7 @@ pub struct Refresh {
 impl Refresh {
     pub const ALL: Refresh = Refresh {
         full: true,
+        verify: true,
         sales: true,
         neighbours: true,
     };
@@ -120,7 +126,13 @@ impl Ranker {
         let mut w = self.0.working.lock().await;
         let started = now_ms();
         let mut changed = false;
-        match (what.full, w.since) {
+        // A full read costs the database and this process a second or more at 100,000 clips:
+        // only when the count says clips went missing, and every ten minutes to be safe.
+        let full = what.full
+            || (what.verify
+                && w.since.is_some()
+                && store::feedable_count(db).await? != w.clips.len() as i64);
+        match (full, w.since) {
             (true, _) | (false, None) => {
                 let fresh: HashMap<String, Arc<Clip>> = store::all_clips(db)
                     .await?
@@ -166,7 +178,7 @@ impl Ranker {
         if !changed {
             return Ok(());
         }
-        if !what.full && !what.sales && started - w.built_at < MIN_REBUILD_INTERVAL_MS {
+        if !full && !what.sales && started - w.built_at < MIN_REBUILD_INTERVAL_MS {
             w.pending = true;
             return Ok(());
         }
@@ -214,7 +226,8 @@ impl Ranker {
             }
             tick += 1;
             let what = Refresh {
-                full: tick.is_multiple_of(120),
+                full: tick.is_multiple_of(1200),
+                verify: tick.is_multiple_of(120),
                 sales: tick.is_multiple_of(20),
                 neighbours: tick.is_multiple_of(600),
             };

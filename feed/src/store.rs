@@ -595,6 +595,13 @@ pub async fn all_clips(db: &Db) -> sqlx::Result<Vec<Clip>> {
     Ok(rows.iter().map(|r| clip_from(r).0).collect())
 }
 
+/// How many clips are feedable now.
+pub async fn feedable_count(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM videos WHERE status IN ('ready', 'playable')")
+        .fetch_one(db.pool())
+        .await
+}
+
 /// Clips whose video or counts changed at or after `since`: `(clip, feedable)`.
 pub async fn changed_clips(db: &Db, since: i64) -> sqlx::Result<Vec<(Clip, bool)>> {
     let mut out = Vec::new();
