@@ -227,9 +227,14 @@ impl Db {
         self.backend
     }
 
-    /// A write transaction (SQLite: on the one writer connection).
+    /// A write transaction. SQLite: on the one writer connection, holding the write lock from
+    /// the start (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never finds
+    /// at its first write that another connection wrote in between (`SQLITE_BUSY_SNAPSHOT`).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.writer.as_ref().unwrap_or(&self.pool).begin().await
+        match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await,
+            None => self.pool.begin().await,
+        }
     }
 
     /// Row-locking suffix for "take the next free row" queries: many workers on many machines

@@ -18,7 +18,7 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    db::{placeholder_rows, Backend, Tx},
+    db::{placeholder_list, placeholder_rows, Backend, Tx},
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
@@ -245,6 +245,7 @@ pub async fn ingest(
     }
 
     let mut tx = state.db.begin().await?;
+    store::lock_viewer(&mut tx, state.db.backend(), viewer.as_str()).await?;
     let stored = insert_events(&mut tx, viewer.as_str(), &accepted, now).await?;
     let mut fresh: HashSet<&str> = HashSet::new();
     let mut duplicates = 0;
@@ -304,7 +305,9 @@ pub async fn ingest(
     })
 }
 
-/// Stores the events that are new; returns the ids it stored.
+/// Stores the events that are new; returns the ids it stored. The caller holds the viewer's
+/// lock (`store::lock_viewer`), so the ids already stored cannot change under it: reading them
+/// (normally none) costs far less than having every inserted row returned.
 async fn insert_events(
     tx: &mut Tx,
     viewer: &str,
@@ -312,14 +315,33 @@ async fn insert_events(
     now: i64,
 ) -> sqlx::Result<HashSet<String>> {
     const COLS: usize = 9;
-    let mut stored = HashSet::new();
+    let backend = Backend::of(tx);
+    let mut existing: HashSet<String> = HashSet::new();
     for chunk in events.chunks(store::ROWS_PER_STATEMENT) {
         let sql = format!(
+            "SELECT id FROM events WHERE viewer_id = $1 AND id IN ({})",
+            placeholder_list(chunk.len(), 2)
+        );
+        let sql = backend.sql(&sql);
+        let mut q = sqlx::query(&sql).bind(viewer);
+        for (_, e, _, _) in chunk {
+            q = q.bind(&e.id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            existing.insert(r.get::<String, _>("id"));
+        }
+    }
+    let fresh: Vec<_> = events
+        .iter()
+        .filter(|(_, e, _, _)| !existing.contains(&e.id))
+        .collect();
+    for chunk in fresh.chunks(store::ROWS_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO events (id, viewer_id, video_id, type, at, watch_ms, product_id, tag_id, \
-             received_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+             received_at) VALUES {} ON CONFLICT DO NOTHING",
             placeholder_rows(chunk.len(), COLS, 1)
         );
-        let sql = Backend::of(tx).sql(&sql);
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for (_, e, at, _) in chunk {
             q = q
@@ -333,9 +355,7 @@ async fn insert_events(
                 .bind(e.tag_id.as_deref())
                 .bind(now);
         }
-        for r in q.fetch_all(&mut **tx).await? {
-            stored.insert(r.get::<String, _>("id"));
-        }
+        q.execute(&mut **tx).await?;
     }
-    Ok(stored)
+    Ok(fresh.into_iter().map(|(_, e, _, _)| e.id.clone()).collect())
 }

@@ -98,13 +98,7 @@ pub async fn apply(
     if events.is_empty() {
         return Ok(());
     }
-    if backend == Backend::Postgres {
-        // One writer per viewer: their rows are read, then rewritten.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(i64::from(crate::catalog::fingerprint(viewer)))
-            .execute(&mut **tx)
-            .await?;
-    }
+    lock_viewer(tx, backend, viewer).await?;
     let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
     videos.sort_unstable();
     videos.dedup();
@@ -274,6 +268,19 @@ pub async fn apply(
         now,
     )
     .await
+}
+
+/// Makes this transaction the viewer's only writer until it ends: their rows are read, then
+/// rewritten (PostgreSQL: a transaction-scoped advisory lock, which a transaction may take more
+/// than once; SQLite: write transactions already run one at a time).
+pub async fn lock_viewer(tx: &mut Tx, backend: Backend, viewer: &str) -> sqlx::Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from(crate::catalog::fingerprint(viewer)))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn load_seen(
