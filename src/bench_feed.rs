@@ -5,7 +5,8 @@
 //! 2. This binary is started as `vitrine serve --role api` on it.
 //! 3. Event ingest: concurrent clients post batches of 1000 new events over HTTP; events/s.
 //! 4. Feed: `oha` (a load generator we did not write) asks `GET /v1/feed` for random seeded
-//!    viewers at a fixed rate for the given time; latency percentiles, errors, achieved rate.
+//!    viewers at a fixed rate, first for an unmeasured warm-up, then for the given time; latency
+//!    percentiles, errors, achieved rate.
 //! 5. The server's memory idle and at its peak during the run: its own (`RssAnon`: heap,
 //!    stacks) and everything resident (`VmRSS`, which also counts the memory-mapped database).
 
@@ -31,6 +32,9 @@ pub struct FeedBenchArgs {
     /// Seconds of feed load.
     #[arg(long, default_value_t = 60)]
     pub seconds: u32,
+    /// Seconds of unmeasured feed load at the same rate first.
+    #[arg(long, default_value_t = 15)]
+    pub warmup: u32,
     /// Events posted over HTTP for the ingest figure.
     #[arg(long, default_value_t = 200_000)]
     pub ingest_events: usize,
@@ -153,33 +157,19 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         server.addr,
         viewer_regex(args.seed.viewers)
     );
+    // A server that just started reads its database from disk and faults in its memory map;
+    // production servers are warm. The warm-up runs at the same rate and is not measured.
+    if args.warmup > 0 {
+        println!(
+            "warming up: {} s at {} req/s (not measured)",
+            args.warmup, args.rate
+        );
+        run_oha(&oha, &url, args.rate, args.warmup)?;
+    }
     let watch = Watch::start(pid);
-    let output = Command::new(&oha)
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
-            "-z",
-            &format!("{}s", args.seconds),
-            "-q",
-            &args.rate.to_string(),
-            "--latency-correction",
-            // Requests still in flight when the time is up finish and count (oha otherwise
-            // reports each of them as a connection error).
-            "--wait-ongoing-requests-after-deadline",
-            "-c",
-            "64",
-            "--rand-regex-url",
-            &url,
-        ])
-        .output()
-        .context("running oha")?;
+    let output = run_oha(&oha, &url, args.rate, args.seconds);
     let feed_peak = watch.stop();
-    anyhow::ensure!(
-        output.status.success(),
-        "oha failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = output?;
     let report: Value = serde_json::from_slice(&output.stdout).context("reading oha's JSON")?;
     let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1000.0;
     let p = &report["latencyPercentiles"];
@@ -225,6 +215,36 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
     );
     server.stop();
     Ok(())
+}
+
+/// `oha` at a fixed `rate` for `seconds` against URLs drawn from `url` (a regex); its output.
+fn run_oha(oha: &Path, url: &str, rate: u32, seconds: u32) -> anyhow::Result<std::process::Output> {
+    let output = Command::new(oha)
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-z",
+            &format!("{seconds}s"),
+            "-q",
+            &rate.to_string(),
+            "--latency-correction",
+            // Requests still in flight when the time is up finish and count (oha otherwise
+            // reports each of them as a connection error).
+            "--wait-ongoing-requests-after-deadline",
+            "-c",
+            "64",
+            "--rand-regex-url",
+            url,
+        ])
+        .output()
+        .context("running oha")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "oha failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(output)
 }
 
 async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)> {
