@@ -32,12 +32,6 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::R
         .unwrap()
 }
 
-async fn events(app: &TestApp, token: &str, events: Value) -> Value {
-    let r = post(app, token, "/v1/events", json!({ "events": events })).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
 /// Places and pays an order; returns its id.
 async fn buy(
     app: &TestApp,
@@ -160,7 +154,7 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     let now = now_ms();
     let mut impressions = 0;
     for (i, (id, token)) in viewers.iter().enumerate() {
-        let got = events(&app, token, json!([{"id": format!("imp-{i}"), "viewer_id": id, "video_id": video, "type": "impression", "at": now - 2 * DAY_MS}])).await;
+        let got = app.events(token, json!([{"id": format!("imp-{i}"), "viewer_id": id, "video_id": video, "type": "impression", "at": now - 2 * DAY_MS}])).await;
         assert_eq!(
             (got["accepted"].as_i64(), got["duplicates"].as_i64()),
             (Some(1), Some(0)),
@@ -168,14 +162,14 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
         );
         impressions += 1;
     }
-    let got = events(&app, &viewers[0].1, json!([{"id": "imp-0", "viewer_id": viewers[0].0, "video_id": video, "type": "impression"}])).await;
+    let got = app.events(&viewers[0].1, json!([{"id": "imp-0", "viewer_id": viewers[0].0, "video_id": video, "type": "impression"}])).await;
     assert_eq!(got["duplicates"], 1);
 
     // Clicks: v1 on the balm a day ago, v2 on the balm 15 days ago (outside the window), v3 on
     // the serum; in one batch with bad items that are reported and skipped.
     let (v1, v2, v3) = (&viewers[0], &viewers[1], &viewers[2]);
     let click = |id: &str, viewer: &str, tag: &str, at: i64| json!({"id": id, "viewer_id": viewer, "video_id": video, "type": "product_click", "tag_id": tag, "at": at});
-    let got = events(&app, &v1.1, json!([
+    let got = app.events(&v1.1, json!([
         click("c1", &v1.0, &balm_tag, now - DAY_MS),
         {"id": "x1", "viewer_id": v1.0, "video_id": video, "type": "wink"},
         {"id": "x2", "viewer_id": v1.0, "video_id": "vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a", "type": "like"},
@@ -206,26 +200,24 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
             (5, "invalid_event".to_owned()),
         ]
     );
-    events(
-        &app,
+    app.events(
         &v2.1,
         json!([click("c2", &v2.0, &balm_tag, now - 15 * DAY_MS)]),
     )
     .await;
     // Event ids are each viewer's own: v2's "l1" is not v1's.
-    let got = events(
-        &app,
-        &v2.1,
-        json!([{"id": "l1", "viewer_id": v2.0, "video_id": video, "type": "like"}]),
-    )
-    .await;
+    let got = app
+        .events(
+            &v2.1,
+            json!([{"id": "l1", "viewer_id": v2.0, "video_id": video, "type": "like"}]),
+        )
+        .await;
     assert_eq!(
         (got["accepted"].as_i64(), got["duplicates"].as_i64()),
         (Some(1), Some(0)),
         "{got}"
     );
-    events(
-        &app,
+    app.events(
         &v3.1,
         json!([click("c3", &v3.0, &serum_tag, now - 3600 * 1000)]),
     )

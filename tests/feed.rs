@@ -45,19 +45,6 @@ fn creators(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn send(app: &TestApp, token: &str, events: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url("/v1/events"))
-        .bearer_auth(token)
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
 async fn rules_and_real_time(app: TestApp) {
     let a = app.account("creator", "Ana").await;
     let b = app.account("creator", "Bo").await;
@@ -90,9 +77,7 @@ async fn rules_and_real_time(app: TestApp) {
             assert!(seen.insert(id.clone()), "{id} served twice");
         }
         // Liking a clip of Bo's between pages pushes Bo's other clips up.
-        send(
-            &app,
-            &viewer.1,
+        app.events(&viewer.1,
             json!([{"id": format!("like-{n}"), "viewer_id": viewer.0, "video_id": clips_b[0], "type": "like"}]),
         )
         .await;
@@ -106,8 +91,7 @@ async fn rules_and_real_time(app: TestApp) {
     assert_eq!(seen.len(), 12, "every clip once across the pages");
 
     // Events show on the very next request: a clip seen is not served again…
-    send(
-        &app,
+    app.events(
         &viewer.1,
         json!([
             {"id": "imp-1", "viewer_id": viewer.0, "video_id": clips_a[0], "type": "impression"},
@@ -121,9 +105,7 @@ async fn rules_and_real_time(app: TestApp) {
     assert!(after.contains(&clips_c[1]), "only that clip of Cy's goes");
 
     // …and "not interested" in a creator filters all of theirs.
-    let r = send(
-        &app,
-        &viewer.1,
+    let r = app.events(&viewer.1,
         json!([{"id": "ni-2", "viewer_id": viewer.0, "video_id": clips_c[1], "type": "not_interested", "scope": "creator"}]),
     )
     .await;
@@ -139,9 +121,7 @@ async fn rules_and_real_time(app: TestApp) {
     assert_eq!(theirs.len(), 12);
 
     // A bad scope is reported per item.
-    let r = send(
-        &app,
-        &viewer.1,
+    let r = app.events(&viewer.1,
         json!([{"id": "x", "viewer_id": viewer.0, "video_id": clips_c[1], "type": "like", "scope": "creator"}]),
     )
     .await;
@@ -149,8 +129,7 @@ async fn rules_and_real_time(app: TestApp) {
 
     // The affinity from liking Bo puts Bo first for this viewer.
     let fresh = app.account("viewer", "Fan").await;
-    send(
-        &app,
+    app.events(
         &fresh.1,
         json!([
             {"id": "l1", "viewer_id": fresh.0, "video_id": clips_b[0], "type": "like"},
@@ -336,9 +315,7 @@ async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
         .iter()
         .find(|i| !i["tags"].as_array().unwrap().is_empty())
         .unwrap();
-    let r = send(
-        &app,
-        &viewer.1,
+    let r = app.events(&viewer.1,
         json!([{"id": "c1", "viewer_id": viewer.0, "video_id": tag["id"], "type": "product_click",
                 "tag_id": tag["tags"][0]["id"]}]),
     )

@@ -41,16 +41,7 @@ impl Viewer {
 }
 
 async fn post_events(app: &TestApp, token: &str, events: Vec<Value>) {
-    let r = app
-        .client
-        .post(app.url("/v1/events"))
-        .bearer_auth(token)
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
+    let body = app.events(token, json!(events)).await;
     assert_eq!(body["errors"], json!([]), "{body}");
 }
 

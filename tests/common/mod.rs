@@ -286,6 +286,20 @@ impl TestApp {
             .unwrap();
     }
 
+    /// `POST /v1/events` with `events` (a JSON array) as `token`; the 200 response's body.
+    pub async fn events(&self, token: &str, events: Value) -> Value {
+        let r = self
+            .client
+            .post(self.url("/v1/events"))
+            .bearer_auth(token)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
     pub async fn feed(&self, query: &str) -> Response {
         self.client
             .get(self.url(&format!("/v1/feed?{query}")))
