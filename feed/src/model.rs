@@ -536,31 +536,27 @@ pub fn select<'a>(
                     best = Some((i, adjusted));
                 }
             }
-            let Some((i, adjusted)) = best else {
-                // Only clips the rules forbid here are left: try the pool, else end the page.
-                match pool.iter().position(allowed) {
-                    Some(i) => {
-                        let s = pool.remove(i);
-                        let adjusted = s.terms.total;
-                        remaining.placed(s.creator);
-                        page.push(finish(s, adjusted, vec!["traffic_pool_fallback".into()]));
-                        advance_state(state, page.last().expect("pushed"));
-                        per_creator
-                            .entry(page.last().expect("pushed").scored.creator)
-                            .and_modify(|k| *k += 1)
-                            .or_insert(1);
-                        continue;
+            match best {
+                Some((i, adjusted)) => {
+                    let s = organic.remove(i);
+                    let mut rules = Vec::new();
+                    let factor = author_factor(s.creator);
+                    if factor < 1.0 {
+                        rules.push(format!("author_diversity x{factor:.2}"));
                     }
-                    None => break,
+                    (s, adjusted, rules)
                 }
-            };
-            let s = organic.remove(i);
-            let mut rules = Vec::new();
-            let factor = author_factor(s.creator);
-            if factor < 1.0 {
-                rules.push(format!("author_diversity x{factor:.2}"));
+                None => {
+                    // Only clips the rules forbid here are left: try the pool, else end the
+                    // page.
+                    let Some(i) = pool.iter().position(allowed) else {
+                        break;
+                    };
+                    let s = pool.remove(i);
+                    let adjusted = s.terms.total;
+                    (s, adjusted, vec!["traffic_pool_fallback".to_owned()])
+                }
             }
-            (s, adjusted, rules)
         };
         // A clip proposed by both sides is placed once.
         let id = scored.clip;

@@ -696,8 +696,9 @@ pub async fn viewer_state(
     };
     let since = now - (cfg.seen_window_days * DAY_MS) as i64;
     let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
-    // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did, one
-    // bit per action, in the order of `FLAGS`).
+    // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did with a
+    // clip, one bit each: completed, liked, shared, commented, followed, not_interested,
+    // clicked).
     let sql = db.backend().sql(
         "SELECT 'clip' AS kind, video_id AS a, creator_id AS b, seen_at AS t1, \
            positive_at AS t2, watch_ratio AS f, \
