@@ -313,7 +313,7 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
     for user in &users {
         let viewer = format!("acc_viewer{user}");
         let state = store::viewer_state(&db, cfg, &viewer, now).await?;
-        let co = catalog.co_engagement(state.positives.iter().map(String::as_str));
+        let co = catalog.co_engagement(&state.positives);
         let items = &held_out[user];
         let mut per = [Vec::new(), Vec::new(), Vec::new()];
         for r in items {
@@ -323,8 +323,8 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
                 popularity.get(r.video.as_str()).copied().unwrap_or(0) as f64,
                 liked,
             ));
-            let vitrine = match catalog.by_id.get(&video_id(&r.video)) {
-                Some(&i) => catalog.score(cfg, i, &state.viewer, &co, now).total,
+            let vitrine = match catalog.index(&video_id(&r.video)) {
+                Some(i) => catalog.score(cfg, i, &state.viewer, &co, now).total,
                 None => f64::MIN,
             };
             per[2].push((vitrine, liked));
@@ -347,6 +347,7 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
             &catalog,
             cfg,
             &state,
+            u64::from(catalog::fingerprint(&viewer)),
             &HashSet::new(),
             &mut PageState::default(),
             10,

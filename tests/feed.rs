@@ -208,6 +208,50 @@ async fn ranking_rules_and_real_time_events_on_postgres() {
     rules_and_real_time(TestApp::spawn_on(DbKind::Postgres).await).await;
 }
 
+/// API processes keep a viewer's state between pages; events the viewer posts to another
+/// process (sharing the PostgreSQL database) still show on their next page within a second.
+#[tokio::test]
+async fn events_posted_to_another_process_show_on_the_next_page_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.database_url = Some(common::fresh_postgres_url().await);
+    let one = TestApp::spawn_with(config.clone(), Role::All, Some(dir)).await;
+    let two = TestApp::spawn_with(config, Role::Api, None).await;
+    let a = one.account("creator", "Ana").await;
+    let b = one.account("creator", "Bo").await;
+    let viewer = one.account("viewer", "Vi").await;
+    one.ready_clips(&a.0, 3, 20_000).await;
+    one.ready_clips(&b.0, 3, 20_000).await;
+    one.refresh_feed().await;
+    two.refresh_feed().await;
+
+    // The first page reads the viewer's state on `one` and keeps it.
+    let before = ids(&page(&one, Some(&viewer.1), "limit=50").await);
+    assert_eq!(before.len(), 6, "{before:?}");
+    let watched = before[0].clone();
+    let r = two
+        .events(&viewer.1,
+            json!([{"id": "imp-1", "viewer_id": viewer.0, "video_id": watched, "type": "impression"}]),
+        )
+        .await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    let posted = std::time::Instant::now();
+    loop {
+        let now = ids(&page(&one, Some(&viewer.1), "limit=50").await);
+        if !now.contains(&watched) {
+            assert_eq!(now.len(), 5, "{now:?}");
+            break;
+        }
+        // One second is the goal; the margin is for a loaded test machine.
+        assert!(
+            posted.elapsed() < std::time::Duration::from_secs(2),
+            "a clip seen through another process was still served after {:?}",
+            posted.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,8 +15,8 @@ use std::{
 use crate::{
     config::RankConfig,
     model::{
-        self, Clip, Counts, FastMap, FastSet, PageState, Pick, Pool, Priors, Scored, Source,
-        Viewer, BANDS,
+        self, key, Clip, Counts, FastMap, FastSet, Key, PageState, Pick, Pool, Priors, Scored,
+        Source, Viewer, BANDS,
     },
 };
 
@@ -27,17 +27,20 @@ const LIST_CAP: usize = 2_000;
 /// Most entries per category list.
 const CATEGORY_CAP: usize = 500;
 
-/// Clips similar to a clip by co-engagement: `(clip id, cosine similarity)`, best first.
-pub type Neighbours = HashMap<String, Vec<(String, f32)>>;
+/// Clips similar to a clip by co-engagement: `(clip key, cosine similarity)`, best first.
+pub type Neighbours = FastMap<Key, Vec<(Key, f32)>>;
 
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub clips: Vec<Arc<Clip>>,
-    /// `fingerprint(id)` of each clip.
+    /// `fingerprint(id)` of each clip (what cursors remember).
     pub fingerprints: Vec<u32>,
-    pub by_id: FastMap<String, usize>,
+    /// `key(id)` and `key(creator)` of each clip: what a viewer's state is keyed by.
+    pub keys: Vec<Key>,
+    pub creators: Vec<Key>,
+    pub by_key: FastMap<Key, usize>,
     /// Each creator's clips, newest first.
-    pub by_creator: FastMap<String, Vec<usize>>,
+    pub by_creator: FastMap<Key, Vec<usize>>,
     /// Commerce clips per product category, by expected GMV per impression.
     pub by_category: HashMap<String, Vec<usize>>,
     /// Most positive actions recently (decayed trend counter).
@@ -62,15 +65,13 @@ impl Catalog {
             totals[model::band(c.duration_ms)].add(&c.counts);
         }
         let priors = Priors::from_totals(&totals);
-        let by_id = clips
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
+        let keys: Vec<Key> = clips.iter().map(|c| key(&c.id)).collect();
+        let creators: Vec<Key> = clips.iter().map(|c| key(&c.creator)).collect();
+        let by_key = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
 
-        let mut by_creator: FastMap<String, Vec<usize>> = FastMap::default();
-        for (i, c) in clips.iter().enumerate() {
-            by_creator.entry(c.creator.clone()).or_default().push(i);
+        let mut by_creator: FastMap<Key, Vec<usize>> = FastMap::default();
+        for (i, &creator) in creators.iter().enumerate() {
+            by_creator.entry(creator).or_default().push(i);
         }
         for list in by_creator.values_mut() {
             list.sort_by_key(|&i| std::cmp::Reverse(clips[i].ready_at));
@@ -79,7 +80,8 @@ impl Catalog {
         let nobody = Viewer::default();
         let base: Vec<f64> = clips
             .iter()
-            .map(|c| model::score(cfg, &priors, c, &nobody, 0.0, now).total)
+            .zip(&creators)
+            .map(|(c, &creator)| model::score(cfg, &priors, c, creator, &nobody, 0.0, now).total)
             .collect();
         let ranked = |keep: &dyn Fn(&Clip) -> bool, key: &dyn Fn(usize) -> f64, cap: usize| {
             let mut list: Vec<usize> = (0..clips.len()).filter(|&i| keep(&clips[i])).collect();
@@ -118,7 +120,9 @@ impl Catalog {
         Catalog {
             fingerprints: clips.iter().map(|c| fingerprint(&c.id)).collect(),
             clips,
-            by_id,
+            keys,
+            creators,
+            by_key,
             by_creator,
             by_category,
             popular,
@@ -135,26 +139,29 @@ impl Catalog {
         cfg: &RankConfig,
         i: usize,
         viewer: &Viewer,
-        co: &HashMap<usize, f64>,
+        co: &FastMap<usize, f64>,
         now: i64,
     ) -> model::ScoreTerms {
         let co = co.get(&i).copied().unwrap_or(0.0);
-        model::score(cfg, &self.priors, &self.clips[i], viewer, co, now)
+        let clip = &self.clips[i];
+        model::score(cfg, &self.priors, clip, self.creators[i], viewer, co, now)
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Clip>> {
-        self.by_id.get(id).map(|&i| &self.clips[i])
+        self.index(id).map(|i| &self.clips[i])
+    }
+
+    /// The index of clip `id`.
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.by_key.get(&key(id)).copied()
     }
 
     /// Similarity of every clip co-engaged with `liked` (summed over the liked clips).
-    pub fn co_engagement<'a>(
-        &self,
-        liked: impl IntoIterator<Item = &'a str>,
-    ) -> HashMap<usize, f64> {
-        let mut out: HashMap<usize, f64> = HashMap::new();
+    pub fn co_engagement(&self, liked: &[Key]) -> FastMap<usize, f64> {
+        let mut out: FastMap<usize, f64> = FastMap::default();
         for id in liked {
             for (other, sim) in self.neighbours.get(id).into_iter().flatten() {
-                if let Some(&i) = self.by_id.get(other) {
+                if let Some(&i) = self.by_key.get(other) {
                     *out.entry(i).or_default() += f64::from(*sim);
                 }
             }
@@ -165,17 +172,17 @@ impl Catalog {
 
 /// Co-engagement neighbours from each viewer's recent positive clips (liked or completed):
 /// cosine similarity of the sets of viewers who engaged with each pair, top `keep` per clip.
-pub fn neighbours(histories: &[Vec<String>], keep: usize) -> Neighbours {
-    let mut ids: HashMap<&str, u32> = HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
+pub fn neighbours(histories: &[Vec<Key>], keep: usize) -> Neighbours {
+    let mut ids: FastMap<Key, u32> = FastMap::default();
+    let mut names: Vec<Key> = Vec::new();
     let mut degree: Vec<u32> = Vec::new();
     let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
     for history in histories {
         let mut items: Vec<u32> = history
             .iter()
             .map(|id| {
-                *ids.entry(id.as_str()).or_insert_with(|| {
-                    names.push(id.as_str());
+                *ids.entry(*id).or_insert_with(|| {
+                    names.push(*id);
                     degree.push(0);
                     (names.len() - 1) as u32
                 })
@@ -204,9 +211,9 @@ pub fn neighbours(histories: &[Vec<String>], keep: usize) -> Neighbours {
             list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
             list.truncate(keep);
             (
-                names[a as usize].to_owned(),
+                names[a as usize],
                 list.into_iter()
-                    .map(|(b, s)| (names[b as usize].to_owned(), s))
+                    .map(|(b, s)| (names[b as usize], s))
                     .collect(),
             )
         })
@@ -218,12 +225,30 @@ pub fn neighbours(histories: &[Vec<String>], keep: usize) -> Neighbours {
 pub struct ViewerState {
     pub viewer: Viewer,
     /// Clips seen within the seen window (or dismissed): never shown again.
-    pub seen: FastSet<String>,
+    pub seen: FastSet<Key>,
     /// Recent positive clips (liked, completed, shared), newest first.
-    pub positives: Vec<String>,
-    pub follows: Vec<String>,
-    /// A stable number for this viewer (spreads traffic-pool clips across viewers).
-    pub salt: u64,
+    pub positives: Vec<Key>,
+    /// Followed creators, the most recent first.
+    pub follows: Vec<Key>,
+}
+
+impl ViewerState {
+    /// Roughly the bytes this state holds (what the ranker's viewer cache budgets by).
+    pub fn weight(&self) -> usize {
+        use std::mem::size_of;
+        let v = &self.viewer;
+        // Hash tables hold a control byte per slot and keep about 1/8 of their slots free.
+        let table = |len: usize, entry: usize| len * (entry + 1) * 8 / 7;
+        size_of::<Self>()
+            + table(self.seen.len(), size_of::<Key>())
+            + table(v.history.len(), size_of::<(Key, Counts)>())
+            + table(v.creators.len() + v.muted.len(), size_of::<(Key, f64)>())
+            + v.categories
+                .keys()
+                .map(|k| table(1, size_of::<(String, f64)>()) + k.len())
+                .sum::<usize>()
+            + (self.positives.len() + self.follows.len()) * size_of::<Key>()
+    }
 }
 
 /// 32-bit fingerprint of a clip id (what a cursor remembers of served clips).
@@ -234,29 +259,28 @@ pub fn fingerprint(id: &str) -> u32 {
 }
 
 /// The candidate pipeline for one page: sources → filter → score → select.
+///
+/// `salt` spreads traffic-pool clips across viewers (a stable number per viewer).
+#[allow(clippy::too_many_arguments)]
 pub fn recommend<'a>(
     catalog: &'a Catalog,
     cfg: &RankConfig,
     state: &ViewerState,
+    salt: u64,
     served: &HashSet<u32>,
     page: &mut PageState,
     limit: usize,
     now: i64,
 ) -> Vec<Pick<'a>> {
-    // Clips by index, hashed fast: this runs for every candidate every request.
-    let seen: FastSet<usize> = state
-        .seen
-        .iter()
-        .filter_map(|id| catalog.by_id.get(id).copied())
-        .collect();
+    // Hashed fast: this runs for every candidate every request.
     let served: FastSet<u32> = served.iter().copied().collect();
     let excluded = |i: usize| {
-        seen.contains(&i)
+        state.seen.contains(&catalog.keys[i])
             || served.contains(&catalog.fingerprints[i])
             || (!state.viewer.muted.is_empty()
                 && model::fatigue(
                     cfg,
-                    state.viewer.muted.get(&catalog.clips[i].creator).copied(),
+                    state.viewer.muted.get(&catalog.creators[i]).copied(),
                     now,
                 ) == 0.0)
     };
@@ -270,7 +294,7 @@ pub fn recommend<'a>(
     let mut pool_order = Vec::new();
     if s.traffic_pool > 0 && !catalog.pool.is_empty() {
         let window = catalog.pool.len().min(s.traffic_pool * 10);
-        let start = (state.salt as usize) % window;
+        let start = (salt as usize) % window;
         for &i in catalog.pool[start..window]
             .iter()
             .chain(&catalog.pool[..start])
@@ -309,7 +333,7 @@ pub fn recommend<'a>(
             }
         }
     }
-    let co = catalog.co_engagement(state.positives.iter().map(String::as_str));
+    let co = catalog.co_engagement(&state.positives);
     if s.co_engagement > 0 {
         let mut similar: Vec<(usize, f64)> = co
             .iter()
@@ -396,12 +420,12 @@ mod tests {
 
     #[test]
     fn co_engagement_links_clips_liked_by_the_same_viewers() {
-        let h = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let h = |ids: &[&str]| ids.iter().map(|s| key(s)).collect::<Vec<_>>();
         let n = neighbours(&[h(&["a", "b"]), h(&["a", "b", "c"]), h(&["c", "d"])], 10);
-        let of_a = &n["a"];
-        assert_eq!(of_a[0].0, "b");
+        let of_a = &n[&key("a")];
+        assert_eq!(of_a[0].0, key("b"));
         assert!((of_a[0].1 - 1.0).abs() < 1e-6, "a and b always together");
-        assert!(of_a.iter().all(|(id, _)| id != "d"));
+        assert!(of_a.iter().all(|&(id, _)| id != key("d")));
     }
 
     #[test]
@@ -422,20 +446,21 @@ mod tests {
             price: 30.0,
         });
         clips.push(Arc::new(shop));
-        let mut neighbours = Neighbours::new();
-        neighbours.insert("liked".into(), vec![("similar".into(), 0.9)]);
+        let mut neighbours = Neighbours::default();
+        neighbours.insert(key("liked"), vec![(key("similar"), 0.9)]);
         let catalog = Catalog::build(clips, Arc::new(neighbours), &cfg, 1_000);
         let mut state = ViewerState::default();
-        state.seen.insert("seen".into());
-        state.viewer.muted.insert("m".into(), 900);
-        state.follows.push("fav".into());
-        state.positives.push("liked".into());
+        state.seen.insert(key("seen"));
+        state.viewer.muted.insert(key("m"), 900);
+        state.follows.push(key("fav"));
+        state.positives.push(key("liked"));
         state.viewer.categories.insert("shoes".into(), 2.0);
         let mut page = PageState::default();
         let picks = recommend(
             &catalog,
             &cfg,
             &state,
+            7,
             &HashSet::new(),
             &mut page,
             10,
@@ -463,7 +488,7 @@ mod tests {
 
         // A served clip is not served again.
         let served: HashSet<u32> = ids.iter().map(|i| fingerprint(i)).collect();
-        let more = recommend(&catalog, &cfg, &state, &served, &mut page, 10, 1_000);
+        let more = recommend(&catalog, &cfg, &state, 7, &served, &mut page, 10, 1_000);
         assert!(more.is_empty());
     }
 }

@@ -49,6 +49,9 @@ pub struct RankConfig {
     /// At most one commerce clip in every this many items.
     pub commerce_every: usize,
     pub sources: Sources,
+    /// Memory each API process may spend keeping viewers' states between their pages, in MiB
+    /// (a viewer with a month of history takes about 6 KiB).
+    pub viewer_cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +143,7 @@ impl Default for RankConfig {
             author_floor: 0.25,
             commerce_every: 3,
             sources: Sources::default(),
+            viewer_cache_mb: 128,
         }
     }
 }

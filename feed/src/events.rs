@@ -297,6 +297,7 @@ pub async fn ingest(
     )
     .await?;
     tx.commit().await?;
+    ranker.forget_viewer(viewer.as_str());
     errors.sort_by_key(|e| e.index);
     Ok(EventsResult {
         accepted: incoming.len(),

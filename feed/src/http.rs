@@ -1,6 +1,9 @@
 //! `GET /v1/feed`.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use axum::{extract::State, http::HeaderMap, Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -21,7 +24,6 @@ use crate::{
     cursor::Cursor,
     model::{Pool, ScoreTerms, Source},
     ranker::Ranker,
-    store,
 };
 
 pub fn router(ranker: Ranker) -> OpenApiRouter<AppState> {
@@ -165,19 +167,18 @@ async fn feed(
 
     let now = now_ms();
     let cfg = ranker.config();
-    let mut viewer_state = match &viewer {
-        Some(v) => store::viewer_state(&state.db, cfg, v.as_str(), now).await?,
-        None => ViewerState::default(),
+    let viewer_state = match &viewer {
+        Some(v) => ranker.viewer_state(&state.db, v.as_str(), now).await?,
+        None => Arc::new(ViewerState::default()),
     };
+    // Spreads traffic-pool clips across viewers: stable per viewer, random when anonymous.
     let cursor = cursor.get_or_insert_with(|| Cursor {
-        salt: if viewer.is_some() {
-            viewer_state.salt
-        } else {
-            rand::random()
+        salt: match &viewer {
+            Some(v) => u64::from(catalog::fingerprint(v.as_str())),
+            None => rand::random(),
         },
         ..Default::default()
     });
-    viewer_state.salt = cursor.salt;
     let served: HashSet<u32> = cursor.served.iter().copied().collect();
     let catalog = ranker.catalog();
     let mut page = cursor.page.clone();
@@ -185,6 +186,7 @@ async fn feed(
         &catalog,
         cfg,
         &viewer_state,
+        cursor.salt,
         &served,
         &mut page,
         limit as usize,

@@ -18,6 +18,17 @@ use crate::config::{RankConfig, Stage};
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
+/// A clip or creator id as the ranker holds it in memory: a 64-bit hash (collisions among a
+/// few million ids are negligible), so a viewer's state is compact and looked up without
+/// comparing strings. Only ever compared within one process.
+pub type Key = u64;
+
+/// The `Key` of a clip or creator id.
+pub fn key(id: &str) -> Key {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x5eed_f00d).hash_one(id)
+}
+
 const HOUR_MS: f64 = 3_600_000.0;
 const DAY_MS: f64 = 24.0 * HOUR_MS;
 
@@ -296,11 +307,11 @@ pub fn decay(value: f64, elapsed_ms: i64, half_life_ms: f64) -> f64 {
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
     /// What the viewer did with each creator's clips they were shown (within the seen window).
-    pub history: FastMap<String, Counts>,
-    pub creators: FastMap<String, f64>,
+    pub history: FastMap<Key, Counts>,
+    pub creators: FastMap<Key, f64>,
     pub categories: FastMap<String, f64>,
     /// Creators the viewer said "not interested" to, and when.
-    pub muted: FastMap<String, i64>,
+    pub muted: FastMap<Key, i64>,
 }
 
 /// A clip's score and how it was made (the `?debug=1` explanation).
@@ -368,7 +379,8 @@ pub fn action_value(cfg: &RankConfig, p: &Rates, lift: f64) -> f64 {
         .sum()
 }
 
-/// Scores `clip` for `viewer`; `co_engagement` is its similarity to what the viewer liked.
+/// Scores `clip` (by `creator`, the key of its creator) for `viewer`; `co_engagement` is its
+/// similarity to what the viewer liked.
 ///
 /// The clip's posterior rates become the viewer's own with the clip's creator when they have
 /// a record (hierarchical smoothing: the viewer × creator counts on top of the clip's rates,
@@ -380,6 +392,7 @@ pub fn score(
     cfg: &RankConfig,
     priors: &Priors,
     clip: &Clip,
+    creator: Key,
     viewer: &Viewer,
     co_engagement: f64,
     now: i64,
@@ -390,7 +403,7 @@ pub fn score(
         cfg.prior_strength,
     );
     // The viewer's own record with this creator, on top of the clip's rates.
-    if let Some(history) = viewer.history.get(&clip.creator) {
+    if let Some(history) = viewer.history.get(&creator) {
         p = posterior(history, &p, cfg.viewer_prior_strength);
     }
     let category = clip.commerce.as_ref().map_or(0.0, |c| {
@@ -401,7 +414,7 @@ pub fn score(
     });
     let a = &cfg.affinity;
     let lift = 1.0
-        + a.creator * saturate(viewer.creators.get(&clip.creator).copied().unwrap_or(0.0))
+        + a.creator * saturate(viewer.creators.get(&creator).copied().unwrap_or(0.0))
         + a.category * saturate(category)
         + a.co_engagement * saturate(co_engagement);
     let actions = action_value(cfg, &p, lift);
@@ -415,7 +428,7 @@ pub fn score(
                 now - clip.ready_at,
                 cfg.freshness_half_life_hours * HOUR_MS,
             );
-    let fatigue = fatigue(cfg, viewer.muted.get(&clip.creator).copied(), now);
+    let fatigue = fatigue(cfg, viewer.muted.get(&creator).copied(), now);
     let total = scale(
         scale(actions + commerce, freshness),
         fatigue.max(f64::MIN_POSITIVE),
@@ -778,8 +791,9 @@ mod tests {
             ..base
         };
         let v = Viewer::default();
-        let a = score(&cfg, &priors, &clip("a", base), &v, 0.0, 0);
-        let b = score(&cfg, &priors, &clip("b", hated), &v, 0.0, 0);
+        let (a, b) = (clip("a", base), clip("b", hated));
+        let a = score(&cfg, &priors, &a, key(&a.creator), &v, 0.0, 0);
+        let b = score(&cfg, &priors, &b, key(&b.creator), &v, 0.0, 0);
         assert!(a.total > b.total, "{a:?} {b:?}");
     }
 
@@ -793,15 +807,9 @@ mod tests {
         assert!((fatigue(&cfg, Some(0), 21 * day) - 0.6).abs() < 1e-9);
         assert_eq!(fatigue(&cfg, Some(0), 40 * day), 1.0);
         let mut v = Viewer::default();
-        v.muted.insert("a".into(), 0);
-        let s = score(
-            &cfg,
-            &Priors::default(),
-            &clip("a", Counts::default()),
-            &v,
-            0.0,
-            day,
-        );
+        let c = clip("a", Counts::default());
+        v.muted.insert(key(&c.creator), 0);
+        let s = score(&cfg, &Priors::default(), &c, key(&c.creator), &v, 0.0, day);
         assert_eq!(s.total, f64::NEG_INFINITY);
     }
 
@@ -811,14 +819,16 @@ mod tests {
         let priors = Priors::default();
         let c = clip("a", Counts::default());
         let mut fan = Viewer::default();
-        fan.creators.insert("a".into(), 3.0);
-        let plain = score(&cfg, &priors, &c, &Viewer::default(), 0.0, 0);
-        let loved = score(&cfg, &priors, &c, &fan, 0.0, 0);
+        let creator = key(&c.creator);
+        fan.creators.insert(creator, 3.0);
+        let plain = score(&cfg, &priors, &c, creator, &Viewer::default(), 0.0, 0);
+        let loved = score(&cfg, &priors, &c, creator, &fan, 0.0, 0);
         assert!(loved.total > plain.total);
         let old = score(
             &cfg,
             &priors,
             &c,
+            creator,
             &Viewer::default(),
             0.0,
             30 * DAY_MS as i64,

@@ -1,5 +1,12 @@
-//! The ranker handle every API process holds: configuration, the current catalog, and the
-//! refresh loop that keeps the catalog in step with the shared database.
+//! The ranker handle every API process holds: configuration, the current catalog, viewers'
+//! states between their pages, and the refresh loop that keeps both in step with the shared
+//! database.
+//!
+//! A viewer's state (history, affinities, follows, mutes) is read once and kept while they
+//! page through the feed: this process drops its copy when it applies their events, and every
+//! tick drops the copies that other processes' event batches made stale
+//! (`feed_viewer_changes`), so a new event still shows on the viewer's next page within a
+//! second, wherever it was posted. A copy is never older than `VIEWER_TTL_MS`.
 //!
 //! Refresh cadence: changed clips every 500 ms (so another machine's events reach this
 //! machine's ranking within a second), what clips sell and sold every 10 s, a count of feedable
@@ -17,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use vitrine_core::{db::Db, ids::AccountId, time::now_ms};
 
 use crate::{
-    catalog::{self, Catalog, Neighbours},
+    catalog::{self, Catalog, Neighbours, ViewerState},
     config::RankConfig,
     model::Clip,
     store::{self, Sales},
@@ -31,6 +38,8 @@ const MIN_REBUILD_INTERVAL_MS: i64 = 1_000;
 /// open then, and clocks of other machines a little behind ours.
 const OVERLAP_MS: i64 = 5_000;
 const HISTORY_DAYS: i64 = 30;
+/// Longest a viewer's state is kept (their affinities decay and their seen window moves).
+const VIEWER_TTL_MS: i64 = 60_000;
 
 #[derive(Clone)]
 pub struct Ranker(Arc<Inner>);
@@ -42,6 +51,23 @@ struct Inner {
     working: tokio::sync::Mutex<Working>,
     /// Accounts known to exist (accounts are never deleted): `?viewer=` is checked once.
     known_viewers: quick_cache::sync::Cache<String, ()>,
+    viewers: quick_cache::sync::Cache<String, Arc<Cached>, ByWeight>,
+}
+
+/// A viewer's state as read at `loaded_at`.
+struct Cached {
+    state: Arc<ViewerState>,
+    loaded_at: i64,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<String, Arc<Cached>> for ByWeight {
+    fn weight(&self, key: &String, val: &Arc<Cached>) -> u64 {
+        key.len() as u64 + val.weight
+    }
 }
 
 #[derive(Default)]
@@ -51,6 +77,8 @@ struct Working {
     neighbours: Arc<Neighbours>,
     /// Start of the last pass that read changes.
     since: Option<i64>,
+    /// Start of the last pass that read which viewers changed.
+    viewers_since: Option<i64>,
     /// When the catalog was last rebuilt, and whether changes wait for the next rebuild.
     built_at: i64,
     pending: bool,
@@ -80,12 +108,78 @@ impl Refresh {
 impl Ranker {
     pub fn new(cfg: RankConfig, admin_token: Option<String>) -> Ranker {
         Ranker(Arc::new(Inner {
-            cfg,
             admin_token: admin_token.filter(|t| !t.is_empty()),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             working: tokio::sync::Mutex::new(Working::default()),
             known_viewers: quick_cache::sync::Cache::new(200_000),
+            viewers: quick_cache::sync::Cache::with_weighter(
+                20_000,
+                cfg.viewer_cache_mb.max(1) << 20,
+                ByWeight,
+            ),
+            cfg,
         }))
+    }
+
+    /// Everything the ranker knows about `viewer` now: kept from an earlier page unless it
+    /// changed since (see the module's doc), else read from the database.
+    pub async fn viewer_state(
+        &self,
+        db: &Db,
+        viewer: &str,
+        now: i64,
+    ) -> sqlx::Result<Arc<ViewerState>> {
+        if let Some(cached) = self.0.viewers.get(viewer) {
+            if now - cached.loaded_at < VIEWER_TTL_MS {
+                return Ok(cached.state.clone());
+            }
+        }
+        let loaded_at = now_ms();
+        let state = Arc::new(store::viewer_state(db, &self.0.cfg, viewer, now).await?);
+        let weight = state.weight() as u64;
+        self.0.viewers.insert(
+            viewer.to_owned(),
+            Arc::new(Cached {
+                state: state.clone(),
+                loaded_at,
+                weight,
+            }),
+        );
+        Ok(state)
+    }
+
+    /// Drops this process's copy of `viewer`'s state (their events were just applied).
+    pub fn forget_viewer(&self, viewer: &str) {
+        self.0.viewers.remove(viewer);
+    }
+
+    /// Drops the copies of viewers' states that event batches (of any process) changed since
+    /// the last pass.
+    async fn drop_changed_viewers(&self, db: &Db) -> sqlx::Result<()> {
+        let started = now_ms();
+        let since = {
+            let mut w = self.0.working.lock().await;
+            w.viewers_since.replace(started)
+        };
+        let Some(since) = since else {
+            return Ok(());
+        };
+        if self.0.viewers.is_empty() {
+            return Ok(());
+        }
+        for (viewer, changed_at) in store::changed_viewers(db, since - OVERLAP_MS).await? {
+            // A copy read before the change committed is stale; allow for other machines'
+            // clocks and for the time between the batch's stamp and its commit.
+            let stale = self
+                .0
+                .viewers
+                .get(viewer.as_str())
+                .is_some_and(|c| c.loaded_at <= changed_at + OVERLAP_MS);
+            if stale {
+                self.0.viewers.remove(viewer.as_str());
+            }
+        }
+        Ok(())
     }
 
     /// Whether account `id` exists (remembered once seen: accounts are never deleted).
@@ -231,6 +325,9 @@ impl Ranker {
                 sales: tick.is_multiple_of(20),
                 neighbours: tick.is_multiple_of(600),
             };
+            if let Err(e) = self.drop_changed_viewers(&db).await {
+                tracing::warn!(error = ?e, "reading which viewers changed failed; retrying");
+            }
             if let Err(e) = self.refresh(&db, what).await {
                 tracing::warn!(error = ?e, "feed catalog refresh failed; serving the previous one");
             }

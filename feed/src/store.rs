@@ -15,7 +15,7 @@ use vitrine_core::db::{placeholder_list as list, placeholder_rows as values, Bac
 use crate::{
     catalog::ViewerState,
     config::RankConfig,
-    model::{self, Clip, Commerce, Counts, Pool, Priors, Trend},
+    model::{self, key, Clip, Commerce, Counts, Key, Pool, Priors, Trend},
 };
 
 const DAY_MS: f64 = 24.0 * 3_600_000.0;
@@ -267,7 +267,18 @@ pub async fn apply(
         trend.carry(),
         now,
     )
-    .await
+    .await?;
+    // Last, so the stamp is as close to the commit as it can be: other processes drop their
+    // copy of this viewer's state when they see it.
+    sqlx::query(
+        "INSERT INTO feed_viewer_changes (viewer_id, changed_at) VALUES ($1, $2) \
+         ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at",
+    )
+    .bind(viewer)
+    .bind(vitrine_core::time::now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Makes this transaction the viewer's only writer until it ends: their rows are read, then
@@ -657,7 +668,7 @@ pub async fn sales(db: &Db) -> sqlx::Result<Sales> {
 
 /// Each viewer's recent positive clips (newest first, at most `per_viewer`), for
 /// co-engagement.
-pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<Vec<Vec<String>>> {
+pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<Vec<Vec<Key>>> {
     let rows = sqlx::query(
         "SELECT viewer_id, video_id FROM feed_viewer_videos WHERE positive_at >= $1 \
          ORDER BY viewer_id, positive_at DESC",
@@ -665,7 +676,7 @@ pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<V
     .bind(since)
     .fetch_all(db.pool())
     .await?;
-    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut out: Vec<Vec<Key>> = Vec::new();
     let mut last: Option<String> = None;
     for r in rows {
         let viewer: String = r.get("viewer_id");
@@ -675,7 +686,7 @@ pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<V
         }
         let h = out.last_mut().expect("pushed");
         if h.len() < per_viewer {
-            h.push(r.get("video_id"));
+            h.push(key(r.get("video_id")));
         }
     }
     Ok(out)
@@ -690,10 +701,7 @@ pub async fn viewer_state(
     viewer: &str,
     now: i64,
 ) -> sqlx::Result<ViewerState> {
-    let mut state = ViewerState {
-        salt: u64::from(crate::catalog::fingerprint(viewer)),
-        ..Default::default()
-    };
+    let mut state = ViewerState::default();
     let since = now - (cfg.seen_window_days * DAY_MS) as i64;
     let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
     // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did with a
@@ -725,10 +733,10 @@ pub async fn viewer_state(
         .fetch_all(db.pool())
         .await?;
     let half_life = cfg.affinity_half_life_days * DAY_MS;
-    let mut positives: Vec<(i64, String)> = Vec::new();
-    let mut follows: Vec<(i64, String)> = Vec::new();
+    let mut positives: Vec<(i64, Key)> = Vec::new();
+    let mut follows: Vec<(i64, Key)> = Vec::new();
     for r in rows {
-        let key: String = r.get("a");
+        let name: &str = r.get("a");
         let at: Option<i64> = r.get("t1");
         match r.get::<String, _>("kind").as_str() {
             "clip" => {
@@ -739,7 +747,7 @@ pub async fn viewer_state(
                     state
                         .viewer
                         .history
-                        .entry(r.get("b"))
+                        .entry(key(r.get("b")))
                         .or_default()
                         .add(&Counts {
                             impressions: 1,
@@ -756,22 +764,23 @@ pub async fn viewer_state(
                         });
                 }
                 if let Some(positive) = r.get::<Option<i64>, _>("t2") {
-                    positives.push((positive, key.clone()));
+                    positives.push((positive, key(name)));
                 }
                 if at.is_some() || flag(5) != 0 {
-                    state.seen.insert(key);
+                    state.seen.insert(key(name));
                 }
             }
             "muted" => {
-                state.viewer.muted.insert(key, at.unwrap_or(0));
+                state.viewer.muted.insert(key(name), at.unwrap_or(0));
             }
-            "follow" => follows.push((at.unwrap_or(0), key)),
+            "follow" => follows.push((at.unwrap_or(0), key(name))),
             kind => {
                 let score = model::decay(r.get("f"), now - at.unwrap_or(now), half_life);
-                match kind {
-                    "creator" => state.viewer.creators.insert(key, score),
-                    _ => state.viewer.categories.insert(key, score),
-                };
+                if kind == "creator" {
+                    state.viewer.creators.insert(key(name), score);
+                } else {
+                    state.viewer.categories.insert(name.to_owned(), score);
+                }
             }
         }
     }
@@ -780,6 +789,14 @@ pub async fn viewer_state(
     follows.sort_by(|a, b| b.cmp(a));
     state.follows = follows.into_iter().map(|(_, c)| c).collect();
     Ok(state)
+}
+
+/// Viewers whose state changed at or after `since`, and when.
+pub async fn changed_viewers(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT viewer_id, changed_at FROM feed_viewer_changes WHERE changed_at >= $1")
+        .bind(since)
+        .fetch_all(db.pool())
+        .await
 }
 
 /// A clip's place in the traffic pools, for its creator.

@@ -1,0 +1,8 @@
+-- When each viewer's ranker state (feed_viewer_videos, feed_affinities, feed_muted_creators,
+-- follows) last changed. API processes keep viewers' states in memory between their pages and
+-- poll this table to drop copies another process's event batch made stale.
+CREATE TABLE feed_viewer_changes (
+    viewer_id       TEXT PRIMARY KEY,
+    changed_at      BIGINT NOT NULL
+);
+CREATE INDEX feed_viewer_changes_by_time ON feed_viewer_changes (changed_at);
