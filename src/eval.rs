@@ -261,13 +261,14 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
         }
         let viewer = format!("acc_viewer{user}");
         let mut tx = db.begin().await?;
+        let rows = store::read_viewer(&mut tx, &viewer, &store::clips_of(&batch)).await?;
         let batch = store::Batch {
             viewer: &viewer,
             events: &batch,
             categories: &empty,
             now,
         };
-        store::apply(&mut tx, db.backend(), cfg, &priors, batch).await?;
+        store::apply(&mut tx, db.backend(), cfg, &priors, batch, rows).await?;
         tx.commit().await?;
     }
 

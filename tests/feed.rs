@@ -208,6 +208,68 @@ async fn ranking_rules_and_real_time_events_on_postgres() {
     rules_and_real_time(TestApp::spawn_on(DbKind::Postgres).await).await;
 }
 
+/// Batches of one viewer posted at once (a phone retrying, two tabs) read the viewer's rows
+/// ahead of their write transactions: each event still counts once, and each clip's first
+/// impression and first like once.
+async fn concurrent_batches_of_one_viewer(app: TestApp) {
+    let a = app.account("creator", "Ana").await;
+    let viewer = app.account("viewer", "Vi").await;
+    let clips = app.ready_clips(&a.0, 5, 20_000).await;
+    app.refresh_feed().await;
+    const BATCHES: usize = 8;
+    let posts = (0..BATCHES).map(|b| {
+        let events: Vec<Value> = clips
+            .iter()
+            .enumerate()
+            .flat_map(|(c, clip)| {
+                [
+                    json!({"id": format!("imp-{b}-{c}"), "viewer_id": viewer.0,
+                           "video_id": clip, "type": "impression"}),
+                    // The same like (same id) in every batch.
+                    json!({"id": format!("like-{c}"), "viewer_id": viewer.0,
+                           "video_id": clip, "type": "like"}),
+                ]
+            })
+            .collect();
+        app.events(&viewer.1, Value::Array(events))
+    });
+    let results = futures::future::join_all(posts).await;
+    let total = |field: &str| -> u64 { results.iter().map(|r| r[field].as_u64().unwrap()).sum() };
+    assert_eq!(
+        total("accepted"),
+        (BATCHES * clips.len() + clips.len()) as u64,
+        "{results:?}"
+    );
+    assert_eq!(
+        total("duplicates"),
+        ((BATCHES - 1) * clips.len()) as u64,
+        "{results:?}"
+    );
+    for clip in &clips {
+        let (impressions, likes): (i64, i64) =
+            sqlx::query_as("SELECT impressions, likes FROM feed_video_stats WHERE video_id = $1")
+                .bind(clip)
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            (impressions, likes),
+            (1, 1),
+            "{clip}: one viewer, one impression, one like"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_one_viewer_count_once_on_sqlite() {
+    concurrent_batches_of_one_viewer(TestApp::spawn_on(DbKind::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_one_viewer_count_once_on_postgres() {
+    concurrent_batches_of_one_viewer(TestApp::spawn_on(DbKind::Postgres).await).await;
+}
+
 /// API processes keep a viewer's state between pages; events the viewer posts to another
 /// process (sharing the PostgreSQL database) still show on their next page within a second.
 #[tokio::test]

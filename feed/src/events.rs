@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use axum::{extract::State, Extension, Json};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
@@ -244,9 +244,36 @@ pub async fn ingest(
         accepted.push((index, event, at, click));
     }
 
+    // Everything the transaction would read, read ahead on a reader connection: batches of
+    // different viewers then overlap instead of queueing for the one SQLite writer. Inside the
+    // transaction, under the viewer's lock, the version of their state says whether another
+    // batch of theirs committed since; only then is it read again.
+    let mut videos: Vec<&str> = accepted.iter().map(|a| a.1.video_id.as_str()).collect();
+    videos.sort_unstable();
+    videos.dedup();
+    let mut impressions: Vec<&str> = accepted
+        .iter()
+        .filter(|a| a.1.kind == "impression")
+        .map(|a| a.1.video_id.as_str())
+        .collect();
+    impressions.sort_unstable();
+    impressions.dedup();
+    let (mut rows, mut existing, visible) = {
+        let mut conn = state.db.pool().acquire().await?;
+        (
+            store::read_viewer(&mut conn, viewer.as_str(), &videos).await?,
+            stored_ids(&mut conn, viewer.as_str(), &accepted).await?,
+            vitrine_shop::tags::visible_tags_of(&mut conn, &impressions).await?,
+        )
+    };
+
     let mut tx = state.db.begin().await?;
     store::lock_viewer(&mut tx, state.db.backend(), viewer.as_str()).await?;
-    let stored = insert_events(&mut tx, viewer.as_str(), &accepted, now).await?;
+    if store::viewer_version(&mut tx, viewer.as_str()).await? != rows.version {
+        rows = store::read_viewer(&mut tx, viewer.as_str(), &videos).await?;
+        existing = stored_ids(&mut tx, viewer.as_str(), &accepted).await?;
+    }
+    let stored = insert_events(&mut tx, viewer.as_str(), &accepted, &existing, now).await?;
     let mut fresh: HashSet<&str> = HashSet::new();
     let mut duplicates = 0;
     let mut incoming = Vec::new();
@@ -274,7 +301,7 @@ pub async fn ingest(
             watch_ms: event.watch_ms,
         });
     }
-    attribution::record_impressions(&mut tx, viewer, &shown).await?;
+    attribution::record_impressions(&mut tx, viewer, &shown, &visible).await?;
     let catalog = ranker.catalog();
     let categories: HashMap<String, Vec<String>> = incoming
         .iter()
@@ -294,6 +321,7 @@ pub async fn ingest(
             categories: &categories,
             now,
         },
+        rows,
     )
     .await?;
     tx.commit().await?;
@@ -306,17 +334,14 @@ pub async fn ingest(
     })
 }
 
-/// Stores the events that are new; returns the ids it stored. The caller holds the viewer's
-/// lock (`store::lock_viewer`), so the ids already stored cannot change under it: reading them
-/// (normally none) costs far less than having every inserted row returned.
-async fn insert_events(
-    tx: &mut Tx,
+/// Which of `events` are already stored (normally none: reading them costs far less than
+/// having every inserted row returned).
+async fn stored_ids(
+    conn: &mut AnyConnection,
     viewer: &str,
     events: &[(usize, EventInput, i64, Option<Click>)],
-    now: i64,
 ) -> sqlx::Result<HashSet<String>> {
-    const COLS: usize = 9;
-    let backend = Backend::of(tx);
+    let backend = Backend::of(conn);
     let mut existing: HashSet<String> = HashSet::new();
     for chunk in events.chunks(store::ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -328,10 +353,24 @@ async fn insert_events(
         for (_, e, _, _) in chunk {
             q = q.bind(&e.id);
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(&mut *conn).await? {
             existing.insert(r.get::<String, _>("id"));
         }
     }
+    Ok(existing)
+}
+
+/// Stores the events that are new (not in `existing`, read under the viewer's lock or checked
+/// current under it); returns the ids it stored.
+async fn insert_events(
+    tx: &mut Tx,
+    viewer: &str,
+    events: &[(usize, EventInput, i64, Option<Click>)],
+    existing: &HashSet<String>,
+    now: i64,
+) -> sqlx::Result<HashSet<String>> {
+    const COLS: usize = 9;
+    let backend = Backend::of(tx);
     let fresh: Vec<_> = events
         .iter()
         .filter(|(_, e, _, _)| !existing.contains(&e.id))

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use vitrine_api::views::Distribution;
 use vitrine_core::db::{placeholder_list as list, placeholder_rows as values, Backend, Db, Tx};
 
@@ -20,9 +20,10 @@ use crate::{
 
 const DAY_MS: f64 = 24.0 * 3_600_000.0;
 
-/// Rows per multi-row statement (each statement goes through `Backend::sql`, so SQLite binds
-/// its parameters by position and a big statement costs no more per row than a small one).
-pub const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row statement: a whole batch (each statement goes through `Backend::sql`, so
+/// SQLite binds its parameters by position and a big statement costs no more per row than a
+/// small one; 14 columns × 1000 rows stays under both SQLite's and PostgreSQL's limits).
+pub const ROWS_PER_STATEMENT: usize = 1000;
 
 /// One accepted event, with what the ranker needs to know about its clip.
 #[derive(Debug, Clone)]
@@ -81,13 +82,71 @@ pub struct Batch<'a> {
     pub now: i64,
 }
 
-/// Applies a batch of events to the ranker's state.
+/// What a batch reads of the viewer before it rewrites it: their rows for the batch's clips,
+/// their affinities, and the version of their state these were read at.
+///
+/// Read ahead of the write transaction (on a reader connection, so batches of different viewers
+/// overlap instead of queueing for the one writer), and read again inside it only if another
+/// batch for the viewer committed in between: every batch bumps the version under the viewer's
+/// lock (`apply`).
+#[derive(Debug, Default)]
+pub struct ViewerRows {
+    pub version: i64,
+    seen: HashMap<String, Seen>,
+    affinities: HashMap<(String, String), (f64, i64)>,
+}
+
+/// The version of `viewer`'s ranker state (0 before their first batch).
+pub async fn viewer_version(conn: &mut AnyConnection, viewer: &str) -> sqlx::Result<i64> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM feed_viewer_changes WHERE viewer_id = $1")
+            .bind(viewer)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// Reads what `apply` needs of `viewer` for a batch on `videos`.
+pub async fn read_viewer(
+    conn: &mut AnyConnection,
+    viewer: &str,
+    videos: &[&str],
+) -> sqlx::Result<ViewerRows> {
+    let backend = Backend::of(conn);
+    let version = viewer_version(conn, viewer).await?;
+    let seen = load_seen(conn, backend, viewer, videos).await?;
+    let mut affinities = HashMap::new();
+    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
+        .bind(viewer)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        affinities.insert((r.get("kind"), r.get("key")), (r.get("score"), r.get("at")));
+    }
+    Ok(ViewerRows {
+        version,
+        seen,
+        affinities,
+    })
+}
+
+/// The distinct clips of `events`, sorted.
+pub fn clips_of(events: &[Incoming]) -> Vec<&str> {
+    let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
+    videos.sort_unstable();
+    videos.dedup();
+    videos
+}
+
+/// Applies a batch of events to the ranker's state. The caller holds the viewer's lock
+/// (`lock_viewer`) and read `rows` under it, or checked under it that their version is current.
 pub async fn apply(
     tx: &mut Tx,
     backend: Backend,
     cfg: &RankConfig,
     priors: &Priors,
     batch: Batch<'_>,
+    rows: ViewerRows,
 ) -> sqlx::Result<()> {
     let Batch {
         viewer,
@@ -98,11 +157,12 @@ pub async fn apply(
     if events.is_empty() {
         return Ok(());
     }
-    lock_viewer(tx, backend, viewer).await?;
-    let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
-    videos.sort_unstable();
-    videos.dedup();
-    let mut seen = load_seen(tx, backend, viewer, &videos).await?;
+    let videos = clips_of(events);
+    let ViewerRows {
+        mut seen,
+        affinities: current,
+        ..
+    } = rows;
     let mut deltas: HashMap<&str, (Counts, f64)> = HashMap::new();
     let mut affinity: HashMap<(&'static str, String), Vec<(f64, i64)>> = HashMap::new();
     let mut muted: Vec<(&str, i64)> = Vec::new();
@@ -229,7 +289,7 @@ pub async fn apply(
     }
 
     save_seen(tx, backend, viewer, &seen, &videos).await?;
-    save_affinities(tx, backend, cfg, viewer, affinity, now).await?;
+    save_affinities(tx, backend, cfg, viewer, &current, affinity, now).await?;
     for (creator, at) in muted {
         sqlx::query(
             "INSERT INTO feed_muted_creators (viewer_id, creator_id, at) VALUES ($1, $2, $3) \
@@ -269,10 +329,12 @@ pub async fn apply(
     )
     .await?;
     // Last, so the stamp is as close to the commit as it can be: other processes drop their
-    // copy of this viewer's state when they see it.
+    // copy of this viewer's state when they see it, and a batch that read the viewer's rows
+    // ahead of its transaction sees they changed.
     sqlx::query(
-        "INSERT INTO feed_viewer_changes (viewer_id, changed_at) VALUES ($1, $2) \
-         ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at",
+        "INSERT INTO feed_viewer_changes (viewer_id, changed_at, version) VALUES ($1, $2, 1) \
+         ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at, \
+         version = feed_viewer_changes.version + 1",
     )
     .bind(viewer)
     .bind(vitrine_core::time::now_ms())
@@ -295,7 +357,7 @@ pub async fn lock_viewer(tx: &mut Tx, backend: Backend, viewer: &str) -> sqlx::R
 }
 
 async fn load_seen(
-    tx: &mut Tx,
+    conn: &mut AnyConnection,
     backend: Backend,
     viewer: &str,
     videos: &[&str],
@@ -313,7 +375,7 @@ async fn load_seen(
         for v in chunk {
             q = q.bind(*v);
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(&mut *conn).await? {
             let flag = |name: &str| r.get::<i64, _>(name) != 0;
             out.insert(
                 r.get("video_id"),
@@ -388,6 +450,7 @@ async fn save_affinities(
     backend: Backend,
     cfg: &RankConfig,
     viewer: &str,
+    current: &HashMap<(String, String), (f64, i64)>,
     changes: HashMap<(&'static str, String), Vec<(f64, i64)>>,
     now: i64,
 ) -> sqlx::Result<()> {
@@ -395,14 +458,6 @@ async fn save_affinities(
         return Ok(());
     }
     let half_life = cfg.affinity_half_life_days * DAY_MS;
-    let mut current: HashMap<(String, String), (f64, i64)> = HashMap::new();
-    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
-        .bind(viewer)
-        .fetch_all(&mut **tx)
-        .await?
-    {
-        current.insert((r.get("kind"), r.get("key")), (r.get("score"), r.get("at")));
-    }
     let mut rows: Vec<(&str, String, f64)> = Vec::new();
     for ((kind, key), deltas) in changes {
         let (mut score, at) = current

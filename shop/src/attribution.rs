@@ -6,7 +6,7 @@
 //! Money stays integer: a commission is `price × quantity × bps / 10000` rounded half-even in
 //! minor units.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -35,20 +35,17 @@ pub fn commission(value_minor: i64, bps: i64) -> i64 {
 }
 
 /// Videos shown to a viewer (feed impressions, in the feed's transaction): one tag impression
-/// for each tag viewers see on each video now. `shown` is `(event id, video, at)`.
+/// for each tag viewers see on each video. `shown` is `(event id, video, at)`; `visible` is
+/// what `tags::visible_tags_of` returned for (at least) those videos just before.
 pub async fn record_impressions(
     tx: &mut Tx,
     viewer: &AccountId,
     shown: &[(&str, &str, i64)],
+    visible: &HashMap<String, Vec<(String, String)>>,
 ) -> sqlx::Result<()> {
     if shown.is_empty() {
         return Ok(());
     }
-    let mut videos: Vec<&str> = shown.iter().map(|s| s.1).collect();
-    videos.sort_unstable();
-    videos.dedup();
-    // The same tags the video object shows: live, on an active product in stock.
-    let visible = crate::tags::visible_tags_of(tx, &videos).await?;
     let mut rows: Vec<(&str, &str, &str, &str, i64)> = Vec::new();
     for (event, video, at) in shown {
         for (tag, product) in visible.get(*video).into_iter().flatten() {

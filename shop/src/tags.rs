@@ -9,7 +9,7 @@ use vitrine_api::{
     views::{Position, TagView},
 };
 use vitrine_core::{
-    db::{placeholder_list, Backend, Db, Tx},
+    db::{placeholder_list, Backend, Db},
     ids::{AccountId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
@@ -201,9 +201,9 @@ fn visible() -> String {
     )
 }
 
-/// The tags viewers see now on each of `videos`, with their products (in a transaction).
+/// The tags viewers see now on each of `videos`, with their products.
 pub async fn visible_tags_of(
-    tx: &mut Tx,
+    conn: &mut sqlx::AnyConnection,
     videos: &[&str],
 ) -> sqlx::Result<HashMap<String, Vec<(String, String)>>> {
     let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -216,12 +216,12 @@ pub async fn visible_tags_of(
             placeholder_list(chunk.len(), 1),
             visible()
         );
-        let sql = Backend::of(tx).sql(&sql);
+        let sql = Backend::of(conn).sql(&sql);
         let mut q = sqlx::query(&sql);
         for v in chunk {
             q = q.bind(*v);
         }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in q.fetch_all(&mut *conn).await? {
             out.entry(row.get("video_id"))
                 .or_default()
                 .push((row.get("id"), row.get("product_id")));
