@@ -103,6 +103,59 @@ async fn head_offset(app: &TestApp, url: &str) -> u64 {
     header(r.headers(), "upload-offset").parse().unwrap()
 }
 
+/// Sends, on one raw HTTP/1.1 connection, a PATCH at offset 0 (refused: the upload is further
+/// along) with 1 MiB of bytes, then a HEAD: whether the HEAD is answered on the same connection.
+async fn refused_patch_keeps_the_connection(url: &str) -> bool {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let url = reqwest::Url::parse(url).unwrap();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let body = vec![0u8; 1 << 20];
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
+         Content-Length: {}\r\n\r\n",
+        url.path(),
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    // The answer may come before all the bytes are sent: send them alongside.
+    let sender = tokio::spawn(async move {
+        let _ = write.write_all(&body).await;
+        write
+    });
+    // Status line and headers, then the body by its length.
+    let mut status = String::new();
+    read.read_line(&mut status).await.unwrap();
+    assert!(status.contains(" 409 "), "{status}");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        read.read_line(&mut line).await.unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut answer = vec![0u8; length];
+    read.read_exact(&mut answer).await.unwrap();
+    let mut write = sender.await.unwrap();
+    let head = format!(
+        "HEAD {} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\r\n",
+        url.path()
+    );
+    if write.write_all(head.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut status = String::new();
+    let answered = tokio::time::timeout(Duration::from_secs(10), read.read_line(&mut status)).await;
+    matches!(answered, Ok(Ok(n)) if n > 0) && status.contains(" 200 ")
+}
+
 /// Every byte of the stored original, through the store the app uses.
 async fn stored_original(app: &TestApp, video_id: &str) -> Vec<u8> {
     app.state
@@ -227,6 +280,13 @@ async fn an_upload_in_pieces_with_a_wrong_offset_on_the_way_becomes_a_queued_vid
             .contains(&first.to_string()),
         "{body}"
     );
+    // The refused bytes were read, not left unread: the connection stays usable, so a client's
+    // next request on it (from its connection pool) is not met by a closed socket.
+    assert!(
+        refused_patch_keeps_the_connection(&up.location).await,
+        "the connection was closed after a refused PATCH"
+    );
+    assert_eq!(head_offset(&app, &up.location).await, first as u64);
 
     let r = patch(&app, &up.location, first, &bytes[first..]).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);

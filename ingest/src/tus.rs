@@ -510,19 +510,61 @@ async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    check_version(&headers)?;
-    if !is_offset_stream(&headers) {
+    let (mut upload, checksum) = match check_append(&state, &id, &headers).await {
+        Ok(checked) => checked,
+        Err(e) => {
+            drain(body).await;
+            return Err(e);
+        }
+    };
+    write_body(&state, &mut upload, checksum, body).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    describe(response.headers_mut(), &upload)?;
+    Ok(response)
+}
+
+/// Most of a refused PATCH's body read and thrown away, and for how long.
+const DRAIN_LIMIT: usize = 32 << 20;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads a refused request's body (up to a limit) before the error goes out: a server that
+/// answers while the client is still sending closes the connection with bytes unread, and the
+/// reset can reach the client before the answer does (it then sees a broken connection instead
+/// of, say, 409 offset_mismatch, and cannot resume properly).
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Checks a PATCH's headers against the upload; the upload (with its length if this PATCH
+/// declares it) and the checksum to verify.
+async fn check_append(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<(Upload, Option<Checksum>)> {
+    check_version(headers)?;
+    if !is_offset_stream(headers) {
         return Err(ApiError::UnsupportedMediaType(
             "send the bytes with Content-Type: application/offset+octet-stream".into(),
         ));
     }
-    let mut upload = find(&state, &id).await?;
+    let mut upload = find(state, id).await?;
     if matches!(upload.concat, Some(Concat::Final(_))) {
         return Err(ApiError::forbidden(
             "a final upload is made of its partial uploads and takes no bytes of its own",
         ));
     }
-    let offset = header_str(&headers, &UPLOAD_OFFSET)?
+    let offset = header_str(headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| ApiError::bad_request("missing_upload_offset", "send Upload-Offset"))?;
     let offset = offset.trim().parse::<u64>().map_err(|_| {
         ApiError::bad_request(
@@ -533,7 +575,7 @@ async fn append(
     if offset != upload.offset {
         return Err(offset_mismatch(offset, upload.offset));
     }
-    if let Some(length) = header_str(&headers, &UPLOAD_LENGTH)? {
+    if let Some(length) = header_str(headers, &UPLOAD_LENGTH)? {
         let length = parse_length(length)?;
         match upload.length {
             Some(known) if known != length => {
@@ -544,7 +586,7 @@ async fn append(
             }
             Some(_) => {}
             None => {
-                let max = max_size_for(&state, &upload).await?;
+                let max = max_size_for(state, &upload).await?;
                 if length > max {
                     return Err(ApiError::PayloadTooLarge(format!(
                         "the upload is {length} bytes, more than the limit of {max} bytes"
@@ -566,11 +608,8 @@ async fn append(
             }
         }
     }
-    let checksum = parse_checksum(&headers)?;
-    write_body(&state, &mut upload, checksum, body).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    describe(response.headers_mut(), &upload)?;
-    Ok(response)
+    let checksum = parse_checksum(headers)?;
+    Ok((upload, checksum))
 }
 
 /// Throw away an unfinished upload (tus termination): its bytes, and its video.
