@@ -270,6 +270,45 @@ async fn concurrent_batches_of_one_viewer_count_once_on_postgres() {
     concurrent_batches_of_one_viewer(TestApp::spawn_on(DbKind::Postgres).await).await;
 }
 
+/// Event batches look their clips up in the ranker's catalog, which keeps a deleted clip until
+/// its next full pass: an event for a clip deleted meanwhile is refused alone (unknown_video),
+/// the rest of the batch is accepted.
+async fn events_for_a_clip_deleted_meanwhile(app: TestApp) {
+    let a = app.account("creator", "Ana").await;
+    let viewer = app.account("viewer", "Vi").await;
+    let clips = app.ready_clips(&a.0, 2, 20_000).await;
+    app.refresh_feed().await;
+    assert!(app.ranker.catalog().get(&clips[0]).is_some());
+    let r = app.delete(&format!("/v1/videos/{}", clips[0]), &a.1).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(
+        app.ranker.catalog().get(&clips[0]).is_some(),
+        "the catalog still holds it"
+    );
+    let r = app
+        .events(
+            &viewer.1,
+            json!([
+                {"id": "gone-1", "viewer_id": viewer.0, "video_id": clips[0], "type": "impression"},
+                {"id": "here-1", "viewer_id": viewer.0, "video_id": clips[1], "type": "impression"},
+            ]),
+        )
+        .await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(r["errors"][0]["index"], 0, "{r}");
+    assert_eq!(r["errors"][0]["code"], "unknown_video", "{r}");
+}
+
+#[tokio::test]
+async fn events_for_a_clip_deleted_meanwhile_are_refused_alone_on_sqlite() {
+    events_for_a_clip_deleted_meanwhile(TestApp::spawn_on(DbKind::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn events_for_a_clip_deleted_meanwhile_are_refused_alone_on_postgres() {
+    events_for_a_clip_deleted_meanwhile(TestApp::spawn_on(DbKind::Postgres).await).await;
+}
+
 /// API processes keep a viewer's state between pages; events the viewer posts to another
 /// process (sharing the PostgreSQL database) still show on their next page within a second.
 #[tokio::test]

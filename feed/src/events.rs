@@ -139,10 +139,36 @@ pub async fn ingest(
     viewer: &AccountId,
     batch: Vec<serde_json::Value>,
 ) -> ApiResult<EventsResult> {
+    // Clips are looked up in the ranker's catalog first. One deleted since the catalog was
+    // built fails the transaction's foreign keys (nothing is stored), and the batch is then
+    // checked against the database, where that clip is an unknown video like any other.
+    match ingest_with(state, ranker, viewer, &batch, Lookup::Catalog).await {
+        Err(ApiError::Conflict { code: "gone", .. }) => {
+            ingest_with(state, ranker, viewer, &batch, Lookup::Database).await
+        }
+        done => done,
+    }
+}
+
+/// Where a batch's clips are looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// The catalog (feedable clips, as of its last refresh), then the database for the rest.
+    Catalog,
+    Database,
+}
+
+async fn ingest_with(
+    state: &AppState,
+    ranker: &Ranker,
+    viewer: &AccountId,
+    batch: &[serde_json::Value],
+    lookup: Lookup,
+) -> ApiResult<EventsResult> {
     let now = now_ms();
     let mut errors = Vec::new();
     let mut valid: Vec<(usize, EventInput, i64)> = Vec::new();
-    for (index, raw) in batch.into_iter().enumerate() {
+    for (index, raw) in batch.iter().enumerate() {
         let id = raw.get("id").and_then(|v| v.as_str()).map(str::to_owned);
         let error = |code: &str, message: String| EventError {
             index,
@@ -150,7 +176,7 @@ pub async fn ingest(
             code: code.to_owned(),
             message,
         };
-        let event: EventInput = match serde_json::from_value(raw) {
+        let event = match EventInput::deserialize(raw) {
             Ok(e) => e,
             Err(e) => {
                 errors.push(error("invalid_event", e.to_string()));
@@ -204,11 +230,22 @@ pub async fn ingest(
         }
     }
 
-    // The clips named, in one query.
+    // The clips named: from the catalog, and the others in one query.
     let mut named: Vec<&str> = valid.iter().map(|(_, e, _)| e.video_id.as_str()).collect();
     named.sort_unstable();
     named.dedup();
-    let clips = store::videos_named(&state.db, &named).await?;
+    let catalog = ranker.catalog();
+    let mut clips: HashMap<String, (String, Option<i64>)> = HashMap::new();
+    if lookup == Lookup::Catalog {
+        named.retain(|id| match catalog.get(id) {
+            Some(clip) => {
+                clips.insert(clip.id.clone(), (clip.creator.clone(), clip.duration_ms));
+                false
+            }
+            None => true,
+        });
+    }
+    clips.extend(store::videos_named(&state.db, &named).await?);
     let mut accepted: Vec<(usize, EventInput, i64, Option<Click>)> = Vec::new();
     for (index, event, at) in valid {
         let error = |code: &str, message: String| EventError {
@@ -302,7 +339,6 @@ pub async fn ingest(
         });
     }
     attribution::record_impressions(&mut tx, viewer, &shown, &visible).await?;
-    let catalog = ranker.catalog();
     let categories: HashMap<String, Vec<String>> = incoming
         .iter()
         .filter_map(|e| {
