@@ -8,8 +8,9 @@
 //! (`feed_viewer_changes`), so a new event still shows on the viewer's next page within a
 //! second, wherever it was posted. A copy is never older than `VIEWER_TTL_MS`.
 //!
-//! Refresh cadence: changed clips every 500 ms (so another machine's events reach this
-//! machine's ranking within a second), what clips sell and sold every 10 s, a count of feedable
+//! Refresh cadence: changed clips every 500 ms, rebuilt into the catalog at most every 2 s
+//! under a steady stream of events (so any machine's events reach every machine's ranking
+//! within about 2.5 s), what clips sell and sold every 10 s, a count of feedable
 //! clips every minute (a full reload, dropping deleted clips, when it differs; and every ten
 //! minutes regardless), co-engagement neighbours every 5 minutes. Catalog
 //! builds run on the blocking pool, never on the async runtime.
@@ -32,11 +33,19 @@ use crate::{
 
 const TICK: Duration = Duration::from_millis(500);
 /// Rebuilding the catalog scores every clip (≈ 0.2 s of CPU at 100,000 clips): under a steady
-/// stream of events, at most once a second.
-const MIN_REBUILD_INTERVAL_MS: i64 = 1_000;
+/// stream of events, at most every 2 s (a tenth of a core).
+const MIN_REBUILD_INTERVAL_MS: i64 = 2_000;
 /// Re-read rows changed this long before the previous pass: transactions that were still
-/// open then, and clocks of other machines a little behind ours.
-const OVERLAP_MS: i64 = 5_000;
+/// open then (an event batch's lasts well under a second), and clocks of other machines a
+/// little behind ours. Under a steady stream of events nearly every changed clip is re-read
+/// once per this much, so it stays short…
+const OVERLAP_MS: i64 = 1_000;
+/// …and once a minute (with the count of feedable clips) a pass reaches back this far, for
+/// slower transactions and clocks further off.
+const CATCH_UP_MS: i64 = 30_000;
+/// A kept viewer state read less than this after a change to it is dropped too (other
+/// machines' clocks, and a batch's stamp comes a little before its commit).
+const VIEWER_OVERLAP_MS: i64 = 5_000;
 const HISTORY_DAYS: i64 = 30;
 /// Longest a viewer's state is kept (their affinities decay and their seen window moves).
 const VIEWER_TTL_MS: i64 = 60_000;
@@ -167,14 +176,14 @@ impl Ranker {
         if self.0.viewers.is_empty() {
             return Ok(());
         }
-        for (viewer, changed_at) in store::changed_viewers(db, since - OVERLAP_MS).await? {
+        for (viewer, changed_at) in store::changed_viewers(db, since - VIEWER_OVERLAP_MS).await? {
             // A copy read before the change committed is stale; allow for other machines'
             // clocks and for the time between the batch's stamp and its commit.
             let stale = self
                 .0
                 .viewers
                 .get(viewer.as_str())
-                .is_some_and(|c| c.loaded_at <= changed_at + OVERLAP_MS);
+                .is_some_and(|c| c.loaded_at <= changed_at + VIEWER_OVERLAP_MS);
             if stale {
                 self.0.viewers.remove(viewer.as_str());
             }
@@ -242,7 +251,8 @@ impl Ranker {
                 w.clips = fresh;
             }
             (false, Some(since)) => {
-                for (clip, feedable) in store::changed_clips(db, since - OVERLAP_MS).await? {
+                let overlap = if what.verify { CATCH_UP_MS } else { OVERLAP_MS };
+                for (clip, feedable) in store::changed_clips(db, since - overlap).await? {
                     if !feedable {
                         changed |= w.clips.remove(&clip.id).is_some();
                     } else if w.clips.get(&clip.id).is_none_or(|old| !same(old, &clip)) {
