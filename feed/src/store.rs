@@ -325,7 +325,6 @@ pub async fn apply(
         &durations,
         epoch,
         trend.carry(),
-        now,
     )
     .await?;
     // Last, so the stamp is as close to the commit as it can be: other processes drop their
@@ -501,7 +500,6 @@ async fn add_counts(
     durations: &HashMap<&str, Option<i64>>,
     epoch: i64,
     carry: f64,
-    now: i64,
 ) -> sqlx::Result<()> {
     const COLS: usize = 14;
     let mut rows: Vec<(&&str, &(Counts, f64))> = deltas.iter().collect();
@@ -541,6 +539,9 @@ async fn add_counts(
         );
         let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
+        // Stamped now, not at the batch's start: the refresh passes read changes by this stamp
+        // with a short overlap, so it must be close to the commit even when the batch queued.
+        let stamp = vitrine_core::time::now_ms();
         for (video, (c, trend)) in chunk {
             q = q
                 .bind(**video)
@@ -556,7 +557,7 @@ async fn add_counts(
                 .bind(c.watched)
                 .bind(*trend)
                 .bind(epoch)
-                .bind(now);
+                .bind(stamp);
         }
         q.bind(carry).bind(carry).execute(&mut **tx).await?;
     }
