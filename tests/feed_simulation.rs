@@ -223,7 +223,7 @@ async fn the_ranker_learns_hidden_tastes_and_the_traffic_pools_sort_new_clips() 
     let fresh = app.ready_clips(&newcomer.0, 2, 20_000).await;
     let (star, dud) = (fresh[0].clone(), fresh[1].clone());
     app.refresh_feed().await;
-    for round in 0..4 {
+    for round in 0..6 {
         for viewer in &viewers {
             let r = app
                 .client

@@ -56,7 +56,8 @@ pub struct Ranker(Arc<Inner>);
 struct Inner {
     cfg: RankConfig,
     admin_token: Option<String>,
-    catalog: RwLock<Arc<Catalog>>,
+    /// The current catalog, and the number of the pass that built it.
+    catalog: RwLock<(u64, Arc<Catalog>)>,
     working: tokio::sync::Mutex<Working>,
     /// Accounts known to exist (accounts are never deleted): `?viewer=` is checked once.
     known_viewers: quick_cache::sync::Cache<String, ()>,
@@ -91,6 +92,8 @@ struct Working {
     /// When the catalog was last rebuilt, and whether changes wait for the next rebuild.
     built_at: i64,
     pending: bool,
+    /// Passes that started a catalog build.
+    builds: u64,
 }
 
 /// What a refresh pass reads.
@@ -118,7 +121,7 @@ impl Ranker {
     pub fn new(cfg: RankConfig, admin_token: Option<String>) -> Ranker {
         Ranker(Arc::new(Inner {
             admin_token: admin_token.filter(|t| !t.is_empty()),
-            catalog: RwLock::new(Arc::new(Catalog::default())),
+            catalog: RwLock::new((0, Arc::new(Catalog::default()))),
             working: tokio::sync::Mutex::new(Working::default()),
             known_viewers: quick_cache::sync::Cache::new(200_000),
             viewers: quick_cache::sync::Cache::with_weighter(
@@ -213,6 +216,7 @@ impl Ranker {
             .catalog
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .1
             .clone()
     }
 
@@ -288,6 +292,8 @@ impl Ranker {
         }
         w.pending = false;
         w.built_at = started;
+        w.builds += 1;
+        let build = w.builds;
         let clips: Vec<Arc<Clip>> = w
             .clips
             .values()
@@ -316,7 +322,12 @@ impl Ranker {
             Catalog::build(clips, neighbours, &cfg, now_ms())
         })
         .await?;
-        *self.0.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(built);
+        // Builds run outside the lock, so two passes (the loop's and an explicit one) can finish
+        // out of order: never replace a catalog with one read earlier.
+        let mut current = self.0.catalog.write().unwrap_or_else(|e| e.into_inner());
+        if build > current.0 {
+            *current = (build, Arc::new(built));
+        }
         Ok(())
     }
 
