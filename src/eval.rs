@@ -268,8 +268,11 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
             categories: &empty,
             now,
         };
-        store::apply(&mut tx, db.backend(), cfg, &priors, batch, rows).await?;
+        store::apply(&mut tx, db.backend(), cfg, batch, rows).await?;
         tx.commit().await?;
+        // Counts are queued by `apply`; folding each batch judges the traffic-pool stages at
+        // the batch that finished them, as the live system does within seconds.
+        store::fold_counts(&db, cfg, &priors, usize::MAX).await?;
     }
 
     let histories = store::histories(&db, 0, 30).await?;

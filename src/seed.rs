@@ -328,7 +328,12 @@ pub async fn events(
             accepted += result.accepted;
         }
         bar.set_position(sent as u64);
+        if v % 200 == 199 {
+            // What the serving processes' refresh loop does every 2 s.
+            ranker.fold(db).await?;
+        }
     }
+    while app.ranker().fold(db).await? > 0 {}
     bar.finish_and_clear();
     let ingest_seconds = started.elapsed().as_secs_f64();
     Ok(SeedReport {

@@ -73,16 +73,6 @@ fn half_even(numerator: i64, denominator: i64) -> i64 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up_on_sqlite() {
-    sales_are_credited_to_the_last_click_and_the_analytics_add_up(DbKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up_on_postgres() {
-    sales_are_credited_to_the_last_click_and_the_analytics_add_up(DbKind::Postgres).await;
-}
-
 async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
@@ -312,3 +302,5 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     let r = post(&app, &v1.1, "/v1/events", json!({ "events": too_many })).await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "too_many_events").await;
 }
+
+crate::on_each_database!(sales_are_credited_to_the_last_click_and_the_analytics_add_up,);

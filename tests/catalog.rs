@@ -425,32 +425,8 @@ async fn product_images_are_stored_at_several_widths_and_served() {
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn products_variants_status_and_ownership_on_sqlite() {
-    products_variants_status_and_ownership(DbKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn products_variants_status_and_ownership_on_postgres() {
-    products_variants_status_and_ownership(DbKind::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn listing_filters_and_pages_on_sqlite() {
-    listing_filters_and_pages(DbKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn listing_filters_and_pages_on_postgres() {
-    listing_filters_and_pages(DbKind::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_products_are_refused_and_nothing_is_written_on_sqlite() {
-    bad_products_are_refused_and_nothing_is_written(DbKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_products_are_refused_and_nothing_is_written_on_postgres() {
-    bad_products_are_refused_and_nothing_is_written(DbKind::Postgres).await;
-}
+crate::on_each_database!(
+    products_variants_status_and_ownership,
+    listing_filters_and_pages,
+    bad_products_are_refused_and_nothing_is_written,
+);

@@ -126,16 +126,6 @@ async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_hundred_buyers_for_the_last_ten_units_on_sqlite() {
-    two_hundred_buyers_for_the_last_ten_units(DbKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn two_hundred_buyers_for_the_last_ten_units_on_postgres() {
-    two_hundred_buyers_for_the_last_ten_units(DbKind::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_stock() {
     let app = app(DbKind::Sqlite, 30.0).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
@@ -483,3 +473,5 @@ async fn bad_orders_are_refused_and_nothing_is_reserved() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+crate::on_each_database!(two_hundred_buyers_for_the_last_ten_units,);

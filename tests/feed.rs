@@ -45,7 +45,8 @@ fn creators(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn rules_and_real_time(app: TestApp) {
+async fn ranking_rules_and_real_time_events(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
     let a = app.account("creator", "Ana").await;
     let b = app.account("creator", "Bo").await;
     let c = app.account("creator", "Cy").await;
@@ -198,20 +199,11 @@ async fn rules_and_real_time(app: TestApp) {
     assert!(public.get("distribution").is_none(), "{public}");
 }
 
-#[tokio::test]
-async fn ranking_rules_and_real_time_events_on_sqlite() {
-    rules_and_real_time(TestApp::spawn_on(DbKind::Sqlite).await).await;
-}
-
-#[tokio::test]
-async fn ranking_rules_and_real_time_events_on_postgres() {
-    rules_and_real_time(TestApp::spawn_on(DbKind::Postgres).await).await;
-}
-
 /// Batches of one viewer posted at once (a phone retrying, two tabs) read the viewer's rows
 /// ahead of their write transactions: each event still counts once, and each clip's first
 /// impression and first like once.
-async fn concurrent_batches_of_one_viewer(app: TestApp) {
+async fn concurrent_batches_of_one_viewer_count_once(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
     let a = app.account("creator", "Ana").await;
     let viewer = app.account("viewer", "Vi").await;
     let clips = app.ready_clips(&a.0, 5, 20_000).await;
@@ -245,6 +237,7 @@ async fn concurrent_batches_of_one_viewer(app: TestApp) {
         ((BATCHES - 1) * clips.len()) as u64,
         "{results:?}"
     );
+    app.refresh_feed().await;
     for clip in &clips {
         let (impressions, likes): (i64, i64) =
             sqlx::query_as("SELECT impressions, likes FROM feed_video_stats WHERE video_id = $1")
@@ -260,20 +253,69 @@ async fn concurrent_batches_of_one_viewer(app: TestApp) {
     }
 }
 
-#[tokio::test]
-async fn concurrent_batches_of_one_viewer_count_once_on_sqlite() {
-    concurrent_batches_of_one_viewer(TestApp::spawn_on(DbKind::Sqlite).await).await;
-}
+/// Event batches queue what they add to their clips' counts, and a fold adds the queue up:
+/// each batch once, even when two processes fold at once, and a clip deleted while its counts
+/// wait does not hold up the others'.
+async fn queued_counts_fold_once(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let a = app.account("creator", "Ana").await;
+    let clips = app.ready_clips(&a.0, 3, 20_000).await;
+    app.refresh_feed().await;
+    const VIEWERS: usize = 6;
+    for i in 0..VIEWERS {
+        let viewer = app.account("viewer", &format!("V{i}")).await;
+        let mut events: Vec<Value> = clips
+            .iter()
+            .map(|clip| {
+                json!({"id": format!("imp-{clip}"), "viewer_id": viewer.0,
+                       "video_id": clip, "type": "impression"})
+            })
+            .collect();
+        events.push(json!({"id": "like", "viewer_id": viewer.0,
+                           "video_id": clips[0], "type": "like"}));
+        let r = app.events(&viewer.1, Value::Array(events)).await;
+        assert_eq!(r["accepted"], 4, "{r}");
+    }
+    let gone: vitrine_core::ids::VideoId = clips[2].parse().unwrap();
+    assert!(vitrine_core::videos::delete(&app.state.db, &gone)
+        .await
+        .unwrap());
 
-#[tokio::test]
-async fn concurrent_batches_of_one_viewer_count_once_on_postgres() {
-    concurrent_batches_of_one_viewer(TestApp::spawn_on(DbKind::Postgres).await).await;
+    // This process and, say, another API process's refresh loop, at once.
+    let (x, y) = tokio::join!(
+        app.ranker.fold(&app.state.db),
+        app.ranker.fold(&app.state.db)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x + y <= VIEWERS, "{x} + {y} batches folded");
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_count_deltas")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "every queued batch is folded");
+    let mut stats = Vec::new();
+    for clip in &clips {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT impressions, likes FROM feed_video_stats WHERE video_id = $1")
+                .bind(clip)
+                .fetch_optional(app.state.db.pool())
+                .await
+                .unwrap();
+        stats.push(row);
+    }
+    let n = VIEWERS as i64;
+    assert_eq!(
+        stats,
+        [Some((n, n)), Some((n, 0)), None],
+        "each viewer's impressions and like counted once; the deleted clip has no row"
+    );
 }
 
 /// Event batches look their clips up in the ranker's catalog, which keeps a deleted clip until
 /// its next full pass: an event for a clip deleted meanwhile is refused alone (unknown_video),
 /// the rest of the batch is accepted.
-async fn events_for_a_clip_deleted_meanwhile(app: TestApp) {
+async fn events_for_a_clip_deleted_meanwhile_are_refused_alone(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
     let a = app.account("creator", "Ana").await;
     let viewer = app.account("viewer", "Vi").await;
     let clips = app.ready_clips(&a.0, 2, 20_000).await;
@@ -297,16 +339,6 @@ async fn events_for_a_clip_deleted_meanwhile(app: TestApp) {
     assert_eq!(r["accepted"], 1, "{r}");
     assert_eq!(r["errors"][0]["index"], 0, "{r}");
     assert_eq!(r["errors"][0]["code"], "unknown_video", "{r}");
-}
-
-#[tokio::test]
-async fn events_for_a_clip_deleted_meanwhile_are_refused_alone_on_sqlite() {
-    events_for_a_clip_deleted_meanwhile(TestApp::spawn_on(DbKind::Sqlite).await).await;
-}
-
-#[tokio::test]
-async fn events_for_a_clip_deleted_meanwhile_are_refused_alone_on_postgres() {
-    events_for_a_clip_deleted_meanwhile(TestApp::spawn_on(DbKind::Postgres).await).await;
 }
 
 /// API processes keep a viewer's state between pages; events the viewer posts to another
@@ -555,6 +587,7 @@ async fn anonymous_sessions_page_without_repeats_and_new_clips_arrive() {
         .await
         .unwrap());
     let count_check = vitrine_feed::ranker::Refresh {
+        fold: false,
         full: false,
         verify: true,
         sales: false,
@@ -576,3 +609,10 @@ async fn futures_accounts(app: &TestApp, n: usize) -> Vec<(String, String)> {
     }
     out
 }
+
+crate::on_each_database!(
+    ranking_rules_and_real_time_events,
+    concurrent_batches_of_one_viewer_count_once,
+    queued_counts_fold_once,
+    events_for_a_clip_deleted_meanwhile_are_refused_alone,
+);

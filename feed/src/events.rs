@@ -231,9 +231,7 @@ async fn ingest_with(
     }
 
     // The clips named: from the catalog, and the others in one query.
-    let mut named: Vec<&str> = valid.iter().map(|(_, e, _)| e.video_id.as_str()).collect();
-    named.sort_unstable();
-    named.dedup();
+    let mut named = store::sorted_unique(valid.iter().map(|(_, e, _)| e.video_id.as_str()));
     let catalog = ranker.catalog();
     let mut clips: HashMap<String, (String, Option<i64>)> = HashMap::new();
     if lookup == Lookup::Catalog {
@@ -285,16 +283,13 @@ async fn ingest_with(
     // different viewers then overlap instead of queueing for the one SQLite writer. Inside the
     // transaction, under the viewer's lock, the version of their state says whether another
     // batch of theirs committed since; only then is it read again.
-    let mut videos: Vec<&str> = accepted.iter().map(|a| a.1.video_id.as_str()).collect();
-    videos.sort_unstable();
-    videos.dedup();
-    let mut impressions: Vec<&str> = accepted
-        .iter()
-        .filter(|a| a.1.kind == "impression")
-        .map(|a| a.1.video_id.as_str())
-        .collect();
-    impressions.sort_unstable();
-    impressions.dedup();
+    let videos = store::sorted_unique(accepted.iter().map(|a| a.1.video_id.as_str()));
+    let impressions = store::sorted_unique(
+        accepted
+            .iter()
+            .filter(|a| a.1.kind == "impression")
+            .map(|a| a.1.video_id.as_str()),
+    );
     let (mut rows, mut existing, visible) = {
         let mut conn = state.db.pool().acquire().await?;
         (
@@ -350,7 +345,6 @@ async fn ingest_with(
         &mut tx,
         state.db.backend(),
         ranker.config(),
-        &catalog.priors,
         store::Batch {
             viewer: viewer.as_str(),
             events: &incoming,

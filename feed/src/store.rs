@@ -2,11 +2,15 @@
 //! history, affinities, follows, mutes, traffic-pool stages), and the reads that rebuild the
 //! catalog and a viewer's state.
 //!
-//! Writes happen in the event batch's transaction. Counts are added atomically (`x = x + n`),
-//! so API processes on many machines can ingest at once; a viewer's own rows are read and
+//! Writes happen in the event batch's transaction, except clip counts: a batch queues what it
+//! adds to its clips (`feed_count_deltas`, one row), and `fold_counts` adds the queue to the
+//! clips' rows every few seconds (`x = x + n`, one process at a time). API processes on many
+//! machines can ingest at once; a viewer's own rows are read and
 //! rewritten under that viewer's lock (PostgreSQL advisory lock; SQLite has one writer).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use sqlx::{AnyConnection, Row};
 use vitrine_api::views::Distribution;
@@ -132,10 +136,15 @@ pub async fn read_viewer(
 
 /// The distinct clips of `events`, sorted.
 pub fn clips_of(events: &[Incoming]) -> Vec<&str> {
-    let mut videos: Vec<&str> = events.iter().map(|e| e.video.as_str()).collect();
-    videos.sort_unstable();
-    videos.dedup();
-    videos
+    sorted_unique(events.iter().map(|e| e.video.as_str()))
+}
+
+/// `ids` sorted, each once.
+pub fn sorted_unique<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Applies a batch of events to the ranker's state. The caller holds the viewer's lock
@@ -144,7 +153,6 @@ pub async fn apply(
     tx: &mut Tx,
     backend: Backend,
     cfg: &RankConfig,
-    priors: &Priors,
     batch: Batch<'_>,
     rows: ViewerRows,
 ) -> sqlx::Result<()> {
@@ -312,21 +320,7 @@ pub async fn apply(
         .execute(&mut **tx)
         .await?;
     }
-    let durations: HashMap<&str, Option<i64>> = events
-        .iter()
-        .map(|e| (e.video.as_str(), e.duration_ms))
-        .collect();
-    add_counts(
-        tx,
-        backend,
-        cfg,
-        priors,
-        &deltas,
-        &durations,
-        epoch,
-        trend.carry(),
-    )
-    .await?;
+    queue_counts(tx, events, &deltas, epoch).await?;
     // Last, so the stamp is as close to the commit as it can be: other processes drop their
     // copy of this viewer's state when they see it, and a batch that read the viewer's rows
     // ahead of its transaction sees they changed.
@@ -488,6 +482,195 @@ async fn save_affinities(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// One batch's additions to its clips' counts, as queued in `feed_count_deltas`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CountDeltas {
+    /// The trend epoch the clips' trend additions are weighted for.
+    epoch: i64,
+    clips: Vec<ClipDelta>,
+}
+
+/// One clip's additions: id, duration (for its stage's priors), `[impressions, completes,
+/// likes, shares, comments, follows, not_interested, product_clicks, watched]`, watch_sum,
+/// trend. Positional, to keep a 1,000-clip batch's row small.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClipDelta(String, Option<i64>, [i64; 9], f64, f64);
+
+impl ClipDelta {
+    fn counts(&self) -> Counts {
+        let [impressions, completes, likes, shares, comments, follows, not_interested, product_clicks, watched] =
+            self.2;
+        Counts {
+            impressions,
+            completes,
+            likes,
+            shares,
+            comments,
+            follows,
+            not_interested,
+            product_clicks,
+            watched,
+            watch_sum: self.3,
+            ..Default::default()
+        }
+    }
+}
+
+/// Queues a batch's additions to its clips' counts for `fold_counts`: one row appended, where
+/// adding to each clip's row would rewrite a random page per clip.
+async fn queue_counts(
+    tx: &mut Tx,
+    events: &[Incoming],
+    deltas: &HashMap<&str, (Counts, f64)>,
+    epoch: i64,
+) -> sqlx::Result<()> {
+    let durations: HashMap<&str, Option<i64>> = events
+        .iter()
+        .map(|e| (e.video.as_str(), e.duration_ms))
+        .collect();
+    let clips = deltas
+        .iter()
+        .filter(|(_, (c, trend))| *c != Counts::default() || *trend != 0.0)
+        .map(|(video, (c, trend))| {
+            ClipDelta(
+                (*video).to_owned(),
+                durations.get(video).copied().flatten(),
+                [
+                    c.impressions,
+                    c.completes,
+                    c.likes,
+                    c.shares,
+                    c.comments,
+                    c.follows,
+                    c.not_interested,
+                    c.product_clicks,
+                    c.watched,
+                ],
+                c.watch_sum,
+                *trend,
+            )
+        })
+        .collect::<Vec<_>>();
+    if clips.is_empty() {
+        return Ok(());
+    }
+    let body = serde_json::to_string(&CountDeltas { epoch, clips })
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("INSERT INTO feed_count_deltas (id, created_at, body) VALUES ($1, $2, $3)")
+        .bind(uuid::Uuid::now_v7().simple().to_string())
+        .bind(vitrine_core::time::now_ms())
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Queued batches folded per transaction: bounds how long a fold holds SQLite's one writer
+/// (a batch names up to 1,000 clips).
+const FOLD_BATCHES: i64 = 16;
+/// The PostgreSQL advisory lock a fold holds (negative: viewers' locks are 32-bit fingerprints,
+/// never negative).
+const FOLD_LOCK: i64 = -0x666f_6c64;
+
+/// Adds up to `max` queued batches' counts to `feed_video_stats`, oldest first, and judges the
+/// traffic-pool stages they finished; returns how many batches it folded.
+///
+/// Any number of API processes may fold at once: on PostgreSQL one does and the others return
+/// at once (a transaction-scoped advisory lock, tried, not waited for); SQLite runs write
+/// transactions one at a time. A batch's row is deleted in the transaction that adds it, so it
+/// is counted exactly once.
+pub async fn fold_counts(
+    db: &Db,
+    cfg: &RankConfig,
+    priors: &Priors,
+    max: usize,
+) -> sqlx::Result<usize> {
+    let backend = db.backend();
+    let carry = Trend::new(cfg).carry();
+    let mut folded = 0;
+    while folded < max {
+        let mut tx = db.begin().await?;
+        if backend == Backend::Postgres {
+            let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(FOLD_LOCK)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !ours {
+                break;
+            }
+        }
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM feed_count_deltas WHERE id IN \
+             (SELECT id FROM feed_count_deltas ORDER BY id LIMIT $1) RETURNING body",
+        )
+        .bind(FOLD_BATCHES.min((max - folded) as i64))
+        .fetch_all(&mut *tx)
+        .await?;
+        if bodies.is_empty() {
+            break;
+        }
+        // Summed per trend epoch (a fold nearly always spans one).
+        let mut epochs: BTreeMap<i64, HashMap<String, (Counts, f64)>> = BTreeMap::new();
+        let mut durations: HashMap<String, Option<i64>> = HashMap::new();
+        for body in &bodies {
+            let batch: CountDeltas =
+                serde_json::from_str(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let sums = epochs.entry(batch.epoch).or_default();
+            for clip in batch.clips {
+                let (counts, trend) = sums.entry(clip.0.clone()).or_default();
+                counts.add(&clip.counts());
+                *trend += clip.4;
+                durations.insert(clip.0, clip.1);
+            }
+        }
+        // Clips deleted since their batch was queued have no row to add to (their foreign
+        // key would fail the whole fold).
+        let named: Vec<&str> = durations.keys().map(String::as_str).collect();
+        let existing = existing_videos(&mut tx, backend, &named).await?;
+        let durations: HashMap<&str, Option<i64>> =
+            durations.iter().map(|(v, d)| (v.as_str(), *d)).collect();
+        for (epoch, sums) in &epochs {
+            let sums: HashMap<&str, (Counts, f64)> = sums
+                .iter()
+                .filter(|(v, _)| existing.contains(v.as_str()))
+                .map(|(v, d)| (v.as_str(), *d))
+                .collect();
+            add_counts(
+                &mut tx, backend, cfg, priors, &sums, &durations, *epoch, carry,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        folded += bodies.len();
+        if (bodies.len() as i64) < FOLD_BATCHES {
+            break;
+        }
+    }
+    Ok(folded)
+}
+
+/// Which of `ids` name videos that exist now.
+async fn existing_videos(
+    tx: &mut Tx,
+    backend: Backend,
+    ids: &[&str],
+) -> sqlx::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id FROM videos WHERE id IN ({})",
+            list(chunk.len(), 1)
+        );
+        let sql = backend.sql(&sql);
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -21,6 +21,25 @@ pub fn media(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// For each `name`, a module of two tests, `name::on_sqlite` and `name::on_postgres`, that run
+/// `async fn name(db: DbKind)` on each database.
+#[macro_export]
+macro_rules! on_each_database {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_sqlite() {
+                super::$name(super::DbKind::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_postgres() {
+                super::$name(super::DbKind::Postgres).await;
+            }
+        }
+    )*};
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbKind {
     Sqlite,
