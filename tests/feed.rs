@@ -156,6 +156,7 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
             assert!(!d["sources"].as_array().unwrap().is_empty(), "{d}");
             assert!(d["score"]["total"].is_number(), "{d}");
             assert!(d["score"]["actions"].is_number(), "{d}");
+            assert!(d["score"]["gpm"].as_f64().is_some_and(|g| g >= 0.0), "{d}");
             assert!(d["rules"].is_array(), "{d}");
         }
     }

@@ -17,8 +17,13 @@ pub struct RankConfig {
     /// must outweigh (someone who finished 4 of a creator's 5 clips will likely finish the 6th).
     pub viewer_prior_strength: f64,
     /// Weight of the commerce term: expected GMV per impression in major currency units
-    /// (click-through × conversion × price).
+    /// (click-through × conversion × price, corrected by what the clip sold: see
+    /// `gpm_prior_impressions`).
     pub commerce_weight: f64,
+    /// How many impressions' worth of the predicted GMV per impression a clip's own sales (the
+    /// shop's attributed GMV) must outweigh: sales are rare and lumpy, so one order on a clip
+    /// seen twice does not make it a best-seller.
+    pub gpm_prior_impressions: f64,
     /// How much the viewer's affinity to a clip's creator, its products' categories and its
     /// co-engagement with what they liked can raise its score (each term saturates at this).
     pub affinity: AffinityWeights,
@@ -109,6 +114,7 @@ impl Default for RankConfig {
             prior_strength: 2.0,
             viewer_prior_strength: 3.0,
             commerce_weight: 0.5,
+            gpm_prior_impressions: 1000.0,
             affinity: AffinityWeights::default(),
             freshness_half_life_hours: 72.0,
             freshness_floor: 0.5,
@@ -192,6 +198,7 @@ impl RankConfig {
         let positive = [
             ("prior_strength", self.prior_strength),
             ("viewer_prior_strength", self.viewer_prior_strength),
+            ("gpm_prior_impressions", self.gpm_prior_impressions),
             ("freshness_half_life_hours", self.freshness_half_life_hours),
             ("affinity_half_life_days", self.affinity_half_life_days),
             ("trend_half_life_hours", self.trend_half_life_hours),

@@ -2,8 +2,9 @@
 //! the page rules. The server and `vitrine eval kuairand` both call exactly this code.
 //!
 //! Score (Douyin's rule): `Σ wᵢ · P(actionᵢ)` over predicted actions, plus a commerce term
-//! (click-through × conversion × price), both lifted by the viewer's affinity; then freshness and
-//! creator fatigue scale it. Rates are posterior means: a clip's counts on top of its duration
+//! (expected GPM: click-through × conversion × price, corrected by the GMV the shop attributed
+//! to the clip), both lifted by the viewer's affinity; then freshness and creator fatigue scale
+//! it. Rates are posterior means: a clip's counts on top of its duration
 //! band's average worth `prior_strength` impressions, so three views never read as certainty.
 
 use std::collections::{HashMap, HashSet};
@@ -319,8 +320,12 @@ pub struct Viewer {
 pub struct ScoreTerms {
     /// Σ wᵢ · P(actionᵢ).
     pub actions: f64,
-    /// Expected GMV per impression × `commerce_weight`.
+    /// Expected GMV per impression (`gpm` / 1000) × `commerce_weight` × the affinity lift.
     pub commerce: f64,
+    /// Expected GMV per 1,000 impressions, in major currency units (0 when the clip sells
+    /// nothing now): the prediction (click-through × conversion × price of its live products)
+    /// corrected by the GMV the shop attributed to the clip.
+    pub gpm: f64,
     /// Lift (≥ 1) from the viewer's affinity to the creator, the categories and similar clips:
     /// multiplies positive actions and the commerce term, divides negative ones.
     pub affinity: f64,
@@ -329,6 +334,14 @@ pub struct ScoreTerms {
     /// Creator fatigue multiplier after "not interested" (0 = filtered).
     pub fatigue: f64,
     pub total: f64,
+}
+
+/// GMV per 1,000 impressions: `predicted` GMV per impression, worth `prior_impressions`
+/// impressions, updated by the clip's attributed sales over its impressions.
+fn gpm(predicted: f64, counts: &Counts, prior_impressions: f64) -> f64 {
+    let sold = counts.gmv_minor.max(0) as f64 / 100.0;
+    1000.0 * (sold + predicted * prior_impressions)
+        / (counts.impressions.max(0) as f64 + prior_impressions)
 }
 
 fn saturate(x: f64) -> f64 {
@@ -418,9 +431,14 @@ pub fn score(
         + a.category * saturate(category)
         + a.co_engagement * saturate(co_engagement);
     let actions = action_value(cfg, &p, lift);
-    let commerce = clip.commerce.as_ref().map_or(0.0, |c| {
-        cfg.commerce_weight * p.product_click * p.purchase * c.price * lift
+    let gpm = clip.commerce.as_ref().map_or(0.0, |c| {
+        gpm(
+            p.product_click * p.purchase * c.price,
+            &clip.counts,
+            cfg.gpm_prior_impressions,
+        )
     });
+    let commerce = cfg.commerce_weight * gpm / 1000.0 * lift;
     let freshness = cfg.freshness_floor
         + (1.0 - cfg.freshness_floor)
             * decay(
@@ -436,6 +454,7 @@ pub fn score(
     ScoreTerms {
         actions,
         commerce,
+        gpm,
         affinity: lift,
         freshness,
         fatigue,
@@ -670,12 +689,72 @@ mod tests {
             terms: ScoreTerms {
                 actions: total,
                 commerce: 0.0,
+                gpm: 0.0,
                 affinity: 0.0,
                 freshness: 1.0,
                 fatigue: 1.0,
                 total,
             },
         }
+    }
+
+    #[test]
+    fn gpm_starts_at_the_prediction_and_follows_what_the_clip_sells() {
+        // Predicted: 2 % click × 5 % buy × 50.00 = 0.05 per impression = 50 per mille.
+        let predicted = 0.02 * 0.05 * 50.0;
+        let unseen = Counts::default();
+        assert!((gpm(predicted, &unseen, 1000.0) - 50.0).abs() < 1e-9);
+        // One 50.00 sale after two impressions barely moves it…
+        let lucky = Counts {
+            impressions: 2,
+            gmv_minor: 5_000,
+            ..Default::default()
+        };
+        let g = gpm(predicted, &lucky, 1000.0);
+        assert!(g > 50.0 && g < 100.0, "{g}");
+        // …while 100,000 impressions that sold 1,000,000.00 (10.00 per impression) carry it.
+        let seller = Counts {
+            impressions: 100_000,
+            gmv_minor: 100_000_000,
+            ..Default::default()
+        };
+        let g = gpm(predicted, &seller, 1000.0);
+        assert!(g > 9_000.0 && g < 10_000.0, "{g}");
+        // And a clip that sold nothing in 100,000 impressions falls far below the prediction.
+        let dud = Counts {
+            impressions: 100_000,
+            ..Default::default()
+        };
+        assert!(gpm(predicted, &dud, 1000.0) < 1.0);
+
+        // In the score: the same clip with the same live product, one with sales.
+        let cfg = RankConfig::default();
+        let priors = Priors::default();
+        let selling = |gmv_minor| {
+            let mut c = clip(
+                "a",
+                Counts {
+                    impressions: 5_000,
+                    gmv_minor,
+                    ..Default::default()
+                },
+            );
+            c.commerce = Some(Commerce {
+                categories: vec![],
+                price: 50.0,
+            });
+            c
+        };
+        let nobody = Viewer::default();
+        let s = |c: &Clip| score(&cfg, &priors, c, key("a"), &nobody, 0.0, 0);
+        let (plain, sold) = (s(&selling(0)), s(&selling(2_500_000)));
+        assert!(sold.gpm > plain.gpm, "{} vs {}", sold.gpm, plain.gpm);
+        assert!(sold.commerce > plain.commerce);
+        assert_eq!(
+            s(&clip("a", Counts::default())).gpm,
+            0.0,
+            "sells nothing now"
+        );
     }
 
     #[test]
