@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Vitrine needs on a fresh Debian 12 machine: GStreamer with its plugins (the
-# transcode pipeline), ffmpeg (tests and benchmarks only, never the product path), and — with
-# --test — the S3-compatible server the tests start (moto). Safe to run again: it skips what is
+# transcode pipeline), the web pages' npm packages, ffmpeg (tests and benchmarks only, never the
+# product path), and — with --test — the S3-compatible server the tests start (moto) and the
+# browser the web tests drive (Chromium). Safe to run again: it skips what is
 # already there.
 set -euo pipefail
 
@@ -11,10 +12,12 @@ packages=(
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libwebp-dev
 )
+# npm vendors the web pages' packages (hls.js, tus-js-client) from the npm registry; Node.js
+# also runs tus-js-client and Playwright in the tests (any node >= 18 on PATH will do).
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(ffmpeg postgresql-client)
-    # Node.js runs tus-js-client in the upload tests (any node >= 18 on PATH will do).
-    command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+    # Chromium: the browser the web client's tests drive (through playwright-core).
+    packages+=(ffmpeg postgresql-client chromium)
 fi
 
 missing=()
@@ -40,6 +43,13 @@ then
     echo "setup: installing moto[server] (the S3-compatible server the tests use)" >&2
     python3 -m pip install --quiet --upgrade 'moto[server]>=5.2.2,<6'
     hash -r
+fi
+
+# The web pages' vendored packages, pinned by web/package-lock.json (served under /vendor/).
+web_dir="$(dirname "$0")/../web"
+if [[ ! -f "$web_dir/node_modules/hls.js/dist/hls.min.js" || ! -d "$web_dir/node_modules/playwright-core" ]]; then
+    echo "setup: vendoring the web pages' npm packages" >&2
+    npm ci --prefix "$web_dir" --no-audit --no-fund --loglevel=error
 fi
 
 # The real tus clients the upload tests drive: tus-js-client (npm, pinned by the lock file) and

@@ -23,7 +23,7 @@ use vitrine_assets::{FsStore, S3Config, S3Store, Store};
 use vitrine_core::Db;
 use vitrine_transcode::worker::{self, WorkerConfig};
 
-use crate::{config::Config, media, observability};
+use crate::{account, config::Config, media, observability, web};
 
 /// Which parts of the system this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,7 +102,7 @@ impl Application {
                 .await
                 .context("loading the feed catalog")?;
         }
-        let router = router(&state, role, &ranker);
+        let router = router(&state, role, &ranker, &config.web_vendor_dir());
         Ok(Application {
             listener,
             router,
@@ -266,13 +266,19 @@ fn work_dir(config: &Config) -> PathBuf {
     config.data_dir.join("work")
 }
 
-fn router(state: &AppState, role: Role, ranker: &vitrine_feed::Ranker) -> Router {
+fn router(
+    state: &AppState,
+    role: Role,
+    ranker: &vitrine_feed::Ranker,
+    vendor_dir: &std::path::Path,
+) -> Router {
     let ops = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(observability::healthz))
         .routes(routes!(observability::metrics));
     let api = match role {
         Role::Worker => ops,
         Role::All | Role::Api => ops
+            .routes(routes!(account::me))
             .merge(vitrine_ingest::router(state, ranker.config().clone()))
             .merge(vitrine_shop::router())
             // The embedded test provider (no money moves); a real one implements the same trait.
@@ -290,7 +296,8 @@ fn router(state: &AppState, role: Role, ranker: &vitrine_feed::Ranker) -> Router
                 "/openapi.json",
                 get(move || async move { Json(openapi.as_ref().clone()) }),
             )
-            .merge(media::router(state));
+            .merge(media::router(state))
+            .merge(web::router(vendor_dir));
     }
     router
         .fallback(|| async { ApiError::NotFound("route") })

@@ -71,6 +71,9 @@ pub struct Config {
     /// The feed ranker: weights, priors, traffic-pool stages, rules and candidate sources
     /// (the `[feed]` section of the file; see `vitrine_feed::config::RankConfig`).
     pub feed: vitrine_feed::RankConfig,
+    /// Where the web pages' vendored npm packages are (`VITRINE_WEB_VENDOR_DIR`, default this
+    /// checkout's `web/node_modules`, filled by `npm ci --prefix web`).
+    pub web_vendor_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -100,11 +103,18 @@ impl Default for Config {
             retry_backoff_seconds: 5,
             admin_token: None,
             feed: vitrine_feed::RankConfig::default(),
+            web_vendor_dir: None,
         }
     }
 }
 
 impl Config {
+    pub fn web_vendor_dir(&self) -> PathBuf {
+        self.web_vendor_dir
+            .clone()
+            .unwrap_or_else(crate::web::default_vendor_dir)
+    }
+
     /// Defaults ← `file` (if given) ← environment.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

@@ -1,6 +1,7 @@
 //! The `vitrine` binary's library half: configuration, wiring (database, store, routers, worker)
 //! and the upload client. `main.rs` only parses the command line.
 
+pub mod account;
 pub mod app;
 pub mod bench;
 pub mod bench_feed;
@@ -11,6 +12,7 @@ pub mod eval;
 pub mod media;
 pub mod observability;
 pub mod seed;
+pub mod web;
 
 pub use app::{Application, Role};
 pub use config::Config;

@@ -217,6 +217,18 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// Uploads `file` and waits until it is transcoded; returns the video's id.
+    pub async fn upload_ready(&self, token: &str, file: &Path, title: &str) -> String {
+        let r = self.upload(token, file, title).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = id_of(r).await;
+        let v = self
+            .wait_for(&id, &["ready", "failed"], Duration::from_secs(180))
+            .await;
+        assert_eq!(v["status"], "ready", "{v}");
+        id
+    }
+
     /// Polls until the video reaches one of `statuses` (panics after `timeout`).
     pub async fn wait_for(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
@@ -336,6 +348,15 @@ impl TestApp {
 }
 
 /// Asserts an error response: status and `{"error": {"code", "message"}}`.
+/// The `id` of the JSON object a response carries.
+pub async fn id_of(r: Response) -> String {
+    let body: Value = r.json().await.unwrap();
+    body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {body}"))
+        .to_owned()
+}
+
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "expected {status} {code}");
     let body: Value = response.json().await.expect("error bodies are JSON");

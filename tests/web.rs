@@ -1,0 +1,130 @@
+//! The web client in a real browser: `vitrine serve` (the real app, with its worker) transcodes
+//! real clips, a merchant tags one, and Debian's Chromium, driven by playwright-core
+//! (`web/tests/*.mjs`), uses the pages at phone size. Screenshots land in
+//! `target/tmp/web-artifacts/`.
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use common::{id_of, media, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn artifacts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-artifacts")
+}
+
+/// Runs a browser script from `web/tests/` (where it finds playwright-core); panics with its
+/// output unless it succeeds.
+fn browser(script: &str, args: &[&str]) {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(
+        web.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need playwright-core and Chromium: run scripts/setup.sh --test"
+    );
+    let out = Command::new("node")
+        .arg(web.join("tests").join(script))
+        .args(args)
+        .output()
+        .expect("running node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
+    let app = TestApp::spawn().await;
+    let creator = app.account("creator", "Cleo").await;
+    let other = app.account("creator", "Oren").await;
+    let merchant = app.account("merchant", "Mia").await;
+    let viewer = app.account("viewer", "Vic").await;
+
+    let tagged = app
+        .upload_ready(&creator.1, &media("mp4ff_bbb_prog_10s.mp4"), "Bunny")
+        .await;
+    app.upload_ready(&other.1, &media("mb_trim-buck-bunny.webm"), "Bunny again")
+        .await;
+
+    let r = app
+        .create_product(&merchant.1, "Carrot plush", 1999, "USD", 5)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let product = id_of(r).await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/videos/{tagged}/tags")))
+        .bearer_auth(&merchant.1)
+        .json(
+            &json!({"product_id": product, "start_ms": 1500, "end_ms": 4000,
+                      "position": {"x": 0.5, "y": 0.4}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tag = id_of(r).await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/videos/{tagged}/tags/{tag}/approve")))
+        .bearer_auth(&creator.1)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    app.refresh_feed().await;
+
+    let base = app.url("");
+    let dir = artifacts();
+    let (base, dir) = (
+        base.trim_end_matches('/').to_owned(),
+        dir.display().to_string(),
+    );
+    let args = [
+        base.as_str(),
+        viewer.1.as_str(),
+        tagged.as_str(),
+        tag.as_str(),
+        dir.as_str(),
+    ];
+    tokio::task::spawn_blocking({
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        move || {
+            browser(
+                "viewer.mjs",
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+
+    // What the browser did reached the server: one unit sold, the viewing actions recorded.
+    let p: Value = app
+        .client
+        .get(app.url(&format!("/v1/products/{product}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["stock"], 4, "{p}");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT type FROM events WHERE viewer_id = $1 ORDER BY type")
+            .bind(&viewer.0)
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    for kind in ["impression", "like", "product_click"] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} missing from {kinds:?}"
+        );
+    }
+}

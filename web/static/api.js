@@ -1,0 +1,67 @@
+// The pages' one door to the HTTP API: the signed-in token, JSON in and out, and the API's
+// error body (`{"error": {"code", "message"}}`) turned into an exception with both.
+
+const TOKEN_KEY = "vitrine.token";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function token() {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value) {
+  if (value) localStorage.setItem(TOKEN_KEY, value);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** `fetch` against the API: `body` is sent as JSON, the answer parsed as JSON. */
+export async function api(path, { method = "GET", body, headers = {}, keepalive = false } = {}) {
+  const h = { ...headers };
+  const t = token();
+  if (t) h.Authorization = `Bearer ${t}`;
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
+  });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    const e = data && data.error ? data.error : { code: "http_" + response.status, message: text };
+    throw new ApiError(response.status, e.code, e.message);
+  }
+  return data;
+}
+
+/** The account behind the stored token, or null (no token, or a token the API refuses). */
+export async function me() {
+  if (!token()) return null;
+  try {
+    return await api("/v1/me");
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+}
+
+/** `{amount_minor, currency}` as the viewer's locale writes it. */
+export function money(m) {
+  if (!m) return "";
+  const digits = new Intl.NumberFormat("en", { style: "currency", currency: m.currency })
+    .resolvedOptions().maximumFractionDigits;
+  return new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency })
+    .format(m.amount_minor / 10 ** digits);
+}
+
+export function uuid() {
+  return crypto.randomUUID ? crypto.randomUUID()
+    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,144 @@
+// The viewer's feed in a real browser (Debian's Chromium, driven by playwright-core), at phone
+// size. Run by tests/web.rs against a `vitrine serve` it started and filled:
+//
+//   node web/tests/viewer.mjs BASE_URL VIEWER_TOKEN TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
+//
+// Exits non-zero (with the reason) at the first expectation that fails.
+
+import { strict as assert } from "node:assert";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, viewerToken, taggedVideo, tagId, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+const failures = [];
+const context = await browser.newContext({
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+});
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+const page = await context.newPage();
+page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
+page.on("console", (m) => {
+  if (m.type() === "error") console.error(`console: ${m.text()}`);
+});
+
+const current = () => page.locator('.slide[aria-hidden="false"]');
+const currentTime = () => page.evaluate(
+  () => document.querySelector('.slide[aria-hidden="false"] video')?.currentTime ?? -1,
+);
+async function waitTime(pred, what, timeout = 30_000) {
+  await page.waitForFunction(
+    (src) => {
+      const t = document.querySelector('.slide[aria-hidden="false"] video')?.currentTime ?? -1;
+      return new Function("t", `return ${src}`)(t);
+    },
+    pred,
+    { timeout, polling: 50 },
+  ).catch(async () => {
+    throw new Error(`${what}: currentTime stayed ${await currentTime()}`);
+  });
+}
+
+try {
+  // Signed in as the viewer; a shared link opens on the tagged clip.
+  await page.addInitScript((t) => localStorage.setItem("vitrine.token", t), viewerToken);
+  await page.goto(`${base}/?v=${taggedVideo}`);
+  await page.waitForSelector('.who:not([hidden])');
+
+  // It plays, through hls.js, which loaded a level.
+  assert.equal(await current().getAttribute("data-video-id"), taggedVideo);
+  await waitTime("t > 1.0", "the clip plays past 1 s");
+  assert.equal(await current().getAttribute("data-player"), "hls.js");
+  assert.ok(await current().getAttribute("data-level-loaded") !== null, "hls.js loaded a level");
+  assert.ok(await page.locator('.slide[aria-hidden="false"] .poster').isHidden(), "poster gone once playing");
+
+  // The product card shows inside its tag's range (1.5–4 s), with its pin, and not after it.
+  const card = current().locator(".card");
+  await card.waitFor({ state: "visible", timeout: 10_000 });
+  let t = await currentTime();
+  assert.ok(t >= 1.4 && t < 4.1, `card visible at ${t}`);
+  assert.equal(await card.getAttribute("data-tag-id"), tagId);
+  assert.equal(await current().locator(".pin").count(), 1, "the tag's pin is on the frame");
+  const slot = await current().locator(".card-slot").boundingBox();
+  await page.screenshot({ path: join(artifacts, "viewer-card.png") });
+  await waitTime("t > 4.3 && t < 9", "the clip plays past the tag's end");
+  assert.ok(await card.isHidden(), "card hidden after the range");
+  const slotAfter = await current().locator(".card-slot").boundingBox();
+  assert.deepEqual(slotAfter, slot, "the card's slot does not move (no layout shift)");
+
+  // Back in range (the clip loops): tap the card, buy one in the sheet.
+  await card.waitFor({ state: "visible", timeout: 15_000 });
+  await card.click();
+  const sheet = page.locator("#sheet");
+  await sheet.waitFor({ state: "visible" });
+  await page.waitForFunction(() => document.getElementById("sheet-stock").dataset.units);
+  const before = Number(await page.locator("#sheet-stock").getAttribute("data-units"));
+  await page.screenshot({ path: join(artifacts, "viewer-sheet.png") });
+  const ordered = page.waitForResponse((r) => r.url().endsWith("/pay") && r.status() === 200);
+  await page.locator("#buy").click();
+  await ordered;
+  await page.waitForFunction(
+    (n) => Number(document.getElementById("sheet-stock").dataset.units) === n,
+    before - 1,
+    { timeout: 10_000 },
+  );
+  assert.match(await page.locator("#sheet-result").textContent(), /paid/);
+  await page.locator("#sheet .close").click();
+  await sheet.waitFor({ state: "hidden" });
+
+  // Swipe up: the next clip comes and plays (it was preloaded).
+  const first = await current().getAttribute("data-video-id");
+  const box = await page.locator("#feed").boundingBox();
+  const x = box.x + box.width / 3;
+  await page.mouse.move(x, box.y + box.height * 0.7);
+  await page.mouse.down();
+  await page.mouse.move(x, box.y + box.height * 0.3, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(
+    (id) => document.querySelector('.slide[aria-hidden="false"]')?.dataset.videoId !== id,
+    first,
+    { timeout: 5_000 },
+  );
+  const second = await current().getAttribute("data-video-id");
+  assert.notEqual(second, first);
+  await waitTime("t > 0.3", "the next clip plays");
+  await page.screenshot({ path: join(artifacts, "viewer-next.png") });
+
+  // Arrow up goes back.
+  await page.keyboard.press("ArrowUp");
+  await page.waitForFunction(
+    (id) => document.querySelector('.slide[aria-hidden="false"]')?.dataset.videoId === id,
+    first,
+    { timeout: 5_000 },
+  );
+
+  // The viewing actions reach the API in batches.
+  const sent = page.waitForResponse(
+    (r) => r.url().endsWith("/v1/events") && r.request().method() === "POST" && r.status() === 200,
+    { timeout: 10_000 },
+  );
+  await current().locator(".like").click();
+  await sent;
+} catch (e) {
+  failures.push(e.stack || String(e));
+  await page.screenshot({ path: join(artifacts, "viewer-failure.png") }).catch(() => {});
+}
+await browser.close();
+if (failures.length) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
+console.log("viewer page: ok");
