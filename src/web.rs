@@ -20,26 +20,21 @@ use axum::{
 use tower_http::services::ServeFile;
 use vitrine_api::{ApiError, AppState};
 
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
 /// `(name, content type, contents)` of the pages' own files.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../web/static/app.css"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/api.js"),
-    ),
-    (
-        "feed.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/feed.js"),
-    ),
+    ("app.css", CSS, include_str!("../web/static/app.css")),
+    ("api.js", JS, include_str!("../web/static/api.js")),
+    ("feed.js", JS, include_str!("../web/static/feed.js")),
+    ("studio.js", JS, include_str!("../web/static/studio.js")),
 ];
 
-const PAGES: &[(&str, &str)] = &[("/", include_str!("../web/static/index.html"))];
+const PAGES: &[(&str, &str)] = &[
+    ("/", include_str!("../web/static/index.html")),
+    ("/studio", include_str!("../web/static/studio.html")),
+];
 
 /// `(URL under /vendor/, file under the vendor dir)`.
 const VENDORED: &[(&str, &str)] = &[

@@ -17,7 +17,7 @@ fn artifacts() -> std::path::PathBuf {
 
 /// Runs a browser script from `web/tests/` (where it finds playwright-core); panics with its
 /// output unless it succeeds.
-fn browser(script: &str, args: &[&str]) {
+fn browser(script: &str, args: &[String]) {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
     assert!(
         web.join("node_modules/playwright-core").is_dir()
@@ -51,24 +51,7 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
     app.upload_ready(&other.1, &media("mb_trim-buck-bunny.webm"), "Bunny again")
         .await;
 
-    let r = app
-        .create_product(&merchant.1, "Carrot plush", 1999, "USD", 5)
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let product = id_of(r).await;
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/videos/{tagged}/tags")))
-        .bearer_auth(&merchant.1)
-        .json(
-            &json!({"product_id": product, "start_ms": 1500, "end_ms": 4000,
-                      "position": {"x": 0.5, "y": 0.4}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let tag = id_of(r).await;
+    let (product, tag) = pending_tag(&app, &merchant.1, &tagged).await;
     let r = app
         .client
         .post(app.url(&format!("/v1/videos/{tagged}/tags/{tag}/approve")))
@@ -80,29 +63,16 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
     app.refresh_feed().await;
 
     let base = app.url("");
-    let dir = artifacts();
-    let (base, dir) = (
-        base.trim_end_matches('/').to_owned(),
-        dir.display().to_string(),
-    );
     let args = [
-        base.as_str(),
-        viewer.1.as_str(),
-        tagged.as_str(),
-        tag.as_str(),
-        dir.as_str(),
+        base.trim_end_matches('/').to_owned(),
+        viewer.1.clone(),
+        tagged.clone(),
+        tag.clone(),
+        artifacts().display().to_string(),
     ];
-    tokio::task::spawn_blocking({
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        move || {
-            browser(
-                "viewer.mjs",
-                &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || browser("viewer.mjs", &args))
+        .await
+        .unwrap();
 
     // What the browser did reached the server: one unit sold, the viewing actions recorded.
     let p: Value = app
@@ -127,4 +97,81 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
             "{kind} missing from {kinds:?}"
         );
     }
+}
+
+/// A merchant's product (5 in stock) tagged into `video` over 1.5–4 s with a pin, waiting for
+/// the creator's approval: `(product, tag)`.
+async fn pending_tag(app: &TestApp, merchant: &str, video: &str) -> (String, String) {
+    let r = app
+        .create_product(merchant, "Carrot plush", 1999, "USD", 5)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let product = id_of(r).await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/videos/{video}/tags")))
+        .bearer_auth(merchant)
+        .json(
+            &json!({"product_id": product, "start_ms": 1500, "end_ms": 4000,
+                      "position": {"x": 0.5, "y": 0.4}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (product, id_of(r).await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_approves_tags() {
+    let app = TestApp::spawn().await;
+    let creator = app.account("creator", "Cleo").await;
+    let merchant = app.account("merchant", "Mia").await;
+    let clip = app
+        .upload_ready(&creator.1, &media("mp4ff_bbb_prog_10s.mp4"), "Bunny")
+        .await;
+    let (_, tag) = pending_tag(&app, &merchant.1, &clip).await;
+    // ~16 MB: four 5 MiB pieces, so that the page can be reloaded between two of them.
+    let scratch = tempfile::tempdir().unwrap();
+    let file = common::big_video(scratch.path(), 8);
+
+    let base = app.url("");
+    let args = [
+        base.trim_end_matches('/').to_owned(),
+        creator.1.clone(),
+        file.display().to_string(),
+        clip.clone(),
+        tag.clone(),
+        artifacts().display().to_string(),
+    ];
+    tokio::task::spawn_blocking(move || browser("studio.mjs", &args))
+        .await
+        .unwrap();
+
+    // The approval and the upload happened on the server.
+    let tags: Value = app
+        .client
+        .get(app.url(&format!("/v1/videos/{clip}/tags")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags[0]["id"], tag.as_str());
+    assert_eq!(tags[0]["status"], "live", "{tags}");
+    let mine: Value = app
+        .client
+        .get(app.url("/v1/creators/me/videos"))
+        .bearer_auth(&creator.1)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{mine}");
+    assert!(items.iter().all(|v| v["status"] == "ready"), "{mine}");
+    assert_eq!(items[0]["title"], "Test pattern", "newest first: {mine}");
 }

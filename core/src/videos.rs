@@ -211,6 +211,26 @@ pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
     Ok(out)
 }
 
+/// A creator's videos, newest first (ids sort by creation time), strictly before `before`.
+pub async fn list_by_creator(
+    db: &Db,
+    creator: &AccountId,
+    before: Option<&VideoId>,
+    limit: i64,
+) -> anyhow::Result<Vec<Video>> {
+    // `vid_~` sorts after every id (`~` after the hex digits): the first page is the same query.
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 AND id < $2 \
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(creator.as_str())
+    .bind(before.map_or("vid_~", VideoId::as_str))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Ready videos, newest first, strictly after the `(ready_at, id)` cursor.
 pub async fn list_ready(
     db: &Db,

@@ -40,6 +40,7 @@ pub fn router(state: &AppState, feed: RankConfig) -> OpenApiRouter<AppState> {
         .merge(OpenApiRouter::from(tus::router(state)))
         .routes(routes!(tus::create_direct_upload))
         .routes(routes!(get_video, delete_video))
+        .routes(routes!(my_videos))
         .layer(Extension(Arc::new(feed)))
 }
 
@@ -177,6 +178,73 @@ async fn get_video(
             Some(vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?);
     }
     Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MyVideosQuery {
+    /// Items per page, 1..=100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MyVideosPage {
+    pub items: Vec<VideoView>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Your videos, newest first, whatever their state, with every product tag (pending ones
+/// included) and each clip's traffic-pool stage (creators only).
+#[utoipa::path(get, path = "/v1/creators/me/videos", tag = "videos",
+    params(MyVideosQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MyVideosPage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+async fn my_videos(
+    State(state): State<AppState>,
+    Extension(feed): Extension<Arc<RankConfig>>,
+    Creator(creator): Creator,
+    ApiQuery(q): ApiQuery<MyVideosQuery>,
+) -> ApiResult<Json<MyVideosPage>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<VideoId>().map_err(|_| {
+                ApiError::bad_request("invalid_cursor", "cursor is not a next_cursor of this list")
+            })
+        })
+        .transpose()?;
+    let page = videos::list_by_creator(&state.db, &creator.id, cursor.as_ref(), limit).await?;
+    let mut items = Vec::with_capacity(page.len());
+    for video in &page {
+        let tags = vitrine_shop::tags::for_video(
+            &state.db,
+            &state.urls,
+            &video.id,
+            vitrine_shop::tags::Shown::All,
+        )
+        .await?;
+        let mut view = VideoView::new(video, tags, &state.urls);
+        view.distribution =
+            Some(vitrine_feed::store::distribution(&state.db, &feed, video.id.as_str()).await?);
+        items.push(view);
+    }
+    let next_cursor = (page.len() as i64 == limit)
+        .then(|| page.last().map(|v| v.id.to_string()))
+        .flatten();
+    Ok(Json(MyVideosPage { items, next_cursor }))
 }
 
 /// Delete a video and every object it produced (its creator only).

@@ -65,3 +65,65 @@ export function uuid() {
   return crypto.randomUUID ? crypto.randomUUID()
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * The sign-in of the studio and the console: a token of `role`, kept in localStorage. Calls
+ * `onReady(account)` once signed in (now, if a stored token is still good).
+ */
+export async function consoleSignIn(role, onReady) {
+  const form = document.getElementById("signin");
+  const error = document.getElementById("signin-error");
+  const app = document.getElementById("app");
+  const who = document.getElementById("who");
+  const out = document.getElementById("signout");
+  const show = (account) => {
+    form.hidden = Boolean(account);
+    app.hidden = !account;
+    who.hidden = !account;
+    out.hidden = !account;
+    who.textContent = account ? `${account.name} (${account.role})` : "";
+  };
+  out.addEventListener("click", () => {
+    setToken(null);
+    location.reload();
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    setToken(form.token.value.trim());
+    const account = await me().catch(() => null);
+    if (!account || account.role !== role) {
+      setToken(null);
+      error.textContent = account
+        ? `That is a ${account.role} token; this page needs a ${role} token.`
+        : "That token is not valid.";
+      return;
+    }
+    form.token.value = "";
+    show(account);
+    onReady(account);
+  });
+  const account = await me().catch(() => null);
+  if (account && account.role === role) {
+    show(account);
+    onReady(account);
+  } else {
+    show(null);
+  }
+}
+
+/** Seconds as `1:05` (or `1:02:05`). */
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+export function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}

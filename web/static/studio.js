@@ -1,0 +1,264 @@
+// The creator's studio: resumable uploads (tus) with rate and ETA, transcode progress live,
+// poster and renditions when ready, merchants' tags to approve or reject, each clip's
+// traffic-pool stage, and earnings.
+
+import { api, bytes, clock, consoleSignIn, money, token } from "/assets/api.js";
+
+const ACTIVE = new Set(["uploading", "queued", "processing", "playable"]);
+const POLL_MS = 1000;
+
+const list = document.getElementById("videos");
+const template = document.getElementById("video-template");
+const state = { cursor: null, rows: new Map(), videos: new Map(), timer: 0, upload: null };
+
+/** Milliseconds of a clip's timeline as `1.5 s`. */
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+// ---- Upload (tus-js-client against /v1/uploads). ----
+
+const form = document.getElementById("upload-form");
+const pauseButton = document.getElementById("upload-pause");
+const progress = document.getElementById("upload-progress");
+const text = document.getElementById("upload-text");
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const file = form.file.files[0];
+  if (!file) return;
+  if (!window.tus || !window.tus.isSupported) {
+    text.textContent = "Resumable uploads need tus-js-client (run npm ci --prefix web).";
+    return;
+  }
+  const title = form.title.value.trim() || file.name;
+  const started = performance.now();
+  let startOffset = null;
+  const upload = new window.tus.Upload(file, {
+    endpoint: "/v1/uploads",
+    // Pieces a phone can resend cheaply after a drop (only the unacknowledged piece is).
+    chunkSize: 5 * 1024 * 1024,
+    retryDelays: [0, 1000, 3000, 5000, 10000],
+    metadata: { filename: file.name, filetype: file.type || "application/octet-stream", title },
+    headers: { Authorization: `Bearer ${token()}` },
+    // Survives a reload: the upload URL is kept under the file's fingerprint until it is done.
+    storeFingerprintForResuming: true,
+    removeFingerprintOnSuccess: true,
+    onAfterResponse(_req, res) {
+      const id = res.getHeader("Video-Id");
+      if (id && !state.uploadVideo) {
+        state.uploadVideo = id;
+        document.getElementById("transfer").dataset.videoId = id;
+      }
+    },
+    onProgress(sent, total) {
+      if (startOffset === null) startOffset = sent;
+      const seconds = (performance.now() - started) / 1000;
+      const rate = seconds > 0 ? (sent - startOffset) / seconds : 0;
+      const eta = rate > 0 ? (total - sent) / rate : Infinity;
+      progress.value = total ? (100 * sent) / total : 0;
+      text.textContent = `${bytes(sent)} of ${bytes(total)} · ${bytes(rate)}/s · `
+        + (Number.isFinite(eta) ? `${clock(eta)} left` : "estimating…");
+    },
+    onSuccess() {
+      progress.value = 100;
+      text.textContent = `Uploaded ${bytes(file.size)}: transcoding…`;
+      pauseButton.hidden = true;
+      state.upload = null;
+      document.getElementById("transfer").dataset.done = "true";
+      refresh();
+    },
+    onError(err) {
+      text.textContent = `Upload stopped: ${err.message}. Press Upload to try again; it resumes.`;
+      pauseButton.hidden = true;
+      state.upload = null;
+    },
+  });
+  state.upload = upload;
+  state.uploadVideo = null;
+  const transfer = document.getElementById("transfer");
+  transfer.hidden = false;
+  delete transfer.dataset.done;
+  delete transfer.dataset.videoId;
+  progress.value = 0;
+  const previous = await upload.findPreviousUploads();
+  if (previous.length) {
+    upload.resumeFromPreviousUpload(previous[0]);
+    text.textContent = "Resuming the earlier upload of this file…";
+    transfer.dataset.resumed = "true";
+  } else {
+    text.textContent = "Starting…";
+    delete transfer.dataset.resumed;
+  }
+  upload.start();
+  pauseButton.hidden = false;
+  pauseButton.textContent = "Pause";
+  refresh();
+});
+
+pauseButton.addEventListener("click", () => {
+  const upload = state.upload;
+  if (!upload) return;
+  if (pauseButton.textContent === "Pause") {
+    upload.abort();
+    pauseButton.textContent = "Resume";
+    text.textContent += " · paused";
+  } else {
+    upload.start();
+    pauseButton.textContent = "Pause";
+  }
+});
+
+// ---- Your videos: live while any of them is still moving. ----
+
+async function refresh() {
+  clearTimeout(state.timer);
+  try {
+    const page = await api("/v1/creators/me/videos?limit=20");
+    render(page.items);
+    state.cursor = page.next_cursor;
+    document.getElementById("more-videos").hidden = !page.next_cursor;
+    if (page.items.some((v) => ACTIVE.has(v.status)) || state.upload) {
+      state.timer = setTimeout(refresh, POLL_MS);
+    }
+  } catch (e) {
+    list.dataset.error = e.message;
+    state.timer = setTimeout(refresh, 5 * POLL_MS);
+  }
+}
+
+document.getElementById("more-videos").addEventListener("click", async () => {
+  if (!state.cursor) return;
+  const page = await api(`/v1/creators/me/videos?limit=20&cursor=${encodeURIComponent(state.cursor)}`);
+  render(page.items, true);
+  state.cursor = page.next_cursor;
+  document.getElementById("more-videos").hidden = !page.next_cursor;
+});
+
+function render(videos, append = false) {
+  const rows = videos.map((v) => {
+    let row = state.rows.get(v.id);
+    if (!row) {
+      row = template.content.firstElementChild.cloneNode(true);
+      row.dataset.videoId = v.id;
+      state.rows.set(v.id, row);
+    }
+    if (append) row.dataset.older = "true";
+    fill(row, v);
+    return row;
+  });
+  if (append) {
+    list.append(...rows);
+  } else {
+    // The first page, refreshed; rows of later pages ("More") stay below it.
+    const older = [...list.children].filter((r) => r.dataset.older && !rows.includes(r));
+    list.replaceChildren(...rows, ...older);
+  }
+}
+
+const STATUS = {
+  uploading: "Uploading",
+  queued: "Waiting to transcode",
+  processing: "Transcoding",
+  playable: "Playable (finishing the other sizes)",
+  ready: "Ready",
+  failed: "Failed",
+};
+
+function fill(row, v) {
+  state.videos.set(v.id, v);
+  row.dataset.status = v.status;
+  row.querySelector(".video-title").textContent = v.title || "Untitled";
+  const thumb = row.querySelector(".thumb");
+  if (v.playback.poster && thumb.getAttribute("src") !== v.playback.poster) thumb.src = v.playback.poster;
+  thumb.hidden = !v.playback.poster;
+  let status = STATUS[v.status] || v.status;
+  if (v.status === "uploading" && v.upload && v.upload.length) {
+    status += ` ${Math.floor((100 * v.upload.offset) / v.upload.length)}%`;
+  }
+  if (v.status === "processing") status += ` ${Math.round(v.progress * 100)}%`;
+  if (v.status === "failed" && v.error) status += `: ${v.error}`;
+  row.querySelector(".status").textContent = status;
+  const bar = row.querySelector(".transcode");
+  bar.value = v.progress;
+  bar.hidden = !["processing", "playable", "queued"].includes(v.status);
+
+  const d = v.distribution;
+  row.querySelector(".video-stage").textContent = d
+    ? `Traffic pool: ${d.pool === "testing" ? `stage ${d.stage}` : d.pool} · ${d.impressions} impressions`
+      + (d.stage_ends_at ? ` of ${d.stage_ends_at} for this stage` : "")
+    : "";
+
+  const r = row.querySelector(".renditions");
+  r.replaceChildren();
+  if (v.status === "ready" || v.status === "playable") {
+    const sizes = v.playback.mp4.map((m) => `${m.width}×${m.height}`);
+    r.append(`Renditions: ${sizes.join(", ") || "HLS only"} · `);
+    const watch = document.createElement("a");
+    watch.href = `/?v=${encodeURIComponent(v.id)}`;
+    watch.textContent = "watch";
+    r.append(watch);
+  }
+
+  const tags = row.querySelector(".tags");
+  tags.replaceChildren(...v.tags.map((t) => tagItem(v, t)));
+}
+
+function tagItem(video, tag) {
+  const li = document.createElement("li");
+  li.className = "tag";
+  li.dataset.tagId = tag.id;
+  li.dataset.status = tag.status;
+  const range = `${seconds(tag.start_ms)}–${seconds(tag.end_ms)}`;
+  li.append(`${tag.title} · ${money(tag.price)} · ${range} · ${tag.status}`);
+  if (tag.status === "pending") {
+    for (const [action, label] of [["approve", "Approve"], ["reject", "Reject"]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = action;
+      b.textContent = label;
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        try {
+          await api(`/v1/videos/${encodeURIComponent(video.id)}/tags/${encodeURIComponent(tag.id)}/${action}`, { method: "POST" });
+        } catch (e) {
+          li.append(` (${e.message})`);
+        }
+        refresh();
+        earnings();
+      });
+      li.append(" ", b);
+    }
+  }
+  return li;
+}
+
+// ---- Earnings. ----
+
+async function earnings() {
+  const rows = await api("/v1/creators/me/earnings").catch(() => []);
+  const body = document.querySelector("#earnings tbody");
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    const video = state.videos.get(r.video_id);
+    const product = video?.tags.find((t) => t.product_id === r.product_id);
+    const cells = [video?.title || r.video_id, product?.title || r.product_id, String(r.orders),
+      money(r.gmv), money(r.commission)];
+    for (const cell of cells) {
+      const td = document.createElement("td");
+      td.textContent = cell;
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+  const totals = new Map();
+  for (const r of rows) {
+    totals.set(r.commission.currency, (totals.get(r.commission.currency) || 0) + r.commission.amount_minor);
+  }
+  document.getElementById("earnings-total").textContent = rows.length
+    ? `Commission earned: ${[...totals].map(([currency, amount_minor]) => money({ currency, amount_minor })).join(" + ")}`
+    : "No sales through your clips yet.";
+}
+
+await consoleSignIn("creator", async () => {
+  await refresh();
+  earnings();
+});

@@ -1,0 +1,97 @@
+// The creator's studio in a real browser at phone size. Run by tests/web.rs:
+//
+//   node web/tests/studio.mjs BASE_URL CREATOR_TOKEN FILE TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
+//
+// Uploads FILE through tus, reloads the page half-way and resumes, watches the video reach
+// `ready` with its poster and renditions, and approves the pending tag TAG_ID.
+
+import { strict as assert } from "node:assert";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, creatorToken, file, taggedVideo, tagId, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const failures = [];
+const context = await browser.newContext({
+  viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+});
+const page = await context.newPage();
+page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
+page.on("console", (m) => {
+  if (m.type() === "error") console.error(`console: ${m.text()}`);
+});
+
+try {
+  // Signing in with the form (the token is then kept for the reload).
+  await page.goto(`${base}/studio`);
+  await page.fill("#token", creatorToken);
+  await page.click("#signin button[type=submit]");
+  await page.waitForSelector("#app:not([hidden])");
+
+  // Each acknowledged piece is held back a little, so that the reload lands mid-upload.
+  await page.route("**/v1/uploads/**", async (route) => {
+    const response = await route.fetch();
+    if (route.request().method() === "PATCH") await new Promise((r) => setTimeout(r, 700));
+    await route.fulfill({ response });
+  });
+  await page.fill("#title", "Test pattern");
+  await page.setInputFiles("#file", file);
+  await page.click("#upload-start");
+  await page.waitForFunction(() => {
+    const p = document.getElementById("upload-progress");
+    return p.value > 0 && p.value < 100;
+  }, null, { timeout: 20_000 });
+  const text = await page.locator("#upload-text").textContent();
+  assert.match(text, /of .* · .*\/s · /, `rate and ETA shown: ${text}`);
+  const halfway = await page.locator("#upload-progress").evaluate((p) => p.value);
+  await page.screenshot({ path: join(artifacts, "studio-uploading.png") });
+
+  // The page goes away mid-upload; choosing the same file again resumes, not restarts.
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.reload();
+  await page.waitForSelector("#app:not([hidden])");
+  await page.setInputFiles("#file", file);
+  await page.click("#upload-start");
+  await page.waitForSelector('#transfer[data-resumed="true"]', { timeout: 10_000 });
+  await page.waitForSelector('#transfer[data-done="true"]', { timeout: 60_000 });
+  const video = await page.locator("#transfer").getAttribute("data-video-id");
+  assert.ok(video, "the upload named its video");
+  console.log(`resumed after ${halfway.toFixed(0)} %: ${video}`);
+
+  // Transcoding is watched live until the video is ready, with its poster and renditions.
+  const row = page.locator(`.video-row[data-video-id="${video}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  await page.waitForSelector(`.video-row[data-video-id="${video}"][data-status="ready"]`, { timeout: 180_000 });
+  await page.waitForFunction(
+    (id) => document.querySelector(`.video-row[data-video-id="${id}"] .thumb`)?.naturalWidth > 0,
+    video,
+    { timeout: 10_000 },
+  );
+  assert.match(await row.locator(".renditions").textContent(), /\d+×\d+/);
+  assert.match(await row.locator(".video-stage").textContent(), /stage 0/);
+
+  // The merchant's pending tag on the other clip: approve it.
+  const tag = page.locator(`.video-row[data-video-id="${taggedVideo}"] .tag[data-tag-id="${tagId}"]`);
+  assert.equal(await tag.getAttribute("data-status"), "pending");
+  await tag.locator("button.approve").click();
+  await page.waitForSelector(`.tag[data-tag-id="${tagId}"][data-status="live"]`, { timeout: 10_000 });
+  await page.screenshot({ path: join(artifacts, "studio.png"), fullPage: true });
+} catch (e) {
+  failures.push(e.stack || String(e));
+  await page.screenshot({ path: join(artifacts, "studio-failure.png"), fullPage: true }).catch(() => {});
+}
+await browser.close();
+if (failures.length) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
+console.log("studio page: ok");
