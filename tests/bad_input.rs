@@ -129,6 +129,41 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = app.create_product(&viewer, "x", 100, "USD", 1).await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let me = |token: Option<&str>, path: &str| {
+        let mut r = app.client.get(app.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = me(None, "/v1/me").await.unwrap();
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r: Value = me(Some(&viewer), "/v1/me")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["id"].as_str(), r["role"].as_str()),
+        (Some(viewer_id.as_str()), Some("viewer"))
+    );
+    let r = me(Some(&viewer), "/v1/creators/me/videos").await.unwrap();
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = me(None, "/v1/creators/me/videos").await.unwrap();
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = me(Some(&creator), "/v1/creators/me/videos?limit=0")
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_limit").await;
+    let r = me(Some(&creator), "/v1/creators/me/videos?cursor=nope")
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+    let r = me(Some(&creator), "/v1/creators/me/videos?limit=x")
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_query").await;
 
     // Products: validation.
     let r = app.create_product(&merchant, "Balm", -5, "USD", 1).await;

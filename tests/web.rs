@@ -174,4 +174,36 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
     assert_eq!(items.len(), 2, "{mine}");
     assert!(items.iter().all(|v| v["status"] == "ready"), "{mine}");
     assert_eq!(items[0]["title"], "Test pattern", "newest first: {mine}");
+    // One at a time: the cursor walks the same list without repeats, then ends.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/v1/creators/me/videos?limit=1".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&creator.1)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        walked.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let all: Vec<Value> = items.iter().map(|v| v["id"].clone()).collect();
+    assert_eq!(walked, all);
 }
