@@ -29,11 +29,13 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("api.js", JS, include_str!("../web/static/api.js")),
     ("feed.js", JS, include_str!("../web/static/feed.js")),
     ("studio.js", JS, include_str!("../web/static/studio.js")),
+    ("merchant.js", JS, include_str!("../web/static/merchant.js")),
 ];
 
 const PAGES: &[(&str, &str)] = &[
     ("/", include_str!("../web/static/index.html")),
     ("/studio", include_str!("../web/static/studio.html")),
+    ("/merchant", include_str!("../web/static/merchant.html")),
 ];
 
 /// `(URL under /vendor/, file under the vendor dir)`.

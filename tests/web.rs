@@ -16,8 +16,8 @@ fn artifacts() -> std::path::PathBuf {
 }
 
 /// Runs a browser script from `web/tests/` (where it finds playwright-core); panics with its
-/// output unless it succeeds.
-fn browser(script: &str, args: &[String]) {
+/// output unless it succeeds, else returns what it printed.
+fn browser(script: &str, args: &[String]) -> String {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
     assert!(
         web.join("node_modules/playwright-core").is_dir()
@@ -35,6 +35,7 @@ fn browser(script: &str, args: &[String]) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{script} failed:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,15 +76,7 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
         .unwrap();
 
     // What the browser did reached the server: one unit sold, the viewing actions recorded.
-    let p: Value = app
-        .client
-        .get(app.url(&format!("/v1/products/{product}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = app.get_json(&format!("/v1/products/{product}"), None).await;
     assert_eq!(p["stock"], 4, "{p}");
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT type FROM events WHERE viewer_id = $1 ORDER BY type")
@@ -149,27 +142,12 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
         .unwrap();
 
     // The approval and the upload happened on the server.
-    let tags: Value = app
-        .client
-        .get(app.url(&format!("/v1/videos/{clip}/tags")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
     assert_eq!(tags[0]["id"], tag.as_str());
     assert_eq!(tags[0]["status"], "live", "{tags}");
     let mine: Value = app
-        .client
-        .get(app.url("/v1/creators/me/videos"))
-        .bearer_auth(&creator.1)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/creators/me/videos", Some(&creator.1))
+        .await;
     let items = mine["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{mine}");
     assert!(items.iter().all(|v| v["status"] == "ready"), "{mine}");
@@ -182,16 +160,7 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = app
-            .client
-            .get(app.url(&path))
-            .bearer_auth(&creator.1)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&path, Some(&creator.1)).await;
         walked.extend(
             page["items"]
                 .as_array()
@@ -206,4 +175,70 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
     }
     let all: Vec<Value> = items.iter().map(|v| v["id"].clone()).collect();
     assert_eq!(walked, all);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it() {
+    let app = TestApp::spawn().await;
+    let creator = app.account("creator", "Cleo").await;
+    let merchant = app.account("merchant", "Mia").await;
+    let clip = app
+        .upload_ready(&creator.1, &media("mp4ff_bbb_prog_10s.mp4"), "Bunny")
+        .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let picture = scratch.path().join("carrot.png");
+    image::RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([255, (x % 256) as u8, (y % 256) as u8])
+    })
+    .save(&picture)
+    .unwrap();
+
+    let base = app.url("").trim_end_matches('/').to_owned();
+    let args = [
+        base.clone(),
+        merchant.1.clone(),
+        clip.clone(),
+        picture.display().to_string(),
+        artifacts().display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || browser("merchant.mjs", &args))
+        .await
+        .unwrap();
+    let created: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let tag = created["tag"].as_str().unwrap().to_owned();
+
+    // As the merchant set it on the timeline: 20 % to 50 % of the 10 s clip, pinned at the
+    // centre, waiting for the creator.
+    let tags: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
+    let t = &tags[0];
+    assert_eq!(
+        (t["id"].as_str(), t["status"].as_str()),
+        (Some(tag.as_str()), Some("pending"))
+    );
+    let near = |v: &Value, want: f64, within: f64| (v.as_f64().unwrap() - want).abs() <= within;
+    assert!(near(&t["start_ms"], 2000.0, 150.0), "{t}");
+    assert!(near(&t["end_ms"], 5000.0, 150.0), "{t}");
+    assert!(
+        near(&t["position"]["x"], 0.5, 0.01) && near(&t["position"]["y"], 0.5, 0.01),
+        "{t}"
+    );
+    assert_eq!(t["label"], "Soft & cuddly");
+    assert!(
+        t["image"].is_string(),
+        "the product's picture is on the tag: {t}"
+    );
+
+    // Once the creator approves, a viewer sees its card on the clip.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/videos/{clip}/tags/{tag}/approve")))
+        .bearer_auth(&creator.1)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let args = [base, clip, tag, artifacts().display().to_string()];
+    tokio::task::spawn_blocking(move || browser("card.mjs", &args))
+        .await
+        .unwrap();
 }

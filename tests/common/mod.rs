@@ -193,6 +193,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET path` (as `token`'s account, if given), expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let mut request = self.client.get(self.url(path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

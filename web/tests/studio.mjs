@@ -6,31 +6,11 @@
 // `ready` with its poster and renditions, and approves the pending tag TAG_ID.
 
 import { strict as assert } from "node:assert";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { run } from "./browser.mjs";
 
 const [base, creatorToken, file, taggedVideo, tagId, artifacts] = process.argv.slice(2);
-mkdirSync(artifacts, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-const failures = [];
-const context = await browser.newContext({
-  viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
-});
-const page = await context.newPage();
-page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
-page.on("console", (m) => {
-  if (m.type() === "error") console.error(`console: ${m.text()}`);
-});
-
-try {
+await run("studio", artifacts, async (page) => {
   // Signing in with the form (the token is then kept for the reload).
   await page.goto(`${base}/studio`);
   await page.fill("#token", creatorToken);
@@ -85,13 +65,4 @@ try {
   await tag.locator("button.approve").click();
   await page.waitForSelector(`.tag[data-tag-id="${tagId}"][data-status="live"]`, { timeout: 10_000 });
   await page.screenshot({ path: join(artifacts, "studio.png"), fullPage: true });
-} catch (e) {
-  failures.push(e.stack || String(e));
-  await page.screenshot({ path: join(artifacts, "studio-failure.png"), fullPage: true }).catch(() => {});
-}
-await browser.close();
-if (failures.length) {
-  console.error(failures.join("\n"));
-  process.exit(1);
-}
-console.log("studio page: ok");
+});

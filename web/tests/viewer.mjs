@@ -6,39 +6,18 @@
 // Exits non-zero (with the reason) at the first expectation that fails.
 
 import { strict as assert } from "node:assert";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { run } from "./browser.mjs";
 
 const [base, viewerToken, taggedVideo, tagId, artifacts] = process.argv.slice(2);
-mkdirSync(artifacts, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-const failures = [];
-const context = await browser.newContext({
-  viewport: { width: 390, height: 844 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-});
-await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-const page = await context.newPage();
-page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
-page.on("console", (m) => {
-  if (m.type() === "error") console.error(`console: ${m.text()}`);
-});
-
+/** The test\'s page (set when the run starts), for the helpers below. */
+let page;
 const current = () => page.locator('.slide[aria-hidden="false"]');
+
 const currentTime = () => page.evaluate(
   () => document.querySelector('.slide[aria-hidden="false"] video')?.currentTime ?? -1,
 );
+
 async function waitTime(pred, what, timeout = 30_000) {
   await page.waitForFunction(
     (src) => {
@@ -52,7 +31,8 @@ async function waitTime(pred, what, timeout = 30_000) {
   });
 }
 
-try {
+await run("viewer", artifacts, async (p) => {
+  page = p;
   // Signed in as the viewer; a shared link opens on the tagged clip.
   await page.addInitScript((t) => localStorage.setItem("vitrine.token", t), viewerToken);
   await page.goto(`${base}/?v=${taggedVideo}`);
@@ -132,13 +112,4 @@ try {
   );
   await current().locator(".like").click();
   await sent;
-} catch (e) {
-  failures.push(e.stack || String(e));
-  await page.screenshot({ path: join(artifacts, "viewer-failure.png") }).catch(() => {});
-}
-await browser.close();
-if (failures.length) {
-  console.error(failures.join("\n"));
-  process.exit(1);
-}
-console.log("viewer page: ok");
+}, { autoplay: true, permissions: ["clipboard-read", "clipboard-write"], origin: base });
