@@ -178,7 +178,7 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it() {
+async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_on_any_screen() {
     let app = TestApp::spawn().await;
     let creator = app.account("creator", "Cleo").await;
     let merchant = app.account("merchant", "Mia").await;
@@ -237,8 +237,21 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it(
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let args = [base, clip, tag, artifacts().display().to_string()];
+    let args = [base.clone(), clip, tag, artifacts().display().to_string()];
     tokio::task::spawn_blocking(move || browser("card.mjs", &args))
+        .await
+        .unwrap();
+
+    // Every page, signed in, on a phone and on a desktop: nothing wider than the screen.
+    let viewer = app.account("viewer", "Vic").await;
+    let args = [
+        base,
+        viewer.1,
+        creator.1,
+        merchant.1,
+        artifacts().display().to_string(),
+    ];
+    tokio::task::spawn_blocking(move || browser("layout.mjs", &args))
         .await
         .unwrap();
 }

@@ -34,7 +34,14 @@ async function waitTime(pred, what, timeout = 30_000) {
 await run("viewer", artifacts, async (p) => {
   page = p;
   // Signed in as the viewer; a shared link opens on the tagged clip.
-  await page.addInitScript((t) => localStorage.setItem("vitrine.token", t), viewerToken);
+  await page.addInitScript((t) => {
+    localStorage.setItem("vitrine.token", t);
+    // The Layout Instability API: every unexpected shift of the page's layout, summed.
+    window.layoutShift = 0;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (!e.hadRecentInput) window.layoutShift += e.value;
+    }).observe({ type: "layout-shift", buffered: true });
+  }, viewerToken);
   await page.goto(`${base}/?v=${taggedVideo}`);
   await page.waitForSelector('.who:not([hidden])');
 
@@ -57,11 +64,13 @@ await run("viewer", artifacts, async (p) => {
   await waitTime("t > 4.3 && t < 9", "the clip plays past the tag's end");
   assert.ok(await card.isHidden(), "card hidden after the range");
   const slotAfter = await current().locator(".card-slot").boundingBox();
-  assert.deepEqual(slotAfter, slot, "the card's slot does not move (no layout shift)");
+  assert.deepEqual(slotAfter, slot, "the card's slot does not move");
+  assert.equal(await page.evaluate(() => window.layoutShift), 0, "no layout shift as cards come and go");
 
-  // Back in range (the clip loops): tap the card, buy one in the sheet.
+  // Back in range (the clip loops): the card, reached with the keyboard, opens the sheet; buy one.
   await card.waitFor({ state: "visible", timeout: 15_000 });
-  await card.click();
+  await card.focus();
+  await page.keyboard.press("Enter");
   const sheet = page.locator("#sheet");
   await sheet.waitFor({ state: "visible" });
   await page.waitForFunction(() => document.getElementById("sheet-stock").dataset.units);
@@ -79,7 +88,14 @@ await run("viewer", artifacts, async (p) => {
   await page.locator("#sheet .close").click();
   await sheet.waitFor({ state: "hidden" });
 
-  // Swipe up: the next clip comes and plays (it was preloaded).
+  // The next clip is already buffered before the swipe, so it starts at once.
+  await page.waitForFunction(
+    () => document.querySelector('.slide[data-index="1"] video')?.readyState >= 2,
+    null,
+    { timeout: 10_000 },
+  );
+
+  // Swipe up: the next clip comes and plays.
   const first = await current().getAttribute("data-video-id");
   const box = await page.locator("#feed").boundingBox();
   const x = box.x + box.width / 3;
@@ -104,6 +120,14 @@ await run("viewer", artifacts, async (p) => {
     first,
     { timeout: 5_000 },
   );
+
+  // Space pauses, m unmutes (and the speaker button says so).
+  await page.locator("#feed").focus();
+  await page.keyboard.press(" ");
+  await page.waitForFunction(() => document.querySelector('.slide[aria-hidden="false"] video').paused);
+  await page.keyboard.press("m");
+  assert.equal(await page.evaluate(() => document.querySelector('.slide[aria-hidden="false"] video').muted), false);
+  assert.equal(await page.locator("#mute").getAttribute("aria-pressed"), "false");
 
   // The viewing actions reach the API in batches.
   const sent = page.waitForResponse(

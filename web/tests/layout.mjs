@@ -1,0 +1,33 @@
+// Every page at phone size (390×844) and on a desktop (1280×800), signed in: nothing wider than
+// the screen (no sideways scrolling), and a screenshot of each. Run by tests/web.rs:
+//
+//   node web/tests/layout.mjs BASE_URL VIEWER_TOKEN CREATOR_TOKEN MERCHANT_TOKEN ARTIFACTS_DIR
+
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { run } from "./browser.mjs";
+
+const [base, viewer, creator, merchant, artifacts] = process.argv.slice(2);
+const pages = [
+  ["feed", "/", viewer, ".slide"],
+  ["studio", "/studio", creator, "#app:not([hidden])"],
+  ["merchant", "/merchant", merchant, "#app:not([hidden])"],
+];
+
+await run("layout", artifacts, async (page) => {
+  for (const [size, viewport] of [["phone", { width: 390, height: 844 }], ["desktop", { width: 1280, height: 800 }]]) {
+    await page.setViewportSize(viewport);
+    for (const [name, path, token, ready] of pages) {
+      await page.evaluate((t) => localStorage.setItem("vitrine.token", t), token).catch(() => {});
+      await page.goto(`${base}${path}`);
+      await page.evaluate((t) => localStorage.setItem("vitrine.token", t), token);
+      await page.reload();
+      await page.waitForSelector(ready, { timeout: 15_000 });
+      const [scroll, width] = await page.evaluate(
+        () => [document.documentElement.scrollWidth, window.innerWidth],
+      );
+      assert.ok(scroll <= width, `${name} at ${size}: ${scroll} px wide in a ${width} px window`);
+      if (size === "desktop") await page.screenshot({ path: join(artifacts, `${name}-desktop.png`) });
+    }
+  }
+});
