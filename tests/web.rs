@@ -53,6 +53,27 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
         .await;
 
     let (product, tag) = pending_tag(&app, &merchant.1, &tagged).await;
+    // Two sizes: S sold out, L dearer with 3 left.
+    for variant in [
+        json!({"sku": "CARROT-S", "options": {"size": "S"}, "stock": 0}),
+        json!({"sku": "CARROT-L", "options": {"size": "L"}, "stock": 3,
+               "price": {"amount_minor": 2499, "currency": "USD"}}),
+    ] {
+        let r = app
+            .client
+            .post(app.url(&format!("/v1/products/{product}/variants")))
+            .bearer_auth(&merchant.1)
+            .json(&variant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
     let r = app
         .client
         .post(app.url(&format!("/v1/videos/{tagged}/tags/{tag}/approve")))
@@ -75,9 +96,15 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
         .await
         .unwrap();
 
-    // What the browser did reached the server: one unit sold, the viewing actions recorded.
+    // What the browser did reached the server: one L sold, the viewing actions recorded.
     let p: Value = app.get_json(&format!("/v1/products/{product}"), None).await;
-    assert_eq!(p["stock"], 4, "{p}");
+    let stock: Vec<(&str, i64)> = p["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["sku"].as_str().unwrap(), v["stock"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(stock, [("CARROT-S", 0), ("CARROT-L", 2)], "{p}");
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT type FROM events WHERE viewer_id = $1 ORDER BY type")
             .bind(&viewer.0)
@@ -237,7 +264,12 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let args = [base.clone(), clip, tag, artifacts().display().to_string()];
+    let args = [
+        base.clone(),
+        clip.clone(),
+        tag,
+        artifacts().display().to_string(),
+    ];
     tokio::task::spawn_blocking(move || browser("card.mjs", &args))
         .await
         .unwrap();
@@ -249,6 +281,7 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
         viewer.1,
         creator.1,
         merchant.1,
+        clip,
         artifacts().display().to_string(),
     ];
     tokio::task::spawn_blocking(move || browser("layout.mjs", &args))

@@ -515,7 +515,9 @@ async function start() {
     } catch { /* gone: the feed alone */ }
   }
   await more();
-  document.getElementById("empty").hidden = state.items.length > 0;
+  const empty = document.getElementById("empty");
+  empty.textContent = state.viewer ? "You're all caught up: no clips you haven't seen." : "No clips yet.";
+  empty.hidden = state.items.length > 0;
   if (state.items.length) await go(0);
   feed.focus();
 }

@@ -1,15 +1,16 @@
 // Every page at phone size (390×844) and on a desktop (1280×800), signed in: nothing wider than
 // the screen (no sideways scrolling), and a screenshot of each. Run by tests/web.rs:
 //
-//   node web/tests/layout.mjs BASE_URL VIEWER_TOKEN CREATOR_TOKEN MERCHANT_TOKEN ARTIFACTS_DIR
+//   node web/tests/layout.mjs BASE_URL VIEWER_TOKEN CREATOR_TOKEN MERCHANT_TOKEN VIDEO_ID ARTIFACTS_DIR
 
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { run } from "./browser.mjs";
 
-const [base, viewer, creator, merchant, artifacts] = process.argv.slice(2);
+const [base, viewer, creator, merchant, video, artifacts] = process.argv.slice(2);
 const pages = [
-  ["feed", "/", viewer, ".slide"],
+  // A shared link: the viewer has seen the feed's only clip by the second visit.
+  ["feed", `/?v=${video}`, viewer, ".slide"],
   ["studio", "/studio", creator, "#app:not([hidden])"],
   ["merchant", "/merchant", merchant, "#app:not([hidden])"],
 ];

@@ -74,7 +74,14 @@ await run("viewer", artifacts, async (p) => {
   const sheet = page.locator("#sheet");
   await sheet.waitFor({ state: "visible" });
   await page.waitForFunction(() => document.getElementById("sheet-stock").dataset.units);
+  // The sizes: S sold out (not selectable), L chosen, with its own price and stock.
+  const sizes = page.locator("#sheet-variants input[name=variant]");
+  assert.equal(await sizes.count(), 2);
+  assert.ok(await sizes.nth(0).isDisabled(), "the sold-out size cannot be chosen");
+  assert.ok(await sizes.nth(1).isChecked(), "the size in stock is chosen");
+  assert.match(await page.locator("#sheet-price").textContent(), /24\.99/);
   const before = Number(await page.locator("#sheet-stock").getAttribute("data-units"));
+  assert.equal(before, 3);
   await page.screenshot({ path: join(artifacts, "viewer-sheet.png") });
   const ordered = page.waitForResponse((r) => r.url().endsWith("/pay") && r.status() === 200);
   await page.locator("#buy").click();
