@@ -117,6 +117,18 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
             "{kind} missing from {kinds:?}"
         );
     }
+
+    // And the merchant's console shows it: the impression, the tap, the order and its GMV.
+    let args = [
+        app.url("").trim_end_matches('/').to_owned(),
+        merchant.1.clone(),
+        product.clone(),
+        tagged.clone(),
+        artifacts().display().to_string(),
+    ];
+    tokio::task::spawn_blocking(move || browser("analytics.mjs", &args))
+        .await
+        .unwrap();
 }
 
 /// A merchant's product (5 in stock) tagged into `video` over 1.5–4 s with a pin, waiting for

@@ -43,15 +43,21 @@ function track(type, item, extra = {}) {
   if (state.queue.length >= 50) flush();
 }
 
-async function flush(keepalive = false) {
-  if (!state.queue.length || !state.viewer) return;
+/** The batch being sent, if any. */
+let flushing = Promise.resolve();
+
+function flush(keepalive = false) {
+  if (!state.queue.length || !state.viewer) return flushing;
   const events = state.queue.splice(0, 1000);
-  try {
-    await api("/v1/events", { method: "POST", body: { events }, keepalive });
-  } catch (e) {
-    // Not lost: a retry sends the same ids, which the server counts once.
-    if (!(e instanceof ApiError) || e.status >= 500) state.queue.unshift(...events);
-  }
+  flushing = (async () => {
+    try {
+      await api("/v1/events", { method: "POST", body: { events }, keepalive });
+    } catch (e) {
+      // Not lost: a retry sends the same ids, which the server counts once.
+      if (!(e instanceof ApiError) || e.status >= 500) state.queue.unshift(...events);
+    }
+  })();
+  return flushing;
 }
 setInterval(flush, FLUSH_MS);
 addEventListener("pagehide", () => flush(true));
@@ -317,6 +323,8 @@ async function openSheet(s) {
   if (!tag) return;
   state.sheetTag = { tag, item: s.item, key: uuid() };
   track("product_click", s.item, { tag_id: tag.id, product_id: tag.product_id });
+  // At once: the shop credits a sale to the clip whose card was tapped, by this click.
+  flush();
   document.getElementById("sheet-result").textContent = "";
   document.getElementById("sheet-result").className = "result";
   document.getElementById("sheet-title").textContent = tag.title;
@@ -389,6 +397,9 @@ document.getElementById("buy").addEventListener("click", async () => {
   result.className = "result";
   result.textContent = "Placing your order…";
   try {
+    // The card's tap must be stored before the order, or the sale is credited to no clip.
+    await flushing;
+    await flush();
     // The same key for every retry of this purchase: the server places it once.
     const order = await api("/v1/orders", {
       method: "POST",

@@ -297,6 +297,7 @@ $("tag-form").addEventListener("submit", async (e) => {
       : `Tag created: ${tag.status}.`;
     result.dataset.tagId = tag.id;
     tags();
+    analytics();
   } catch (err) {
     error.textContent = err instanceof ApiError ? err.message : String(err);
   }
@@ -323,12 +324,18 @@ async function analytics() {
   const rows = await api("/v1/merchants/me/analytics").catch(() => []);
   $("analytics").querySelector("tbody").replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
+    tr.dataset.productId = r.product_id;
+    tr.dataset.videoId = r.video_id;
     const product = state.products.get(r.product_id);
-    const cells = [product?.title || r.product_id, r.video_id, String(r.tag_impressions),
-      String(r.clicks), String(r.orders), money(r.gmv), money(r.gpm)];
-    for (const c of cells) {
+    const cells = [
+      ["product", product?.title || r.product_id], ["video", r.video_id],
+      ["impressions", String(r.tag_impressions)], ["clicks", String(r.clicks)],
+      ["orders", String(r.orders)], ["gmv", money(r.gmv)], ["gpm", money(r.gpm)],
+    ];
+    for (const [name, value] of cells) {
       const td = document.createElement("td");
-      td.textContent = c;
+      td.className = name;
+      td.textContent = value;
       tr.appendChild(td);
     }
     return tr;
