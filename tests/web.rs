@@ -111,7 +111,13 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
             .fetch_all(app.state.db.pool())
             .await
             .unwrap();
-    for kind in ["impression", "like", "product_click"] {
+    for kind in [
+        "impression",
+        "like",
+        "product_click",
+        "share",
+        "not_interested",
+    ] {
         assert!(
             kinds.iter().any(|k| k == kind),
             "{kind} missing from {kinds:?}"

@@ -304,6 +304,7 @@ function wireRail(s) {
   s.el.querySelector(".not-interested").addEventListener("click", () => {
     if (!needViewer()) return;
     track("not_interested", s.item);
+    flush(); // the next page must already know
     toast("You'll see less like this");
     go(state.index + 1);
   });

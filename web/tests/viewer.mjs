@@ -136,11 +136,32 @@ await run("viewer", artifacts, async (p) => {
   assert.equal(await page.evaluate(() => document.querySelector('.slide[aria-hidden="false"] video').muted), false);
   assert.equal(await page.locator("#mute").getAttribute("aria-pressed"), "false");
 
+  // Share copies a link that opens on this clip.
+  await current().locator(".share").click();
+  await page.locator("#toast.show").waitFor({ timeout: 5_000 });
+  const link = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(link, `${base}/?v=${first}`);
+
   // The viewing actions reach the API in batches.
   const sent = page.waitForResponse(
     (r) => r.url().endsWith("/v1/events") && r.request().method() === "POST" && r.status() === 200,
     { timeout: 10_000 },
   );
   await current().locator(".like").click();
+  assert.equal(await current().locator(".like").getAttribute("aria-pressed"), "true");
   await sent;
+
+  // Not interested: the clip goes, the next one comes (and the server hears of it).
+  const told = page.waitForResponse(
+    (r) => r.url().endsWith("/v1/events") && r.status() === 200
+      && (r.request().postData() || "").includes('"not_interested"'),
+    { timeout: 10_000 },
+  );
+  await current().locator(".not-interested").click();
+  await told;
+  await page.waitForFunction(
+    (id) => document.querySelector('.slide[aria-hidden="false"]')?.dataset.videoId !== id,
+    first,
+    { timeout: 5_000 },
+  );
 }, { autoplay: true, permissions: ["clipboard-read", "clipboard-write"], origin: base });
