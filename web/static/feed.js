@@ -515,7 +515,14 @@ async function signIn() {
   who.textContent = account ? account.name : "";
   who.dataset.viewerId = account ? account.id : "";
   document.getElementById("signin").hidden = Boolean(account);
+  document.getElementById("signout").hidden = !account;
 }
+
+document.getElementById("signout").addEventListener("click", async () => {
+  await flush();
+  setToken(null);
+  location.reload();
+});
 
 async function start() {
   // A shared link opens on its clip, then the feed follows.
