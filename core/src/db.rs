@@ -101,6 +101,11 @@ const MMAP_BYTES: i64 = 1 << 30;
 /// before, off the write path.
 const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
 
+/// SQLite reuses its write-ahead log from the start once a checkpoint has copied it back, but
+/// keeps the file at its largest size unless told otherwise (117 MB after a million-event
+/// ingest): the writer cuts it back to this when the log restarts.
+const WAL_LIMIT_BYTES: i64 = 64 << 20;
+
 fn sqlite_options(connections: u32, cache_kib: i64, writer: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
@@ -113,6 +118,8 @@ fn sqlite_options(connections: u32, cache_kib: i64, writer: bool) -> AnyPoolOpti
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute(format!("PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}").as_str())
+                    .await?;
                 conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
                     .await?;
                 conn.execute(format!("PRAGMA mmap_size = {MMAP_BYTES}").as_str())
