@@ -46,6 +46,7 @@ on_both_backends!(
     tokens_authenticate_their_account_only,
     a_video_and_its_job_are_written_together_or_not_at_all,
     ready_videos_page_newest_first_without_gaps_or_repeats,
+    a_creators_videos_page_newest_first_and_only_theirs,
     concurrent_workers_never_lease_the_same_job,
     an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out,
     retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
@@ -260,6 +261,36 @@ async fn ready_videos_page_newest_first_without_gaps_or_repeats(kind: DbKind) {
     assert_eq!(
         seen, ready,
         "every ready video once, newest first; the queued one never"
+    );
+}
+
+async fn a_creators_videos_page_newest_first_and_only_theirs(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let mine = creator(&db).await;
+    let other = creator(&db).await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(queued_video(&db, &mine).await);
+        if i == 2 {
+            queued_video(&db, &other).await;
+        }
+    }
+    made.reverse();
+    let mut seen = Vec::new();
+    let mut before: Option<VideoId> = None;
+    loop {
+        let page = videos::list_by_creator(&db, &mine, before.as_ref(), 2)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|v| v.id.clone());
+        seen.extend(page.into_iter().map(|v| v.id));
+    }
+    assert_eq!(
+        seen, made,
+        "the creator's five, newest first, none of the other's"
     );
 }
 

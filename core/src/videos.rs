@@ -218,16 +218,30 @@ pub async fn list_by_creator(
     before: Option<&VideoId>,
     limit: i64,
 ) -> anyhow::Result<Vec<Video>> {
-    // `vid_~` sorts after every id (`~` after the hex digits): the first page is the same query.
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 AND id < $2 \
-         ORDER BY id DESC LIMIT $3"
-    ))
-    .bind(creator.as_str())
-    .bind(before.map_or("vid_~", VideoId::as_str))
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
+    // Two statements rather than a sentinel id: how `~` sorts against digits depends on the
+    // database's collation.
+    let rows = match before {
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 ORDER BY id DESC LIMIT $2"
+            ))
+            .bind(creator.as_str())
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+        Some(before) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 AND id < $2 \
+                 ORDER BY id DESC LIMIT $3"
+            ))
+            .bind(creator.as_str())
+            .bind(before.as_str())
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
     rows.iter().map(from_row).collect()
 }
 

@@ -258,7 +258,10 @@ impl Ranker {
     pub async fn refresh(&self, db: &Db, what: Refresh) -> anyhow::Result<()> {
         let mut w = self.0.working.lock().await;
         if what.fold {
-            self.fold(db).await?;
+            // A failed fold is retried next time; the rest of the pass still runs.
+            if let Err(e) = self.fold(db).await {
+                tracing::warn!(error = ?e, "folding the queued clip counts failed; retrying");
+            }
         }
         let started = now_ms();
         let mut changed = false;

@@ -605,7 +605,7 @@ pub async fn fold_counts(
             "DELETE FROM feed_count_deltas WHERE id IN \
              (SELECT id FROM feed_count_deltas ORDER BY id LIMIT $1) RETURNING body",
         )
-        .bind(FOLD_BATCHES.min((max - folded) as i64))
+        .bind(FOLD_BATCHES.min(i64::try_from(max - folded).unwrap_or(i64::MAX)))
         .fetch_all(&mut *tx)
         .await?;
         if bodies.is_empty() {
@@ -615,8 +615,15 @@ pub async fn fold_counts(
         let mut epochs: BTreeMap<i64, HashMap<String, (Counts, f64)>> = BTreeMap::new();
         let mut durations: HashMap<String, Option<i64>> = HashMap::new();
         for body in &bodies {
-            let batch: CountDeltas =
-                serde_json::from_str(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            // A row this version cannot read (a newer one's format during a rolling deploy, or
+            // damage) is dropped with a loud error rather than left to fail every fold after it.
+            let batch: CountDeltas = match serde_json::from_str(body) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "a queued batch of clip counts cannot be read; its counts are lost");
+                    continue;
+                }
+            };
             let sums = epochs.entry(batch.epoch).or_default();
             for clip in batch.clips {
                 let (counts, trend) = sums.entry(clip.0.clone()).or_default();

@@ -226,7 +226,11 @@ async fn my_videos(
             })
         })
         .transpose()?;
-    let page = videos::list_by_creator(&state.db, &creator.id, cursor.as_ref(), limit).await?;
+    // One more than asked: whether a next page exists, without a last, empty one.
+    let mut page =
+        videos::list_by_creator(&state.db, &creator.id, cursor.as_ref(), limit + 1).await?;
+    let more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
     let mut items = Vec::with_capacity(page.len());
     for video in &page {
         let tags = vitrine_shop::tags::for_video(
@@ -237,11 +241,19 @@ async fn my_videos(
         )
         .await?;
         let mut view = VideoView::new(video, tags, &state.urls);
+        if video.status == VideoStatus::Uploading {
+            if let Some(upload) = uploads::for_video(&state.db, &video.id).await? {
+                view.upload = Some(UploadProgress {
+                    offset: upload.offset,
+                    length: upload.length,
+                });
+            }
+        }
         view.distribution =
             Some(vitrine_feed::store::distribution(&state.db, &feed, video.id.as_str()).await?);
         items.push(view);
     }
-    let next_cursor = (page.len() as i64 == limit)
+    let next_cursor = more
         .then(|| page.last().map(|v| v.id.to_string()))
         .flatten();
     Ok(Json(MyVideosPage { items, next_cursor }))

@@ -1,7 +1,14 @@
 // The pages' one door to the HTTP API: the signed-in token, JSON in and out, and the API's
 // error body (`{"error": {"code", "message"}}`) turned into an exception with both.
 
-const TOKEN_KEY = "vitrine.token";
+// One token per role: a creator's studio, a merchant's console and a viewer's feed can be open
+// side by side in one browser.
+let tokenKey = "vitrine.token.viewer";
+
+/** Which role's token this page uses (`viewer`, `creator` or `merchant`). */
+export function useTokenOf(role) {
+  tokenKey = `vitrine.token.${role}`;
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -12,12 +19,12 @@ export class ApiError extends Error {
 }
 
 export function token() {
-  return localStorage.getItem(TOKEN_KEY);
+  return localStorage.getItem(tokenKey);
 }
 
 export function setToken(value) {
-  if (value) localStorage.setItem(TOKEN_KEY, value);
-  else localStorage.removeItem(TOKEN_KEY);
+  if (value) localStorage.setItem(tokenKey, value);
+  else localStorage.removeItem(tokenKey);
 }
 
 /** `fetch` against the API: `body` is sent as JSON, the answer parsed as JSON. */
@@ -71,6 +78,7 @@ export function uuid() {
  * `onReady(account)` once signed in (now, if a stored token is still good).
  */
 export async function consoleSignIn(role, onReady) {
+  useTokenOf(role);
   const form = document.getElementById("signin");
   const error = document.getElementById("signin-error");
   const app = document.getElementById("app");
@@ -91,7 +99,14 @@ export async function consoleSignIn(role, onReady) {
     e.preventDefault();
     error.textContent = "";
     setToken(form.token.value.trim());
-    const account = await me().catch(() => null);
+    let account;
+    try {
+      account = await me();
+    } catch (e) {
+      setToken(null);
+      error.textContent = `Cannot check the token now: ${e.message}`;
+      return;
+    }
     if (!account || account.role !== role) {
       setToken(null);
       error.textContent = account
@@ -103,6 +118,7 @@ export async function consoleSignIn(role, onReady) {
     show(account);
     onReady(account);
   });
+  // A stored token is dropped only when the API refuses it, not when it cannot be reached.
   const account = await me().catch(() => null);
   if (account && account.role === role) {
     show(account);

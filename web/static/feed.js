@@ -2,7 +2,9 @@
 // cards while their tag's range plays, a buy sheet over the video, and every viewing action
 // sent to `POST /v1/events` in batches, as any app would.
 
-import { api, ApiError, me, money, setToken, token, uuid } from "/assets/api.js";
+import { api, ApiError, me, money, setToken, token, useTokenOf, uuid } from "/assets/api.js";
+
+useTokenOf("viewer");
 
 const PAGE = 5;
 const FLUSH_MS = 3000;
@@ -49,14 +51,16 @@ let flushing = Promise.resolve();
 function flush(keepalive = false) {
   if (!state.queue.length || !state.viewer) return flushing;
   const events = state.queue.splice(0, 1000);
-  flushing = (async () => {
+  const send = async () => {
     try {
       await api("/v1/events", { method: "POST", body: { events }, keepalive });
     } catch (e) {
       // Not lost: a retry sends the same ids, which the server counts once.
       if (!(e instanceof ApiError) || e.status >= 500) state.queue.unshift(...events);
     }
-  })();
+  };
+  // In order: a batch waits for the one before it, so awaiting `flushing` awaits them all.
+  flushing = keepalive ? Promise.all([flushing, send()]) : flushing.then(send);
   return flushing;
 }
 setInterval(flush, FLUSH_MS);
@@ -182,7 +186,17 @@ function layout() {
 }
 
 async function go(to) {
-  if (to < 0) return;
+  // One move at a time: a second swipe while the next page loads would enter a clip twice.
+  if (to < 0 || state.moving) return;
+  state.moving = true;
+  try {
+    await move(to);
+  } finally {
+    state.moving = false;
+  }
+}
+
+async function move(to) {
   if (to >= state.items.length - 2) await more();
   if (to >= state.items.length) {
     toast(state.items.length ? "You're all caught up" : "No clips yet");
@@ -323,6 +337,11 @@ async function openSheet(s) {
   const tag = s.shownTag;
   if (!tag) return;
   state.sheetTag = { tag, item: s.item, key: uuid() };
+  document.getElementById("buy").disabled = true; // until this product is loaded
+  document.getElementById("sheet-variants").querySelectorAll("label").forEach((l) => l.remove());
+  document.getElementById("sheet-stock").textContent = "";
+  delete document.getElementById("sheet-stock").dataset.units;
+  document.getElementById("sheet-description").textContent = "";
   track("product_click", s.item, { tag_id: tag.id, product_id: tag.product_id });
   // At once: the shop credits a sale to the clip whose card was tapped, by this click.
   flush();
@@ -340,15 +359,19 @@ async function openSheet(s) {
 async function showProduct(productId, preferred) {
   const stock = document.getElementById("sheet-stock");
   const buy = document.getElementById("buy");
+  const sheetTag = state.sheetTag;
   let product;
   try {
     product = await api(`/v1/products/${encodeURIComponent(productId)}`);
   } catch (e) {
+    if (state.sheetTag !== sheetTag) return;
     stock.textContent = e.message;
     buy.disabled = true;
     return;
   }
-  state.sheetTag.product = product;
+  // The sheet may have moved on to another card meanwhile.
+  if (state.sheetTag !== sheetTag) return;
+  sheetTag.product = product;
   document.getElementById("sheet-description").textContent = product.description || "";
   const box = document.getElementById("sheet-variants");
   box.querySelectorAll("label").forEach((l) => l.remove());
@@ -389,7 +412,7 @@ function renderStock() {
 }
 
 document.getElementById("buy").addEventListener("click", async () => {
-  if (!needViewer() || !state.sheetTag) return;
+  if (!needViewer() || !state.sheetTag?.product) return;
   const { tag, item, key, product } = state.sheetTag;
   const variant = chosenVariant();
   const result = document.getElementById("sheet-result");
@@ -487,11 +510,14 @@ function toast(text) {
 document.getElementById("signin").addEventListener("submit", async (e) => {
   e.preventDefault();
   const input = document.getElementById("token");
+  // What was watched before signing in stays anonymous.
+  state.viewer = null;
+  state.queue.length = 0;
+  for (const i of [...state.slides.keys()]) teardown(i);
   setToken(input.value.trim());
   input.value = "";
   await signIn();
   // A signed-in viewer gets their own feed.
-  for (const i of [...state.slides.keys()]) teardown(i);
   Object.assign(state, { items: [], cursor: null, done: false, index: 0 });
   await start();
 });
@@ -499,16 +525,20 @@ document.getElementById("signin").addEventListener("submit", async (e) => {
 async function signIn() {
   state.viewer = null;
   let account = null;
+  let refused = false;
   try {
     account = await me();
+    refused = !account;
   } catch (e) {
+    // Offline or the API failing: keep the token for the next visit.
     toast(e.message);
   }
   if (account && account.role !== "viewer") {
     toast(`That is a ${account.role} token: sign in as a viewer to like and buy`);
     account = null;
+    refused = true;
   }
-  if (!account && token()) setToken(null);
+  if (refused && token()) setToken(null);
   state.viewer = account;
   const who = document.getElementById("who");
   who.hidden = !account;

@@ -38,8 +38,14 @@ $("product-form").addEventListener("submit", async (e) => {
   const error = $("product-error");
   error.textContent = "";
   const currency = f.currency.value.trim().toUpperCase();
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
-    .maximumFractionDigits;
+  let digits;
+  try {
+    digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
+      .maximumFractionDigits;
+  } catch {
+    error.textContent = `${currency || "That"} is not a currency code (e.g. USD, EUR, JPY).`;
+    return;
+  }
   const body = {
     title: f.title.value.trim(),
     price: { amount_minor: Math.round(Number(f.price.value) * 10 ** digits), currency },

@@ -24,7 +24,7 @@ const text = document.getElementById("upload-text");
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const file = form.file.files[0];
-  if (!file) return;
+  if (!file || state.upload) return; // one upload at a time: they share the progress bar
   if (!window.tus || !window.tus.isSupported) {
     text.textContent = "Resumable uploads need tus-js-client (run npm ci --prefix web).";
     return;
@@ -63,6 +63,7 @@ form.addEventListener("submit", async (e) => {
       text.textContent = `Uploaded ${bytes(file.size)}: transcoding…`;
       pauseButton.hidden = true;
       state.upload = null;
+      document.getElementById("upload-start").disabled = false;
       document.getElementById("transfer").dataset.done = "true";
       refresh();
     },
@@ -70,10 +71,12 @@ form.addEventListener("submit", async (e) => {
       text.textContent = `Upload stopped: ${err.message}. Press Upload to try again; it resumes.`;
       pauseButton.hidden = true;
       state.upload = null;
+      document.getElementById("upload-start").disabled = false;
     },
   });
   state.upload = upload;
   state.uploadVideo = null;
+  document.getElementById("upload-start").disabled = true;
   const transfer = document.getElementById("transfer");
   transfer.hidden = false;
   delete transfer.dataset.done;
@@ -114,8 +117,11 @@ async function refresh() {
   try {
     const page = await api("/v1/creators/me/videos?limit=20");
     render(page.items);
-    state.cursor = page.next_cursor;
-    document.getElementById("more-videos").hidden = !page.next_cursor;
+    // Once older pages are shown, "More" continues from the last of them, not from page one.
+    if (!state.older) {
+      state.cursor = page.next_cursor;
+      document.getElementById("more-videos").hidden = !page.next_cursor;
+    }
     if (page.items.some((v) => ACTIVE.has(v.status)) || state.upload) {
       state.timer = setTimeout(refresh, POLL_MS);
     }
@@ -125,12 +131,21 @@ async function refresh() {
   }
 }
 
-document.getElementById("more-videos").addEventListener("click", async () => {
+document.getElementById("more-videos").addEventListener("click", async (e) => {
   if (!state.cursor) return;
-  const page = await api(`/v1/creators/me/videos?limit=20&cursor=${encodeURIComponent(state.cursor)}`);
-  render(page.items, true);
-  state.cursor = page.next_cursor;
-  document.getElementById("more-videos").hidden = !page.next_cursor;
+  const button = e.currentTarget;
+  button.disabled = true;
+  try {
+    const page = await api(`/v1/creators/me/videos?limit=20&cursor=${encodeURIComponent(state.cursor)}`);
+    render(page.items, true);
+    state.older = true;
+    state.cursor = page.next_cursor;
+    button.hidden = !page.next_cursor;
+  } catch (err) {
+    list.dataset.error = err.message;
+  } finally {
+    button.disabled = false;
+  }
 });
 
 function render(videos, append = false) {

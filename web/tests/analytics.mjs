@@ -10,7 +10,7 @@ import { run } from "./browser.mjs";
 const [base, merchantToken, product, video, artifacts] = process.argv.slice(2);
 
 await run("analytics", artifacts, async (page) => {
-  await page.addInitScript((t) => localStorage.setItem("vitrine.token", t), merchantToken);
+  await page.addInitScript((t) => localStorage.setItem("vitrine.token.merchant", t), merchantToken);
   await page.goto(`${base}/merchant`);
   const row = page.locator(`#analytics tr[data-product-id="${product}"][data-video-id="${video}"]`);
   await row.waitFor({ timeout: 15_000 });

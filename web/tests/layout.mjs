@@ -10,18 +10,17 @@ import { run } from "./browser.mjs";
 const [base, viewer, creator, merchant, video, artifacts] = process.argv.slice(2);
 const pages = [
   // A shared link: the viewer has seen the feed's only clip by the second visit.
-  ["feed", `/?v=${video}`, viewer, ".slide"],
-  ["studio", "/studio", creator, "#app:not([hidden])"],
-  ["merchant", "/merchant", merchant, "#app:not([hidden])"],
+  ["feed", `/?v=${video}`, viewer, "viewer", ".slide"],
+  ["studio", "/studio", creator, "creator", "#app:not([hidden])"],
+  ["merchant", "/merchant", merchant, "merchant", "#app:not([hidden])"],
 ];
 
 await run("layout", artifacts, async (page) => {
   for (const [size, viewport] of [["phone", { width: 390, height: 844 }], ["desktop", { width: 1280, height: 800 }]]) {
     await page.setViewportSize(viewport);
-    for (const [name, path, token, ready] of pages) {
-      await page.evaluate((t) => localStorage.setItem("vitrine.token", t), token).catch(() => {});
+    for (const [name, path, token, role, ready] of pages) {
       await page.goto(`${base}${path}`);
-      await page.evaluate((t) => localStorage.setItem("vitrine.token", t), token);
+      await page.evaluate(([t, r]) => localStorage.setItem(`vitrine.token.${r}`, t), [token, role]);
       await page.reload();
       await page.waitForSelector(ready, { timeout: 15_000 });
       const [scroll, width] = await page.evaluate(

@@ -29,7 +29,7 @@ async function clickTimelineAt(fraction) {
 
 await run("merchant", artifacts, async (p) => {
   page = p;
-  await page.addInitScript((t) => localStorage.setItem("vitrine.token", t), merchantToken);
+  await page.addInitScript((t) => localStorage.setItem("vitrine.token.merchant", t), merchantToken);
   await page.goto(`${base}/merchant`);
   await page.waitForSelector("#app:not([hidden])");
 
@@ -54,7 +54,9 @@ await run("merchant", artifacts, async (p) => {
     const v = document.getElementById("tag-video");
     return v.readyState >= 1 && v.duration > 0;
   }, null, { timeout: 20_000 });
-  assert.ok(await page.locator(".frame-thumb").count() > 1, "storyboard frames on the timeline");
+  await page.waitForFunction(() => document.querySelectorAll(".frame-thumb").length > 1, null, {
+    timeout: 10_000,
+  });
 
   // Start at 20 %, end at 50 %, pin at the centre of the picture.
   await clickTimelineAt(0.2);

@@ -20,7 +20,7 @@ await run("studio", artifacts, async (page) => {
   // Each acknowledged piece is held back a little, so that the reload lands mid-upload.
   await page.route("**/v1/uploads/**", async (route) => {
     const response = await route.fetch();
-    if (route.request().method() === "PATCH") await new Promise((r) => setTimeout(r, 700));
+    if (route.request().method() === "PATCH") await new Promise((r) => setTimeout(r, 1500));
     await route.fulfill({ response });
   });
   await page.fill("#title", "Test pattern");

@@ -35,7 +35,7 @@ await run("viewer", artifacts, async (p) => {
   page = p;
   // Signed in as the viewer; a shared link opens on the tagged clip.
   await page.addInitScript((t) => {
-    localStorage.setItem("vitrine.token", t);
+    localStorage.setItem("vitrine.token.viewer", t);
     // The Layout Instability API: every unexpected shift of the page's layout, summed.
     window.layoutShift = 0;
     new PerformanceObserver((list) => {
@@ -144,7 +144,8 @@ await run("viewer", artifacts, async (p) => {
 
   // The viewing actions reach the API in batches.
   const sent = page.waitForResponse(
-    (r) => r.url().endsWith("/v1/events") && r.request().method() === "POST" && r.status() === 200,
+    (r) => r.url().endsWith("/v1/events") && r.status() === 200
+      && (r.request().postData() || "").includes('"like"'),
     { timeout: 10_000 },
   );
   await current().locator(".like").click();
