@@ -31,18 +31,7 @@ async fn fresh_db(kind: DbKind) -> (Db, tempfile::TempDir) {
     (db, dir)
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::DbKind::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::DbKind::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_each_database!(
     tokens_authenticate_their_account_only,
     a_video_and_its_job_are_written_together_or_not_at_all,
     ready_videos_page_newest_first_without_gaps_or_repeats,
