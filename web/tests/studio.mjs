@@ -1,15 +1,16 @@
 // The creator's studio in a real browser at phone size. Run by tests/web.rs:
 //
-//   node web/tests/studio.mjs BASE_URL CREATOR_TOKEN FILE TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
+//   node web/tests/studio.mjs BASE_URL CREATOR_TOKEN FILE TAGGED_VIDEO_ID TAG_ID OTHER_TAG_ID ARTIFACTS_DIR
 //
 // Uploads FILE through tus, reloads the page half-way and resumes, watches the video reach
-// `ready` with its poster and renditions, and approves the pending tag TAG_ID.
+// `ready` with its poster and renditions, approves the pending tag TAG_ID and rejects
+// OTHER_TAG_ID.
 
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { run } from "./browser.mjs";
 
-const [base, creatorToken, file, taggedVideo, tagId, artifacts] = process.argv.slice(2);
+const [base, creatorToken, file, taggedVideo, tagId, otherTagId, artifacts] = process.argv.slice(2);
 await run("studio", artifacts, async (page) => {
   // Signing in with the form (the token is then kept for the reload).
   await page.goto(`${base}/studio`);
@@ -59,10 +60,13 @@ await run("studio", artifacts, async (page) => {
   assert.match(await row.locator(".renditions").textContent(), /\d+×\d+/);
   assert.match(await row.locator(".video-stage").textContent(), /stage 0/);
 
-  // The merchant's pending tag on the other clip: approve it.
+  // The merchant's pending tags on the other clip: approve one…
   const tag = page.locator(`.video-row[data-video-id="${taggedVideo}"] .tag[data-tag-id="${tagId}"]`);
   assert.equal(await tag.getAttribute("data-status"), "pending");
   await tag.locator("button.approve").click();
   await page.waitForSelector(`.tag[data-tag-id="${tagId}"][data-status="live"]`, { timeout: 10_000 });
+  // …and reject the other one.
+  await page.locator(`.tag[data-tag-id="${otherTagId}"] button.reject`).click();
+  await page.waitForSelector(`.tag[data-tag-id="${otherTagId}"][data-status="rejected"]`, { timeout: 10_000 });
   await page.screenshot({ path: join(artifacts, "studio.png"), fullPage: true });
 });
