@@ -164,6 +164,19 @@ where
     }
 }
 
+/// A list's `?limit=`: `default` when absent, else 1..=`max` or 400 `invalid_limit`.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {max}"),
+        ))
+    }
+}
+
 /// Parses a path segment into a typed id; an id of the wrong shape cannot name anything, so it
 /// is a 404, like an unknown one.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
-    error::ErrorBody, extract::ApiQuery, views::VideoView, ApiError, ApiResult, AppState,
+    error::ErrorBody,
+    extract::{page_limit, ApiQuery},
+    views::VideoView,
+    ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
     accounts::{self, Account},
@@ -121,13 +124,7 @@ async fn feed(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<FeedQuery>,
 ) -> ApiResult<Json<FeedPage>> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = page_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let debug = match q.debug.as_deref() {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,

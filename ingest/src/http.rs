@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, request_media_type, ApiQuery, Auth, Creator, MaybeAuth},
+    extract::{page_limit, parse_id, request_media_type, ApiQuery, Auth, Creator, MaybeAuth},
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -210,13 +210,7 @@ async fn my_videos(
     Creator(creator): Creator,
     ApiQuery(q): ApiQuery<MyVideosQuery>,
 ) -> ApiResult<Json<MyVideosPage>> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = page_limit(q.limit, 20, 100)?;
     let cursor = q
         .cursor
         .as_deref()

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, request_media_type, ApiJson, ApiQuery, Auth, Seller},
+    extract::{page_limit, parse_id, request_media_type, ApiJson, ApiQuery, Auth, Seller},
     state::Urls,
     views::{Position, TagView},
     ApiError, ApiResult, AppState,
@@ -241,13 +241,7 @@ async fn list_products(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ProductPage>> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = page_limit(q.limit, 20, 100)?;
     let merchant = q
         .merchant_id
         .as_deref()
