@@ -243,7 +243,10 @@ async fn ingest_with(
             None => true,
         });
     }
-    clips.extend(store::videos_named(&state.db, &named).await?);
+    if !named.is_empty() {
+        let mut conn = state.db.pool().acquire().await?;
+        clips.extend(store::videos_named(&mut conn, &named).await?);
+    }
     let mut accepted: Vec<(usize, EventInput, i64, Option<Click>)> = Vec::new();
     for (index, event, at) in valid {
         let error = |code: &str, message: String| EventError {

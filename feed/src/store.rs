@@ -8,7 +8,7 @@
 //! machines can ingest at once; a viewer's own rows are read and
 //! rewritten under that viewer's lock (PostgreSQL advisory lock; SQLite has one writer).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -635,13 +635,13 @@ pub async fn fold_counts(
         // Clips deleted since their batch was queued have no row to add to (their foreign
         // key would fail the whole fold).
         let named: Vec<&str> = durations.keys().map(String::as_str).collect();
-        let existing = existing_videos(&mut tx, backend, &named).await?;
+        let existing = videos_named(&mut tx, &named).await?;
         let durations: HashMap<&str, Option<i64>> =
             durations.iter().map(|(v, d)| (v.as_str(), *d)).collect();
         for (epoch, sums) in &epochs {
             let sums: HashMap<&str, (Counts, f64)> = sums
                 .iter()
-                .filter(|(v, _)| existing.contains(v.as_str()))
+                .filter(|(v, _)| existing.contains_key(v.as_str()))
                 .map(|(v, d)| (v.as_str(), *d))
                 .collect();
             add_counts(
@@ -656,28 +656,6 @@ pub async fn fold_counts(
         }
     }
     Ok(folded)
-}
-
-/// Which of `ids` name videos that exist now.
-async fn existing_videos(
-    tx: &mut Tx,
-    backend: Backend,
-    ids: &[&str],
-) -> sqlx::Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT id FROM videos WHERE id IN ({})",
-            list(chunk.len(), 1)
-        );
-        let sql = backend.sql(&sql);
-        let mut q = sqlx::query_scalar::<_, String>(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        out.extend(q.fetch_all(&mut **tx).await?);
-    }
-    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1074,21 +1052,22 @@ pub async fn distribution(db: &Db, cfg: &RankConfig, video: &str) -> sqlx::Resul
 
 /// Which of `ids` name videos that exist: `id → (creator, duration)`.
 pub async fn videos_named(
-    db: &Db,
+    conn: &mut AnyConnection,
     ids: &[&str],
 ) -> sqlx::Result<HashMap<String, (String, Option<i64>)>> {
+    let backend = Backend::of(conn);
     let mut out = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT id, creator_id, duration_ms FROM videos WHERE id IN ({})",
             list(chunk.len(), 1)
         );
-        let sql = db.backend().sql(&sql);
+        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
         }
-        for r in q.fetch_all(db.pool()).await? {
+        for r in q.fetch_all(&mut *conn).await? {
             out.insert(r.get("id"), (r.get("creator_id"), r.get("duration_ms")));
         }
     }
