@@ -15,6 +15,17 @@ fn artifacts() -> std::path::PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-artifacts")
 }
 
+/// Runs a browser script against `app`, off the async runtime: its arguments are the app's base
+/// URL, `args`, then the artefacts directory.
+async fn in_browser(app: &TestApp, script: &'static str, args: &[&str]) -> String {
+    let mut all = vec![app.url("").trim_end_matches('/').to_owned()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push(artifacts().display().to_string());
+    tokio::task::spawn_blocking(move || browser(script, &all))
+        .await
+        .unwrap()
+}
+
 /// Runs a browser script from `web/tests/` (where it finds playwright-core); panics with its
 /// output unless it succeeds, else returns what it printed.
 fn browser(script: &str, args: &[String]) -> String {
@@ -84,17 +95,7 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
     assert!(r.status().is_success(), "{}", r.status());
     app.refresh_feed().await;
 
-    let base = app.url("");
-    let args = [
-        base.trim_end_matches('/').to_owned(),
-        viewer.1.clone(),
-        tagged.clone(),
-        tag.clone(),
-        artifacts().display().to_string(),
-    ];
-    tokio::task::spawn_blocking(move || browser("viewer.mjs", &args))
-        .await
-        .unwrap();
+    in_browser(&app, "viewer.mjs", &[&viewer.1, &tagged, &tag]).await;
 
     // What the browser did reached the server: one L sold, the viewing actions recorded.
     let p: Value = app.get_json(&format!("/v1/products/{product}"), None).await;
@@ -125,16 +126,7 @@ async fn the_viewer_feed_plays_swipes_shows_product_cards_and_buys() {
     }
 
     // And the merchant's console shows it: the impression, the tap, the order and its GMV.
-    let args = [
-        app.url("").trim_end_matches('/').to_owned(),
-        merchant.1.clone(),
-        product.clone(),
-        tagged.clone(),
-        artifacts().display().to_string(),
-    ];
-    tokio::task::spawn_blocking(move || browser("analytics.mjs", &args))
-        .await
-        .unwrap();
+    in_browser(&app, "analytics.mjs", &[&merchant.1, &product, &tagged]).await;
 }
 
 /// A merchant's product (5 in stock) tagged into `video` over 1.5–4 s with a pin, waiting for
@@ -174,19 +166,18 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
     let scratch = tempfile::tempdir().unwrap();
     let file = common::big_video(scratch.path(), 8);
 
-    let base = app.url("");
-    let args = [
-        base.trim_end_matches('/').to_owned(),
-        creator.1.clone(),
-        file.display().to_string(),
-        clip.clone(),
-        tag.clone(),
-        other_tag.clone(),
-        artifacts().display().to_string(),
-    ];
-    tokio::task::spawn_blocking(move || browser("studio.mjs", &args))
-        .await
-        .unwrap();
+    in_browser(
+        &app,
+        "studio.mjs",
+        &[
+            &creator.1,
+            &file.display().to_string(),
+            &clip,
+            &tag,
+            &other_tag,
+        ],
+    )
+    .await;
 
     // The approval and the upload happened on the server.
     let tags: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
@@ -247,17 +238,12 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
     .save(&picture)
     .unwrap();
 
-    let base = app.url("").trim_end_matches('/').to_owned();
-    let args = [
-        base.clone(),
-        merchant.1.clone(),
-        clip.clone(),
-        picture.display().to_string(),
-        artifacts().display().to_string(),
-    ];
-    let out = tokio::task::spawn_blocking(move || browser("merchant.mjs", &args))
-        .await
-        .unwrap();
+    let out = in_browser(
+        &app,
+        "merchant.mjs",
+        &[&merchant.1, &clip, &picture.display().to_string()],
+    )
+    .await;
     let created: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let tag = created["tag"].as_str().unwrap().to_owned();
 
@@ -291,27 +277,14 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let args = [
-        base.clone(),
-        clip.clone(),
-        tag,
-        artifacts().display().to_string(),
-    ];
-    tokio::task::spawn_blocking(move || browser("card.mjs", &args))
-        .await
-        .unwrap();
+    in_browser(&app, "card.mjs", &[&clip, &tag]).await;
 
     // Every page, signed in, on a phone and on a desktop: nothing wider than the screen.
     let viewer = app.account("viewer", "Vic").await;
-    let args = [
-        base,
-        viewer.1,
-        creator.1,
-        merchant.1,
-        clip,
-        artifacts().display().to_string(),
-    ];
-    tokio::task::spawn_blocking(move || browser("layout.mjs", &args))
-        .await
-        .unwrap();
+    in_browser(
+        &app,
+        "layout.mjs",
+        &[&viewer.1, &creator.1, &merchant.1, &clip],
+    )
+    .await;
 }
