@@ -137,6 +137,11 @@ export function clock(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
+/** Milliseconds of a clip's timeline as `1.5 s`. */
+export function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
 export function bytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;

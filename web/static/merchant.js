@@ -1,11 +1,10 @@
 // The merchant's console: products (with pictures), tagging a product into a clip on its
 // timeline (storyboard to scrub, start and end, a pin on the frame), and per-video analytics.
 
-import { api, ApiError, consoleSignIn, money, token } from "/assets/api.js";
+import { api, ApiError, consoleSignIn, money, seconds, token } from "/assets/api.js";
 
 const state = { me: null, products: new Map(), video: null, start: null, end: null, pin: null, cues: [] };
 const $ = (id) => document.getElementById(id);
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 // ---- Products. ----
 

@@ -2,7 +2,7 @@
 // poster and renditions when ready, merchants' tags to approve or reject, each clip's
 // traffic-pool stage, and earnings.
 
-import { api, bytes, clock, consoleSignIn, money, token } from "/assets/api.js";
+import { api, bytes, clock, consoleSignIn, money, seconds, token } from "/assets/api.js";
 
 const ACTIVE = new Set(["uploading", "queued", "processing", "playable"]);
 const POLL_MS = 1000;
@@ -11,8 +11,6 @@ const list = document.getElementById("videos");
 const template = document.getElementById("video-template");
 const state = { cursor: null, rows: new Map(), videos: new Map(), timer: 0, upload: null };
 
-/** Milliseconds of a clip's timeline as `1.5 s`. */
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 // ---- Upload (tus-js-client against /v1/uploads). ----
 
@@ -51,8 +49,8 @@ form.addEventListener("submit", async (e) => {
     },
     onProgress(sent, total) {
       if (startOffset === null) startOffset = sent;
-      const seconds = (performance.now() - started) / 1000;
-      const rate = seconds > 0 ? (sent - startOffset) / seconds : 0;
+      const elapsed = (performance.now() - started) / 1000;
+      const rate = elapsed > 0 ? (sent - startOffset) / elapsed : 0;
       const eta = rate > 0 ? (total - sent) / rate : Infinity;
       progress.value = total ? (100 * sent) / total : 0;
       text.textContent = `${bytes(sent)} of ${bytes(total)} · ${bytes(rate)}/s · `
