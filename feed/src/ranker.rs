@@ -222,11 +222,15 @@ impl Ranker {
 
     /// The current catalog (cheap: a shared pointer).
     pub fn catalog(&self) -> Arc<Catalog> {
+        self.current().1
+    }
+
+    /// The current catalog and the number of the pass that built it (0: none yet).
+    fn current(&self) -> (u64, Arc<Catalog>) {
         self.0
             .catalog
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .1
             .clone()
     }
 
@@ -242,12 +246,7 @@ impl Ranker {
     /// batches); returns how many batches it folded.
     /// Not before the first catalog: its priors judge the traffic-pool stages a fold finishes.
     pub async fn fold(&self, db: &Db) -> sqlx::Result<usize> {
-        let (build, catalog) = self
-            .0
-            .catalog
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let (build, catalog) = self.current();
         if build == 0 {
             return Ok(0);
         }
