@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use utoipa::{
-    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,7 +23,7 @@ use vitrine_assets::{FsStore, S3Config, S3Store, Store};
 use vitrine_core::Db;
 use vitrine_transcode::worker::{self, WorkerConfig};
 
-use crate::{account, config::Config, media, observability, web};
+use crate::{config::Config, identity, media, observability, web};
 
 /// Which parts of the system this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,20 +40,43 @@ pub enum Role {
 #[openapi(
     info(
         title = "Vitrine API",
-        description = "Creator video commerce: upload, transcode, shop, feed. Writes need `Authorization: Bearer TOKEN`. Errors are `{\"error\": {\"code\", \"message\"}}`."
+        description = "Creator video commerce: upload, transcode, shop, feed. Callers sign in with a session token (`POST /v1/auth/signup`, `/login` or `/anonymous`: `Authorization: Bearer vt_…`, or the pages' `vitrine_session` cookie) or an API key (`Authorization: Bearer vk_live_…`) limited to the scopes each operation lists under `api_key`. Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
-    modifiers(&BearerAuth)
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 
-struct BearerAuth;
+struct SecuritySchemes;
 
-impl Modify for BearerAuth {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vt_… session token")
+                    .description(Some("A session from /v1/auth/signup, /login or /anonymous: every scope its account has. Ends on logout, after 30 days, or after 7 idle days."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vk_live_… API key")
+                    .description(Some("An API key from POST /v1/api-keys: only the scopes listed with each operation (403 insufficient_scope otherwise)."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                vitrine_api::extract::SESSION_COOKIE,
+                "The web pages' session (HttpOnly; SameSite=Lax). Requests that change something must come from the site's own pages (Origin checked).",
+            ))),
         );
     }
 }
@@ -94,8 +117,9 @@ impl Application {
                 ),
                 media: config.media_limits(),
             }),
+            sessions: config.session_policy(),
         };
-        let ranker = vitrine_feed::Ranker::new(config.feed.clone(), config.admin_token.clone());
+        let ranker = vitrine_feed::Ranker::new(config.feed.clone());
         if role != Role::Worker {
             ranker
                 .refresh(&state.db, vitrine_feed::ranker::Refresh::ALL)
@@ -166,9 +190,13 @@ impl Application {
             }
             Role::Worker => None,
         };
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
         // Either half ending ends the process: an API whose worker died would accept uploads
         // nobody transcodes, and a worker process whose loop died would still report healthy.
         let result = match worker {
@@ -233,6 +261,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<(Db, Store)> {
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url()).await?;
     db.migrate().await?;
+    vitrine_identity::upgrade::upgrade(&db)
+        .await
+        .context("upgrading accounts")?;
     db.optimize().await.context("updating planner statistics")?;
     let store = match &config.s3_bucket {
         Some(bucket) => {
@@ -278,7 +309,7 @@ fn router(
     let api = match role {
         Role::Worker => ops,
         Role::All | Role::Api => ops
-            .routes(routes!(account::me))
+            .merge(identity::router())
             .merge(vitrine_ingest::router(state, ranker.config().clone()))
             .merge(vitrine_shop::router())
             // The embedded test provider (no money moves); a real one implements the same trait.

@@ -98,8 +98,9 @@ fn ingest_viewers(viewers: usize) -> std::ops::Range<usize> {
 
 fn seed_if_needed(exe: &Path, dir: &Path, args: &crate::seed::SeedArgs) -> anyhow::Result<()> {
     let marker = dir.join("seeded.json");
+    // `identity`: seeds from before accounts had sessions and shops are made again.
     let wanted = json!({"videos": args.videos, "viewers": args.viewers, "events": args.events,
-                        "seed": args.seed});
+                        "seed": args.seed, "identity": 1});
     if std::fs::read(&marker)
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -141,6 +142,17 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("vitrine-bench-feed"));
     seed_if_needed(&exe, &dir, &args.seed)?;
+    // Seeded sessions expire like anyone's: start their lifetime again for this run.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let db =
+                vitrine_core::db::Db::connect(&vitrine_core::db::Db::sqlite_url_in(&dir)).await?;
+            crate::seed::renew_sessions(&db).await?;
+            db.close().await;
+            anyhow::Ok(())
+        })?;
 
     let started = Instant::now();
     let mut server = Server::start(&exe, &dir)?;
@@ -181,7 +193,8 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         with_fold / 20_000.0
     );
 
-    // Feed load.
+    // Feed load: the seeded operator asks for each drawn viewer's feed (`?viewer=` is refused
+    // to anyone else but that viewer).
     let url = format!(
         "http://{}/v1/feed\\?limit=10&viewer={}",
         // (oha's URL regex takes '.' literally; '?' must be escaped.)
@@ -272,6 +285,8 @@ async fn wait_for_fold(dir: &Path) -> anyhow::Result<f64> {
 fn run_oha(oha: &Path, url: &str, rate: u32, seconds: u32) -> anyhow::Result<std::process::Output> {
     let output = Command::new(oha)
         .args([
+            "-H",
+            &format!("Authorization: Bearer {}", crate::seed::operator().1),
             "--no-tui",
             "--output-format",
             "json",

@@ -65,9 +65,11 @@ pub struct Config {
     pub stall_timeout_seconds: u64,
     /// Base of the retry backoff in seconds, doubled per attempt (`VITRINE_RETRY_BACKOFF_SECONDS`).
     pub retry_backoff_seconds: u64,
-    /// Operators' token (`VITRINE_ADMIN_TOKEN`): explains every feed item with `?debug=1`.
-    /// Unset: no admin access.
-    pub admin_token: Option<String>,
+    /// Hours a session lasts from sign-in, however it is used
+    /// (`VITRINE_SESSION_LIFETIME_HOURS`, default 720 = 30 days).
+    pub session_lifetime_hours: f64,
+    /// Hours a session lasts unused (`VITRINE_SESSION_IDLE_HOURS`, default 168 = 7 days).
+    pub session_idle_hours: f64,
     /// The feed ranker: weights, priors, traffic-pool stages, rules and candidate sources
     /// (the `[feed]` section of the file; see `vitrine_feed::config::RankConfig`).
     pub feed: vitrine_feed::RankConfig,
@@ -101,7 +103,8 @@ impl Default for Config {
             ladder: vitrine_transcode::ladder::DEFAULT_SHORT_SIDES.to_vec(),
             stall_timeout_seconds: 60,
             retry_backoff_seconds: 5,
-            admin_token: None,
+            session_lifetime_hours: 720.0,
+            session_idle_hours: 168.0,
             feed: vitrine_feed::RankConfig::default(),
             web_vendor_dir: None,
         }
@@ -180,6 +183,14 @@ impl Config {
                 .unwrap_or(i64::MAX),
             max_long_side: self.max_long_side,
             max_fps: self.max_fps,
+        }
+    }
+
+    pub fn session_policy(&self) -> vitrine_identity::sessions::SessionPolicy {
+        let ms = |hours: f64| (hours.max(0.0) * 3_600_000.0) as i64;
+        vitrine_identity::sessions::SessionPolicy {
+            lifetime_ms: ms(self.session_lifetime_hours),
+            idle_ms: ms(self.session_idle_hours),
         }
     }
 

@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::Context;
 use rand::{seq::SliceRandom, SeedableRng};
-use vitrine_core::{accounts, db::Db};
+use vitrine_core::db::Db;
 use vitrine_feed::{
     catalog::{self, Catalog},
     model::{PageState, Priors},
@@ -143,12 +143,12 @@ async fn insert_clips(db: &Db, rows: &[Row], ready_at: i64) -> anyhow::Result<()
     for (video, duration) in durations {
         let creator = format!("acc_kuairand{video}");
         sqlx::query(
-            "INSERT INTO accounts (id, role, name, token_hash, created_at) \
-             VALUES ($1, 'creator', $2, $3, 0)",
+            "INSERT INTO accounts (id, role, name, token_hash, handle, created_at) \
+             VALUES ($1, 'user', $2, $3, $2, 0)",
         )
         .bind(&creator)
         .bind(&creator)
-        .bind(accounts::hash_token(&creator))
+        .bind(format!("none:{creator}"))
         .execute(&mut *tx)
         .await?;
         sqlx::query(

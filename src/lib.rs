@@ -1,7 +1,6 @@
 //! The `vitrine` binary's library half: configuration, wiring (database, store, routers, worker)
 //! and the upload client. `main.rs` only parses the command line.
 
-pub mod account;
 pub mod app;
 pub mod bench;
 pub mod bench_feed;
@@ -9,6 +8,7 @@ pub mod bench_upload;
 pub mod client;
 pub mod config;
 pub mod eval;
+pub mod identity;
 pub mod media;
 pub mod observability;
 pub mod seed;

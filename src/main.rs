@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use vitrine::{app, client, observability, Application, Config, Role};
-use vitrine_core::accounts;
 
 // The server allocates and frees many small buffers per request (rows, JSON, candidates);
 // glibc's allocator spent a fifth of the feed's CPU time there under load, mimalloc far less.
@@ -39,6 +38,11 @@ enum Command {
     Account {
         #[command(subcommand)]
         command: AccountCommand,
+    },
+    /// Operators of the platform.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Upload a video file (resumable: run it again to resume) and follow it until it is ready.
     Upload {
@@ -88,10 +92,24 @@ enum EvalCommand {
 }
 
 #[derive(Subcommand)]
-enum AccountCommand {
-    /// Create an account; prints one line of JSON with its id and its token.
+enum AdminCommand {
+    /// Create an operator (role admin) who signs in with this email. The password is read from
+    /// standard input (one line).
     Create {
-        #[arg(long, value_parser = ["creator", "merchant", "viewer"])]
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Operator")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account for a script or a benchmark; prints one line of JSON with its id and a
+    /// session token (a creator also gets a handle, a merchant a shop of that name, an admin
+    /// the operator role).
+    Create {
+        #[arg(long, value_parser = ["creator", "merchant", "viewer", "admin"])]
         role: String,
         #[arg(long)]
         name: String,
@@ -126,8 +144,31 @@ async fn run() -> anyhow::Result<()> {
             command: AccountCommand::Create { role, name },
         } => {
             let (db, _) = app::connect(&config).await?;
-            let account = accounts::create(&db, role.parse()?, &name).await?;
+            let account = vitrine_identity::script::create(
+                &db,
+                &config.session_policy(),
+                role.parse()?,
+                &name,
+            )
+            .await?;
             println!("{}", serde_json::to_string(&account)?);
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, name },
+        } => {
+            let (db, _) = app::connect(&config).await?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password =
+                secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+            let id = vitrine_identity::auth::create_operator(&db, &email, &name, &password).await?;
+            println!(
+                "{}",
+                serde_json::json!({"id": id, "email": email.trim().to_lowercase(), "role": "admin"})
+            );
             Ok(())
         }
         Command::Upload {

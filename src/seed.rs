@@ -5,8 +5,10 @@
 //! Accounts, products, clips and tags are written in bulk (they stand for what the upload and
 //! shop APIs would have produced); the events go through the feed's own intake
 //! (`vitrine_feed::events::ingest`), so the ranker's state is exactly what `POST /v1/events`
-//! would have built. Seeded viewers have predictable ids and tokens (`acc_` + 32 hex digits of
-//! their number, `vt_seed_viewer_N`): for benchmark data only.
+//! would have built. Seeded viewers have predictable ids and session tokens (`acc_` + 32 hex
+//! digits of their number, `vt_seed_viewer_N`), and one operator has `vt_seed_operator` (the feed
+//! benchmark asks for viewers' feeds as them): for benchmark data only. Sessions expire, so the
+//! benchmark renews them (`renew_sessions`) before it runs.
 
 use std::{collections::HashMap, time::Instant};
 
@@ -14,7 +16,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
-use vitrine_core::{accounts, ids::AccountId, time::now_ms};
+use vitrine_core::{ids::AccountId, time::now_ms};
 
 use crate::Application;
 
@@ -49,10 +51,38 @@ fn merchant_id(n: usize) -> String {
     format!("acc_{:032x}", (2u128 << 64) + n as u128)
 }
 
+/// The shop of seeded merchant `n`.
+fn shop_id(n: usize) -> String {
+    format!("shp_{:032x}", (2u128 << 64) + n as u128)
+}
+
+/// The seeded operator's id and session token.
+pub fn operator() -> (String, &'static str) {
+    (format!("acc_{:032x}", 3u128 << 64), "vt_seed_operator")
+}
+
+/// How seeded sessions are told apart from people's.
+const SEED_AGENT: &str = "vitrine seed";
+
+/// Starts the seeded sessions' lifetimes again now (they expire like any session).
+pub async fn renew_sessions(db: &vitrine_core::Db) -> anyhow::Result<u64> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE sessions SET created_at = $1, last_used_at = $1, ended_at = NULL \
+         WHERE user_agent = $2",
+    )
+    .bind(now)
+    .bind(SEED_AGENT)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What one bulk row binds.
 enum Cell {
     Text(String),
     Int(i64),
+    Null,
 }
 
 async fn bulk(
@@ -73,6 +103,7 @@ async fn bulk(
                 q = match cell {
                     Cell::Text(s) => q.bind(s.clone()),
                     Cell::Int(i) => q.bind(*i),
+                    Cell::Null => q.bind(None::<String>),
                 };
             }
         }
@@ -119,27 +150,86 @@ pub async fn platform(app: &Application, args: &SeedArgs) -> anyhow::Result<Plat
         "need viewers and videos"
     );
 
-    let account = |id: String, role: &str, token: String| {
+    let account = |id: &str, role: &str, handle: Option<String>| {
         vec![
-            Cell::Text(id.clone()),
+            Cell::Text(id.to_owned()),
             Cell::Text(role.into()),
-            Cell::Text(id),
-            Cell::Text(accounts::hash_token(&token)),
+            Cell::Text(id.to_owned()),
+            Cell::Text(format!("none:{id}")),
+            handle.map_or(Cell::Null, Cell::Text),
             Cell::Int(now),
         ]
     };
-    let head = "INSERT INTO accounts (id, role, name, token_hash, created_at)";
+    let session = |id: &str, token: &str| {
+        vec![
+            Cell::Text(format!("ses_{}", &id[4..])),
+            Cell::Text(id.to_owned()),
+            Cell::Text(vitrine_identity::hash_secret(token)),
+            Cell::Text(SEED_AGENT.into()),
+            Cell::Int(now),
+            Cell::Int(now),
+        ]
+    };
+    let (operator_id, operator_token) = operator();
+    let head = "INSERT INTO accounts (id, role, name, token_hash, handle, created_at)";
     let mut rows: Vec<Vec<Cell>> = (0..args.viewers)
-        .map(|n| account(viewer_id(n), "viewer", format!("vt_seed_viewer_{n}")))
+        .map(|n| account(&viewer_id(n), "user", None))
         .collect();
     rows.extend(
-        (0..creators).map(|n| account(creator_id(n), "creator", format!("vt_seed_creator_{n}"))),
+        (0..creators).map(|n| account(&creator_id(n), "user", Some(format!("seed_creator_{n}")))),
     );
-    rows.extend(
-        (0..MERCHANTS)
-            .map(|n| account(merchant_id(n), "merchant", format!("vt_seed_merchant_{n}"))),
-    );
-    bulk(db, head, 5, rows).await.context("seeding accounts")?;
+    rows.extend((0..MERCHANTS).map(|n| account(&merchant_id(n), "user", None)));
+    rows.push(account(&operator_id, "admin", None));
+    bulk(db, head, 6, rows).await.context("seeding accounts")?;
+    let mut rows: Vec<Vec<Cell>> = (0..args.viewers)
+        .map(|n| session(&viewer_id(n), &format!("vt_seed_viewer_{n}")))
+        .collect();
+    rows.push(session(&operator_id, operator_token));
+    bulk(
+        db,
+        "INSERT INTO sessions (id, account_id, token_hash, user_agent, created_at, last_used_at)",
+        6,
+        rows,
+    )
+    .await
+    .context("seeding sessions")?;
+    let rows = (0..MERCHANTS)
+        .map(|n| {
+            vec![
+                Cell::Text(shop_id(n)),
+                Cell::Text(format!("Shop {n}")),
+                Cell::Text(merchant_id(n)),
+                Cell::Int(now),
+                Cell::Int(now),
+            ]
+        })
+        .collect();
+    bulk(
+        db,
+        "INSERT INTO shops (id, name, owner_id, created_at, updated_at)",
+        5,
+        rows,
+    )
+    .await
+    .context("seeding shops")?;
+    let rows = (0..MERCHANTS)
+        .map(|n| {
+            vec![
+                Cell::Text(shop_id(n)),
+                Cell::Text(merchant_id(n)),
+                Cell::Text("owner".into()),
+                Cell::Int(now),
+            ]
+        })
+        .collect();
+    bulk(
+        db,
+        "INSERT INTO shop_members (shop_id, account_id, role, created_at)",
+        4,
+        rows,
+    )
+    .await
+    .context("seeding shop members")?;
 
     let products: Vec<(String, usize)> = (0..PRODUCTS)
         .map(|n| (format!("prd_{n:032x}"), n % CATEGORIES))
@@ -151,6 +241,7 @@ pub async fn platform(app: &Application, args: &SeedArgs) -> anyhow::Result<Plat
             vec![
                 Cell::Text(id.clone()),
                 Cell::Text(merchant_id(n % MERCHANTS)),
+                Cell::Text(shop_id(n % MERCHANTS)),
                 Cell::Text(format!("Product {n}")),
                 Cell::Int(rng.gen_range(500..20_000)),
                 Cell::Text("EUR".into()),
@@ -164,9 +255,9 @@ pub async fn platform(app: &Application, args: &SeedArgs) -> anyhow::Result<Plat
         .collect();
     bulk(
         db,
-        "INSERT INTO products (id, merchant_id, title, price_minor, currency, stock, \
+        "INSERT INTO products (id, merchant_id, shop_id, title, price_minor, currency, stock, \
          commission_bps, category, created_at, updated_at)",
-        10,
+        11,
         rows,
     )
     .await

@@ -259,9 +259,11 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     // The figures the issue names, spelled out once: 3 balms at 12.99 with 10 %: 389.7 → 390.
     assert_eq!(expected(&balm)["commission"]["amount_minor"], 390);
 
+    let shop = app.shop_of(&merchant).await;
+    let analytics = format!("/v1/shops/{shop}/analytics");
     let r = app
         .client
-        .get(app.url("/v1/merchants/me/analytics"))
+        .get(app.url(&analytics))
         .bearer_auth(&merchant)
         .send()
         .await
@@ -276,19 +278,23 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), Value::Array(want));
-    // Each side sees only its own; viewers sell nothing.
+    // Each side sees only its own: a viewer or another shop's owner is refused, and another
+    // shop's figures are its own.
+    for outsider in [&v1.1, &app.account("merchant", "Other").await.1] {
+        let r = app
+            .client
+            .get(app.url(&analytics))
+            .bearer_auth(outsider)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, StatusCode::FORBIDDEN, "not_a_member").await;
+    }
+    let (_, other_merchant) = app.account("merchant", "Other 2").await;
+    let other_shop = app.shop_of(&other_merchant).await;
     let r = app
         .client
-        .get(app.url("/v1/merchants/me/analytics"))
-        .bearer_auth(&v1.1)
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let (_, other_merchant) = app.account("merchant", "Other").await;
-    let r = app
-        .client
-        .get(app.url("/v1/merchants/me/analytics"))
+        .get(app.url(&format!("/v1/shops/{other_shop}/analytics")))
         .bearer_auth(&other_merchant)
         .send()
         .await

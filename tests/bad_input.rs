@@ -126,9 +126,9 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     let r = app.upload("vt_wrong", &clip, "x").await;
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app.upload(&viewer, &clip, "x").await;
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(r, StatusCode::FORBIDDEN, "not_a_creator").await;
     let r = app.create_product(&viewer, "x", 100, "USD", 1).await;
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(r, StatusCode::FORBIDDEN, "no_shop").await;
     let me = |token: Option<&str>, path: &str| {
         let mut r = app.client.get(app.url(path));
         if let Some(t) = token {
@@ -145,11 +145,11 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
         .await
         .unwrap();
     assert_eq!(
-        (r["id"].as_str(), r["role"].as_str()),
-        (Some(viewer_id.as_str()), Some("viewer"))
+        (r["id"].as_str(), r["role"].as_str(), r["creator"].as_bool()),
+        (Some(viewer_id.as_str()), Some("user"), Some(false))
     );
     let r = me(Some(&viewer), "/v1/creators/me/videos").await.unwrap();
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(r, StatusCode::FORBIDDEN, "not_a_creator").await;
     let r = me(None, "/v1/creators/me/videos").await.unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = me(Some(&creator), "/v1/creators/me/videos?limit=0")
@@ -267,17 +267,35 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
         "invalid_cursor",
     )
     .await;
-    assert_error(
-        app.feed("viewer=acc_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a")
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_eq!(
-        app.feed(&format!("viewer={viewer_id}")).await.status(),
-        StatusCode::OK
-    );
+    // A feed is personalised only for its own viewer: naming anyone else (or anyone, without
+    // signing in) is refused.
+    for query in [
+        "viewer=acc_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a".to_owned(),
+        format!("viewer={viewer_id}"),
+    ] {
+        assert_error(
+            app.feed(&query).await,
+            StatusCode::FORBIDDEN,
+            "not_your_feed",
+        )
+        .await;
+        let as_creator = app
+            .client
+            .get(app.url(&format!("/v1/feed?{query}")))
+            .bearer_auth(&creator)
+            .send()
+            .await
+            .unwrap();
+        assert_error(as_creator, StatusCode::FORBIDDEN, "not_your_feed").await;
+    }
+    let own = app
+        .client
+        .get(app.url(&format!("/v1/feed?viewer={viewer_id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
 
     // Unknown routes and methods use the same error format.
     let r = app.get("/v1/nothing").await;

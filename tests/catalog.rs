@@ -38,7 +38,8 @@ async fn list(app: &TestApp, token: Option<&str>, query: &str) -> reqwest::Respo
 
 async fn products_variants_status_and_ownership(db: DbKind) {
     let app = TestApp::spawn_on(db).await;
-    let (merchant_id, merchant) = app.account("merchant", "Glow Co").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let shop_id = app.shop_of(&merchant).await;
     let (_, rival) = app.account("merchant", "Rival").await;
     let (_, creator) = app.account("creator", "Mia").await;
 
@@ -63,7 +64,7 @@ async fn products_variants_status_and_ownership(db: DbKind) {
     let id = product["id"].as_str().unwrap().to_owned();
     assert_eq!(product["status"], "draft");
     assert_eq!(product["commission_bps"], 1500);
-    assert_eq!(product["merchant_id"], merchant_id);
+    assert_eq!(product["shop_id"], shop_id);
     assert_eq!(product["in_stock"], true, "one variant has stock");
     assert_eq!(product["variants"][0]["price"]["amount_minor"], 2500);
     assert_eq!(product["variants"][0]["in_stock"], false);
@@ -168,7 +169,8 @@ async fn products_variants_status_and_ownership(db: DbKind) {
 
 async fn listing_filters_and_pages(db: DbKind) {
     let app = TestApp::spawn_on(db).await;
-    let (merchant_id, merchant) = app.account("merchant", "Glow Co").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let shop_id = app.shop_of(&merchant).await;
     let (_, other) = app.account("merchant", "Other").await;
     let mut ids = Vec::new();
     for (i, stock) in [3, 0, 5, 0, 1].into_iter().enumerate() {
@@ -204,8 +206,8 @@ async fn listing_filters_and_pages(db: DbKind) {
     let mut cursor: Option<String> = None;
     loop {
         let query = match &cursor {
-            Some(c) => format!("merchant_id={merchant_id}&limit=2&cursor={c}"),
-            None => format!("merchant_id={merchant_id}&limit=2"),
+            Some(c) => format!("shop_id={shop_id}&limit=2&cursor={c}"),
+            None => format!("shop_id={shop_id}&limit=2"),
         };
         let page: Value = list(&app, None, &query).await.json().await.unwrap();
         for item in page["items"].as_array().unwrap() {
@@ -221,15 +223,11 @@ async fn listing_filters_and_pages(db: DbKind) {
     expected.reverse();
     assert_eq!(seen, expected);
 
-    let in_stock: Value = list(
-        &app,
-        None,
-        &format!("merchant_id={merchant_id}&in_stock=true"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let in_stock: Value = list(&app, None, &format!("shop_id={shop_id}&in_stock=true"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let titles: Vec<_> = in_stock["items"]
         .as_array()
         .unwrap()
@@ -237,15 +235,11 @@ async fn listing_filters_and_pages(db: DbKind) {
         .map(|p| p["title"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(titles, ["P4", "P2", "P0"]);
-    let sold_out: Value = list(
-        &app,
-        None,
-        &format!("merchant_id={merchant_id}&in_stock=false"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let sold_out: Value = list(&app, None, &format!("shop_id={shop_id}&in_stock=false"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(sold_out["items"].as_array().unwrap().len(), 2);
     let everyone: Value = list(&app, None, "limit=100").await.json().await.unwrap();
     assert_eq!(
@@ -255,24 +249,19 @@ async fn listing_filters_and_pages(db: DbKind) {
     );
 
     // Drafts: only to their merchant.
-    let r = list(
-        &app,
-        None,
-        &format!("merchant_id={merchant_id}&status=draft"),
-    )
-    .await;
+    let r = list(&app, None, &format!("shop_id={shop_id}&status=draft")).await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = list(
         &app,
         Some(&other),
-        &format!("merchant_id={merchant_id}&status=draft"),
+        &format!("shop_id={shop_id}&status=draft"),
     )
     .await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let drafts: Value = list(
         &app,
         Some(&merchant),
-        &format!("merchant_id={merchant_id}&status=draft"),
+        &format!("shop_id={shop_id}&status=draft"),
     )
     .await
     .json()
@@ -285,7 +274,7 @@ async fn listing_filters_and_pages(db: DbKind) {
         ("limit=0", "invalid_limit"),
         ("limit=101", "invalid_limit"),
         ("cursor=bogus", "invalid_cursor"),
-        ("merchant_id=nobody", "invalid_merchant_id"),
+        ("shop_id=nobody", "invalid_shop_id"),
     ] {
         let r = list(&app, None, query).await;
         assert_error(r, StatusCode::BAD_REQUEST, code).await;
@@ -296,7 +285,8 @@ async fn listing_filters_and_pages(db: DbKind) {
 
 async fn bad_products_are_refused_and_nothing_is_written(db: DbKind) {
     let app = TestApp::spawn_on(db).await;
-    let (merchant_id, merchant) = app.account("merchant", "Glow Co").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let shop_id = app.shop_of(&merchant).await;
     let price =
         |amount: Value, currency: &str| json!({"amount_minor": amount, "currency": currency});
     for body in [
@@ -326,7 +316,7 @@ async fn bad_products_are_refused_and_nothing_is_written(db: DbKind) {
         let r = post_product(&app, &merchant, body.clone()).await;
         assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
     }
-    let page: Value = list(&app, Some(&merchant), &format!("merchant_id={merchant_id}"))
+    let page: Value = list(&app, Some(&merchant), &format!("shop_id={shop_id}"))
         .await
         .json()
         .await

@@ -169,7 +169,7 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
     assert_error(
         feed_as(&app, Some(&a.1), &format!("viewer={}", viewer.0)).await,
         StatusCode::FORBIDDEN,
-        "forbidden",
+        "not_your_feed",
     )
     .await;
     assert_error(
@@ -397,11 +397,9 @@ async fn events_posted_to_another_process_show_on_the_next_page_within_a_second(
 }
 
 #[tokio::test]
-async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.admin_token = Some("admin-secret".into());
-    let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
+async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
+    let app = TestApp::spawn().await;
+    let operator = app.account("admin", "Op").await;
     let merchant = app.account("merchant", "Shop").await;
     let viewer = app.account("viewer", "Vi").await;
     let product = app
@@ -458,7 +456,7 @@ async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
     app.refresh_feed().await;
     let all = page(
         &app,
-        Some("admin-secret"),
+        Some(&operator.1),
         &format!("limit=50&debug=1&viewer={}", viewer.0),
     )
     .await;
@@ -511,7 +509,7 @@ async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
     assert_eq!(r["accepted"], 1, "{r}");
     let again = page(
         &app,
-        Some("admin-secret"),
+        Some(&operator.1),
         &format!("limit=50&debug=1&viewer={}", viewer.0),
     )
     .await;
@@ -538,7 +536,7 @@ async fn admins_see_every_explanation_and_commerce_is_spaced_out() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     app.refresh_feed().await;
-    let sold_out = page(&app, Some("admin-secret"), "limit=50").await;
+    let sold_out = page(&app, Some(&operator.1), "limit=50").await;
     for item in sold_out["items"].as_array().unwrap() {
         assert_eq!(item["tags"], json!([]), "{item}");
     }

@@ -109,7 +109,6 @@ async fn session(
 async fn the_ranker_learns_hidden_tastes_and_the_traffic_pools_sort_new_clips() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.admin_token = Some("adm".into());
     config.feed.stages = vec![
         Stage {
             impressions: 6,
@@ -131,6 +130,7 @@ async fn the_ranker_learns_hidden_tastes_and_the_traffic_pools_sort_new_clips() 
         },
     ];
     let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
+    let operator = app.account("admin", "Op").await;
     let mut rng = StdRng::seed_from_u64(42);
 
     // The catalog: one product per category, sold on a quarter of every creator's clips.
@@ -291,7 +291,7 @@ async fn the_ranker_learns_hidden_tastes_and_the_traffic_pools_sort_new_clips() 
                 "/v1/feed?limit=50&debug=1&viewer={}{cursor}",
                 newcomer_viewer.0
             )))
-            .bearer_auth("adm")
+            .bearer_auth(&operator.1)
             .send()
             .await
             .unwrap();

@@ -6,10 +6,14 @@ use std::{collections::HashSet, time::Duration};
 
 use common::{fresh_postgres_url, DbKind};
 use vitrine_core::{
-    accounts::{self, Role},
     db::Db,
     ids::{AccountId, VideoId},
     videos::{self, NewVideo, RenditionOutput, VideoOutputs, VideoStatus},
+};
+use vitrine_identity::{
+    principal::{self, AuthError},
+    script::{self, ScriptRole},
+    sessions::SessionPolicy,
 };
 use vitrine_shop::{
     products::{self, NewProduct},
@@ -43,11 +47,14 @@ crate::on_each_database!(
     playable_comes_between_processing_and_ready_and_a_retry_clears_it,
 );
 
-async fn creator(db: &Db) -> AccountId {
-    accounts::create(db, Role::Creator, "creator")
+async fn account(db: &Db, role: ScriptRole, name: &str) -> script::ScriptAccount {
+    script::create(db, &SessionPolicy::default(), role, name)
         .await
         .unwrap()
-        .id
+}
+
+async fn creator(db: &Db) -> AccountId {
+    account(db, ScriptRole::Creator, "creator").await.id
 }
 
 async fn queued_video(db: &Db, creator: &AccountId) -> VideoId {
@@ -100,24 +107,25 @@ async fn make_ready(db: &Db, id: &VideoId) {
 
 async fn tokens_authenticate_their_account_only(kind: DbKind) {
     let (db, _dir) = fresh_db(kind).await;
-    let a = accounts::create(&db, Role::Merchant, "Shop A")
-        .await
-        .unwrap();
-    let b = accounts::create(&db, Role::Viewer, "Bo").await.unwrap();
+    let policy = SessionPolicy::default();
+    let a = account(&db, ScriptRole::Merchant, "Shop A").await;
+    let b = account(&db, ScriptRole::Viewer, "Bo").await;
     assert_ne!(a.token, b.token);
-    let found = accounts::authenticate(&db, &a.token)
+    let found = principal::authenticate(&db, &policy, &a.token)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
-        (found.id, found.role, found.name.as_str()),
-        (a.id, Role::Merchant, "Shop A")
+        (found.account.id, found.account.display_name.as_str()),
+        (a.id, "Shop A")
     );
-    assert!(accounts::authenticate(&db, "vt_not-a-token")
+    assert!(a.shop_id.is_some(), "a merchant gets a shop");
+    assert!(matches!(
+        principal::authenticate(&db, &policy, "vt_not-a-token").await,
+        Err(AuthError::Unknown)
+    ));
+    assert!(script::create(&db, &policy, ScriptRole::Viewer, "   ")
         .await
-        .unwrap()
-        .is_none());
-    assert!(accounts::create(&db, Role::Viewer, "   ").await.is_err());
+        .is_err());
 }
 
 async fn a_video_and_its_job_are_written_together_or_not_at_all(kind: DbKind) {
@@ -443,11 +451,12 @@ async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(ki
 async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
     let (db, _dir) = fresh_db(kind).await;
     let creator = creator(&db).await;
-    let merchant = accounts::create(&db, Role::Merchant, "m").await.unwrap().id;
+    let merchant = account(&db, ScriptRole::Merchant, "m").await;
     let video = queued_video(&db, &creator).await;
     let product = products::create(
         &db,
-        &merchant,
+        merchant.shop_id.as_ref().unwrap(),
+        &merchant.id,
         NewProduct::parse("Serum", 2500, "JPY", 1).unwrap(),
     )
     .await
@@ -464,10 +473,10 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
         label: None,
         status: TagStatus::Live,
     };
-    tags::create(&db, &video, &merchant, &live(3000, 4000))
+    tags::create(&db, &video, &merchant.id, &live(3000, 4000))
         .await
         .unwrap();
-    tags::create(&db, &video, &merchant, &live(0, 1000))
+    tags::create(&db, &video, &merchant.id, &live(0, 1000))
         .await
         .unwrap();
     let urls = vitrine_api::state::Urls {

@@ -209,7 +209,17 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "product_not_active").await;
 
-    // A creator selling their own product tags it freely, affiliate programme or not.
+    // A creator selling their own product (through a shop they open) tags it freely, affiliate
+    // programme or not.
+    let r = app
+        .client
+        .post(app.url("/v1/shops"))
+        .bearer_auth(&w.creator)
+        .json(&json!({"name": "Mia's merch"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let merch = product(
         app,
         &w.creator,

@@ -11,6 +11,7 @@ use axum::{
 };
 use serde::Serialize;
 use utoipa::ToSchema;
+use vitrine_identity::{auth::SignUpError, principal::AuthError, shops::ShopAccessError};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -110,6 +111,49 @@ impl From<sqlx::Error> for ApiError {
             }
             sqlx::Error::PoolTimedOut => busy(),
             _ => ApiError::Internal(anyhow::Error::new(e).context("database")),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let unauthorized = |code| ApiError::status(StatusCode::UNAUTHORIZED, code, e.to_string());
+        match e {
+            AuthError::Unknown => ApiError::Unauthorized,
+            AuthError::SessionExpired => unauthorized("session_expired"),
+            AuthError::KeyRevoked => unauthorized("key_revoked"),
+            AuthError::Suspended => unauthorized("account_suspended"),
+            AuthError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ShopAccessError> for ApiError {
+    fn from(e: ShopAccessError) -> Self {
+        let forbidden = |code| ApiError::status(StatusCode::FORBIDDEN, code, e.to_string());
+        match e {
+            ShopAccessError::NoShop => forbidden("no_shop"),
+            ShopAccessError::NotMember => forbidden("not_a_member"),
+            ShopAccessError::NotOwner => forbidden("not_shop_owner"),
+            ShopAccessError::OtherShop => forbidden("wrong_shop"),
+            ShopAccessError::Ambiguous => ApiError::invalid("shop_id_required", e.to_string()),
+            ShopAccessError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::InvalidEmail => ApiError::invalid("invalid_email", e.to_string()),
+            SignUpError::InvalidName => ApiError::invalid("invalid_display_name", e.to_string()),
+            SignUpError::WeakPassword(_) => ApiError::invalid("weak_password", e.to_string()),
+            SignUpError::EmailTaken => ApiError::Conflict {
+                code: "email_taken",
+                message: e.to_string(),
+            },
+            SignUpError::Db(e) => e.into(),
+            SignUpError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

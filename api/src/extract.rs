@@ -4,119 +4,230 @@
 use axum::{
     extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts},
     http::{
-        header::{AUTHORIZATION, CONTENT_TYPE},
+        header::{AUTHORIZATION, CONTENT_TYPE, COOKIE},
         request::Parts,
-        HeaderMap,
+        HeaderMap, Method, StatusCode,
     },
 };
 use serde::de::DeserializeOwned;
-use vitrine_core::accounts::{self, Account, Role};
+use vitrine_core::ids::{AccountId, SessionId, ShopId};
+use vitrine_identity::{
+    accounts::Account,
+    principal::{self, Principal, Scope},
+    shops::{self, MemberRole},
+};
 
 use crate::{error::ApiError, state::AppState};
 
-/// The authenticated caller of a write endpoint: `Authorization: Bearer TOKEN`.
-#[derive(Debug, Clone)]
-pub struct Auth(pub Account);
+/// The cookie the web pages' session rides in (`HttpOnly; SameSite=Lax`).
+pub const SESSION_COOKIE: &str = "vitrine_session";
 
-impl Auth {
-    /// 403 unless the caller has `role`.
-    pub fn require(&self, role: Role) -> Result<&Account, ApiError> {
-        if self.0.role == role {
-            Ok(&self.0)
+/// The authenticated caller: `Authorization: Bearer` with a session token or an API key, or the
+/// pages' session cookie. 401 without one, or when it ended (`session_expired`), was revoked
+/// (`key_revoked`) or its account is suspended (`account_suspended`).
+///
+/// This is the only way a route learns who is asking (`MaybeCaller` for routes anyone may
+/// call): each handler then asks for what it needs (`allow` a scope, a `person`, a `creator`, an
+/// `operator`, a shop through `shops::acting_for`).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    pub fn id(&self) -> &AccountId {
+        &self.0.account.id
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.0.account
+    }
+
+    /// 403 `insufficient_scope` for an API key without `scope` (sessions have every scope).
+    pub fn allow(&self, scope: Scope) -> Result<&Self, ApiError> {
+        if self.0.allows(scope) {
+            Ok(self)
         } else {
-            Err(ApiError::forbidden(format!(
-                "this action needs a {role} account; you are signed in as a {}",
-                self.0.role
-            )))
+            Err(ApiError::status(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key does not have the {scope} scope"),
+            ))
         }
+    }
+
+    /// The caller's session: 403 `session_required` for an API key (routes that manage the
+    /// account itself, its sessions and its keys).
+    pub fn session(&self) -> Result<&SessionId, ApiError> {
+        self.0.session().ok_or_else(|| {
+            ApiError::status(
+                StatusCode::FORBIDDEN,
+                "session_required",
+                "API keys cannot do this: sign in",
+            )
+        })
+    }
+
+    /// A person who signed up: 403 `sign_up_required` for an anonymous viewer.
+    pub fn person(&self) -> Result<&Account, ApiError> {
+        if self.0.account.anonymous {
+            Err(ApiError::status(
+                StatusCode::FORBIDDEN,
+                "sign_up_required",
+                "sign up (POST /v1/auth/signup) to do this",
+            ))
+        } else {
+            Ok(&self.0.account)
+        }
+    }
+
+    /// An account with creator capabilities: 403 `not_a_creator` otherwise.
+    pub fn creator(&self) -> Result<&Account, ApiError> {
+        let account = self.person()?;
+        if account.is_creator() {
+            Ok(account)
+        } else {
+            Err(ApiError::status(
+                StatusCode::FORBIDDEN,
+                "not_a_creator",
+                "turn on creator capabilities first (POST /v1/me/creator with a handle)",
+            ))
+        }
+    }
+
+    /// An operator, signed in with a session: 403 `not_an_operator` otherwise.
+    pub fn operator(&self) -> Result<&Account, ApiError> {
+        self.session()?;
+        if self.0.account.is_operator() {
+            Ok(&self.0.account)
+        } else {
+            Err(ApiError::status(
+                StatusCode::FORBIDDEN,
+                "not_an_operator",
+                "this needs an operator account",
+            ))
+        }
+    }
+
+    /// The shop the caller acts for (`asked`, else their API key's, else their only one) and
+    /// their role there.
+    pub async fn shop(
+        &self,
+        state: &AppState,
+        asked: Option<&ShopId>,
+    ) -> Result<(ShopId, MemberRole), ApiError> {
+        Ok(shops::acting_for(&state.db, &self.0, asked).await?)
+    }
+
+    /// Whether the caller may act for `shop`.
+    pub async fn acts_for(&self, state: &AppState, shop: &ShopId) -> Result<bool, ApiError> {
+        Ok(shops::may_act_for(&state.db, &self.0, shop).await?)
     }
 }
 
-impl FromRequestParts<AppState> for Auth {
+/// Resolved once per request (several extractors may ask).
+#[derive(Clone)]
+struct Resolved(Option<Caller>);
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        MaybeCaller::from_request_parts(parts, state)
+            .await?
+            .0
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// A caller who may be signed in: `None` without credentials; 401 with bad ones (a bad token
+/// is never taken for an anonymous request).
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(Resolved(caller)) = parts.extensions.get::<Resolved>() {
+            return Ok(MaybeCaller(caller.clone()));
+        }
+        let caller = match credential(parts)? {
+            None => None,
+            Some((token, from_cookie)) => {
+                if from_cookie {
+                    same_origin(parts, &state.urls.public)?;
+                }
+                let principal = principal::authenticate(&state.db, &state.sessions, &token).await?;
+                Some(Caller(principal))
+            }
+        };
+        parts.extensions.insert(Resolved(caller.clone()));
+        Ok(MaybeCaller(caller))
+    }
+}
+
+/// The token a request carries, and whether it came from the session cookie. An
+/// `Authorization` header wins over the cookie; one that is not `Bearer …` is a 401.
+fn credential(parts: &Parts) -> Result<Option<(String, bool)>, ApiError> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let account = accounts::authenticate(&state.db, token)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Auth(account))
+        return Ok(Some((token.to_owned(), false)));
     }
+    Ok(session_cookie(&parts.headers).map(|t| (t, true)))
 }
 
-/// A caller who may be signed in: `None` without an `Authorization` header, 401 with a bad one.
-#[derive(Debug, Clone)]
-pub struct MaybeAuth(pub Option<Account>);
-
-impl FromRequestParts<AppState> for MaybeAuth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if !parts.headers.contains_key(AUTHORIZATION) {
-            return Ok(MaybeAuth(None));
-        }
-        Auth::from_request_parts(parts, state)
-            .await
-            .map(|a| MaybeAuth(Some(a.0)))
-    }
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
-/// Declares an extractor for callers that must hold one role: 401 without a valid token, 403
-/// with a token of another role.
-macro_rules! role_extractor {
-    ($(#[$doc:meta])* $name:ident, $role:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $name(pub Account);
-
-        impl FromRequestParts<AppState> for $name {
-            type Rejection = ApiError;
-
-            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-                let auth = Auth::from_request_parts(parts, state).await?;
-                auth.require($role)?;
-                Ok($name(auth.0))
+/// CSRF defence for cookie-authenticated requests (OWASP's "verify the origin"): a request that
+/// changes something must come from a page of ours — its `Origin` is our public origin or the
+/// host it was sent to; without `Origin`, `Sec-Fetch-Site` must say same-origin. Safe methods
+/// pass (they change nothing, and `SameSite=Lax` already keeps the cookie off cross-site
+/// subresource requests).
+fn same_origin(parts: &Parts, public: &str) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let refused = || {
+        ApiError::status(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "a request signed in with the session cookie must come from this site's pages",
+        )
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match header("origin") {
+        Some(origin) => {
+            let authority = origin.split_once("://").map(|(_, a)| a);
+            let host = header("host");
+            if origin == public.trim_end_matches('/') || (authority.is_some() && authority == host)
+            {
+                Ok(())
+            } else {
+                Err(refused())
             }
         }
-    };
-}
-
-/// Someone who sells: a merchant, or a creator selling their own products (a creator can also
-/// be a merchant). 401 without a valid token, 403 for viewers.
-#[derive(Debug, Clone)]
-pub struct Seller(pub Account);
-
-impl FromRequestParts<AppState> for Seller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let auth = Auth::from_request_parts(parts, state).await?;
-        match auth.0.role {
-            Role::Merchant | Role::Creator => Ok(Seller(auth.0)),
-            other => Err(ApiError::forbidden(format!(
-                "selling needs a merchant or creator account; you are signed in as a {other}"
-            ))),
-        }
+        None => match header("sec-fetch-site") {
+            Some("same-origin") => Ok(()),
+            _ => Err(refused()),
+        },
     }
 }
-
-role_extractor!(
-    /// A signed-in creator.
-    Creator,
-    Role::Creator
-);
-role_extractor!(
-    /// A signed-in merchant.
-    Merchant,
-    Role::Merchant
-);
 
 /// `Json<T>` whose rejections use our error format: 400 for malformed JSON, 415 for a missing
 /// content type, 422 for JSON of the wrong shape.

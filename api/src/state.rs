@@ -4,6 +4,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use vitrine_assets::Store;
 use vitrine_core::{db::Db, limits::MediaLimits};
+use vitrine_identity::sessions::SessionPolicy;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -12,6 +13,8 @@ pub struct AppState {
     pub store: Store,
     pub urls: Arc<Urls>,
     pub limits: Arc<Limits>,
+    /// How long sessions last.
+    pub sessions: SessionPolicy,
 }
 
 /// How the URLs we hand out are built.

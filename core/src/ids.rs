@@ -1,4 +1,4 @@
-//! Typed, prefixed identifiers (`vid_…`, `acc_…`, `prd_…`, `tag_…`, `job_…`, `upl_…`, `dup_…`).
+//! Typed, prefixed identifiers (`vid_…`, `acc_…`, `shp_…`, `prd_…`, `tag_…`, `ord_…`, `ses_…`, …).
 //!
 //! The prefix tells a human (and a support engineer reading logs) what an id names; the body is
 //! a UUIDv7, so ids sort by creation time. Ids arriving from clients are parsed once at the edge
@@ -70,6 +70,9 @@ id_type!(DirectUploadId, "dup");
 id_type!(VariantId, "var");
 id_type!(ImageId, "img");
 id_type!(OrderId, "ord");
+id_type!(ShopId, "shp");
+id_type!(SessionId, "ses");
+id_type!(ApiKeyId, "key");
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {expected}_… id")]

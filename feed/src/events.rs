@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{ApiJson, Auth},
+    extract::{ApiJson, Caller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
@@ -22,6 +22,7 @@ use vitrine_core::{
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
+use vitrine_identity::principal::Scope;
 use vitrine_shop::attribution::{self, Click};
 
 use crate::{ranker::Ranker, store};
@@ -117,9 +118,10 @@ pub struct EventsResult {
 async fn post_events(
     State(state): State<AppState>,
     Extension(ranker): Extension<Ranker>,
-    auth: Auth,
+    caller: Caller,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> ApiResult<Json<EventsResult>> {
+    caller.allow(Scope::EventsWrite)?;
     if batch.events.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "too_many_events",
@@ -127,7 +129,7 @@ async fn post_events(
         ));
     }
     Ok(Json(
-        ingest(&state, &ranker, &auth.0.id, batch.events).await?,
+        ingest(&state, &ranker, caller.id(), batch.events).await?,
     ))
 }
 

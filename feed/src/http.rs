@@ -5,22 +5,22 @@ use std::{
     sync::Arc,
 };
 
-use axum::{extract::State, http::HeaderMap, Extension, Json};
+use axum::{extract::State, http::StatusCode, Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, ApiQuery},
+    extract::{page_limit, ApiQuery, MaybeCaller},
     views::VideoView,
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    accounts::{self, Account},
     ids::{AccountId, VideoId},
     time::now_ms,
     videos::{self, VideoStatus},
 };
+use vitrine_identity::principal::Scope;
 
 use crate::{
     catalog::{self, ViewerState},
@@ -40,15 +40,15 @@ const MAX_LIMIT: i64 = 50;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FeedQuery {
-    /// The viewer's account id (acc_…) when not signed in with a token; optional for anonymous
-    /// browsing. Signed-in callers get their own feed.
+    /// Your own account id (acc_…), or leave it out: the feed is the caller's. Naming another
+    /// account is 403 `not_your_feed`, except for operators, who may see any viewer's feed.
     pub viewer: Option<String>,
     /// Items per page, 1..=50 (default 10).
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// `1`: explain each item (its candidate sources, score terms and applied rules) — for the
-    /// items' creator, or for all items with the admin token.
+    /// items' creator, or for all items to operators.
     pub debug: Option<String>,
 }
 
@@ -83,33 +83,6 @@ pub struct FeedPage {
     pub next_cursor: Option<String>,
 }
 
-/// Who is asking: the signed-in account, or the operators' admin token.
-enum Caller {
-    Anonymous,
-    Account(Account),
-    Admin,
-}
-
-async fn caller(state: &AppState, ranker: &Ranker, headers: &HeaderMap) -> ApiResult<Caller> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Ok(Caller::Anonymous);
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    if ranker.is_admin(token) {
-        return Ok(Caller::Admin);
-    }
-    accounts::authenticate(&state.db, token)
-        .await?
-        .map(Caller::Account)
-        .ok_or(ApiError::Unauthorized)
-}
-
 /// The feed: clips ranked for the viewer (Douyin-style: predicted actions × value, commerce
 /// value, freshness, traffic pools, diversity and fatigue rules), each with its live product
 /// tags.
@@ -121,9 +94,12 @@ async fn caller(state: &AppState, ranker: &Ranker, headers: &HeaderMap) -> ApiRe
 async fn feed(
     State(state): State<AppState>,
     Extension(ranker): Extension<Ranker>,
-    headers: HeaderMap,
+    MaybeCaller(caller): MaybeCaller,
     ApiQuery(q): ApiQuery<FeedQuery>,
 ) -> ApiResult<Json<FeedPage>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::VideosRead)?;
+    }
     let limit = page_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let debug = match q.debug.as_deref() {
         None | Some("0") | Some("false") => false,
@@ -136,10 +112,10 @@ async fn feed(
             ApiError::bad_request("invalid_cursor", "cursor is not one we issued")
         })?),
     };
-    let caller = caller(&state, &ranker, &headers).await?;
-    if debug && matches!(caller, Caller::Anonymous) {
+    if debug && caller.is_none() {
         return Err(ApiError::Unauthorized);
     }
+    let operator = caller.as_ref().is_some_and(|c| c.account().is_operator());
     let asked: Option<AccountId> = match &q.viewer {
         None => None,
         Some(raw) => Some(raw.parse().map_err(|_| {
@@ -147,19 +123,21 @@ async fn feed(
         })?),
     };
     let viewer = match (&caller, asked) {
-        (Caller::Account(me), Some(asked)) if asked != me.id => {
-            return Err(ApiError::forbidden(
-                "viewer must be the signed-in account (or leave it out)",
-            ))
-        }
-        (Caller::Account(me), _) => Some(me.id.clone()),
-        (_, Some(asked)) => {
+        // Operators see any viewer's feed (support, and `vitrine bench feed`).
+        (Some(_), Some(asked)) if operator => {
             if !ranker.viewer_exists(&state.db, &asked).await? {
                 return Err(ApiError::NotFound("viewer"));
             }
             Some(asked)
         }
-        (_, None) => None,
+        (Some(me), Some(asked)) if &asked == me.id() => Some(asked),
+        (_, Some(_)) => return Err(ApiError::status(
+            StatusCode::FORBIDDEN,
+            "not_your_feed",
+            "a feed is personalised only for its own viewer: leave out viewer, or sign in as them",
+        )),
+        (Some(me), None) => Some(me.id().clone()),
+        (None, None) => None,
     };
 
     let now = now_ms();
@@ -215,11 +193,8 @@ async fn feed(
         let Some(video) = rows.remove(&clip.id) else {
             continue;
         };
-        let explain = match &caller {
-            Caller::Admin => debug,
-            Caller::Account(me) => debug && me.id == video.creator_id,
-            Caller::Anonymous => false,
-        };
+        let explain =
+            debug && (operator || caller.as_ref().is_some_and(|c| c.id() == &video.creator_id));
         items.push(FeedItem {
             video: VideoView::new(
                 &video,

@@ -62,7 +62,6 @@ pub struct Ranker(Arc<Inner>);
 
 struct Inner {
     cfg: RankConfig,
-    admin_token: Option<String>,
     /// The current catalog, and the number of the pass that built it.
     catalog: RwLock<(u64, Arc<Catalog>)>,
     working: tokio::sync::Mutex<Working>,
@@ -128,9 +127,8 @@ impl Refresh {
 }
 
 impl Ranker {
-    pub fn new(cfg: RankConfig, admin_token: Option<String>) -> Ranker {
+    pub fn new(cfg: RankConfig) -> Ranker {
         Ranker(Arc::new(Inner {
-            admin_token: admin_token.filter(|t| !t.is_empty()),
             catalog: RwLock::new((0, Arc::new(Catalog::default()))),
             working: tokio::sync::Mutex::new(Working::default()),
             known_viewers: quick_cache::sync::Cache::new(200_000),
@@ -209,7 +207,7 @@ impl Ranker {
         if self.0.known_viewers.get(id.as_str()).is_some() {
             return Ok(true);
         }
-        let exists = vitrine_core::accounts::exists(db, id).await?;
+        let exists = vitrine_identity::accounts::get(db, id).await?.is_some();
         if exists {
             self.0.known_viewers.insert(id.as_str().to_owned(), ());
         }
@@ -232,14 +230,6 @@ impl Ranker {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    /// Whether `token` is the operators' admin token.
-    pub fn is_admin(&self, token: &str) -> bool {
-        self.0
-            .admin_token
-            .as_deref()
-            .is_some_and(|admin| constant_time_eq(admin.as_bytes(), token.as_bytes()))
     }
 
     /// Adds the clip counts event batches queued to the clips' rows (at most `FOLD_MAX`
@@ -397,8 +387,4 @@ fn same(a: &Clip, b: &Clip) -> bool {
         && a.trend_epoch == b.trend_epoch
         && a.ready_at == b.ready_at
         && a.duration_ms == b.duration_ms
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -336,6 +336,58 @@ pub async fn apply(
     Ok(())
 }
 
+/// Moves what an anonymous viewer did into the account they signed in to (`from` → `into`): the
+/// clips they saw and what they did with them, their affinities, mutes and follows. What `into`
+/// already had wins where both have a row. Both viewers' versions are bumped, like any write to
+/// their state. Clip counts are left as they are (each was counted when it happened).
+pub async fn merge_viewer(db: &Db, from: &str, into: &str) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    let backend = db.backend();
+    // In a fixed order, so two merges cannot wait on each other.
+    let (first, second) = if from < into {
+        (from, into)
+    } else {
+        (into, from)
+    };
+    lock_viewer(&mut tx, backend, first).await?;
+    lock_viewer(&mut tx, backend, second).await?;
+    for (table, columns) in [
+        (
+            "feed_viewer_videos",
+            "video_id, creator_id, seen_at, watch_ratio, completed, liked, shared, commented, \
+             followed, not_interested, clicked, positive_at, last_at",
+        ),
+        ("feed_affinities", "kind, key, score, at"),
+        ("feed_muted_creators", "creator_id, at"),
+        ("follows", "creator_id, at"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (viewer_id, {columns}) SELECT $1, {columns} FROM {table} \
+             WHERE viewer_id = $2 ON CONFLICT DO NOTHING"
+        ))
+        .bind(into)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE viewer_id = $1"))
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for viewer in [from, into] {
+        sqlx::query(
+            "INSERT INTO feed_viewer_changes (viewer_id, changed_at, version) VALUES ($1, $2, 1) \
+             ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at, \
+             version = feed_viewer_changes.version + 1",
+        )
+        .bind(viewer)
+        .bind(vitrine_core::time::now_ms())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
 /// Makes this transaction the viewer's only writer until it ends: their rows are read, then
 /// rewritten (PostgreSQL: a transaction-scoped advisory lock, which a transaction may take more
 /// than once; SQLite: write transactions already run one at a time).
@@ -801,7 +853,10 @@ fn counts_from(r: &sqlx::any::AnyRow) -> Counts {
     }
 }
 
+/// A clip is feedable when its video is `ready` or `playable` and its creator is not suspended
+/// (the suspension touches the creator's videos, so the refresh sees it).
 const CLIP_COLUMNS: &str = "v.id, v.creator_id, v.duration_ms, v.status, \
+    (SELECT a.suspended_at FROM accounts a WHERE a.id = v.creator_id) AS creator_suspended_at, \
     COALESCE(v.ready_at, v.updated_at) AS ready_at, s.impressions, s.completes, s.likes, \
     s.shares, s.comments, s.follows, s.not_interested, s.product_clicks, s.watch_sum, \
     s.watched, s.trend, s.trend_epoch, s.stage, s.pool";
@@ -809,6 +864,7 @@ const CLIP_COLUMNS: &str = "v.id, v.creator_id, v.duration_ms, v.status, \
 /// A clip row, and whether it may be in the feed (`ready` or `playable`).
 fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
     let status: String = r.get("status");
+    let suspended = r.get::<Option<i64>, _>("creator_suspended_at").is_some();
     (
         Clip {
             id: r.get("id"),
@@ -822,7 +878,7 @@ fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
             trend_epoch: r.get::<Option<i64>, _>("trend_epoch").unwrap_or(0),
             commerce: None,
         },
-        status == "ready" || status == "playable",
+        (status == "ready" || status == "playable") && !suspended,
     )
 }
 
@@ -834,14 +890,22 @@ pub async fn all_clips(db: &Db) -> sqlx::Result<Vec<Clip>> {
     ))
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.iter().map(|r| clip_from(r).0).collect())
+    Ok(rows
+        .iter()
+        .map(clip_from)
+        .filter(|(_, feedable)| *feedable)
+        .map(|(clip, _)| clip)
+        .collect())
 }
 
 /// How many clips are feedable now.
 pub async fn feedable_count(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM videos WHERE status IN ('ready', 'playable')")
-        .fetch_one(db.pool())
-        .await
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM videos v WHERE v.status IN ('ready', 'playable') AND NOT EXISTS \
+         (SELECT 1 FROM accounts a WHERE a.id = v.creator_id AND a.suspended_at IS NOT NULL)",
+    )
+    .fetch_one(db.pool())
+    .await
 }
 
 /// Clips whose video or counts changed at or after `since`: `(clip, feedable)`.

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, request_media_type, ApiQuery, Auth, Creator, MaybeAuth},
+    extract::{page_limit, parse_id, request_media_type, ApiQuery, Caller, MaybeCaller},
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -23,6 +23,7 @@ use vitrine_core::{
     videos::{self, VideoStatus},
 };
 use vitrine_feed::RankConfig;
+use vitrine_identity::principal::Scope;
 
 use crate::{
     spool::{spool, SpoolError},
@@ -80,11 +81,12 @@ pub struct UploadQuery {
     ))]
 async fn upload_video(
     State(state): State<AppState>,
-    Creator(creator): Creator,
+    caller: Caller,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<VideoView>)> {
+    let creator = caller.allow(Scope::VideosWrite)?.creator()?;
     let essence =
         request_media_type(&headers).unwrap_or_else(|| "application/octet-stream".to_owned());
     if !upload::is_video_type(&essence) {
@@ -144,9 +146,12 @@ async fn upload_video(
 async fn get_video(
     State(state): State<AppState>,
     Extension(feed): Extension<Arc<RankConfig>>,
-    MaybeAuth(caller): MaybeAuth,
+    MaybeCaller(caller): MaybeCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VideoView>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::VideosRead)?;
+    }
     let mut id: VideoId = parse_id(&id, "video")?;
     let mut video = videos::get(&state.db, &id).await?;
     if video.is_none() {
@@ -173,7 +178,7 @@ async fn get_video(
             });
         }
     }
-    if caller.is_some_and(|c| c.id == video.creator_id) {
+    if caller.is_some_and(|c| c.id() == &video.creator_id) {
         view.distribution =
             Some(vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?);
     }
@@ -207,9 +212,10 @@ pub struct MyVideosPage {
 async fn my_videos(
     State(state): State<AppState>,
     Extension(feed): Extension<Arc<RankConfig>>,
-    Creator(creator): Creator,
+    caller: Caller,
     ApiQuery(q): ApiQuery<MyVideosQuery>,
 ) -> ApiResult<Json<MyVideosPage>> {
+    let creator = caller.allow(Scope::VideosRead)?.creator()?;
     let limit = page_limit(q.limit, 20, 100)?;
     let cursor = q
         .cursor
@@ -260,14 +266,15 @@ async fn my_videos(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_video(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    caller.allow(Scope::VideosWrite)?;
     let id: VideoId = parse_id(&id, "video")?;
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    if video.creator_id != auth.0.id {
+    if &video.creator_id != caller.id() {
         return Err(ApiError::forbidden(
             "only the video's creator can delete it",
         ));

@@ -28,7 +28,7 @@ use tokio::io::AsyncWriteExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::ToSchema;
 use vitrine_api::{
-    extract::{media_type, request_media_type, Creator},
+    extract::{media_type, request_media_type, Caller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
@@ -36,6 +36,7 @@ use vitrine_core::{
     time::now_ms,
     videos::{self, NewVideo, VideoStatus},
 };
+use vitrine_identity::principal::Scope;
 
 use crate::{
     finish::{self, staging_key, target_key},
@@ -169,12 +170,13 @@ struct Owner {
 /// Create an upload (tus creation) for the signed-in creator.
 async fn create_upload(
     State(state): State<AppState>,
-    Creator(creator): Creator,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let creator = caller.allow(Scope::VideosWrite)?.creator()?;
     let owner = Owner {
-        creator: creator.id,
+        creator: creator.id.clone(),
         max_size: state.limits.max_upload_bytes,
         title: None,
         direct: None,
@@ -1102,9 +1104,10 @@ pub struct DirectUploadView {
     ))]
 pub async fn create_direct_upload(
     State(state): State<AppState>,
-    Creator(creator): Creator,
+    caller: Caller,
     vitrine_api::extract::ApiJson(request): vitrine_api::extract::ApiJson<NewDirectUpload>,
 ) -> ApiResult<(StatusCode, Json<DirectUploadView>)> {
+    let creator = caller.allow(Scope::VideosWrite)?.creator()?;
     let seconds = request.expires_in_seconds.unwrap_or(DIRECT_DEFAULT_SECONDS);
     if !(DIRECT_MIN_SECONDS..=DIRECT_MAX_SECONDS).contains(&seconds) {
         return Err(ApiError::invalid(
@@ -1125,7 +1128,7 @@ pub async fn create_direct_upload(
     let title = upload::title(request.title.as_deref())?;
     let direct = DirectUpload {
         id: DirectUploadId::generate_unguessable(),
-        creator_id: creator.id,
+        creator_id: creator.id.clone(),
         title,
         max_size,
         expires_at: now_ms() + i64::try_from(seconds * 1000).unwrap_or(i64::MAX / 2),

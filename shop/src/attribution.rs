@@ -13,7 +13,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
     db::{placeholder_rows, Backend, Db, Tx},
-    ids::{AccountId, ProductId, TagId, VideoId},
+    ids::{AccountId, ProductId, ShopId, TagId, VideoId},
     money::Money,
 };
 
@@ -175,8 +175,12 @@ pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()>
         let Some(click) = click else { continue };
         let creator: String = click.get("creator_id");
         let gmv = line.unit_price_minor * line.quantity;
-        // A merchant promoting their own product on their own clip earns no commission.
-        let commission_minor = if creator == line.merchant.as_str() {
+        // A seller promoting their own shop's product on their own clip earns no commission.
+        let own =
+            vitrine_identity::shops::role_in(db, &line.shop, &AccountId::from_db(creator.clone()))
+                .await?
+                .is_some();
+        let commission_minor = if own {
             0
         } else {
             commission(gmv, line.commission_bps)
@@ -223,18 +227,18 @@ pub struct ProductVideoStats {
     pub gpm: Money,
 }
 
-/// Whose figures: a merchant's products, or the videos of a creator.
+/// Whose figures: a shop's products, or the videos of a creator.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
-    Merchant(&'a AccountId),
+    Shop(&'a ShopId),
     Creator(&'a AccountId),
 }
 
 /// The figures per product × video, computed from the impression, click and attribution logs.
 pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoStats>> {
     let (filter, who) = match scope {
-        Scope::Merchant(m) => ("p.merchant_id = $1", m),
-        Scope::Creator(c) => ("v.creator_id = $1", c),
+        Scope::Shop(s) => ("p.shop_id = $1", s.as_str()),
+        Scope::Creator(c) => ("v.creator_id = $1", c.as_str()),
     };
     // Every (product, video) pair that has a tag, with the product's currency.
     let pairs = sqlx::query(&format!(
@@ -242,7 +246,7 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
          JOIN products p ON p.id = t.product_id JOIN videos v ON v.id = t.video_id \
          WHERE {filter}"
     ))
-    .bind(who.as_str())
+    .bind(who)
     .fetch_all(db.pool())
     .await?;
     let mut out = Vec::new();

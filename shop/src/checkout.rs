@@ -1,5 +1,5 @@
 //! Checkout routes: place an order (idempotent, stock reserved atomically), pay it through the
-//! payment provider, cancel it, and — for its merchants — fulfil or refund it.
+//! payment provider, cancel it, and — for its shop — fulfil or refund it.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Auth},
+    extract::{parse_id, ApiJson, Caller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
@@ -23,6 +23,7 @@ use vitrine_core::{
     time::now_ms,
     videos,
 };
+use vitrine_identity::principal::Scope;
 
 use crate::{
     orders::{self, Line, NewOrder, Order, OrderStatus, PlaceError, MAX_ITEMS, MAX_QUANTITY},
@@ -135,10 +136,11 @@ impl From<&Order> for OrderView {
     ))]
 async fn place_order(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewOrderBody>,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    let buyer = caller.allow(Scope::OrdersWrite)?.person()?.id.clone();
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -157,16 +159,16 @@ async fn place_order(
             "Idempotency-Key is at most 255 characters",
         ));
     }
-    if body.viewer_id != auth.0.id.as_str() {
+    if body.viewer_id != buyer.as_str() {
         return Err(ApiError::forbidden("viewer_id must be your own account"));
     }
     let request_hash = hex::encode(Sha256::digest(
         serde_json::to_vec(&body).map_err(anyhow::Error::new)?,
     ));
-    if let Some(existing) = orders::by_key(&state.db, &auth.0.id, &key).await? {
+    if let Some(existing) = orders::by_key(&state.db, &buyer, &key).await? {
         return retry(existing, &request_hash);
     }
-    let new = validate(&state, &auth.0.id, &body, key.clone(), request_hash.clone()).await?;
+    let new = validate(&state, &buyer, &body, key.clone(), request_hash.clone()).await?;
     match orders::place(&state.db, new).await {
         Ok(order) => {
             tracing::info!(order = %order.id, total = order.total.amount_minor, currency = %order.total.currency, "order placed");
@@ -174,7 +176,7 @@ async fn place_order(
         }
         Err(PlaceError::OutOfStock { title, quantity }) => {
             // A retry racing its own original: the original took the stock, and is the answer.
-            if let Some(existing) = orders::by_key(&state.db, &auth.0.id, &key).await? {
+            if let Some(existing) = orders::by_key(&state.db, &buyer, &key).await? {
                 return retry(existing, &request_hash);
             }
             Err(ApiError::Conflict {
@@ -238,7 +240,9 @@ async fn validate(
                 format!("{:?} does not name a product", item.product_id),
             )
         })?;
-        if product.status != ProductStatus::Active {
+        if product.status != ProductStatus::Active
+            || !vitrine_identity::shops::selling(&state.db, &product.shop_id).await?
+        {
             return Err(ApiError::invalid(
                 "product_not_active",
                 format!("{:?} is no longer sold", product.title),
@@ -285,7 +289,7 @@ async fn validate(
         }
         if lines
             .first()
-            .is_some_and(|first: &Line| first.merchant != product.merchant_id)
+            .is_some_and(|first: &Line| first.shop != product.shop_id)
         {
             return Err(ApiError::invalid(
                 "one_merchant_per_order",
@@ -295,7 +299,7 @@ async fn validate(
         lines.push(Line {
             product: product.id.clone(),
             variant,
-            merchant: product.merchant_id.clone(),
+            shop: product.shop_id.clone(),
             title,
             unit_price_minor: unit_price,
             quantity: item.quantity,
@@ -355,30 +359,38 @@ async fn validate(
     })
 }
 
-/// The order, for its buyer or one of its merchants.
-async fn visible_order(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Order> {
+/// The order, for its buyer or the members of its shop.
+async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Order> {
     let id: OrderId = parse_id(id, "order")?;
     let order = orders::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    let me = &auth.0.id;
-    if &order.buyer != me && !order.lines.iter().any(|l| &l.merchant == me) {
+    if &order.buyer != caller.id() && !sells(state, caller, &order).await? {
         return Err(ApiError::NotFound("order"));
     }
     Ok(order)
 }
 
-/// An order (its buyer and its merchants only).
+/// Whether the caller acts for the shop that sold the order.
+async fn sells(state: &AppState, caller: &Caller, order: &Order) -> ApiResult<bool> {
+    match order.lines.first() {
+        Some(line) => caller.acts_for(state, &line.shop).await,
+        None => Ok(false),
+    }
+}
+
+/// An order (its buyer and its shop's members only).
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
     security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_order(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json((&visible_order(&state, &auth, &id).await?).into()))
+    caller.allow(Scope::OrdersRead)?;
+    Ok(Json((&visible_order(&state, &caller, &id).await?).into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -401,12 +413,13 @@ pub struct PayBody {
 async fn pay_order(
     State(state): State<AppState>,
     Extension(payments): Extension<Payments>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PayBody>,
 ) -> ApiResult<Json<OrderView>> {
-    let order = visible_order(&state, &auth, &id).await?;
-    if order.buyer != auth.0.id {
+    caller.allow(Scope::OrdersWrite)?;
+    let order = visible_order(&state, &caller, &id).await?;
+    if &order.buyer != caller.id() {
         return Err(ApiError::forbidden("only the buyer pays for an order"));
     }
     match order.status {
@@ -504,11 +517,12 @@ async fn pay_order(
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_order(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let order = visible_order(&state, &auth, &id).await?;
-    if order.buyer != auth.0.id {
+    caller.allow(Scope::OrdersWrite)?;
+    let order = visible_order(&state, &caller, &id).await?;
+    if &order.buyer != caller.id() {
         return Err(ApiError::forbidden(
             "only the buyer cancels an unpaid order",
         ));
@@ -520,17 +534,17 @@ async fn cancel_order(
     reread(&state, &order.id).await
 }
 
-/// Mark a paid order shipped (its merchant only).
+/// Mark a paid order shipped (its shop's members only).
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfil", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
     security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn fulfil_order(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let order = merchant_order(&state, &auth, &id).await?;
+    let order = merchant_order(&state, &caller, &id).await?;
     let from = [OrderStatus::Paid];
     if !orders::transition(
         &state.db,
@@ -547,7 +561,7 @@ async fn fulfil_order(
     reread(&state, &order.id).await
 }
 
-/// Refund a paid or fulfilled order (its merchant only). A paid order not yet shipped returns
+/// Refund a paid or fulfilled order (its shop's members only). A paid order not yet shipped returns
 /// its stock.
 #[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
@@ -555,10 +569,10 @@ async fn fulfil_order(
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund_order(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let order = merchant_order(&state, &auth, &id).await?;
+    let order = merchant_order(&state, &caller, &id).await?;
     // Each move is conditional on the state it restocks for, so a refund racing a fulfilment
     // never returns shipped goods to stock.
     let refunded = orders::transition(
@@ -585,10 +599,11 @@ async fn refund_order(
     reread(&state, &order.id).await
 }
 
-async fn merchant_order(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Order> {
-    let order = visible_order(state, auth, id).await?;
-    if !order.lines.iter().any(|l| l.merchant == auth.0.id) {
-        return Err(ApiError::forbidden("only the order's merchant can do this"));
+async fn merchant_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Order> {
+    caller.allow(Scope::OrdersWrite)?;
+    let order = visible_order(state, caller, id).await?;
+    if !sells(state, caller, &order).await? {
+        return Err(ApiError::forbidden("only the order's shop can do this"));
     }
     Ok(order)
 }

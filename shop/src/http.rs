@@ -11,16 +11,17 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, request_media_type, ApiJson, ApiQuery, Auth, Seller},
+    extract::{page_limit, parse_id, request_media_type, ApiJson, ApiQuery, Caller, MaybeCaller},
     state::Urls,
     views::{Position, TagView},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, ImageId, ProductId, TagId, VariantId, VideoId},
+    ids::{ImageId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     videos::{self, VideoStatus},
 };
+use vitrine_identity::principal::Scope;
 
 use crate::{
     attribution::{self, ProductVideoStats},
@@ -42,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
         )
         .routes(routes!(delete_image))
-        .routes(routes!(merchant_analytics))
+        .routes(routes!(shop_analytics))
         .routes(routes!(creator_earnings))
         .routes(routes!(create_tag, list_tags))
         .routes(routes!(approve_tag))
@@ -53,6 +54,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductBody {
+    /// The shop that sells it (shp_…); optional when you belong to exactly one shop (or your
+    /// API key acts for one).
+    pub shop_id: Option<String>,
     #[schema(example = "Glow serum 30 ml")]
     pub title: String,
     pub description: Option<String>,
@@ -106,7 +110,8 @@ pub struct ImageView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     pub id: String,
-    pub merchant_id: String,
+    /// The shop that sells it.
+    pub shop_id: String,
     pub title: String,
     pub description: String,
     pub price: Money,
@@ -143,7 +148,7 @@ impl ProductView {
                 })
                 .collect(),
             id: p.id.to_string(),
-            merchant_id: p.merchant_id.to_string(),
+            shop_id: p.shop_id.to_string(),
             in_stock: p.in_stock(),
             title: p.title,
             description: p.description,
@@ -172,7 +177,7 @@ fn invalid(e: ProductError) -> ApiError {
     ApiError::invalid("invalid_product", e.to_string())
 }
 
-/// List a product (merchants, and creators selling their own), optionally with variants.
+/// List a product in a shop you belong to, optionally with variants.
 #[utoipa::path(post, path = "/v1/products", tag = "shop",
     request_body = NewProductBody,
     security(("bearer" = [])),
@@ -183,9 +188,19 @@ fn invalid(e: ProductError) -> ApiError {
     ))]
 async fn create_product(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     ApiJson(body): ApiJson<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    caller.allow(Scope::ProductsWrite)?;
+    let asked = body
+        .shop_id
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<ShopId>()
+                .map_err(|_| ApiError::invalid("unknown_shop", "shop_id does not name a shop"))
+        })
+        .transpose()?;
+    let (shop, _) = caller.shop(&state, asked.as_ref()).await?;
     let new = NewProduct::parse(
         &body.title,
         body.price.amount_minor,
@@ -202,7 +217,7 @@ async fn create_product(
     })
     .and_then(|new| new.in_category(body.category.as_deref()))
     .map_err(invalid)?;
-    let product = products::create(&state.db, &merchant.id, new).await?;
+    let product = products::create(&state.db, &shop, caller.id(), new).await?;
     Ok((
         StatusCode::CREATED,
         Json(ProductView::new(product, &state.urls)),
@@ -212,9 +227,10 @@ async fn create_product(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only this merchant's products.
-    pub merchant_id: Option<String>,
-    /// `active` (default), or `draft` / `archived` for your own (with `merchant_id` = you).
+    /// Only this shop's products.
+    pub shop_id: Option<String>,
+    /// `active` (default), or `draft` / `archived` for a shop you belong to (with its
+    /// `shop_id`).
     pub status: Option<ProductStatus>,
     /// Only products that can (true) or cannot (false) be bought now.
     pub in_stock: Option<bool>,
@@ -231,33 +247,38 @@ pub struct ProductPage {
     pub next_cursor: Option<String>,
 }
 
-/// Products, newest first, filtered by merchant, status and stock. Drafts and archived products
-/// are listed only to their merchant.
+/// Products, newest first, filtered by shop, status and stock. Drafts and archived products
+/// are listed only to the shop's members.
 #[utoipa::path(get, path = "/v1/products", tag = "shop",
     params(ListQuery),
     responses((status = 200, body = ProductPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_products(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    MaybeCaller(caller): MaybeCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ProductPage>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::ProductsRead)?;
+    }
     let limit = page_limit(q.limit, 20, 100)?;
-    let merchant = q
-        .merchant_id
+    let shop = q
+        .shop_id
         .as_deref()
         .map(|m| {
-            m.parse::<AccountId>().map_err(|_| {
-                ApiError::bad_request("invalid_merchant_id", "merchant_id is not an acc_… id")
-            })
+            m.parse::<ShopId>()
+                .map_err(|_| ApiError::bad_request("invalid_shop_id", "shop_id is not a shp_… id"))
         })
         .transpose()?;
     let status = q.status.unwrap_or(ProductStatus::Active);
     if status != ProductStatus::Active {
-        let caller = caller(&state, &headers).await?;
-        if merchant.is_none() || caller.as_ref() != merchant.as_ref() {
+        let member = match (&caller, &shop) {
+            (Some(caller), Some(shop)) => caller.acts_for(&state, shop).await?,
+            _ => false,
+        };
+        if !member {
             return Err(ApiError::forbidden(
-                "draft and archived products are listed only to their merchant: \
-                 sign in and pass your own merchant_id",
+                "draft and archived products are listed only to the shop's members: \
+                 sign in and pass your shop_id",
             ));
         }
     }
@@ -272,7 +293,7 @@ async fn list_products(
     let mut page = products::list(
         &state.db,
         &products::ListFilter {
-            merchant,
+            shop,
             status,
             in_stock: q.in_stock,
             after,
@@ -294,55 +315,69 @@ async fn list_products(
     }))
 }
 
-/// The account behind the request's bearer token, if it has a valid one.
-async fn caller(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<AccountId>> {
-    let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return Ok(None);
-    };
-    Ok(
-        vitrine_core::accounts::authenticate(&state.db, token.trim())
-            .await?
-            .map(|a| a.id),
-    )
-}
-
-/// A product, with its live stock. Drafts are visible only to their merchant.
+/// A product, with its live stock. Drafts are visible only to its shop's members.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    MaybeCaller(caller): MaybeCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProductView>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::ProductsRead)?;
+    }
     let id: ProductId = parse_id(&id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    if product.status == ProductStatus::Draft
-        && caller(&state, &headers).await?.as_ref() != Some(&product.merchant_id)
-    {
-        return Err(ApiError::NotFound("product"));
+    if product.status == ProductStatus::Draft {
+        let member = match &caller {
+            Some(caller) => caller.acts_for(&state, &product.shop_id).await?,
+            None => false,
+        };
+        if !member {
+            return Err(ApiError::NotFound("product"));
+        }
     }
     Ok(Json(ProductView::new(product, &state.urls)))
 }
 
 /// Per product × video: tag impressions, clicks, attributed orders, units, GMV, commission, CTR,
-/// CVR and GPM, for your products (merchants only).
-#[utoipa::path(get, path = "/v1/merchants/me/analytics", tag = "shop",
+/// CVR and GPM, for the shop's products (its members).
+#[utoipa::path(get, path = "/v1/shops/{id}/analytics", tag = "shop",
+    params(("id" = String, Path, description = "Shop id (shp_…)")),
     security(("bearer" = [])),
-    responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn merchant_analytics(
+    responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn shop_analytics(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ProductVideoStats>>> {
+    caller.allow(Scope::AnalyticsRead)?;
+    let shop: ShopId = parse_id(&id, "shop")?;
+    member_of(&state, &caller, &shop).await?;
     Ok(Json(
-        attribution::stats(&state.db, attribution::Scope::Merchant(&merchant.id)).await?,
+        attribution::stats(&state.db, attribution::Scope::Shop(&shop)).await?,
     ))
+}
+
+/// 404 for a shop that does not exist, 403 unless the caller acts for it.
+pub async fn member_of(state: &AppState, caller: &Caller, shop: &ShopId) -> ApiResult<()> {
+    if vitrine_identity::shops::get(&state.db, shop)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("shop"));
+    }
+    if !caller.acts_for(state, shop).await? {
+        return Err(ApiError::status(
+            StatusCode::FORBIDDEN,
+            "not_a_member",
+            "you do not act for this shop",
+        ));
+    }
+    Ok(())
 }
 
 /// Per product × video of your clips: the same figures, with the commission you earned
@@ -352,8 +387,9 @@ async fn merchant_analytics(
     responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn creator_earnings(
     State(state): State<AppState>,
-    vitrine_api::extract::Creator(creator): vitrine_api::extract::Creator,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<ProductVideoStats>>> {
+    let creator = caller.allow(Scope::AnalyticsRead)?.creator()?;
     Ok(Json(
         attribution::stats(&state.db, attribution::Scope::Creator(&creator.id)).await?,
     ))
@@ -367,14 +403,18 @@ async fn reread(state: &AppState, id: &ProductId) -> ApiResult<ProductView> {
     Ok(ProductView::new(product, &state.urls))
 }
 
-/// The product, if it exists and `merchant` owns it: 404 or 403 otherwise.
-async fn own_product(state: &AppState, merchant: &AccountId, id: &str) -> ApiResult<Product> {
+/// The product, if it exists and the caller may change it (a member of its shop, with the
+/// `products:write` scope): 404 or 403 otherwise.
+async fn own_product(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Product> {
+    caller.allow(Scope::ProductsWrite)?;
     let id: ProductId = parse_id(id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    if &product.merchant_id != merchant {
-        return Err(ApiError::forbidden("you can only change your own products"));
+    if !caller.acts_for(state, &product.shop_id).await? {
+        return Err(ApiError::forbidden(
+            "only the members of the product's shop can change it",
+        ));
     }
     Ok(product)
 }
@@ -403,11 +443,11 @@ pub struct ProductPatchBody {
     ))]
 async fn update_product(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
-    let product = own_product(&state, &merchant.id, &id).await?;
+    let product = own_product(&state, &caller, &id).await?;
     let mut patch = ProductPatch::parse(
         body.title.as_deref(),
         body.description.as_deref(),
@@ -441,11 +481,11 @@ async fn update_product(
     ))]
 async fn add_variant(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VariantInput>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
-    let product = own_product(&state, &merchant.id, &id).await?;
+    let product = own_product(&state, &caller, &id).await?;
     products::add_variant(&state.db, &product, &body)
         .await?
         .map_err(invalid)?;
@@ -475,11 +515,11 @@ pub struct VariantPatchBody {
     ))]
 async fn update_variant(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     Path((id, variant_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<VariantPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
-    let product = own_product(&state, &merchant.id, &id).await?;
+    let product = own_product(&state, &caller, &id).await?;
     let variant: VariantId = parse_id(&variant_id, "variant")?;
     if !product.variants.iter().any(|v| v.id == variant) {
         return Err(ApiError::NotFound("variant"));
@@ -520,10 +560,10 @@ pub struct NewTagBody {
     pub label: Option<String>,
 }
 
-/// Tag a product into a video over a time range. A merchant tags their own products into a
+/// Tag a product into a video over a time range. A shop's member tags its products into a
 /// creator's video: the tag is `pending` until the creator approves it. A creator tags any
 /// active product open to affiliates (commission > 0) into their own video: `live` at once. A
-/// merchant's own product on their own video is live too. The range must lie inside the video
+/// creator's own shop's product on their own video is live too. The range must lie inside the video
 /// (checked when its duration is known); at most a few tags are live per video.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags", tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
@@ -537,11 +577,10 @@ pub struct NewTagBody {
     ))]
 async fn create_tag(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path(video_id): Path<String>,
     ApiJson(body): ApiJson<NewTagBody>,
 ) -> ApiResult<(StatusCode, Json<TagView>)> {
-    let caller = auth.0.id.clone();
     let video_id: VideoId = parse_id(&video_id, "video")?;
     let range = TimeRange::new(body.start_ms, body.end_ms)
         .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;
@@ -575,10 +614,16 @@ async fn create_tag(
         .ok_or(ApiError::NotFound("video"))?;
     let product = products::get(&state.db, &product_id)
         .await?
-        .filter(|p| p.status != ProductStatus::Draft || p.merchant_id == caller)
         .ok_or_else(|| {
             ApiError::invalid("unknown_product", "product_id does not name a product")
         })?;
+    let owns_product = caller.acts_for(&state, &product.shop_id).await?;
+    if product.status == ProductStatus::Draft && !owns_product {
+        return Err(ApiError::invalid(
+            "unknown_product",
+            "product_id does not name a product",
+        ));
+    }
     let variant = match &body.variant_id {
         None => None,
         Some(raw) => Some(
@@ -593,8 +638,13 @@ async fn create_tag(
                 })?,
         ),
     };
-    let owns_product = product.merchant_id == caller;
-    let owns_video = video.creator_id == caller;
+    let owns_video = &video.creator_id == caller.id();
+    // The seller's side needs products:write, the creator's videos:write.
+    caller.allow(if owns_product {
+        Scope::ProductsWrite
+    } else {
+        Scope::VideosWrite
+    })?;
     let status = match (owns_video, owns_product) {
         (true, true) => TagStatus::Live,
         (false, true) => TagStatus::Pending,
@@ -602,7 +652,7 @@ async fn create_tag(
         (true, false) => {
             return Err(ApiError::invalid(
                 "not_affiliate",
-                "this product is not open to affiliates: only its merchant can tag it",
+                "this product is not open to affiliates: only its shop can tag it",
             ))
         }
         (false, false) => {
@@ -639,7 +689,7 @@ async fn create_tag(
     let tag_id = tags::create(
         &state.db,
         &video.id,
-        &caller,
+        caller.id(),
         &tags::NewTag {
             product: product.id.clone(),
             variant,
@@ -684,8 +734,12 @@ async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<T
     responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
 async fn list_tags(
     State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Vec<TagView>>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::VideosRead)?;
+    }
     let video_id: VideoId = parse_id(&video_id, "video")?;
     videos::get(&state.db, &video_id)
         .await?
@@ -695,36 +749,36 @@ async fn list_tags(
     ))
 }
 
-/// Approve a merchant's pending tag on your video: it goes live.
+/// Approve a shop's pending tag on your video: it goes live.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/approve", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn approve_tag(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path((video_id, tag_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TagView>> {
-    decide(&state, &auth, &video_id, &tag_id, TagStatus::Live).await
+    decide(&state, &caller, &video_id, &tag_id, TagStatus::Live).await
 }
 
-/// Reject a merchant's pending tag on your video.
+/// Reject a shop's pending tag on your video.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/reject", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn reject_tag(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path((video_id, tag_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TagView>> {
-    decide(&state, &auth, &video_id, &tag_id, TagStatus::Rejected).await
+    decide(&state, &caller, &video_id, &tag_id, TagStatus::Rejected).await
 }
 
 /// The video's creator moves a pending tag to `to`.
 async fn decide(
     state: &AppState,
-    auth: &Auth,
+    caller: &Caller,
     video_id: &str,
     tag_id: &str,
     to: TagStatus,
@@ -737,7 +791,8 @@ async fn decide(
     let (_, status) = tags::placed(&state.db, &video_id, &tag_id)
         .await?
         .ok_or(ApiError::NotFound("tag"))?;
-    if video.creator_id != auth.0.id {
+    caller.allow(Scope::VideosWrite)?;
+    if &video.creator_id != caller.id() {
         return Err(ApiError::forbidden(
             "only the video's creator approves or rejects its tags",
         ));
@@ -774,12 +829,12 @@ async fn decide(
     ))]
 async fn add_image(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
-    let product = own_product(&state, &merchant.id, &id).await?;
+    let product = own_product(&state, &caller, &id).await?;
     let content_type = request_media_type(&headers).unwrap_or_default();
     if !["image/jpeg", "image/png", "image/webp"].contains(&content_type.as_str()) {
         return Err(ApiError::UnsupportedMediaType(format!(
@@ -846,10 +901,10 @@ const MAX_IMAGES: usize = 20;
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_image(
     State(state): State<AppState>,
-    Seller(merchant): Seller,
+    caller: Caller,
     Path((id, image_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let product = own_product(&state, &merchant.id, &id).await?;
+    let product = own_product(&state, &caller, &id).await?;
     let image: ImageId = parse_id(&image_id, "image")?;
     if !products::delete_image(&state.db, &product.id, &image).await? {
         return Err(ApiError::NotFound("image"));
@@ -865,14 +920,15 @@ async fn delete_image(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a tag: the merchant who placed it or the video's creator.
+/// Remove a tag: the video's creator, or — for a tag the shop placed — a member of the
+/// product's shop.
 #[utoipa::path(delete, path = "/v1/videos/{id}/tags/{tag_id}", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_tag(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     Path((video_id, tag_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let video_id: VideoId = parse_id(&video_id, "video")?;
@@ -880,12 +936,23 @@ async fn delete_tag(
     let video = videos::get(&state.db, &video_id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    let placed_by = tags::creator_of(&state.db, &video_id, &tag_id)
+    let seller = tags::seller_of(&state.db, &video_id, &tag_id)
         .await?
         .ok_or(ApiError::NotFound("tag"))?;
-    if auth.0.id != placed_by && auth.0.id != video.creator_id {
+    let (placed_by, _) = tags::placed(&state.db, &video_id, &tag_id)
+        .await?
+        .ok_or(ApiError::NotFound("tag"))?;
+    // A tag a shop's member placed is the shop's; an affiliate's tag is the creator's.
+    let shop_tag = vitrine_identity::shops::role_in(&state.db, &seller, &placed_by)
+        .await?
+        .is_some();
+    if &video.creator_id == caller.id() {
+        caller.allow(Scope::VideosWrite)?;
+    } else if shop_tag && caller.acts_for(&state, &seller).await? {
+        caller.allow(Scope::ProductsWrite)?;
+    } else {
         return Err(ApiError::forbidden(
-            "only the tag's merchant or the video's creator can remove it",
+            "only the product's shop or the video's creator can remove its tag",
         ));
     }
     tags::delete(&state.db, &tag_id).await?;

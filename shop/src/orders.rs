@@ -14,7 +14,7 @@
 use sqlx::Row;
 use vitrine_core::{
     db::Db,
-    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
+    ids::{AccountId, OrderId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
 };
@@ -64,7 +64,8 @@ impl OrderStatus {
 pub struct Line {
     pub product: ProductId,
     pub variant: Option<VariantId>,
-    pub merchant: AccountId,
+    /// The shop that sells it.
+    pub shop: ShopId,
     pub title: String,
     pub unit_price_minor: i64,
     pub quantity: i64,
@@ -161,14 +162,14 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
     for (position, line) in new.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO order_items (order_id, position, product_id, variant_id, merchant_id, \
-             title, unit_price_minor, quantity, commission_bps) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             title, unit_price_minor, quantity, commission_bps, shop_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)",
         )
         .bind(id.as_str())
         .bind(position as i64)
         .bind(line.product.as_str())
         .bind(line.variant.as_ref().map(|v| v.as_str()))
-        .bind(line.merchant.as_str())
+        .bind(line.shop.as_str())
         .bind(&line.title)
         .bind(line.unit_price_minor)
         .bind(line.quantity)
@@ -293,7 +294,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
     let Some(row) = row else { return Ok(None) };
     let id = OrderId::from_db(row.get("id"));
     let lines = sqlx::query(
-        "SELECT product_id, variant_id, merchant_id, title, unit_price_minor, quantity, \
+        "SELECT product_id, variant_id, shop_id, title, unit_price_minor, quantity, \
          commission_bps FROM order_items WHERE order_id = $1 ORDER BY position",
     )
     .bind(id.as_str())
@@ -305,7 +306,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
         variant: l
             .get::<Option<String>, _>("variant_id")
             .map(VariantId::from_db),
-        merchant: AccountId::from_db(l.get("merchant_id")),
+        shop: ShopId::from_db(l.get("shop_id")),
         title: l.get("title"),
         unit_price_minor: l.get("unit_price_minor"),
         quantity: l.get("quantity"),

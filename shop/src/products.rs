@@ -11,7 +11,7 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 use vitrine_core::{
     db::{Db, Tx},
-    ids::{AccountId, ImageId, ProductId, VariantId},
+    ids::{AccountId, ImageId, ProductId, ShopId, VariantId},
     money::Money,
     time::now_ms,
 };
@@ -64,7 +64,10 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Product {
     pub id: ProductId,
-    pub merchant_id: AccountId,
+    /// The shop that sells it.
+    pub shop_id: ShopId,
+    /// The member who listed it.
+    pub listed_by: AccountId,
     pub title: String,
     pub description: String,
     pub price: Money,
@@ -365,13 +368,14 @@ impl ProductPatch {
 }
 
 const COLUMNS: &str =
-    "id, merchant_id, title, description, price_minor, currency, stock, status, commission_bps, \
+    "id, shop_id, merchant_id, title, description, price_minor, currency, stock, status, commission_bps, \
      category";
 
 fn from_row(row: &AnyRow) -> Product {
     Product {
         id: ProductId::from_db(row.get("id")),
-        merchant_id: AccountId::from_db(row.get("merchant_id")),
+        shop_id: ShopId::from_db(row.get("shop_id")),
+        listed_by: AccountId::from_db(row.get("merchant_id")),
         title: row.get("title"),
         description: row.get("description"),
         price: Money {
@@ -387,17 +391,23 @@ fn from_row(row: &AnyRow) -> Product {
     }
 }
 
-pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Result<Product> {
+/// Lists a product in `shop`, by its member `listed_by`.
+pub async fn create(
+    db: &Db,
+    shop: &ShopId,
+    listed_by: &AccountId,
+    new: NewProduct,
+) -> sqlx::Result<Product> {
     let id = ProductId::generate();
     let now = now_ms();
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO products (id, merchant_id, title, description, price_minor, currency, stock, \
-         status, commission_bps, category, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10)",
+         status, commission_bps, category, created_at, updated_at, shop_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10, $12)",
     )
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(listed_by.as_str())
     .bind(&new.title)
     .bind(&new.description)
     .bind(new.price.amount_minor)
@@ -407,6 +417,7 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
     .bind(new.commission_bps)
     .bind(now)
     .bind(new.category.as_deref())
+    .bind(shop.as_str())
     .execute(&mut *tx)
     .await?;
     let mut variants = Vec::new();
@@ -416,7 +427,8 @@ pub async fn create(db: &Db, merchant: &AccountId, new: NewProduct) -> sqlx::Res
     tx.commit().await?;
     Ok(Product {
         id,
-        merchant_id: merchant.clone(),
+        shop_id: shop.clone(),
+        listed_by: listed_by.clone(),
         title: new.title,
         description: new.description,
         price: new.price,
@@ -657,7 +669,7 @@ async fn variants_of(db: &Db, product: &Product) -> sqlx::Result<Vec<Variant>> {
 /// Which products a listing shows.
 #[derive(Debug, Clone)]
 pub struct ListFilter {
-    pub merchant: Option<AccountId>,
+    pub shop: Option<ShopId>,
     pub status: ProductStatus,
     pub in_stock: Option<bool>,
     /// Products after this one (the previous page's last), newest first.
@@ -683,10 +695,10 @@ pub async fn list(db: &Db, filter: &ListFilter) -> sqlx::Result<Vec<Product>> {
     );
     let mut n = 1;
     let mut binds: Vec<String> = vec![filter.status.as_str().to_owned()];
-    if let Some(merchant) = &filter.merchant {
+    if let Some(shop) = &filter.shop {
         n += 1;
-        sql.push_str(&format!(" AND p.merchant_id = ${n}"));
-        binds.push(merchant.to_string());
+        sql.push_str(&format!(" AND p.shop_id = ${n}"));
+        binds.push(shop.to_string());
     }
     if let Some(after) = &filter.after {
         n += 1;

@@ -10,7 +10,7 @@ use vitrine_api::{
 };
 use vitrine_core::{
     db::{placeholder_list, Backend, Db},
-    ids::{AccountId, ProductId, TagId, VariantId, VideoId},
+    ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
 };
@@ -162,9 +162,17 @@ pub async fn revalidate(db: &Db, video: &VideoId, duration_ms: i64) -> sqlx::Res
     Ok(done.rows_affected())
 }
 
-/// Who may remove a tag: the account that placed it.
-pub async fn creator_of(db: &Db, video: &VideoId, tag: &TagId) -> sqlx::Result<Option<AccountId>> {
-    Ok(placed(db, video, tag).await?.map(|(by, _)| by))
+/// The shop whose product a tag shows (its members may remove the tag).
+pub async fn seller_of(db: &Db, video: &VideoId, tag: &TagId) -> sqlx::Result<Option<ShopId>> {
+    let shop: Option<String> = sqlx::query_scalar(
+        "SELECT p.shop_id FROM tags t JOIN products p ON p.id = t.product_id \
+         WHERE t.id = $1 AND t.video_id = $2",
+    )
+    .bind(tag.as_str())
+    .bind(video.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(shop.map(ShopId::from_db))
 }
 
 pub async fn delete(db: &Db, tag: &TagId) -> sqlx::Result<()> {
@@ -192,12 +200,17 @@ const IN_STOCK: &str = "(CASE WHEN t.variant_id IS NOT NULL THEN COALESCE(v.stoc
                                      WHERE pv.product_id = p.id AND pv.stock > 0) \
                         ELSE p.stock > 0 END)";
 
+/// The product's shop sells (over `products p`): its owner is not suspended.
+pub const SHOP_SELLING: &str =
+    "NOT EXISTS (SELECT 1 FROM shops s JOIN accounts a ON a.id = s.owner_id \
+                                WHERE s.id = p.shop_id AND a.suspended_at IS NOT NULL)";
+
 /// What viewers see: live tags inside the video (its final, decoded duration may be shorter
-/// than the probe said) on active products in stock.
+/// than the probe said) on active products in stock, sold by a shop that sells.
 fn visible() -> String {
     format!(
         "t.status = 'live' AND p.status = 'active' AND {IN_STOCK} \
-         AND (vid.duration_ms IS NULL OR t.end_ms <= vid.duration_ms)"
+         AND (vid.duration_ms IS NULL OR t.end_ms <= vid.duration_ms) AND {SHOP_SELLING}"
     )
 }
 

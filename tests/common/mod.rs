@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use vitrine::{Application, Config, Role};
 use vitrine_api::AppState;
-use vitrine_core::accounts;
 
 pub fn media(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -162,12 +161,27 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// Returns `(id, token)`.
+    /// An account as `vitrine account create --role R --name N` makes it (a creator has a
+    /// handle, a merchant a shop, an admin is an operator). Returns `(id, token)`.
     pub async fn account(&self, role: &str, name: &str) -> (String, String) {
-        let a = accounts::create(&self.state.db, role.parse().unwrap(), name)
-            .await
-            .unwrap();
+        let a = vitrine_identity::script::create(
+            &self.state.db,
+            &self.state.sessions,
+            role.parse().unwrap(),
+            name,
+        )
+        .await
+        .unwrap();
         (a.id.to_string(), a.token)
+    }
+
+    /// The id of the (first) shop `token`'s account works for.
+    pub async fn shop_of(&self, token: &str) -> String {
+        let me = self.get_json("/v1/me", Some(token)).await;
+        me["shops"][0]["shop_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no shop: {me}"))
+            .to_owned()
     }
 
     pub async fn upload(&self, token: &str, file: &Path, title: &str) -> Response {

@@ -89,7 +89,7 @@ export async function consoleSignIn(role, onReady) {
     app.hidden = !account;
     who.hidden = !account;
     out.hidden = !account;
-    who.textContent = account ? `${account.name} (${account.role})` : "";
+    who.textContent = account ? account.display_name : "";
   };
   out.addEventListener("click", () => {
     setToken(null);
@@ -107,10 +107,10 @@ export async function consoleSignIn(role, onReady) {
       error.textContent = `Cannot check the token now: ${e.message}`;
       return;
     }
-    if (!account || account.role !== role) {
+    if (!account || !can(account, role)) {
       setToken(null);
       error.textContent = account
-        ? `That is a ${account.role} token; this page needs a ${role} token.`
+        ? `That account is not a ${role} yet.`
         : "That token is not valid.";
       return;
     }
@@ -120,12 +120,19 @@ export async function consoleSignIn(role, onReady) {
   });
   // A stored token is dropped only when the API refuses it, not when it cannot be reached.
   const account = await me().catch(() => null);
-  if (account && account.role === role) {
+  if (account && can(account, role)) {
     show(account);
     onReady(account);
   } else {
     show(null);
   }
+}
+
+/** Whether an account (`GET /v1/me`) may use a console: a creator's studio, a shop's console. */
+function can(account, role) {
+  if (role === "creator") return account.creator;
+  if (role === "merchant") return account.shops.length > 0;
+  return true;
 }
 
 /** Seconds as `1:05` (or `1:02:05`). */

@@ -533,16 +533,11 @@ async function signIn() {
     // Offline or the API failing: keep the token for the next visit.
     toast(e.message);
   }
-  if (account && account.role !== "viewer") {
-    toast(`That is a ${account.role} token: sign in as a viewer to like and buy`);
-    account = null;
-    refused = true;
-  }
   if (refused && token()) setToken(null);
   state.viewer = account;
   const who = document.getElementById("who");
   who.hidden = !account;
-  who.textContent = account ? account.name : "";
+  who.textContent = account ? account.display_name : "";
   who.dataset.viewerId = account ? account.id : "";
   document.getElementById("signin").hidden = Boolean(account);
   document.getElementById("signout").hidden = !account;

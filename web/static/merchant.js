@@ -3,13 +3,18 @@
 
 import { api, ApiError, consoleSignIn, money, seconds, token } from "/assets/api.js";
 
+/** The shop this console works for: the signed-in account's first. */
+function shopId() {
+  return state.shop.shop_id;
+}
+
 const state = { me: null, products: new Map(), video: null, start: null, end: null, pin: null, cues: [] };
 const $ = (id) => document.getElementById(id);
 
 // ---- Products. ----
 
 async function loadProducts() {
-  const page = await api(`/v1/products?merchant_id=${encodeURIComponent(state.me.id)}&limit=100`);
+  const page = await api(`/v1/products?shop_id=${encodeURIComponent(shopId())}&limit=100`);
   state.products = new Map(page.items.map((p) => [p.id, p]));
   const list = $("products");
   list.replaceChildren(...page.items.map((p) => {
@@ -326,7 +331,7 @@ async function tags() {
 // ---- Analytics. ----
 
 async function analytics() {
-  const rows = await api("/v1/merchants/me/analytics").catch(() => []);
+  const rows = await api(`/v1/shops/${encodeURIComponent(shopId())}/analytics`).catch(() => []);
   $("analytics").querySelector("tbody").replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
     tr.dataset.productId = r.product_id;
@@ -349,6 +354,7 @@ async function analytics() {
 
 await consoleSignIn("merchant", async (account) => {
   state.me = account;
+  state.shop = account.shops[0];
   await loadProducts();
   recent();
   analytics();

@@ -1,0 +1,232 @@
+//! Signing up, signing in and anonymous viewers.
+
+use secrecy::SecretString;
+use sqlx::Row;
+use vitrine_core::{db::Db, ids::AccountId};
+
+use crate::{
+    accounts::{self, Account, NewAccount, Role},
+    password::{self, WeakPassword},
+    sessions::{self, SessionPolicy, Started},
+    throttle::{self, Verdict},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("that is not an email address")]
+    InvalidEmail,
+    #[error("a display name is 1 to 60 characters")]
+    InvalidName,
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error("an account with that email exists: sign in instead")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub struct SignUp<'a> {
+    pub email: &'a str,
+    pub password: &'a SecretString,
+    pub display_name: &'a str,
+}
+
+/// Makes an account with a password and starts its first session. `anonymous`: the caller's
+/// anonymous viewer account, which becomes this account (its id, and so its history, kept).
+pub async fn sign_up(
+    db: &Db,
+    policy: &SessionPolicy,
+    input: SignUp<'_>,
+    anonymous: Option<&AccountId>,
+    user_agent: Option<&str>,
+) -> Result<(Account, Started), SignUpError> {
+    let email = accounts::parse_email(input.email).ok_or(SignUpError::InvalidEmail)?;
+    let name = accounts::parse_display_name(input.display_name).ok_or(SignUpError::InvalidName)?;
+    password::check(input.password, Some(&email))?;
+    if accounts::by_email(db, &email).await?.is_some() {
+        return Err(SignUpError::EmailTaken);
+    }
+    let hash = password::hash(input.password).await?;
+    let mut tx = db.begin().await?;
+    let kept = match anonymous {
+        Some(id) => {
+            let done = sqlx::query(
+                "UPDATE accounts SET email = $1, password_hash = $2, name = $3, anonymous = 0 \
+                 WHERE id = $4 AND anonymous = 1",
+            )
+            .bind(&email)
+            .bind(&hash)
+            .bind(&name)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(taken)?;
+            match done.rows_affected() {
+                0 => None,
+                _ => {
+                    // The anonymous token was handed to a device, not to this person.
+                    sessions::end_all(&mut tx, id, None).await?;
+                    Some(id.clone())
+                }
+            }
+        }
+        None => None,
+    };
+    let id = match kept {
+        Some(id) => id,
+        None => accounts::insert(
+            &mut tx,
+            NewAccount {
+                role: Role::User,
+                display_name: &name,
+                email: Some(&email),
+                password_hash: Some(&hash),
+                handle: None,
+                anonymous: false,
+            },
+        )
+        .await
+        .map_err(taken)?,
+    };
+    let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
+    tx.commit().await?;
+    let account = accounts::get(db, &id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok((account, session))
+}
+
+/// A unique violation (two sign-ups with one email at once) is the email being taken.
+fn taken(e: sqlx::Error) -> SignUpError {
+    match e {
+        sqlx::Error::Database(e) if e.is_unique_violation() => SignUpError::EmailTaken,
+        e => SignUpError::Db(e),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogInError {
+    /// Wrong password, unknown email or an account without a password: one answer for all.
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins: try again later")]
+    Throttled(std::time::Duration),
+    #[error("this account is suspended")]
+    Suspended,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Checks a password and starts a session. An unknown email costs the same time as a wrong
+/// password (a hash is checked either way), and failures are throttled per email and address.
+pub async fn log_in(
+    db: &Db,
+    policy: &SessionPolicy,
+    email: &str,
+    password: &SecretString,
+    address: &str,
+    user_agent: Option<&str>,
+) -> Result<(Account, Started), LogInError> {
+    let email = accounts::parse_email(email).unwrap_or_else(|| email.trim().to_lowercase());
+    match throttle::check(db, &email, address).await? {
+        Verdict::Refuse(after) => return Err(LogInError::Throttled(after)),
+        Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed(_) => {}
+    }
+    let found = sqlx::query(&format!(
+        "SELECT {}, a.password_hash FROM accounts a WHERE a.email = $1",
+        accounts::COLUMNS
+    ))
+    .bind(&email)
+    .fetch_optional(db.pool())
+    .await?;
+    let (account, stored) = match &found {
+        Some(row) => (
+            Some(accounts::Row::read(row)?),
+            row.try_get::<Option<String>, _>("password_hash")?,
+        ),
+        None => (None, None),
+    };
+    let matches = password::verify(password, stored).await?;
+    let account = match account {
+        Some(account) if matches => account,
+        _ => {
+            throttle::failed(db, &email, address).await?;
+            return Err(LogInError::InvalidCredentials);
+        }
+    };
+    throttle::succeeded(db, &email).await?;
+    if account.suspended {
+        return Err(LogInError::Suspended);
+    }
+    let mut conn = db.pool().acquire().await?;
+    let session = sessions::start(&mut conn, policy, &account.id, user_agent).await?;
+    Ok((account, session))
+}
+
+/// A viewer account without email or password, for a phone or browser that has not signed up:
+/// its feed learns from its own events from the first swipe.
+pub async fn anonymous(
+    db: &Db,
+    policy: &SessionPolicy,
+    user_agent: Option<&str>,
+) -> sqlx::Result<(Account, Started)> {
+    let mut tx = db.begin().await?;
+    let id = accounts::insert(
+        &mut tx,
+        NewAccount {
+            role: Role::User,
+            display_name: "Guest",
+            email: None,
+            password_hash: None,
+            handle: None,
+            anonymous: true,
+        },
+    )
+    .await?;
+    let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
+    tx.commit().await?;
+    let account = accounts::get(db, &id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok((account, session))
+}
+
+/// An operator (`role = admin`) who signs in with `email` and `password` (`vitrine admin
+/// create`). The password follows the same policy as everyone's.
+pub async fn create_operator(
+    db: &Db,
+    email: &str,
+    display_name: &str,
+    password: &SecretString,
+) -> anyhow::Result<AccountId> {
+    let email = accounts::parse_email(email)
+        .ok_or_else(|| anyhow::anyhow!("{email:?} is not an email address"))?;
+    let name = accounts::parse_display_name(display_name)
+        .ok_or_else(|| anyhow::anyhow!("a display name is 1 to 60 characters"))?;
+    password::check(password, Some(&email))?;
+    anyhow::ensure!(
+        accounts::by_email(db, &email).await?.is_none(),
+        "an account with {email} exists"
+    );
+    let hash = password::hash(password).await?;
+    let mut tx = db.begin().await?;
+    let id = accounts::insert(
+        &mut tx,
+        NewAccount {
+            role: Role::Admin,
+            display_name: &name,
+            email: Some(&email),
+            password_hash: Some(&hash),
+            handle: None,
+            anonymous: false,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,188 @@
+//! From a token to a caller: the one way every route learns who is asking.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use vitrine_core::{
+    db::Db,
+    ids::{ApiKeyId, SessionId, ShopId},
+    time::now_ms,
+};
+
+use crate::{
+    accounts::{self, Account},
+    api_keys, hash_secret,
+    sessions::{self, SessionPolicy},
+};
+
+/// What an API key may do. Sessions may do everything their account may.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    #[serde(rename = "videos:read")]
+    VideosRead,
+    #[serde(rename = "videos:write")]
+    VideosWrite,
+    #[serde(rename = "products:read")]
+    ProductsRead,
+    #[serde(rename = "products:write")]
+    ProductsWrite,
+    #[serde(rename = "orders:read")]
+    OrdersRead,
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+    #[serde(rename = "analytics:read")]
+    AnalyticsRead,
+    #[serde(rename = "events:write")]
+    EventsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 8] = [
+        Scope::VideosRead,
+        Scope::VideosWrite,
+        Scope::ProductsRead,
+        Scope::ProductsWrite,
+        Scope::OrdersRead,
+        Scope::OrdersWrite,
+        Scope::AnalyticsRead,
+        Scope::EventsWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::VideosRead => "videos:read",
+            Scope::VideosWrite => "videos:write",
+            Scope::ProductsRead => "products:read",
+            Scope::ProductsWrite => "products:write",
+            Scope::OrdersRead => "orders:read",
+            Scope::OrdersWrite => "orders:write",
+            Scope::AnalyticsRead => "analytics:read",
+            Scope::EventsWrite => "events:write",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = UnknownScope;
+    fn from_str(s: &str) -> Result<Scope, UnknownScope> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| UnknownScope(s.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown scope {0:?}")]
+pub struct UnknownScope(pub String);
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session {
+        id: SessionId,
+    },
+    ApiKey {
+        id: ApiKeyId,
+        scopes: Vec<Scope>,
+        /// The shop the key acts for; `None`: its account's own key.
+        shop: Option<ShopId>,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: Account,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// Whether the credential allows `scope` (a session allows every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        match &self.credential {
+            Credential::Session { .. } => true,
+            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+        }
+    }
+
+    pub fn session(&self) -> Option<&SessionId> {
+        match &self.credential {
+            Credential::Session { id } => Some(id),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No session or key has this token.
+    #[error("missing or invalid bearer token")]
+    Unknown,
+    /// The session was ended, or outlived its lifetime or idle timeout.
+    #[error("this session has ended: sign in again")]
+    SessionExpired,
+    /// The key was revoked.
+    #[error("this API key was revoked")]
+    KeyRevoked,
+    #[error("this account is suspended")]
+    Suspended,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The caller behind `token`: a session token (`vt_…`) or an API key (`vk_live_…`).
+pub async fn authenticate(
+    db: &Db,
+    policy: &SessionPolicy,
+    token: &str,
+) -> Result<Principal, AuthError> {
+    if token.starts_with(api_keys::KEY_PREFIX) {
+        return api_keys::authenticate(db, token).await;
+    }
+    let row = sqlx::query(&format!(
+        "SELECT s.id AS session_id, s.created_at AS session_created_at, \
+         s.last_used_at AS session_last_used_at, s.ended_at AS session_ended_at, {} \
+         FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
+        accounts::COLUMNS
+    ))
+    .bind(hash_secret(token))
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(AuthError::Unknown)?;
+    let account = accounts::Row::read(&row)?;
+    let id = SessionId::from_db(row.try_get("session_id")?);
+    let created_at: i64 = row.try_get("session_created_at")?;
+    let last_used_at: i64 = row.try_get("session_last_used_at")?;
+    let ended_at: Option<i64> = row.try_get("session_ended_at")?;
+    let now = now_ms();
+    if ended_at.is_some() || now >= policy.expires_at(created_at, last_used_at) {
+        return Err(AuthError::SessionExpired);
+    }
+    if account.suspended {
+        return Err(AuthError::Suspended);
+    }
+    if now - last_used_at >= sessions::TOUCH_EVERY_MS {
+        // Off the request's path: the answer does not depend on it.
+        let (db, id) = (db.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sessions::touch(&db, &id, now).await {
+                tracing::warn!(error = %e, "recording a session's use failed");
+            }
+        });
+    }
+    Ok(Principal {
+        account,
+        credential: Credential::Session { id },
+    })
+}

@@ -1,0 +1,242 @@
+//! `/v1/auth/…`: sign up, sign in, anonymous viewers, sign out. Each answer that starts a
+//! session carries its token (for apps, as `Authorization: Bearer`) and sets the pages' session
+//! cookie (`HttpOnly; SameSite=Lax`, `Secure` over HTTPS).
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{AppendHeaders, IntoResponse, Response},
+    Json,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vitrine_api::{
+    error::ErrorBody,
+    extract::{ApiJson, Caller, MaybeCaller, SESSION_COOKIE},
+    ApiError, ApiResult, AppState,
+};
+use vitrine_identity::{
+    accounts::Account,
+    auth::{self, LogInError, SignUp},
+    sessions::{self, Started},
+};
+
+use super::me::AccountView;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpBody {
+    #[schema(example = "mia@example.com")]
+    pub email: String,
+    /// At least 8 characters, not a common password, not the email.
+    #[schema(value_type = String)]
+    pub password: SecretString,
+    #[schema(example = "Mia")]
+    pub display_name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogInBody {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionGranted {
+    pub account: AccountView,
+    /// The session token: `Authorization: Bearer TOKEN`. Shown once.
+    pub token: String,
+    /// When the session ends at the latest (Unix seconds); unused for the idle timeout, sooner.
+    pub expires_at: i64,
+}
+
+/// The answer that starts a session: its token in the body, and the pages' cookie.
+fn granted(state: &AppState, status: StatusCode, account: &Account, session: Started) -> Response {
+    let max_age = (session.expires_at - vitrine_core::time::now_ms()).max(0) / 1000;
+    let cookie = session_cookie(state, &session.token, max_age);
+    (
+        status,
+        AppendHeaders([(header::SET_COOKIE, cookie)]),
+        Json(SessionGranted {
+            account: account.into(),
+            token: session.token,
+            expires_at: session.expires_at / 1000,
+        }),
+    )
+        .into_response()
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.urls.public.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("a token is header-safe")
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// An anonymous viewer's account the caller brings along (its history is kept).
+fn anonymous_caller(caller: &Option<Caller>) -> Option<&Caller> {
+    caller.as_ref().filter(|c| c.account().anonymous)
+}
+
+/// Create an account with an email and a password; starts a session. Called with an anonymous
+/// viewer's session, that account becomes this one and keeps its history.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth",
+    request_body = SignUpBody,
+    responses(
+        (status = 201, body = SessionGranted),
+        (status = 409, body = ErrorBody, description = "email_taken"),
+        (status = 422, body = ErrorBody, description = "invalid_email, weak_password, invalid_display_name"),
+    ))]
+pub async fn signup(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SignUpBody>,
+) -> ApiResult<Response> {
+    let anonymous = anonymous_caller(&caller).map(|c| c.id().clone());
+    let (account, session) = auth::sign_up(
+        &state.db,
+        &state.sessions,
+        SignUp {
+            email: &body.email,
+            password: &body.password,
+            display_name: &body.display_name,
+        },
+        anonymous.as_ref(),
+        user_agent(&headers),
+    )
+    .await?;
+    tracing::info!(account = %account.id, kept_history = anonymous.is_some(), "signed up");
+    Ok(granted(&state, StatusCode::CREATED, &account, session))
+}
+
+/// Sign in with an email and a password. A wrong password and an unknown email get the same
+/// answer in the same time; repeated failures slow down, then get 429 with `Retry-After`.
+/// Called with an anonymous viewer's session, what it watched and liked moves to this account.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    request_body = LogInBody,
+    responses(
+        (status = 200, body = SessionGranted),
+        (status = 401, body = ErrorBody, description = "invalid_credentials, account_suspended"),
+        (status = 429, body = ErrorBody, description = "too_many_attempts"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    MaybeCaller(caller): MaybeCaller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LogInBody>,
+) -> ApiResult<Response> {
+    let logged_in = auth::log_in(
+        &state.db,
+        &state.sessions,
+        &body.email,
+        &body.password,
+        &peer.ip().to_string(),
+        user_agent(&headers),
+    )
+    .await;
+    let (account, session) = match logged_in {
+        Ok(done) => done,
+        Err(e @ LogInError::InvalidCredentials) => {
+            return Err(ApiError::status(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ))
+        }
+        Err(e @ LogInError::Suspended) => {
+            return Err(ApiError::status(
+                StatusCode::UNAUTHORIZED,
+                "account_suspended",
+                e.to_string(),
+            ))
+        }
+        Err(e @ LogInError::Throttled(after)) => {
+            let mut response = ApiError::status(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                e.to_string(),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+            return Ok(response);
+        }
+        Err(LogInError::Db(e)) => return Err(e.into()),
+        Err(LogInError::Internal(e)) => return Err(ApiError::Internal(e)),
+    };
+    if let Some(anonymous) = anonymous_caller(&caller) {
+        if anonymous.id() != &account.id {
+            vitrine_feed::store::merge_viewer(
+                &state.db,
+                anonymous.id().as_str(),
+                account.id.as_str(),
+            )
+            .await?;
+            if let Ok(id) = anonymous.session() {
+                sessions::end(&state.db, anonymous.id(), id).await?;
+            }
+        }
+    }
+    Ok(granted(&state, StatusCode::OK, &account, session))
+}
+
+/// A viewer session without signing up, for a phone or browser: its feed learns from its own
+/// events. Signing up or in later with its token keeps what it did.
+#[utoipa::path(post, path = "/v1/auth/anonymous", tag = "auth",
+    responses((status = 201, body = SessionGranted)))]
+pub async fn anonymous(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let (account, session) =
+        auth::anonymous(&state.db, &state.sessions, user_agent(&headers)).await?;
+    Ok(granted(&state, StatusCode::CREATED, &account, session))
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let session = caller.session()?;
+    sessions::end(&state.db, caller.id(), session).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(header::SET_COOKIE, session_cookie(&state, "", 0))]),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ended {
+    /// How many sessions were ended.
+    pub ended: u64,
+}
+
+/// End every other session of this account (this one stays signed in).
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth",
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = Ended), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn logout_all(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Ended>> {
+    let session = caller.session()?;
+    let mut conn = state.db.pool().acquire().await?;
+    let ended = sessions::end_all(&mut conn, caller.id(), Some(session)).await?;
+    Ok(Json(Ended { ended }))
+}
