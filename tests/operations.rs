@@ -28,6 +28,24 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/feed", "get"),
         ("/healthz", "get"),
         ("/metrics", "get"),
+        ("/v1/auth/signup", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/anonymous", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/auth/logout-all", "post"),
+        ("/v1/me", "get"),
+        ("/v1/me/creator", "post"),
+        ("/v1/me/sessions", "get"),
+        ("/v1/me/sessions/{id}", "delete"),
+        ("/v1/shops", "post"),
+        ("/v1/shops/{id}/members", "post"),
+        ("/v1/shops/{id}/members/{account_id}", "delete"),
+        ("/v1/api-keys", "post"),
+        ("/v1/api-keys", "get"),
+        ("/v1/api-keys/{id}", "delete"),
+        ("/v1/admin/accounts", "get"),
+        ("/v1/admin/accounts/{id}/suspend", "post"),
+        ("/v1/admin/accounts/{id}/restore", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -35,7 +53,50 @@ async fn the_openapi_document_describes_every_route() {
         );
     }
     assert!(doc["components"]["schemas"]["VideoView"].is_object());
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["scheme"], "bearer");
+    assert_eq!(schemes["cookie"]["in"], "cookie");
+    assert_eq!(schemes["cookie"]["name"], "vitrine_session");
+
+    // Every operation that can answer 401 says how to authenticate, and every API key
+    // requirement names scopes that exist.
+    let scopes = [
+        "videos:read",
+        "videos:write",
+        "products:read",
+        "products:write",
+        "orders:read",
+        "orders:write",
+        "analytics:read",
+        "events:write",
+    ];
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let security = op["security"].as_array().cloned().unwrap_or_default();
+            // (Signing in answers 401 for a wrong password, not for a missing credential.)
+            if op["responses"].get("401").is_some() && path != "/v1/auth/login" {
+                assert!(
+                    security.iter().any(|r| r.get("session").is_some()),
+                    "{method} {path} answers 401 without a security requirement"
+                );
+            }
+            for requirement in &security {
+                if let Some(needed) = requirement.get("api_key") {
+                    for scope in needed.as_array().unwrap() {
+                        assert!(
+                            scopes.contains(&scope.as_str().unwrap()),
+                            "{method} {path}: unknown scope {scope}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        paths["/v1/orders"]["post"]["security"][2]["api_key"],
+        serde_json::json!(["orders:write"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -110,7 +110,7 @@ pub struct EventsResult {
 /// reported per item; the others are accepted.
 #[utoipa::path(post, path = "/v1/events", tag = "feed",
     request_body = EventBatch,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["events:write"])),
     responses(
         (status = 200, body = EventsResult),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),

@@ -86,7 +86,8 @@ pub struct FeedPage {
 /// The feed: clips ranked for the viewer (Douyin-style: predicted actions × value, commerce
 /// value, freshness, traffic pools, diversity and fatigue rules), each with its live product
 /// tags.
-#[utoipa::path(get, path = "/v1/feed", tag = "feed",
+#[utoipa::path(get, path = "/v1/feed",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])), tag = "feed",
     params(FeedQuery),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

@@ -70,7 +70,7 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/v1/videos", tag = "videos",
     params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the video file (video/* or application/octet-stream)"),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses(
         (status = 201, body = VideoView),
         (status = 200, body = VideoView, description = "the creator already uploaded these bytes: that video"),
@@ -140,7 +140,8 @@ async fn upload_video(
 }
 
 /// A video: status, progress, playback URLs once ready, and its product tags.
-#[utoipa::path(get, path = "/v1/videos/{id}", tag = "videos",
+#[utoipa::path(get, path = "/v1/videos/{id}",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])), tag = "videos",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     responses((status = 200, body = VideoView), (status = 404, body = ErrorBody)))]
 async fn get_video(
@@ -204,7 +205,7 @@ pub struct MyVideosPage {
 /// included) and each clip's traffic-pool stage (creators only).
 #[utoipa::path(get, path = "/v1/creators/me/videos", tag = "videos",
     params(MyVideosQuery),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])),
     responses(
         (status = 200, body = MyVideosPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -262,7 +263,7 @@ async fn my_videos(
 /// Delete a video and every object it produced (its creator only).
 #[utoipa::path(delete, path = "/v1/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "Video id (vid_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_video(
     State(state): State<AppState>,

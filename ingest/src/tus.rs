@@ -1095,7 +1095,7 @@ pub struct DirectUploadView {
 /// Create a one-time upload URL for an app (creators only). It can create exactly one video.
 #[utoipa::path(post, path = "/v1/direct-uploads", tag = "uploads",
     request_body = NewDirectUpload,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses(
         (status = 201, body = DirectUploadView),
         (status = 401, body = vitrine_api::error::ErrorBody),

@@ -127,7 +127,7 @@ impl From<&Order> for OrderView {
 #[utoipa::path(post, path = "/v1/orders", tag = "checkout",
     request_body = NewOrderBody,
     params(("Idempotency-Key" = String, Header, description = "unique per purchase attempt")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses(
         (status = 201, body = OrderView), (status = 200, body = OrderView, description = "a retry: the order placed before"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -382,7 +382,7 @@ async fn sells(state: &AppState, caller: &Caller, order: &Order) -> ApiResult<bo
 /// An order (its buyer and its shop's members only).
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:read"])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_order(
     State(state): State<AppState>,
@@ -404,7 +404,7 @@ pub struct PayBody {
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
     request_body = PayBody,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses(
         (status = 200, body = OrderView),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody, description = "payment_declined"),
@@ -513,7 +513,7 @@ async fn pay_order(
 /// Cancel your unpaid order: its stock is released.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_order(
     State(state): State<AppState>,
@@ -537,7 +537,7 @@ async fn cancel_order(
 /// Mark a paid order shipped (its shop's members only).
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfil", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn fulfil_order(
     State(state): State<AppState>,
@@ -565,7 +565,7 @@ async fn fulfil_order(
 /// its stock.
 #[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund_order(
     State(state): State<AppState>,

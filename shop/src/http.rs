@@ -180,7 +180,7 @@ fn invalid(e: ProductError) -> ApiError {
 /// List a product in a shop you belong to, optionally with variants.
 #[utoipa::path(post, path = "/v1/products", tag = "shop",
     request_body = NewProductBody,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses(
         (status = 201, body = ProductView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -249,7 +249,8 @@ pub struct ProductPage {
 
 /// Products, newest first, filtered by shop, status and stock. Drafts and archived products
 /// are listed only to the shop's members.
-#[utoipa::path(get, path = "/v1/products", tag = "shop",
+#[utoipa::path(get, path = "/v1/products",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["products:read"])), tag = "shop",
     params(ListQuery),
     responses((status = 200, body = ProductPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_products(
@@ -316,7 +317,8 @@ async fn list_products(
 }
 
 /// A product, with its live stock. Drafts are visible only to its shop's members.
-#[utoipa::path(get, path = "/v1/products/{id}", tag = "shop",
+#[utoipa::path(get, path = "/v1/products/{id}",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["products:read"])), tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 async fn get_product(
@@ -347,7 +349,7 @@ async fn get_product(
 /// CVR and GPM, for the shop's products (its members).
 #[utoipa::path(get, path = "/v1/shops/{id}/analytics", tag = "shop",
     params(("id" = String, Path, description = "Shop id (shp_…)")),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["analytics:read"])),
     responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn shop_analytics(
     State(state): State<AppState>,
@@ -383,7 +385,7 @@ pub async fn member_of(state: &AppState, caller: &Caller, shop: &ShopId) -> ApiR
 /// Per product × video of your clips: the same figures, with the commission you earned
 /// (creators only).
 #[utoipa::path(get, path = "/v1/creators/me/earnings", tag = "shop",
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["analytics:read"])),
     responses((status = 200, body = Vec<ProductVideoStats>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn creator_earnings(
     State(state): State<AppState>,
@@ -435,7 +437,7 @@ pub struct ProductPatchBody {
 #[utoipa::path(patch, path = "/v1/products/{id}", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     request_body = ProductPatchBody,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses(
         (status = 200, body = ProductView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -473,7 +475,7 @@ async fn update_product(
 #[utoipa::path(post, path = "/v1/products/{id}/variants", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     request_body = VariantInput,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses(
         (status = 201, body = ProductView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -507,7 +509,7 @@ pub struct VariantPatchBody {
 #[utoipa::path(patch, path = "/v1/products/{id}/variants/{variant_id}", tag = "shop",
     params(("id" = String, Path), ("variant_id" = String, Path)),
     request_body = VariantPatchBody,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses(
         (status = 200, body = ProductView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -568,7 +570,7 @@ pub struct NewTagBody {
 #[utoipa::path(post, path = "/v1/videos/{id}/tags", tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     request_body = NewTagBody,
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"]), ("api_key" = ["videos:write"])),
     responses(
         (status = 201, body = TagView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -729,7 +731,8 @@ async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<T
 /// Every tag of a video, in time order, whatever its state (`pending`, `live`, `rejected`,
 /// `invalid`), with live product data. The video object and the feed show only what viewers
 /// see: live tags on active products in stock.
-#[utoipa::path(get, path = "/v1/videos/{id}/tags", tag = "shop",
+#[utoipa::path(get, path = "/v1/videos/{id}/tags",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])), tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
 async fn list_tags(
@@ -752,7 +755,7 @@ async fn list_tags(
 /// Approve a shop's pending tag on your video: it goes live.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/approve", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn approve_tag(
     State(state): State<AppState>,
@@ -765,7 +768,7 @@ async fn approve_tag(
 /// Reject a shop's pending tag on your video.
 #[utoipa::path(post, path = "/v1/videos/{id}/tags/{tag_id}/reject", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses((status = 200, body = TagView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn reject_tag(
     State(state): State<AppState>,
@@ -820,7 +823,7 @@ async fn decide(
 #[utoipa::path(post, path = "/v1/products/{id}/images", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "the picture (image/jpeg, image/png or image/webp)"),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses(
         (status = 201, body = ProductView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -897,7 +900,7 @@ const MAX_IMAGES: usize = 20;
 /// Remove a picture from your product.
 #[utoipa::path(delete, path = "/v1/products/{id}/images/{image_id}", tag = "shop",
     params(("id" = String, Path), ("image_id" = String, Path)),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_image(
     State(state): State<AppState>,
@@ -924,7 +927,7 @@ async fn delete_image(
 /// product's shop.
 #[utoipa::path(delete, path = "/v1/videos/{id}/tags/{tag_id}", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
-    security(("bearer" = [])),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"]), ("api_key" = ["products:write"])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_tag(
     State(state): State<AppState>,
