@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Vitrine needs on a fresh Debian 12 machine: GStreamer with its plugins (the
 # transcode pipeline), the web pages' npm packages, ffmpeg (tests and benchmarks only, never the
-# product path), and — with --test — the S3-compatible server the tests start (moto) and the
-# browser the web tests drive (Chromium). Safe to run again: it skips what is
+# product path), and — with --test — the S3-compatible server the tests start (moto), the SMTP
+# server the mail tests send through (aiosmtpd) and the browser the web tests drive (Chromium). Safe to run again: it skips what is
 # already there.
 set -euo pipefail
 
@@ -63,6 +63,11 @@ if [[ "${1:-}" == "--test" ]]; then
     if ! python3 -c 'import tusclient' 2>/dev/null; then
         echo "setup: installing tuspy for the upload tests" >&2
         python3 -m pip install --quiet 'tuspy>=1.0,<2'
+    fi
+    # The SMTP server the mail tests send through (tests/smtp/server.py).
+    if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+        echo "setup: installing aiosmtpd for the mail tests" >&2
+        python3 -m pip install --quiet 'aiosmtpd>=1.4,<2'
     fi
 fi
 

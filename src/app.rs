@@ -118,6 +118,11 @@ impl Application {
                 media: config.media_limits(),
             }),
             sessions: config.session_policy(),
+            mail: Arc::new(vitrine_identity::mail::Mailer::new(
+                config.smtp_url.as_deref(),
+                &config.mail_from,
+                &config.data_dir,
+            )?),
         };
         let ranker = vitrine_feed::Ranker::new(config.feed.clone());
         if role != Role::Worker {

@@ -70,6 +70,12 @@ pub struct Config {
     pub session_lifetime_hours: f64,
     /// Hours a session lasts unused (`VITRINE_SESSION_IDLE_HOURS`, default 168 = 7 days).
     pub session_idle_hours: f64,
+    /// Where mail to people goes (`VITRINE_SMTP_URL`: `smtp://host:port`, `?tls=required` for
+    /// STARTTLS, `smtps://user:pass@host` for TLS). Unset: written as `.eml` files under
+    /// `DATA_DIR/mail/`, with the links in the log.
+    pub smtp_url: Option<String>,
+    /// The sender of that mail (`VITRINE_MAIL_FROM`, default `Vitrine <no-reply@localhost>`).
+    pub mail_from: String,
     /// The feed ranker: weights, priors, traffic-pool stages, rules and candidate sources
     /// (the `[feed]` section of the file; see `vitrine_feed::config::RankConfig`).
     pub feed: vitrine_feed::RankConfig,
@@ -105,6 +111,8 @@ impl Default for Config {
             retry_backoff_seconds: 5,
             session_lifetime_hours: 720.0,
             session_idle_hours: 168.0,
+            smtp_url: None,
+            mail_from: "Vitrine <no-reply@localhost>".into(),
             feed: vitrine_feed::RankConfig::default(),
             web_vendor_dir: None,
         }

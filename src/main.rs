@@ -93,13 +93,16 @@ enum EvalCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create an operator (role admin) who signs in with this email. The password is read from
-    /// standard input (one line).
+    /// Create an operator (role admin) who signs in with this email. Prints a one-time link
+    /// (valid 24 hours) to set the password, or reads the password from standard input.
     Create {
         #[arg(long)]
         email: String,
         #[arg(long, default_value = "Operator")]
         name: String,
+        /// Read the password (one line) from standard input instead of printing a link.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -155,20 +158,38 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin {
-            command: AdminCommand::Create { email, name },
+            command:
+                AdminCommand::Create {
+                    email,
+                    name,
+                    password_stdin,
+                },
         } => {
             let (db, _) = app::connect(&config).await?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("reading the password from standard input")?;
-            let password =
-                secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
-            let id = vitrine_identity::auth::create_operator(&db, &email, &name, &password).await?;
-            println!(
-                "{}",
-                serde_json::json!({"id": id, "email": email.trim().to_lowercase(), "role": "admin"})
-            );
+            let email_shown = email.trim().to_lowercase();
+            if password_stdin {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .context("reading the password from standard input")?;
+                let password =
+                    secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+                let id =
+                    vitrine_identity::auth::create_operator(&db, &email, &name, &password).await?;
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "email": email_shown, "role": "admin"})
+                );
+            } else {
+                let (id, token) =
+                    vitrine_identity::auth::create_operator_with_link(&db, &email, &name).await?;
+                let public = config.public_url_for(config.bind_addr()?);
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "email": email_shown, "role": "admin",
+                        "password_link": format!("{public}/reset-password?token={token}")})
+                );
+            }
             Ok(())
         }
         Command::Upload {

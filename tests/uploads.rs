@@ -399,7 +399,7 @@ async fn bad_tus_requests_get_clear_errors_and_lose_nothing_stored() {
         .send()
         .await
         .unwrap();
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(r, StatusCode::FORBIDDEN, "not_a_creator").await;
 
     let up = create(&app, &token, bytes.len(), "").await;
     let half = bytes.len() / 2;

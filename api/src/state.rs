@@ -4,7 +4,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use vitrine_assets::Store;
 use vitrine_core::{db::Db, limits::MediaLimits};
-use vitrine_identity::sessions::SessionPolicy;
+use vitrine_identity::{mail::Mailer, sessions::SessionPolicy};
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -15,6 +15,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// How long sessions last.
     pub sessions: SessionPolicy,
+    /// Mail to people (verification and reset links).
+    pub mail: Arc<Mailer>,
 }
 
 /// How the URLs we hand out are built.

@@ -70,6 +70,17 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_by_account ON api_keys (account_id);
 CREATE INDEX api_keys_by_shop ON api_keys (shop_id);
 
+-- One-time links mailed to people (email verification, password reset), stored hashed.
+CREATE TABLE account_tokens (
+    token_hash      TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    purpose         TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    used_at         BIGINT
+);
+CREATE INDEX account_tokens_by_account ON account_tokens (account_id);
+
 -- Failed sign-ins per email and per client address (key 'email:…' / 'addr:…'), counted in the
 -- database so every API process sees the same count: past a few, answers slow down, then 429.
 CREATE TABLE auth_failures (

@@ -9,6 +9,7 @@ use crate::{
     password::{self, WeakPassword},
     sessions::{self, SessionPolicy, Started},
     throttle::{self, Verdict},
+    tokens::{self, Purpose},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -229,4 +230,146 @@ pub async fn create_operator(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// A reset link for the account with `email`, if there is one that may sign in (an unknown
+/// email gets nothing, and the caller answers the same either way).
+pub async fn request_reset(db: &Db, email: &str) -> sqlx::Result<Option<(Account, String)>> {
+    let Some(email) = accounts::parse_email(email) else {
+        return Ok(None);
+    };
+    let Some(account) = accounts::by_email(db, &email).await? else {
+        return Ok(None);
+    };
+    if account.suspended {
+        return Ok(None);
+    }
+    let token = tokens::issue(
+        db,
+        &account.id,
+        Purpose::ResetPassword,
+        tokens::RESET_PASSWORD_MS,
+    )
+    .await?;
+    Ok(Some((account, token)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("this link is unknown, used or expired: ask for a new one")]
+    InvalidToken,
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Sets a new password with a reset link: every session ends, a new one starts, and the email
+/// counts as verified (the link arrived there).
+pub async fn reset_password(
+    db: &Db,
+    policy: &SessionPolicy,
+    token: &str,
+    new_password: &SecretString,
+    user_agent: Option<&str>,
+) -> Result<(Account, Started), ResetError> {
+    // The policy needs the email; a token that names no account fails below anyway.
+    let hash = password::hash(new_password).await?;
+    let mut tx = db.begin().await?;
+    let id = tokens::redeem(&mut tx, token, Purpose::ResetPassword)
+        .await?
+        .ok_or(ResetError::InvalidToken)?;
+    let email: Option<String> = sqlx::query_scalar("SELECT email FROM accounts WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    password::check(new_password, email.as_deref())?;
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $1, \
+         email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $3",
+    )
+    .bind(&hash)
+    .bind(vitrine_core::time::now_ms())
+    .bind(id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sessions::end_all(&mut tx, &id, None).await?;
+    let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
+    tx.commit().await?;
+    if let Some(email) = &email {
+        throttle::succeeded(db, email).await?;
+    }
+    let account = accounts::get(db, &id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok((account, session))
+}
+
+/// A verification link for the account's email (none for an account without one, or already
+/// verified).
+pub async fn verification_link(db: &Db, account: &Account) -> sqlx::Result<Option<String>> {
+    if account.email.is_none() || account.email_verified {
+        return Ok(None);
+    }
+    tokens::issue(
+        db,
+        &account.id,
+        Purpose::VerifyEmail,
+        tokens::VERIFY_EMAIL_MS,
+    )
+    .await
+    .map(Some)
+}
+
+/// Marks the email of the link's account verified; `None` for an unknown, used or expired
+/// link.
+pub async fn verify_email(db: &Db, token: &str) -> sqlx::Result<Option<Account>> {
+    let mut tx = db.begin().await?;
+    let Some(id) = tokens::redeem(&mut tx, token, Purpose::VerifyEmail).await? else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2",
+    )
+    .bind(vitrine_core::time::now_ms())
+    .bind(id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    accounts::get(db, &id).await
+}
+
+/// An operator (`role = admin`) without a password yet, and a link (valid 24 hours) to set it:
+/// `vitrine admin create` prints it.
+pub async fn create_operator_with_link(
+    db: &Db,
+    email: &str,
+    display_name: &str,
+) -> anyhow::Result<(AccountId, String)> {
+    let email = accounts::parse_email(email)
+        .ok_or_else(|| anyhow::anyhow!("{email:?} is not an email address"))?;
+    let name = accounts::parse_display_name(display_name)
+        .ok_or_else(|| anyhow::anyhow!("a display name is 1 to 60 characters"))?;
+    anyhow::ensure!(
+        accounts::by_email(db, &email).await?.is_none(),
+        "an account with {email} exists"
+    );
+    let mut tx = db.begin().await?;
+    let id = accounts::insert(
+        &mut tx,
+        NewAccount {
+            role: Role::Admin,
+            display_name: &name,
+            email: Some(&email),
+            password_hash: None,
+            handle: None,
+            anonymous: false,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let token = tokens::issue(db, &id, Purpose::ResetPassword, 24 * 3600 * 1000).await?;
+    Ok((id, token))
 }

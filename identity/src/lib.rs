@@ -17,12 +17,14 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod handle;
+pub mod mail;
 pub mod password;
 pub mod principal;
 pub mod script;
 pub mod sessions;
 pub mod shops;
 pub mod throttle;
+pub mod tokens;
 pub mod upgrade;
 
 use rand::RngCore;

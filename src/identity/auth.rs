@@ -1,4 +1,5 @@
-//! `/v1/auth/…`: sign up, sign in, anonymous viewers, sign out. Each answer that starts a
+//! `/v1/auth/…`: sign up, sign in, anonymous viewers, sign out, password reset and email
+//! verification (links sent by mail). Each answer that starts a
 //! session carries its token (for apps, as `Authorization: Bearer`) and sets the pages' session
 //! cookie (`HttpOnly; SameSite=Lax`, `Secure` over HTTPS).
 
@@ -20,7 +21,7 @@ use vitrine_api::{
 };
 use vitrine_identity::{
     accounts::Account,
-    auth::{self, LogInError, SignUp},
+    auth::{self, LogInError, ResetError, SignUp},
     sessions::{self, Started},
 };
 
@@ -123,6 +124,7 @@ pub async fn signup(
     )
     .await?;
     tracing::info!(account = %account.id, kept_history = anonymous.is_some(), "signed up");
+    send_verification(&state, account.clone());
     Ok(granted(&state, StatusCode::CREATED, &account, session))
 }
 
@@ -239,4 +241,171 @@ pub async fn logout_all(State(state): State<AppState>, caller: Caller) -> ApiRes
     let mut conn = state.db.pool().acquire().await?;
     let ended = sessions::end_all(&mut conn, caller.id(), Some(session)).await?;
     Ok(Json(Ended { ended }))
+}
+
+/// Mails a verification link for `account`'s email, in the background (the answer does not wait
+/// for the mail server, and a failure is logged, not the caller's problem).
+pub fn send_verification(state: &AppState, account: Account) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let sent = async {
+            let Some(token) = auth::verification_link(&state.db, &account).await? else {
+                return anyhow::Ok(());
+            };
+            let link = format!("{}/verify-email?token={token}", state.urls.public);
+            let to = account.email.as_deref().unwrap_or_default();
+            let body = format!(
+                "Hello {},\n\nConfirm this email address for your Vitrine account:\n\n{link}\n\n\
+                 The link works once, for 48 hours. If you did not sign up, ignore this message.\n",
+                account.display_name
+            );
+            state
+                .mail
+                .send(to, "Confirm your email address", body, &link)
+                .await
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(account = %account.id, error = ?e, "sending a verification link failed");
+        }
+    });
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    pub email: String,
+}
+
+/// Ask for a password-reset link by email. Always 202, whether an account has that email or not
+/// (so the answer tells nobody which emails have accounts); the link works once, for an hour.
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth",
+    request_body = ResetRequestBody,
+    responses((status = 202), (status = 422, body = ErrorBody)))]
+pub async fn password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequestBody>,
+) -> StatusCode {
+    // In the background: the time of the answer does not depend on the email either.
+    tokio::spawn(async move {
+        let sent = async {
+            let Some((account, token)) = auth::request_reset(&state.db, &body.email).await? else {
+                return anyhow::Ok(());
+            };
+            let link = format!("{}/reset-password?token={token}", state.urls.public);
+            let body = format!(
+                "Hello {},\n\nSomeone asked to reset the password of your Vitrine account. To \
+                 choose a new one, open:\n\n{link}\n\nThe link works once, for an hour; using it \
+                 signs you out everywhere else. If it was not you, ignore this message: your \
+                 password stays as it is.\n",
+                account.display_name
+            );
+            state
+                .mail
+                .send(
+                    account.email.as_deref().unwrap_or_default(),
+                    "Reset your password",
+                    body,
+                    &link,
+                )
+                .await
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(error = ?e, "sending a password-reset link failed");
+        }
+    });
+    StatusCode::ACCEPTED
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmBody {
+    /// The token from the link.
+    pub token: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+/// Set a new password with the link's token: signs in, and ends every other session.
+#[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth",
+    request_body = ResetConfirmBody,
+    responses(
+        (status = 200, body = SessionGranted),
+        (status = 400, body = ErrorBody, description = "invalid_token: unknown, used or expired"),
+        (status = 422, body = ErrorBody, description = "weak_password"),
+    ))]
+pub async fn password_reset_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ResetConfirmBody>,
+) -> ApiResult<Response> {
+    let done = auth::reset_password(
+        &state.db,
+        &state.sessions,
+        &body.token,
+        &body.password,
+        user_agent(&headers),
+    )
+    .await;
+    let (account, session) = match done {
+        Ok(done) => done,
+        Err(e @ ResetError::InvalidToken) => {
+            return Err(ApiError::bad_request("invalid_token", e.to_string()))
+        }
+        Err(e @ ResetError::WeakPassword(_)) => {
+            return Err(ApiError::invalid("weak_password", e.to_string()))
+        }
+        Err(ResetError::Db(e)) => return Err(e.into()),
+        Err(ResetError::Internal(e)) => return Err(ApiError::Internal(e)),
+    };
+    tracing::info!(account = %account.id, "password reset: every other session ended");
+    Ok(granted(&state, StatusCode::OK, &account, session))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The token from the link.
+    pub token: String,
+}
+
+/// Confirm an email address with the link's token.
+#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth",
+    request_body = VerifyBody,
+    responses(
+        (status = 200, body = AccountView),
+        (status = 400, body = ErrorBody, description = "invalid_token: unknown, used or expired"),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> ApiResult<Json<AccountView>> {
+    let account = auth::verify_email(&state.db, &body.token)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_token",
+                "this link is unknown, used or expired: ask for a new one",
+            )
+        })?;
+    Ok(Json((&account).into()))
+}
+
+/// Mail a new verification link to your (unverified) email address.
+#[utoipa::path(post, path = "/v1/me/verify-email", tag = "accounts",
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 202), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "already_verified")))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<StatusCode> {
+    caller.session()?;
+    let account = caller.person()?;
+    if account.email_verified {
+        return Err(ApiError::Conflict {
+            code: "already_verified",
+            message: "this email address is already verified".into(),
+        });
+    }
+    send_verification(&state, account.clone());
+    Ok(StatusCode::ACCEPTED)
 }

@@ -742,6 +742,93 @@ pub fn serve_process(data_dir: &Path, role: &str, env: &[(&str, &str)]) -> (Kill
     (KillOnDrop(child), addr)
 }
 
+/// A real SMTP server (aiosmtpd, `tests/smtp/server.py`) of this test's own, storing what it
+/// receives in a Maildir.
+pub struct SmtpServer {
+    _process: KillOnDrop,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py"))
+            .arg(dir.path().join("maildir"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (aiosmtpd is installed by scripts/setup.sh --test)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the SMTP server did not start: {line:?}"));
+        SmtpServer {
+            _process: KillOnDrop(child),
+            port,
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The messages received so far, as text (headers and body).
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.dir.path().join("maildir/new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for a message to `to` whose body has a link to `path`; the link's
+    /// `token` parameter. Messages already taken are skipped.
+    pub async fn link_token(&self, to: &str, path: &str, skip: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self
+                .messages()
+                .into_iter()
+                // Quoted-printable soft line breaks and escapes, if the body was encoded so.
+                .map(|m| {
+                    m.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "=")
+                })
+                .filter(|m| m.contains(&format!("To: {to}")))
+                .filter_map(|m| {
+                    let at = m.find(&format!("{path}?token="))?;
+                    let rest = &m[at + path.len() + 7..];
+                    Some(
+                        rest.chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect(),
+                    )
+                })
+                .collect();
+            if let Some(token) = found.into_iter().nth(skip) {
+                return token;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail to {to} with a {path} link"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A real video of about `seconds` × 2 MB (lossless H.264 720x1280 with AAC), made by ffmpeg.
 pub fn big_video(dir: &Path, seconds: u32) -> PathBuf {
     let path = dir.join(format!("big-{seconds}s.mp4"));
