@@ -19,6 +19,7 @@ crate::on_each_database!(
     operators_suspend_and_restore_accounts,
     accounts_from_before_identity_become_persons,
     mail_confirms_emails_and_resets_forgotten_passwords,
+    a_shops_staff_see_and_fulfil_its_orders,
 );
 
 async fn send(
@@ -1205,4 +1206,129 @@ async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
     )
     .await;
     assert_eq!(login("a brand new one").await.status(), StatusCode::OK);
+}
+
+async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let (_, owner) = app.account("merchant", "Glow Co").await;
+    let shop = app.shop_of(&owner).await;
+    let staff = sign_up(&app, "sam@example.com", None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &app,
+        &format!("/v1/shops/{shop}/members"),
+        Some(&owner),
+        json!({"email": "sam@example.com", "role": "staff"}),
+    )
+    .await;
+    let product = json_of(
+        app.create_product(&owner, "Serum", 2500, "EUR", 5).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let (buyer_id, buyer) = app.account("viewer", "Ana").await;
+    let mut orders = Vec::new();
+    for key in ["k1", "k2"] {
+        let r = app
+            .client
+            .post(app.url("/v1/orders"))
+            .bearer_auth(&buyer)
+            .header("Idempotency-Key", key)
+            .json(&json!({"viewer_id": buyer_id, "items": [{"product_id": product["id"], "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        orders.push(
+            json_of(r, StatusCode::CREATED).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let paid = post(
+        &app,
+        &format!("/v1/orders/{}/pay", orders[0]),
+        Some(&buyer),
+        json!({"card_number": "4242424242424242"}),
+    )
+    .await;
+    assert_eq!(paid.status(), StatusCode::OK);
+
+    // Staff list what is left to ship and ship it; the list pages newest first.
+    let to_ship = json_of(
+        get(
+            &app,
+            &format!("/v1/shops/{shop}/orders?status=paid"),
+            Some(&staff),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&str> = to_ship["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [orders[0].as_str()]);
+    let all = json_of(
+        get(
+            &app,
+            &format!("/v1/shops/{shop}/orders?limit=1"),
+            Some(&staff),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all["items"][0]["id"], orders[1].as_str());
+    let cursor = all["next_cursor"].as_str().unwrap();
+    let next = json_of(
+        get(
+            &app,
+            &format!("/v1/shops/{shop}/orders?limit=1&cursor={cursor}"),
+            Some(&staff),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(next["items"][0]["id"], orders[0].as_str());
+    assert_eq!(next["next_cursor"], Value::Null);
+    let r = post(
+        &app,
+        &format!("/v1/orders/{}/fulfil", orders[0]),
+        Some(&staff),
+        json!({}),
+    )
+    .await;
+    assert_eq!(json_of(r, StatusCode::OK).await["status"], "fulfilled");
+
+    // Nobody else sees them; bad input is told apart.
+    assert_error(
+        get(&app, &format!("/v1/shops/{shop}/orders"), Some(&buyer)).await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    )
+    .await;
+    assert_error(
+        get(
+            &app,
+            &format!("/v1/shops/{shop}/orders?status=lost"),
+            Some(&staff),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_status",
+    )
+    .await;
+    assert_error(
+        get(&app, "/v1/shops/shp_nope/orders", Some(&staff)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }

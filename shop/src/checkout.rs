@@ -10,15 +10,15 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller},
+    extract::{page_limit, parse_id, ApiJson, ApiQuery, Caller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
+    ids::{AccountId, OrderId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
     videos,
@@ -42,6 +42,7 @@ pub fn router(payments: Payments) -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_order))
         .routes(routes!(fulfil_order))
         .routes(routes!(refund_order))
+        .routes(routes!(shop_orders))
         .layer(Extension(payments))
 }
 
@@ -597,6 +598,67 @@ async fn refund_order(
         return Err(not_in(&order, "paid or fulfilled"));
     }
     reread(&state, &order.id).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ShopOrdersQuery {
+    /// Only orders in this status (`paid`: the ones to ship).
+    pub status: Option<String>,
+    /// Items per page, 1..=100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// The shop's orders, newest first (its members): `?status=paid` lists what is left to ship.
+#[utoipa::path(get, path = "/v1/shops/{id}/orders", tag = "checkout",
+    params(("id" = String, Path, description = "Shop id (shp_…)"), ShopOrdersQuery),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["orders:read"])),
+    responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn shop_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ShopOrdersQuery>,
+) -> ApiResult<Json<OrderPage>> {
+    caller.allow(Scope::OrdersRead)?;
+    let shop: ShopId = parse_id(&id, "shop")?;
+    crate::http::member_of(&state, &caller, &shop).await?;
+    let limit = page_limit(q.limit, 20, 100)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::named(s).ok_or_else(|| {
+                ApiError::bad_request("invalid_status", format!("{s:?} is not an order status"))
+            })
+        })
+        .transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<OrderId>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))
+        })
+        .transpose()?;
+    let mut page = orders::for_shop(&state.db, &shop, status, after.as_ref(), limit + 1).await?;
+    let more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
+    Ok(Json(OrderPage {
+        next_cursor: more
+            .then(|| page.last().map(|o| o.id.to_string()))
+            .flatten(),
+        items: page.iter().map(OrderView::from).collect(),
+    }))
 }
 
 async fn merchant_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Order> {

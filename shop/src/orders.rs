@@ -47,6 +47,20 @@ impl OrderStatus {
         }
     }
 
+    /// The status a client names, if it is one.
+    pub fn named(s: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::PendingPayment,
+            OrderStatus::Paying,
+            OrderStatus::Paid,
+            OrderStatus::Fulfilled,
+            OrderStatus::Cancelled,
+            OrderStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
     fn parse(s: &str) -> OrderStatus {
         match s {
             "paying" => OrderStatus::Paying,
@@ -281,6 +295,35 @@ pub async fn transition(
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// A shop's orders, newest first: all, or those in `status`; after `after` (the previous page's
+/// last), at most `limit`.
+pub async fn for_shop(
+    db: &Db,
+    shop: &ShopId,
+    status: Option<OrderStatus>,
+    after: Option<&OrderId>,
+    limit: i64,
+) -> sqlx::Result<Vec<Order>> {
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT o.id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i \
+         WHERE i.order_id = o.id AND i.shop_id = $1) AND ($2 IS NULL OR o.status = $2) \
+         AND ($3 IS NULL OR o.id < $3) ORDER BY o.id DESC LIMIT {}",
+        limit.clamp(1, 101)
+    ))
+    .bind(shop.as_str())
+    .bind(status.map(OrderStatus::as_str))
+    .bind(after.map(OrderId::as_str))
+    .fetch_all(db.pool())
+    .await?;
+    let mut orders = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(order) = get(db, &OrderId::from_db(id)).await? {
+            orders.push(order);
+        }
+    }
+    Ok(orders)
 }
 
 pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
