@@ -333,7 +333,7 @@ fn router(
                 get(move || async move { Json(openapi.as_ref().clone()) }),
             )
             .merge(media::router(state))
-            .merge(web::router(vendor_dir));
+            .merge(web::router(vendor_dir, &state.urls));
     }
     router
         .fallback(|| async { ApiError::NotFound("route") })

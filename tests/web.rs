@@ -1,13 +1,14 @@
 //! The web client in a real browser: `vitrine serve` (the real app, with its worker) transcodes
 //! real clips, a merchant tags one, and Debian's Chromium, driven by playwright-core
-//! (`web/tests/*.mjs`), uses the pages at phone size. Screenshots land in
-//! `target/tmp/web-artifacts/`.
+//! (`web/tests/*.mjs`), uses the pages at phone size, signed in by the API's session cookie
+//! (the accounts a test makes get theirs put in the browser's cookie jar; the journey signs up
+//! in the pages). Screenshots land in `target/tmp/web-artifacts/`.
 
 mod common;
 
 use std::{path::Path, process::Command};
 
-use common::{id_of, media, TestApp};
+use common::{id_of, media, SmtpServer, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -16,7 +17,8 @@ fn artifacts() -> std::path::PathBuf {
 }
 
 /// Runs a browser script against `app`, off the async runtime: its arguments are the app's base
-/// URL, `args`, then the artefacts directory.
+/// URL, `args` (session tokens among them, which the script puts in the browser as the session
+/// cookie), then the artefacts directory.
 async fn in_browser(app: &TestApp, script: &'static str, args: &[&str]) -> String {
     let mut all = vec![app.url("").trim_end_matches('/').to_owned()];
     all.extend(args.iter().map(|a| a.to_string()));
@@ -287,4 +289,214 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
         &[&viewer.1, &creator.1, &merchant.1, &clip],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_person_sells_through_their_clip_and_another_buys_it_from_the_feed() {
+    let app = TestApp::spawn().await;
+
+    let out = in_browser(
+        &app,
+        "journey.mjs",
+        &[&media("mb_rotate-buck-bunny.mp4").display().to_string()],
+    )
+    .await;
+    let done: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let text = |key: &str| done[key].as_str().unwrap().to_owned();
+
+    // On the server: Mia's clip (she is a creator now), her shop's product with one unit gone,
+    // and Ben's paid order, credited to the clip and its card.
+    let creator: (String, Option<String>) = sqlx::query_as(
+        "SELECT a.email, a.handle FROM videos v JOIN accounts a ON a.id = v.creator_id \
+         WHERE v.id = $1",
+    )
+    .bind(text("video"))
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        creator,
+        (text("seller"), Some("mia.makes".to_owned())),
+        "{done}"
+    );
+    let product: Value = app
+        .get_json(&format!("/v1/products/{}", text("product")), None)
+        .await;
+    assert_eq!(product["stock"], 4, "{product}");
+    let order: (String, String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT o.status, a.email, o.video_id, o.tag_id FROM orders o \
+         JOIN accounts a ON a.id = o.buyer_id WHERE o.id = $1",
+    )
+    .bind(text("order"))
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        order,
+        (
+            "paid".to_owned(),
+            text("buyer"),
+            Some(text("video")),
+            Some(text("tag"))
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_verifies_their_email_and_resets_a_forgotten_password_from_the_mailed_links() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.smtp_url = Some(smtp.url());
+    let app = TestApp::spawn_with(config, vitrine::Role::All, Some(dir)).await;
+    let email = "mia@example.com";
+
+    // She signs up in the feed, signs out, and asks for a reset link.
+    in_browser(&app, "account.mjs", &["ask"]).await;
+    let verify = smtp.link_token(email, "/verify-email", 0).await;
+    let reset = smtp.link_token(email, "/reset-password", 0).await;
+    // She opens both links from the mail.
+    in_browser(&app, "account.mjs", &["links", &verify, &reset]).await;
+
+    // The new password signs in; the old one no longer does; the address is verified.
+    let log_in = |password: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    assert_eq!(
+        log_in("carrot lip balm 42").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = log_in("beetroot tint 2027").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let granted: Value = r.json().await.unwrap();
+    assert_eq!(granted["account"]["email_verified"], true, "{granted}");
+}
+
+/// A forged request: what another site makes a signed-in person's browser send carries the
+/// session cookie wherever `SameSite=Lax` does not hold it back (a sibling subdomain is the same
+/// site; some browsers ignore the attribute), but never our `Origin`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_site_request_with_the_session_cookie_is_refused() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .post(app.url("/v1/auth/signup"))
+        .json(
+            &json!({"email": "mia@example.com", "password": "carrot lip balm 42",
+                      "display_name": "Mia"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("vitrine_session=vt_"), "{cookie}");
+    let open_shop = |origin: &str| {
+        app.client
+            .post(app.url("/v1/shops"))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .json(&json!({"name": "Mia's Balms"}))
+            .send()
+    };
+
+    let forged = open_shop("https://evil.example").await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let body: Value = forged.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "cross_site_request", "{body}");
+    let me: Value = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["shops"],
+        json!([]),
+        "the forged request changed nothing: {me}"
+    );
+
+    // The same request from our own pages goes through.
+    let own = open_shop(app.url("").trim_end_matches('/')).await.unwrap();
+    assert_eq!(own.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_and_asset_is_served_with_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/",
+        "/studio",
+        "/merchant",
+        "/reset-password",
+        "/verify-email",
+        "/assets/api.js",
+        "/assets/app.css",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let csp = header("content-security-policy");
+        let directive = |name: &str| {
+            csp.split(';')
+                .map(str::trim)
+                .find(|d| d.split_whitespace().next() == Some(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            directive("script-src"),
+            "script-src 'self'",
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            directive("frame-ancestors"),
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(directive("object-src"), "object-src 'none'", "{path}");
+        assert_eq!(directive("base-uri"), "base-uri 'none'", "{path}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(
+            header("referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        // Nothing inline that the policy would block: no inline script or handler, no style
+        // attribute.
+        if !path.starts_with("/assets/") {
+            let html = r.text().await.unwrap();
+            for script in html.split("<script").skip(1) {
+                let tag = script.split('>').next().unwrap();
+                assert!(tag.contains(" src="), "{path} has an inline script: {tag}");
+            }
+            for inline in [
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " style=",
+                "javascript:",
+            ] {
+                assert!(!html.contains(inline), "{path} has {inline}");
+            }
+            assert!(!html.contains("<style"), "{path} has a <style> element");
+        }
+    }
 }

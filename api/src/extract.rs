@@ -165,6 +165,25 @@ impl FromRequestParts<AppState> for MaybeCaller {
     }
 }
 
+/// The caller, if the request carries credentials that still work; otherwise — none, expired,
+/// revoked, suspended, or a cookie from another site — `None`. Only for the routes that start a
+/// session or prove an email (signing up or in, anonymous viewers, password reset): a browser
+/// whose session ended must still be able to sign in again.
+#[derive(Debug, Clone)]
+pub struct CallerIfValid(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for CallerIfValid {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match MaybeCaller::from_request_parts(parts, state).await {
+            Ok(MaybeCaller(caller)) => Ok(CallerIfValid(caller)),
+            Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
+            Err(_) => Ok(CallerIfValid(None)),
+        }
+    }
+}
+
 /// The token a request carries, and whether it came from the session cookie. An
 /// `Authorization` header wins over the cookie; one that is not `Bearer …` is a 401.
 fn credential(parts: &Parts) -> Result<Option<(String, bool)>, ApiError> {

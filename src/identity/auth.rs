@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{ApiJson, Caller, MaybeCaller, SESSION_COOKIE},
+    extract::{ApiJson, Caller, CallerIfValid, SESSION_COOKIE},
     ApiError, ApiResult, AppState,
 };
 use vitrine_identity::{
@@ -106,7 +106,7 @@ fn anonymous_caller(caller: &Option<Caller>) -> Option<&Caller> {
     ))]
 pub async fn signup(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    CallerIfValid(caller): CallerIfValid,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> ApiResult<Response> {
@@ -141,7 +141,7 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    MaybeCaller(caller): MaybeCaller,
+    CallerIfValid(caller): CallerIfValid,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LogInBody>,
 ) -> ApiResult<Response> {

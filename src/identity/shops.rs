@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller},
+    extract::{parse_id, ApiJson, Caller, MaybeCaller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::ids::{AccountId, ShopId};
 use vitrine_identity::{
     accounts,
+    principal::Scope,
     shops::{self, MemberRole, MembershipError, Shop},
 };
 
@@ -80,12 +81,17 @@ async fn existing(state: &AppState, id: &str) -> ApiResult<Shop> {
 
 /// A shop (public: its name and owner).
 #[utoipa::path(get, path = "/v1/shops/{id}", tag = "shops",
+    security((), ("session" = []), ("cookie" = []), ("api_key" = ["products:read"])),
     params(("id" = String, Path, description = "Shop id (shp_…)")),
-    responses((status = 200, body = ShopView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ShopView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_shop(
     State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ShopView>> {
+    if let Some(caller) = &caller {
+        caller.allow(Scope::ProductsRead)?;
+    }
     Ok(Json((&existing(&state, &id).await?).into()))
 }
 

@@ -1,10 +1,10 @@
 // The viewer's feed: one full-screen clip at a time, the next one already loading, product
 // cards while their tag's range plays, a buy sheet over the video, and every viewing action
-// sent to `POST /v1/events` in batches, as any app would.
+// sent to `POST /v1/events` in batches, as any app would. Whoever opens the page watches under
+// a session: their own once signed in, else an anonymous viewer's, made on the first visit (the
+// feed learns from it, and signing up later keeps what it learnt).
 
-import { api, ApiError, me, money, setToken, token, useTokenOf, uuid } from "/assets/api.js";
-
-useTokenOf("viewer");
+import { api, ApiError, authPanel, me, money, signOut, uuid } from "/assets/api.js";
 
 const PAGE = 5;
 const FLUSH_MS = 3000;
@@ -16,9 +16,12 @@ const template = document.getElementById("slide-template");
 const toastEl = document.getElementById("toast");
 const muteButton = document.getElementById("mute");
 const sheet = document.getElementById("sheet");
+const buyButton = document.getElementById("buy");
+const sheetAuth = document.getElementById("sheet-auth");
+const accountDialog = document.getElementById("account");
 
 const state = {
-  viewer: null, // the signed-in account (events and orders need its id)
+  viewer: null, // the session's account, maybe anonymous (events and orders need its id)
   items: [],
   cursor: null,
   done: false,
@@ -326,8 +329,7 @@ function wireRail(s) {
 
 function needViewer() {
   if (state.viewer) return true;
-  toast("Sign in with a viewer token first");
-  document.getElementById("token").focus();
+  toast("Not connected to Vitrine: try again in a moment");
   return false;
 }
 
@@ -337,7 +339,9 @@ async function openSheet(s) {
   const tag = s.shownTag;
   if (!tag) return;
   state.sheetTag = { tag, item: s.item, key: uuid() };
-  document.getElementById("buy").disabled = true; // until this product is loaded
+  buyButton.disabled = true; // until this product is loaded
+  buyButton.hidden = false;
+  sheetAuth.hidden = true;
   document.getElementById("sheet-variants").querySelectorAll("label").forEach((l) => l.remove());
   document.getElementById("sheet-stock").textContent = "";
   delete document.getElementById("sheet-stock").dataset.units;
@@ -358,7 +362,6 @@ async function openSheet(s) {
 
 async function showProduct(productId, preferred) {
   const stock = document.getElementById("sheet-stock");
-  const buy = document.getElementById("buy");
   const sheetTag = state.sheetTag;
   let product;
   try {
@@ -366,7 +369,7 @@ async function showProduct(productId, preferred) {
   } catch (e) {
     if (state.sheetTag !== sheetTag) return;
     stock.textContent = e.message;
-    buy.disabled = true;
+    buyButton.disabled = true;
     return;
   }
   // The sheet may have moved on to another card meanwhile.
@@ -408,16 +411,20 @@ function renderStock() {
   const stock = document.getElementById("sheet-stock");
   stock.textContent = units > 0 ? `${units} in stock` : "Sold out";
   stock.dataset.units = String(units);
-  document.getElementById("buy").disabled = units <= 0;
+  buyButton.disabled = units <= 0;
 }
 
-document.getElementById("buy").addEventListener("click", async () => {
+buyButton.addEventListener("click", buy);
+sheet.querySelector(".close").addEventListener("click", () => sheet.close());
+
+async function buy() {
   if (!needViewer() || !state.sheetTag?.product) return;
+  // Orders are for people who signed up: the sheet asks for it, then goes on with the purchase.
+  if (state.viewer.anonymous) return askToSignUp();
   const { tag, item, key, product } = state.sheetTag;
   const variant = chosenVariant();
   const result = document.getElementById("sheet-result");
-  const buy = document.getElementById("buy");
-  buy.disabled = true;
+  buyButton.disabled = true;
   result.className = "result";
   result.textContent = "Placing your order…";
   try {
@@ -444,10 +451,38 @@ document.getElementById("buy").addEventListener("click", async () => {
     state.sheetTag.key = uuid(); // the next tap is a new purchase
     await showProduct(product.id, variant ? variant.id : null);
   } catch (e) {
+    if (e.code === "sign_up_required") return askToSignUp();
     result.className = "result error";
     result.textContent = e.message;
-    buy.disabled = false;
+    buyButton.disabled = false;
   }
+}
+
+function askToSignUp() {
+  const result = document.getElementById("sheet-result");
+  result.className = "result";
+  result.textContent = "";
+  buyButton.hidden = true;
+  sheetAuth.hidden = false;
+  sheetAuth.querySelector("form:not([hidden]) input")?.focus();
+}
+
+authPanel(document.getElementById("sheet-auth-forms"), {
+  start: "signup",
+  before: async () => { await flush(); },
+  onSignedIn: async (account) => {
+    const before = state.viewer;
+    setViewer(account);
+    sheetAuth.hidden = true;
+    buyButton.hidden = false;
+    const { tag, item } = state.sheetTag;
+    // Signing in to another account (not signing this one up): the card's tap is credited to
+    // whoever taps, so it is told again, as the account that buys.
+    if (before?.id !== account.id) {
+      track("product_click", item, { tag_id: tag.id, product_id: tag.product_id });
+    }
+    await buy();
+  },
 });
 
 // ---- Input: swipe, wheel, keys, tap. ----
@@ -505,47 +540,53 @@ function toast(text) {
   toastTimer = setTimeout(() => toastEl.classList.remove("show"), 1800);
 }
 
-// ---- Sign-in and start. ----
+// ---- Who is watching. ----
 
-document.getElementById("signin").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const input = document.getElementById("token");
-  // What was watched before signing in stays anonymous.
-  state.viewer = null;
-  state.queue.length = 0;
-  for (const i of [...state.slides.keys()]) teardown(i);
-  setToken(input.value.trim());
-  input.value = "";
-  await signIn();
-  // A signed-in viewer gets their own feed.
-  Object.assign(state, { items: [], cursor: null, done: false, index: 0 });
-  await start();
-});
-
-async function signIn() {
-  state.viewer = null;
+/**
+ * The session's account: the signed-in person's, else an anonymous viewer's, made on the first
+ * visit (and again after signing out, or when the old session ended).
+ */
+async function session() {
   let account = null;
-  let refused = false;
   try {
     account = await me();
-    refused = !account;
+    if (!account) account = (await api("/v1/auth/anonymous", { method: "POST" })).account;
   } catch (e) {
-    // Offline or the API failing: keep the token for the next visit.
-    toast(e.message);
+    toast(`Vitrine is unreachable: ${e.message}`);
   }
-  if (refused && token()) setToken(null);
-  state.viewer = account;
-  const who = document.getElementById("who");
-  who.hidden = !account;
-  who.textContent = account ? account.display_name : "";
-  who.dataset.viewerId = account ? account.id : "";
-  document.getElementById("signin").hidden = Boolean(account);
-  document.getElementById("signout").hidden = !account;
+  setViewer(account);
 }
+
+/** The header: who is signed in and "Sign out", or "Sign in / Sign up" for anonymous viewers. */
+function setViewer(account) {
+  state.viewer = account;
+  const person = Boolean(account && !account.anonymous);
+  const who = document.getElementById("who");
+  who.hidden = !person;
+  who.textContent = person ? account.display_name : "";
+  document.getElementById("signout").hidden = !person;
+  document.getElementById("signin-open").hidden = person;
+  document.body.dataset.viewerId = account ? account.id : "";
+  document.body.dataset.anonymous = String(!person);
+}
+
+authPanel(document.getElementById("account-forms"), {
+  // What this session watched is sent before it ends.
+  before: async () => { await flush(); },
+  // The person's own feed, from the clip on screen (it is in the address).
+  onSignedIn: () => location.reload(),
+});
+document.getElementById("signin-open").addEventListener("click", () => accountDialog.showModal());
+accountDialog.querySelector(".close").addEventListener("click", () => accountDialog.close());
 
 document.getElementById("signout").addEventListener("click", async () => {
   await flush();
-  setToken(null);
+  try {
+    await signOut();
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
   location.reload();
 });
 
@@ -566,5 +607,5 @@ async function start() {
   feed.focus();
 }
 
-await signIn();
+await session();
 await start();

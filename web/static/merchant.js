@@ -1,7 +1,7 @@
 // The merchant's console: products (with pictures), tagging a product into a clip on its
 // timeline (storyboard to scrub, start and end, a pin on the frame), and per-video analytics.
 
-import { api, ApiError, consoleSignIn, money, seconds, token } from "/assets/api.js";
+import { api, ApiError, consoleGate, money, seconds } from "/assets/api.js";
 
 /** The shop this console works for: the signed-in account's first. */
 function shopId() {
@@ -62,7 +62,7 @@ $("product-form").addEventListener("submit", async (e) => {
     if (image) {
       const r = await fetch(`/v1/products/${encodeURIComponent(product.id)}/images`, {
         method: "POST",
-        headers: { Authorization: `Bearer ${token()}`, "Content-Type": image.type },
+        headers: { "Content-Type": image.type },
         body: image,
       });
       if (!r.ok) {
@@ -352,12 +352,17 @@ async function analytics() {
   }));
 }
 
-await consoleSignIn("merchant", async (account) => {
-  state.me = account;
-  state.shop = account.shops[0];
-  await loadProducts();
-  recent();
-  analytics();
-  const shared = new URLSearchParams(location.search).get("v");
-  if (shared) openVideo(shared);
+// A signed-in person with no shop opens one first; the console then works for their first.
+await consoleGate({
+  ready: (account) => account.shops.length > 0,
+  setup: (f) => api("/v1/shops", { method: "POST", body: { name: f.name.value.trim() } }),
+  onReady: async (account) => {
+    state.me = account;
+    state.shop = account.shops[0];
+    await loadProducts();
+    recent();
+    analytics();
+    const shared = new URLSearchParams(location.search).get("v");
+    if (shared) openVideo(shared);
+  },
 });

@@ -2,7 +2,7 @@
 // poster and renditions when ready, merchants' tags to approve or reject, each clip's
 // traffic-pool stage, and earnings.
 
-import { api, bytes, clock, consoleSignIn, money, seconds, token } from "/assets/api.js";
+import { api, bytes, clock, consoleGate, money, seconds } from "/assets/api.js";
 
 const ACTIVE = new Set(["uploading", "queued", "processing", "playable"]);
 const POLL_MS = 1000;
@@ -10,7 +10,6 @@ const POLL_MS = 1000;
 const list = document.getElementById("videos");
 const template = document.getElementById("video-template");
 const state = { cursor: null, rows: new Map(), videos: new Map(), timer: 0, upload: null };
-
 
 // ---- Upload (tus-js-client against /v1/uploads). ----
 
@@ -36,7 +35,7 @@ form.addEventListener("submit", async (e) => {
     chunkSize: 5 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000, 10000],
     metadata: { filename: file.name, filetype: file.type || "application/octet-stream", title },
-    headers: { Authorization: `Bearer ${token()}` },
+    // No token: the session cookie goes with tus's requests, as with any same-origin XHR.
     // Survives a reload: the upload URL is kept under the file's fingerprint until it is done.
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,
@@ -271,7 +270,12 @@ async function earnings() {
     : "No sales through your clips yet.";
 }
 
-await consoleSignIn("creator", async () => {
-  await refresh();
-  earnings();
+// A signed-in person who is not a creator yet takes a handle first.
+await consoleGate({
+  ready: (account) => account.creator,
+  setup: (f) => api("/v1/me/creator", { method: "POST", body: { handle: f.handle.value.trim() } }),
+  onReady: async () => {
+    await refresh();
+    earnings();
+  },
 });

@@ -1,16 +1,15 @@
 // The merchant's console shows what a viewer's visit did: run by tests/web.rs after the viewer
 // test bought one unit through the clip's card.
 //
-//   node web/tests/analytics.mjs BASE_URL MERCHANT_TOKEN PRODUCT_ID VIDEO_ID ARTIFACTS_DIR
+//   node web/tests/analytics.mjs BASE_URL MERCHANT_SESSION PRODUCT_ID VIDEO_ID ARTIFACTS_DIR
 
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { run } from "./browser.mjs";
 
-const [base, merchantToken, product, video, artifacts] = process.argv.slice(2);
+const [base, merchantSession, product, video, artifacts] = process.argv.slice(2);
 
 await run("analytics", artifacts, async (page) => {
-  await page.addInitScript((t) => localStorage.setItem("vitrine.token.merchant", t), merchantToken);
   await page.goto(`${base}/merchant`);
   const row = page.locator(`#analytics tr[data-product-id="${product}"][data-video-id="${video}"]`);
   await row.waitFor({ timeout: 15_000 });
@@ -21,4 +20,4 @@ await run("analytics", artifacts, async (page) => {
   assert.match(await cell("gmv"), /24\.99/);
   await row.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(artifacts, "merchant-analytics.png") });
-});
+}, { session: merchantSession, base });

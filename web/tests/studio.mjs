@@ -1,6 +1,6 @@
 // The creator's studio in a real browser at phone size. Run by tests/web.rs:
 //
-//   node web/tests/studio.mjs BASE_URL CREATOR_TOKEN FILE TAGGED_VIDEO_ID TAG_ID OTHER_TAG_ID ARTIFACTS_DIR
+//   node web/tests/studio.mjs BASE_URL CREATOR_SESSION FILE TAGGED_VIDEO_ID TAG_ID OTHER_TAG_ID ARTIFACTS_DIR
 //
 // Uploads FILE through tus, reloads the page half-way and resumes, watches the video reach
 // `ready` with its poster and renditions, approves the pending tag TAG_ID and rejects
@@ -9,14 +9,14 @@
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { run } from "./browser.mjs";
+import { waitReady } from "./pages.mjs";
 
-const [base, creatorToken, file, taggedVideo, tagId, otherTagId, artifacts] = process.argv.slice(2);
+const [base, creatorSession, file, taggedVideo, tagId, otherTagId, artifacts] = process.argv.slice(2);
 await run("studio", artifacts, async (page) => {
-  // Signing in with the form (the token is then kept for the reload).
+  // Signed in (the session cookie, which tus's requests carry too).
   await page.goto(`${base}/studio`);
-  await page.fill("#token", creatorToken);
-  await page.click("#signin button[type=submit]");
   await page.waitForSelector("#app:not([hidden])");
+  assert.equal(await page.locator("#who").textContent(), "Cleo");
 
   // Each acknowledged piece is held back a little, so that the reload lands mid-upload.
   await page.route("**/v1/uploads/**", async (route) => {
@@ -49,14 +49,7 @@ await run("studio", artifacts, async (page) => {
   console.log(`resumed after ${halfway.toFixed(0)} %: ${video}`);
 
   // Transcoding is watched live until the video is ready, with its poster and renditions.
-  const row = page.locator(`.video-row[data-video-id="${video}"]`);
-  await row.waitFor({ timeout: 10_000 });
-  await page.waitForSelector(`.video-row[data-video-id="${video}"][data-status="ready"]`, { timeout: 180_000 });
-  await page.waitForFunction(
-    (id) => document.querySelector(`.video-row[data-video-id="${id}"] .thumb`)?.naturalWidth > 0,
-    video,
-    { timeout: 10_000 },
-  );
+  const row = await waitReady(page, video);
   assert.match(await row.locator(".renditions").textContent(), /\d+×\d+/);
   assert.match(await row.locator(".video-stage").textContent(), /stage 0/);
 
@@ -69,4 +62,4 @@ await run("studio", artifacts, async (page) => {
   await page.locator(`.tag[data-tag-id="${otherTagId}"] button.reject`).click();
   await page.waitForSelector(`.tag[data-tag-id="${otherTagId}"][data-status="rejected"]`, { timeout: 10_000 });
   await page.screenshot({ path: join(artifacts, "studio.png"), fullPage: true });
-});
+}, { session: creatorSession, base });

@@ -1,7 +1,7 @@
 // The viewer's feed in a real browser (Debian's Chromium, driven by playwright-core), at phone
 // size. Run by tests/web.rs against a `vitrine serve` it started and filled:
 //
-//   node web/tests/viewer.mjs BASE_URL VIEWER_TOKEN TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
+//   node web/tests/viewer.mjs BASE_URL VIEWER_SESSION TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
 //
 // Exits non-zero (with the reason) at the first expectation that fails.
 
@@ -9,7 +9,7 @@ import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { run } from "./browser.mjs";
 
-const [base, viewerToken, taggedVideo, tagId, artifacts] = process.argv.slice(2);
+const [base, viewerSession, taggedVideo, tagId, artifacts] = process.argv.slice(2);
 /** The test\'s page (set when the run starts), for the helpers below. */
 let page;
 const current = () => page.locator('.slide[aria-hidden="false"]');
@@ -18,13 +18,14 @@ const currentTime = () => page.evaluate(
   () => document.querySelector('.slide[aria-hidden="false"] video')?.currentTime ?? -1,
 );
 
-async function waitTime(pred, what, timeout = 30_000) {
+/** Waits until the clip on screen plays past `after` seconds (and before `before`, if given). */
+async function waitTime(after, before, what, timeout = 30_000) {
   await page.waitForFunction(
-    (src) => {
+    ([lo, hi]) => {
       const t = document.querySelector('.slide[aria-hidden="false"] video')?.currentTime ?? -1;
-      return new Function("t", `return ${src}`)(t);
+      return t > lo && (hi === null || t < hi);
     },
-    pred,
+    [after, before],
     { timeout, polling: 50 },
   ).catch(async () => {
     throw new Error(`${what}: currentTime stayed ${await currentTime()}`);
@@ -34,20 +35,21 @@ async function waitTime(pred, what, timeout = 30_000) {
 await run("viewer", artifacts, async (p) => {
   page = p;
   // Signed in as the viewer; a shared link opens on the tagged clip.
-  await page.addInitScript((t) => {
-    localStorage.setItem("vitrine.token.viewer", t);
+  await page.addInitScript(() => {
     // The Layout Instability API: every unexpected shift of the page's layout, summed.
     window.layoutShift = 0;
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) if (!e.hadRecentInput) window.layoutShift += e.value;
     }).observe({ type: "layout-shift", buffered: true });
-  }, viewerToken);
+  });
   await page.goto(`${base}/?v=${taggedVideo}`);
   await page.waitForSelector('.who:not([hidden])');
+  assert.equal(await page.locator("#who").textContent(), "Vic");
+  assert.ok(await page.locator("#signin-open").isHidden(), "no sign-in button for a signed-in person");
 
   // It plays, through hls.js, which loaded a level.
   assert.equal(await current().getAttribute("data-video-id"), taggedVideo);
-  await waitTime("t > 1.0", "the clip plays past 1 s");
+  await waitTime(1.0, null, "the clip plays past 1 s");
   assert.equal(await current().getAttribute("data-player"), "hls.js");
   assert.ok(await current().getAttribute("data-level-loaded") !== null, "hls.js loaded a level");
   assert.ok(await page.locator('.slide[aria-hidden="false"] .poster').isHidden(), "poster gone once playing");
@@ -61,7 +63,7 @@ await run("viewer", artifacts, async (p) => {
   assert.equal(await current().locator(".pin").count(), 1, "the tag's pin is on the frame");
   const slot = await current().locator(".card-slot").boundingBox();
   await page.screenshot({ path: join(artifacts, "viewer-card.png") });
-  await waitTime("t > 4.3 && t < 9", "the clip plays past the tag's end");
+  await waitTime(4.3, 9, "the clip plays past the tag's end");
   assert.ok(await card.isHidden(), "card hidden after the range");
   const slotAfter = await current().locator(".card-slot").boundingBox();
   assert.deepEqual(slotAfter, slot, "the card's slot does not move");
@@ -117,7 +119,7 @@ await run("viewer", artifacts, async (p) => {
   );
   const second = await current().getAttribute("data-video-id");
   assert.notEqual(second, first);
-  await waitTime("t > 0.3", "the next clip plays");
+  await waitTime(0.3, null, "the next clip plays");
   await page.screenshot({ path: join(artifacts, "viewer-next.png") });
 
   // Arrow up goes back.
@@ -165,4 +167,7 @@ await run("viewer", artifacts, async (p) => {
     first,
     { timeout: 5_000 },
   );
-}, { autoplay: true, permissions: ["clipboard-read", "clipboard-write"], origin: base });
+}, {
+  autoplay: true, permissions: ["clipboard-read", "clipboard-write"], origin: base,
+  session: viewerSession, base,
+});
