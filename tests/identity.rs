@@ -1332,3 +1332,83 @@ async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_wrong_passwords_slow_down_then_get_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    sign_up(&app, "mia@example.com", None).await;
+    let wrong = || {
+        post(
+            &app,
+            "/v1/auth/login",
+            None,
+            json!({"email": "mia@example.com", "password": "not my password"}),
+        )
+    };
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        assert_error(
+            wrong().await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest >= Duration::from_secs(2),
+        "answers after repeated failures are slowed down: the slowest took {slowest:?}"
+    );
+    let r = wrong().await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15 * 60).contains(&retry), "{retry}");
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Even the right password waits until the window ends.
+    let right = post(
+        &app,
+        "/v1/auth/login",
+        None,
+        json!({"email": "mia@example.com", "password": "carrot lip balm"}),
+    )
+    .await;
+    assert_error(right, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_mail_server_links_are_written_as_eml_files() {
+    let app = TestApp::spawn().await;
+    sign_up(&app, "mia@example.com", None).await;
+    let dir = app.config.data_dir.join("mail");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let message = loop {
+        let found = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if let Some(file) = found.first() {
+            // (Undoing quoted-printable line breaks and escapes, if the body was encoded so.)
+            break std::fs::read_to_string(file)
+                .unwrap()
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no .eml in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(message.contains("To: mia@example.com"), "{message}");
+    assert!(message.contains("/verify-email?token=vl_"), "{message}");
+}

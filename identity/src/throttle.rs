@@ -105,3 +105,95 @@ pub async fn succeeded(db: &Db, email: &str) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&Db::sqlite_url_in(dir.path())).await.unwrap();
+        db.migrate().await.unwrap();
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn failures_slow_down_then_refuse_per_email_and_per_address() {
+        let (db, _dir) = db().await;
+        let email = "mia@example.com";
+        for _ in 0..PER_EMAIL.slow_after {
+            assert_eq!(
+                check(&db, email, "10.0.0.1").await.unwrap(),
+                Verdict::Proceed(Duration::ZERO)
+            );
+            failed(&db, email, "10.0.0.1").await.unwrap();
+        }
+        // Slower with each failure, then refused until the window ends.
+        let mut last = Duration::ZERO;
+        for _ in PER_EMAIL.slow_after..PER_EMAIL.refuse_after {
+            let Verdict::Proceed(delay) = check(&db, email, "10.0.0.1").await.unwrap() else {
+                panic!("refused too early");
+            };
+            assert!(
+                delay > last || delay == Duration::from_millis(4000),
+                "{delay:?}"
+            );
+            last = delay;
+            failed(&db, email, "10.0.0.1").await.unwrap();
+        }
+        let Verdict::Refuse(after) = check(&db, email, "10.0.0.2").await.unwrap() else {
+            panic!("not refused after {} failures", PER_EMAIL.refuse_after);
+        };
+        assert!(after <= Duration::from_millis(WINDOW_MS as u64) && after > Duration::ZERO);
+        // Another email from the same address is not refused (the address is below its limit).
+        assert!(matches!(
+            check(&db, "leo@example.com", "10.0.0.1").await.unwrap(),
+            Verdict::Proceed(_)
+        ));
+        // A success clears the email's count.
+        succeeded(&db, email).await.unwrap();
+        assert!(matches!(
+            check(&db, email, "10.0.0.3").await.unwrap(),
+            Verdict::Proceed(_)
+        ));
+
+        // One address guessing many emails is refused too.
+        for n in 0..PER_ADDRESS.refuse_after {
+            failed(&db, &format!("guess{n}@example.com"), "10.9.9.9")
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            check(&db, "new@example.com", "10.9.9.9").await.unwrap(),
+            Verdict::Refuse(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_count_whose_window_ended_starts_again() {
+        let (db, _dir) = db().await;
+        for _ in 0..PER_EMAIL.refuse_after {
+            failed(&db, "mia@example.com", "10.0.0.1").await.unwrap();
+        }
+        assert!(matches!(
+            check(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
+            Verdict::Refuse(_)
+        ));
+        sqlx::query("UPDATE auth_failures SET first_at = first_at - $1")
+            .bind(WINDOW_MS)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            check(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
+            Verdict::Proceed(Duration::ZERO)
+        );
+        failed(&db, "mia@example.com", "10.0.0.1").await.unwrap();
+        let failures: i64 = sqlx::query_scalar("SELECT failures FROM auth_failures WHERE key = $1")
+            .bind("email:mia@example.com")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(failures, 1);
+    }
+}
