@@ -81,6 +81,10 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
         "{cookie}"
     );
     assert!(
+        cookie.contains(&format!("Max-Age={}", 30 * 24 * 3600)),
+        "the cookie lasts as long as the session can: {cookie}"
+    );
+    assert!(
         !cookie.contains("Secure"),
         "served over plain HTTP here: {cookie}"
     );

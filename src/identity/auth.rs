@@ -52,13 +52,16 @@ pub struct SessionGranted {
     pub account: AccountView,
     /// The session token: `Authorization: Bearer TOKEN`. Shown once.
     pub token: String,
-    /// When the session ends at the latest (Unix seconds); unused for the idle timeout, sooner.
+    /// When the session ends if it is not used again (Unix seconds): the idle timeout. Each use
+    /// pushes it back, up to the session's lifetime after sign-in.
     pub expires_at: i64,
 }
 
 /// The answer that starts a session: its token in the body, and the pages' cookie.
 fn granted(state: &AppState, status: StatusCode, account: &Account, session: Started) -> Response {
-    let max_age = (session.expires_at - vitrine_core::time::now_ms()).max(0) / 1000;
+    // The cookie lives as long as the session could (its absolute lifetime): the idle timeout is
+    // the server's to enforce, and each use pushes it back.
+    let max_age = state.sessions.lifetime_ms.max(0) / 1000;
     let cookie = session_cookie(state, &session.token, max_age);
     (
         status,
