@@ -894,6 +894,25 @@ async fn operators_suspend_and_restore_accounts(db: DbKind) {
     assert_eq!(items.len(), 1, "{found}");
     assert_eq!(items[0]["id"], creator_id.as_str());
 
+    // The creator's integration key, made before: it stops with the account.
+    let key = json_of(
+        post(
+            &app,
+            "/v1/api-keys",
+            Some(&creator),
+            json!({"name": "sync", "scopes": ["videos:read"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        get(&app, "/v1/me", Some(&key)).await.status(),
+        StatusCode::OK
+    );
     let suspend = format!("/v1/admin/accounts/{creator_id}/suspend");
     assert_error(
         post(&app, &suspend, Some(&operator), json!({"reason": " "})).await,
@@ -907,12 +926,14 @@ async fn operators_suspend_and_restore_accounts(db: DbKind) {
     )
     .await;
     assert_eq!(r["suspended"], true);
-    assert_error(
-        get(&app, "/v1/me", Some(&creator)).await,
-        StatusCode::UNAUTHORIZED,
-        "account_suspended",
-    )
-    .await;
+    for credential in [&creator, &key] {
+        assert_error(
+            get(&app, "/v1/me", Some(credential)).await,
+            StatusCode::UNAUTHORIZED,
+            "account_suspended",
+        )
+        .await;
+    }
     app.refresh_feed().await;
     assert!(
         !shows_creator(feed_ids(viewer.clone()).await),

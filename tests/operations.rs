@@ -227,6 +227,120 @@ async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_serv
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_cli_makes_operators_with_a_password_link_or_a_password_on_stdin() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let bin = env!("CARGO_BIN_EXE_vitrine");
+    let data_dir = app.config.data_dir.clone();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("VITRINE_DATA_DIR", &data_dir)
+            .env("VITRINE_PUBLIC_URL", &app.base)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let login = |email: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+
+    // With the password on standard input: they sign in at once, as an operator.
+    let out = run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "Ops@Example.com",
+            "--password-stdin",
+        ],
+        Some("a long operator passphrase\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["email"], "ops@example.com");
+    let r = login("ops@example.com", "a long operator passphrase")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let session: Value = r.json().await.unwrap();
+    assert_eq!(session["account"]["role"], "admin");
+    // A common password is refused; an email taken is refused.
+    let out = run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops2@example.com",
+            "--password-stdin",
+        ],
+        Some("password\n"),
+    );
+    assert!(!out.status.success());
+    let out = run(&["admin", "create", "--email", "ops@example.com"], None);
+    assert!(!out.status.success());
+
+    // Without: a one-time link to set the password, which signs them in.
+    let out = run(&["admin", "create", "--email", "night@example.com"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = made["password_link"].as_str().unwrap();
+    let prefix = format!("{}/reset-password?token=", app.base);
+    assert!(link.starts_with(&prefix), "{link}");
+    let r = app
+        .client
+        .post(app.url("/v1/auth/password-reset/confirm"))
+        .json(&serde_json::json!({"token": &link[prefix.len()..], "password": "night shift passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = login("night@example.com", "night shift passphrase")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Scripts still make an operator without a password, with a session token.
+    let out = run(
+        &[
+            "account",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "Script Ops",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let me = app.get_json("/v1/me", made["token"].as_str()).await;
+    assert_eq!(me["role"], "admin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, addr) = common::serve_process(dir.path(), "all", &[]);
