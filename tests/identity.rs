@@ -1360,11 +1360,17 @@ async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_wrong_passwords_slow_down_then_get_429_with_retry_after() {
-    let app = TestApp::spawn().await;
+    // Two API processes on one database: the failures are counted where both see them.
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config(dir.path());
+    let app = TestApp::spawn_with(config.clone(), vitrine::Role::All, Some(dir)).await;
+    let other = TestApp::spawn_with(config, vitrine::Role::Api, None).await;
     sign_up(&app, "mia@example.com", None).await;
-    let wrong = || {
+    let mut turn = 0;
+    let mut wrong = || {
+        turn += 1;
         post(
-            &app,
+            if turn % 2 == 0 { &app } else { &other },
             "/v1/auth/login",
             None,
             json!({"email": "mia@example.com", "password": "not my password"}),
