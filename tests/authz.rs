@@ -302,8 +302,9 @@ fn matrix() -> Vec<Entry> {
             Some(r#"{"email": "{newcomer_email}", "role": "staff"}"#),
             None,
             S,
-            "401 403 403 403 403 201 403 403 401 401 403",
+            "401 403 403 403 403 202 403 403 401 401 403",
         ),
+        // The owner removes staff; a staff member may leave.
         e(
             "delete",
             "/v1/shops/{id}/members/{account_id}",
@@ -311,7 +312,26 @@ fn matrix() -> Vec<Entry> {
             None,
             None,
             S,
-            "401 403 403 403 403 204 403 403 401 401 403",
+            "401 403 403 403 204 204 403 403 401 401 403",
+        ),
+        // Joining takes an invitation to one's verified email: nobody here has one.
+        e(
+            "post",
+            "/v1/shops/{id}/join",
+            "/v1/shops/{shop}/join",
+            None,
+            None,
+            S,
+            "401 403 404 404 404 404 403 403 401 401 404",
+        ),
+        e(
+            "get",
+            "/v1/me/invitations",
+            "/v1/me/invitations",
+            None,
+            None,
+            O,
+            "401 403 200 200 200 200 403 403 401 401 200",
         ),
         e(
             "get",

@@ -52,6 +52,38 @@ async fn json_of(r: Response, status: StatusCode) -> Value {
     r.json().await.unwrap()
 }
 
+/// `owner` invites `email` to `shop`; the person behind `token` (signed up with that email)
+/// verifies it and accepts.
+async fn hire(app: &TestApp, shop: &str, owner: &str, email: &str, token: &str) {
+    let r = post(
+        app,
+        &format!("/v1/shops/{shop}/members"),
+        Some(owner),
+        json!({"email": email, "role": "staff"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    verified(app, email).await;
+    let r = post(
+        app,
+        &format!("/v1/shops/{shop}/join"),
+        Some(token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Marks `email` verified (the link flow itself is tested in
+/// `mail_confirms_emails_and_resets_forgotten_passwords`).
+async fn verified(app: &TestApp, email: &str) {
+    sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE email = $1")
+        .bind(email)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+}
+
 /// Signs up `email`; returns the answer's body (account, token, expires_at).
 async fn sign_up(app: &TestApp, email: &str, token: Option<&str>) -> Value {
     let r = post(
@@ -586,13 +618,16 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
     .await;
     assert_eq!(product["shop_id"], shop_id.as_str());
 
-    // Staff: added by email by the owner only; they act for the shop, not on its members.
+    // Staff: invited by email by the owner only, and only with their consent; the answer does
+    // not tell whether an email has an account.
     let members = format!("/v1/shops/{shop_id}/members");
+    let invite = |token: String, body: Value| {
+        let (app, members) = (&app, members.clone());
+        async move { post(app, &members, Some(&token), body).await }
+    };
     assert_error(
-        post(
-            &app,
-            &members,
-            Some(&bo_token),
+        invite(
+            bo_token.clone(),
             json!({"email": "bo@example.com", "role": "staff"}),
         )
         .await,
@@ -601,22 +636,8 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
     )
     .await;
     assert_error(
-        post(
-            &app,
-            &members,
-            Some(&mia_token),
-            json!({"email": "nobody@example.com", "role": "staff"}),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown_email",
-    )
-    .await;
-    assert_error(
-        post(
-            &app,
-            &members,
-            Some(&mia_token),
+        invite(
+            mia_token.clone(),
             json!({"email": "bo@example.com", "role": "owner"}),
         )
         .await,
@@ -624,23 +645,54 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "invalid_role",
     )
     .await;
+    assert_error(
+        invite(mia_token.clone(), json!({"email": "bo", "role": "staff"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_email",
+    )
+    .await;
+    for email in ["nobody@example.com", "BO@example.com"] {
+        let r = invite(mia_token.clone(), json!({"email": email, "role": "staff"})).await;
+        assert_eq!(json_of(r, StatusCode::ACCEPTED).await["status"], "invited");
+    }
+    let join = format!("/v1/shops/{shop_id}/join");
+    let invited = app.get_json("/v1/me/invitations", Some(&bo_token)).await;
+    assert_eq!(invited[0]["id"], shop_id.as_str());
+    // Not yet a member: an invitation gives nothing until accepted, with the email verified.
+    assert_eq!(
+        get(&app, &members, Some(&bo_token)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_error(
+        post(&app, &join, Some(&bo_token), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "email_not_verified",
+    )
+    .await;
+    let (_, stranger) = (
+        0,
+        sign_up(&app, "eve@example.com", None).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    verified(&app, "eve@example.com").await;
+    assert_error(
+        post(&app, &join, Some(&stranger), json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    verified(&app, "bo@example.com").await;
     let list = json_of(
-        post(
-            &app,
-            &members,
-            Some(&mia_token),
-            json!({"email": "BO@example.com", "role": "staff"}),
-        )
-        .await,
-        StatusCode::CREATED,
+        post(&app, &join, Some(&bo_token), json!({})).await,
+        StatusCode::OK,
     )
     .await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_error(
-        post(
-            &app,
-            &members,
-            Some(&mia_token),
+        invite(
+            mia_token.clone(),
             json!({"email": "bo@example.com", "role": "staff"}),
         )
         .await,
@@ -702,6 +754,22 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "not_a_member",
     )
     .await;
+    // Staff may also leave on their own.
+    hire(&app, &shop_id, &mia_token, "bo@example.com", &bo_token).await;
+    assert_eq!(patch(bo_token.clone()).await.status(), StatusCode::OK);
+    let r = send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("{members}/{bo_id}"),
+        Some(&bo_token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        patch(bo_token.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
@@ -715,13 +783,7 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
             .unwrap()
             .to_owned(),
     );
-    post(
-        &app,
-        &format!("/v1/shops/{shop}/members"),
-        Some(&owner),
-        json!({"email": "staff@example.com", "role": "staff"}),
-    )
-    .await;
+    hire(&app, &shop, &owner, "staff@example.com", &staff_token).await;
 
     for (body, status, code) in [
         (
@@ -813,6 +875,84 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
     )
     .await;
 
+    // A shop's key acts for the shop only, never as the person who made it; a personal key
+    // (a staff member's) never acts for a shop: only the owner makes and revokes shop keys.
+    let everything: Vec<&str> = vec![
+        "videos:read",
+        "videos:write",
+        "products:read",
+        "products:write",
+        "orders:read",
+        "orders:write",
+        "analytics:read",
+        "events:write",
+    ];
+    let shop_key = json_of(
+        post(
+            &app,
+            "/v1/api-keys",
+            Some(&owner),
+            json!({"name": "all", "scopes": everything, "shop_id": shop}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner_id = app.get_json("/v1/me", Some(&owner)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (path, body) in [
+        ("/v1/direct-uploads", json!({})),
+        (
+            "/v1/orders",
+            json!({"viewer_id": owner_id, "items": [{"product_id": product["id"], "quantity": 1}]}),
+        ),
+        ("/v1/events", json!({"events": []})),
+    ] {
+        assert_error(
+            post(&app, path, Some(&shop_key), body).await,
+            StatusCode::FORBIDDEN,
+            "shop_key",
+        )
+        .await;
+    }
+    assert_error(
+        get(&app, "/v1/creators/me/earnings", Some(&shop_key)).await,
+        StatusCode::FORBIDDEN,
+        "shop_key",
+    )
+    .await;
+    let personal = json_of(
+        post(
+            &app,
+            "/v1/api-keys",
+            Some(&staff_token),
+            json!({"name": "mine", "scopes": everything}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        app.create_product(&personal, "Serum", 2500, "EUR", 5).await,
+        StatusCode::FORBIDDEN,
+        "personal_key",
+    )
+    .await;
+    assert_error(
+        get(&app, &format!("/v1/shops/{shop}/orders"), Some(&personal)).await,
+        StatusCode::FORBIDDEN,
+        "personal_key",
+    )
+    .await;
+
     // Listed without the secret, with its last use; revoked, it stops at once.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let keys = json_of(
@@ -820,7 +960,7 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(keys.as_array().unwrap().len(), 2);
     assert!(keys[0].get("secret").is_none());
     assert!(keys[0]["last_used_at"].is_i64(), "{keys}");
     let id = key["id"].as_str().unwrap();
@@ -1241,13 +1381,7 @@ async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
         .as_str()
         .unwrap()
         .to_owned();
-    post(
-        &app,
-        &format!("/v1/shops/{shop}/members"),
-        Some(&owner),
-        json!({"email": "sam@example.com", "role": "staff"}),
-    )
-    .await;
+    hire(&app, &shop, &owner, "sam@example.com", &staff).await;
     let product = json_of(
         app.create_product(&owner, "Serum", 2500, "EUR", 5).await,
         StatusCode::CREATED,

@@ -47,6 +47,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/admin/accounts/{id}/suspend", "post"),
         ("/v1/admin/accounts/{id}/restore", "post"),
         ("/v1/shops/{id}/orders", "get"),
+        ("/v1/shops/{id}/join", "post"),
+        ("/v1/me/invitations", "get"),
         ("/v1/auth/password-reset", "post"),
         ("/v1/auth/password-reset/confirm", "post"),
         ("/v1/auth/verify-email", "post"),

@@ -136,6 +136,7 @@ impl From<ShopAccessError> for ApiError {
             ShopAccessError::NotMember => forbidden("not_a_member"),
             ShopAccessError::NotOwner => forbidden("not_shop_owner"),
             ShopAccessError::OtherShop => forbidden("wrong_shop"),
+            ShopAccessError::PersonalKey => forbidden("personal_key"),
             ShopAccessError::Ambiguous => ApiError::invalid("shop_id_required", e.to_string()),
             ShopAccessError::Db(e) => e.into(),
         }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use vitrine_core::ids::{AccountId, SessionId, ShopId};
 use vitrine_identity::{
     accounts::Account,
-    principal::{self, Principal, Scope},
+    principal::{self, Credential, Principal, Scope},
     shops::{self, MemberRole},
 };
 
@@ -66,8 +66,29 @@ impl Caller {
         })
     }
 
-    /// A person who signed up: 403 `sign_up_required` for an anonymous viewer.
+    /// The caller acting as themselves (a viewer, a buyer, a creator): any session or personal
+    /// key, but not a shop's key — a key made for a shop acts for the shop only (403
+    /// `shop_key`), never as the person who made it.
+    pub fn personal(&self) -> Result<&Account, ApiError> {
+        match &self.0.credential {
+            Credential::ApiKey { shop: Some(_), .. } => Err(ApiError::status(
+                StatusCode::FORBIDDEN,
+                "shop_key",
+                "this API key acts for a shop, not for the person who made it",
+            )),
+            _ => Ok(&self.0.account),
+        }
+    }
+
+    /// Whether the caller acts as themselves (see `personal`).
+    pub fn is_personal(&self) -> bool {
+        self.personal().is_ok()
+    }
+
+    /// A person who signed up, acting as themselves: 403 `sign_up_required` for an anonymous
+    /// viewer, `shop_key` for a shop's key.
     pub fn person(&self) -> Result<&Account, ApiError> {
+        self.personal()?;
         if self.0.account.anonymous {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
@@ -222,29 +243,52 @@ fn same_origin(parts: &Parts, public: &str) -> Result<(), ApiError> {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let refused = || {
-        ApiError::status(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "a request signed in with the session cookie must come from this site's pages",
-        )
-    };
+    match from_our_site(parts, public) {
+        Some(true) => Ok(()),
+        _ => Err(cross_site()),
+    }
+}
+
+fn cross_site() -> ApiError {
+    ApiError::status(
+        StatusCode::FORBIDDEN,
+        "cross_site_request",
+        "a request signed in with the session cookie must come from this site's pages",
+    )
+}
+
+/// Whether the browser says the request comes from one of our pages: `Some(true)` or
+/// `Some(false)` from `Origin` (else `Sec-Fetch-Site`), `None` when it says nothing (not a
+/// browser).
+fn from_our_site(parts: &Parts, public: &str) -> Option<bool> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     match header("origin") {
         Some(origin) => {
             let authority = origin.split_once("://").map(|(_, a)| a);
             let host = header("host");
-            if origin == public.trim_end_matches('/') || (authority.is_some() && authority == host)
-            {
-                Ok(())
-            } else {
-                Err(refused())
-            }
+            Some(
+                origin == public.trim_end_matches('/')
+                    || (authority.is_some() && authority == host),
+            )
         }
-        None => match header("sec-fetch-site") {
-            Some("same-origin") => Ok(()),
-            _ => Err(refused()),
-        },
+        None => header("sec-fetch-site").map(|site| site == "same-origin" || site == "none"),
+    }
+}
+
+/// For the routes that start a session (sign up, sign in, anonymous viewers, password reset):
+/// a browser request from another site is refused (403 `cross_site_request`), so no page
+/// elsewhere can sign a visitor in or out behind their back. Requests that are not from a
+/// browser (no `Origin`, no `Sec-Fetch-Site`) pass: apps and scripts.
+pub struct NotCrossSite;
+
+impl FromRequestParts<AppState> for NotCrossSite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match from_our_site(parts, &state.urls.public) {
+            Some(false) => Err(cross_site()),
+            _ => Ok(NotCrossSite),
+        }
     }
 }
 

@@ -53,6 +53,18 @@ CREATE TABLE shop_members (
 );
 CREATE INDEX shop_members_by_account ON shop_members (account_id);
 
+-- A shop's invitations to work for it, by email: the person accepts them once they have signed
+-- up with that email and verified it (nobody is made staff without their consent).
+CREATE TABLE shop_invitations (
+    shop_id         TEXT NOT NULL REFERENCES shops (id),
+    email           TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    invited_by      TEXT NOT NULL REFERENCES accounts (id),
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (shop_id, email)
+);
+CREATE INDEX shop_invitations_by_email ON shop_invitations (email);
+
 -- Integrators' keys: `scopes` space-separated; `shop_id` set for a shop's key (it acts for the
 -- shop while its maker is a member).
 CREATE TABLE api_keys (
@@ -101,6 +113,7 @@ ALTER TABLE products ADD COLUMN shop_id TEXT REFERENCES shops (id);
 UPDATE products SET shop_id = 'shp_' || substr(merchant_id, 5);
 CREATE INDEX products_by_shop ON products (shop_id, id);
 
+-- order_items.merchant_id is no longer read: from now on it holds the shop's id too.
 ALTER TABLE order_items ADD COLUMN shop_id TEXT;
 UPDATE order_items SET shop_id = 'shp_' || substr(merchant_id, 5);
 CREATE INDEX order_items_by_shop ON order_items (shop_id, order_id);

@@ -254,6 +254,20 @@ impl Db {
         }
     }
 
+    /// Makes `tx` the only holder of lock `key` until it ends: a one-time job (an upgrade that
+    /// every process starting at once would run) runs in one of them, the others wait and then
+    /// find nothing left to do. PostgreSQL: a transaction-scoped advisory lock; SQLite: write
+    /// transactions (`begin`) already run one at a time.
+    pub async fn lock_exclusive(&self, tx: &mut Tx, key: i64) -> sqlx::Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// SQL expression for "now" in Unix milliseconds, read from the database server's clock.
     /// Lease deadlines are compared across machines, so they must come from one clock, not
     /// from each worker's own.

@@ -121,7 +121,7 @@ async fn post_events(
     caller: Caller,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> ApiResult<Json<EventsResult>> {
-    caller.allow(Scope::EventsWrite)?;
+    caller.allow(Scope::EventsWrite)?.personal()?;
     if batch.events.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "too_many_events",

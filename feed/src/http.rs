@@ -116,7 +116,8 @@ async fn feed(
     if debug && caller.is_none() {
         return Err(ApiError::Unauthorized);
     }
-    let operator = caller.as_ref().is_some_and(|c| c.account().is_operator());
+    // Operators, signed in themselves (not through a key), may look at anyone's feed.
+    let operator = caller.as_ref().is_some_and(|c| c.operator().is_ok());
     let asked: Option<AccountId> = match &q.viewer {
         None => None,
         Some(raw) => Some(raw.parse().map_err(|_| {
@@ -131,13 +132,15 @@ async fn feed(
             }
             Some(asked)
         }
-        (Some(me), Some(asked)) if &asked == me.id() => Some(asked),
+        (Some(me), Some(asked)) if me.is_personal() && &asked == me.id() => Some(asked),
         (_, Some(_)) => return Err(ApiError::status(
             StatusCode::FORBIDDEN,
             "not_your_feed",
             "a feed is personalised only for its own viewer: leave out viewer, or sign in as them",
         )),
-        (Some(me), None) => Some(me.id().clone()),
+        // A shop's key browses like an anonymous viewer: it is nobody's feed.
+        (Some(me), None) if me.is_personal() => Some(me.id().clone()),
+        (Some(_), None) => None,
         (None, None) => None,
     };
 

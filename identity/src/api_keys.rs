@@ -12,7 +12,6 @@ use vitrine_core::{
 use crate::{
     accounts, hash_secret, new_secret,
     principal::{AuthError, Credential, Principal, Scope},
-    sessions::TOUCH_EVERY_MS,
 };
 
 pub const KEY_PREFIX: &str = "vk_live_";
@@ -186,19 +185,7 @@ pub(crate) async fn authenticate(db: &Db, secret: &str) -> Result<Principal, Aut
     }
     let now = now_ms();
     let last_used: Option<i64> = row.try_get("key_last_used_at")?;
-    if last_used.is_none_or(|at| now - at >= TOUCH_EVERY_MS) {
-        let (db, id) = (db.clone(), id.clone());
-        tokio::spawn(async move {
-            let touched = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id.as_str())
-                .execute(db.pool())
-                .await;
-            if let Err(e) = touched {
-                tracing::warn!(error = %e, "recording an API key's use failed");
-            }
-        });
-    }
+    crate::touch::used(db, "api_keys", id.as_str(), last_used, now);
     Ok(Principal {
         account,
         credential: Credential::ApiKey {

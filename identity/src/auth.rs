@@ -34,13 +34,15 @@ pub struct SignUp<'a> {
     pub display_name: &'a str,
 }
 
-/// Makes an account with a password and starts its first session. `anonymous`: the caller's
-/// anonymous viewer account, which becomes this account (its id, and so its history, kept).
+/// Makes an account with a password and starts its first session. `claimed`: the caller's
+/// account if it has no email yet — an anonymous viewer's, or one made before sign-up existed
+/// or by a script — which becomes this account (its id, and so its history, clips and shops,
+/// kept).
 pub async fn sign_up(
     db: &Db,
     policy: &SessionPolicy,
     input: SignUp<'_>,
-    anonymous: Option<&AccountId>,
+    claimed: Option<&AccountId>,
     user_agent: Option<&str>,
 ) -> Result<(Account, Started), SignUpError> {
     let email = accounts::parse_email(input.email).ok_or(SignUpError::InvalidEmail)?;
@@ -51,11 +53,11 @@ pub async fn sign_up(
     }
     let hash = password::hash(input.password).await?;
     let mut tx = db.begin().await?;
-    let kept = match anonymous {
+    let kept = match claimed {
         Some(id) => {
             let done = sqlx::query(
                 "UPDATE accounts SET email = $1, password_hash = $2, name = $3, anonymous = 0 \
-                 WHERE id = $4 AND anonymous = 1",
+                 WHERE id = $4 AND email IS NULL",
             )
             .bind(&email)
             .bind(&hash)
@@ -67,7 +69,7 @@ pub async fn sign_up(
             match done.rows_affected() {
                 0 => None,
                 _ => {
-                    // The anonymous token was handed to a device, not to this person.
+                    // Its tokens were handed out before this person proved anything.
                     sessions::end_all(&mut tx, id, None).await?;
                     Some(id.clone())
                 }
@@ -133,7 +135,7 @@ pub async fn log_in(
     user_agent: Option<&str>,
 ) -> Result<(Account, Started), LogInError> {
     let email = accounts::parse_email(email).unwrap_or_else(|| email.trim().to_lowercase());
-    match throttle::check(db, &email, address).await? {
+    match throttle::attempt(db, &email, address).await? {
         Verdict::Refuse(after) => return Err(LogInError::Throttled(after)),
         Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
         Verdict::Proceed(_) => {}
@@ -155,12 +157,9 @@ pub async fn log_in(
     let matches = password::verify(password, stored).await?;
     let account = match account {
         Some(account) if matches => account,
-        _ => {
-            throttle::failed(db, &email, address).await?;
-            return Err(LogInError::InvalidCredentials);
-        }
+        _ => return Err(LogInError::InvalidCredentials),
     };
-    throttle::succeeded(db, &email).await?;
+    throttle::succeeded(db, &email, address).await?;
     if account.suspended {
         return Err(LogInError::Suspended);
     }
@@ -275,12 +274,17 @@ pub async fn reset_password(
     new_password: &SecretString,
     user_agent: Option<&str>,
 ) -> Result<(Account, Started), ResetError> {
-    // The policy needs the email; a token that names no account fails below anyway.
+    // A bad link costs no hashing (a flood of made-up tokens must stay cheap); it is checked
+    // again, and used up, in the transaction.
+    if !tokens::usable(db, token, Purpose::ResetPassword).await? {
+        return Err(ResetError::InvalidToken);
+    }
     let hash = password::hash(new_password).await?;
     let mut tx = db.begin().await?;
     let id = tokens::redeem(&mut tx, token, Purpose::ResetPassword)
         .await?
         .ok_or(ResetError::InvalidToken)?;
+    tokens::void_all(&mut tx, &id, Purpose::ResetPassword).await?;
     let email: Option<String> = sqlx::query_scalar("SELECT email FROM accounts WHERE id = $1")
         .bind(id.as_str())
         .fetch_one(&mut *tx)
@@ -299,7 +303,7 @@ pub async fn reset_password(
     let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
     tx.commit().await?;
     if let Some(email) = &email {
-        throttle::succeeded(db, email).await?;
+        throttle::forget(db, email).await?;
     }
     let account = accounts::get(db, &id)
         .await?

@@ -25,6 +25,7 @@ pub mod sessions;
 pub mod shops;
 pub mod throttle;
 pub mod tokens;
+mod touch;
 pub mod upgrade;
 
 use rand::RngCore;

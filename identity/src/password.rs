@@ -82,17 +82,32 @@ fn hash_now(password: &str) -> anyhow::Result<String> {
 static DUMMY: LazyLock<String> =
     LazyLock::new(|| hash_now("not anyone's password").expect("hashing works"));
 
+/// At most this many hashes run at once (one per core): each takes 19 MiB and tens of
+/// milliseconds, and a flood of sign-ins must queue here rather than fill the blocking pool
+/// (shared with GStreamer and image work) and the memory.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Runs `work` on the blocking pool, within the hashing limit.
+async fn limited<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let _permit = HASHING.acquire().await?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
+
 /// The argon2id PHC string for `password` (on the blocking pool).
 pub async fn hash(password: &SecretString) -> anyhow::Result<String> {
     let password = normalized(password.expose_secret());
-    tokio::task::spawn_blocking(move || hash_now(&password)).await?
+    limited(move || hash_now(&password)).await?
 }
 
 /// Whether `password` matches `stored`. With no stored hash (unknown email, an account without
 /// a password) it still does the same work, then says no.
 pub async fn verify(password: &SecretString, stored: Option<String>) -> anyhow::Result<bool> {
     let password = normalized(password.expose_secret());
-    tokio::task::spawn_blocking(move || {
+    limited(move || {
         let (phc, real) = match &stored {
             Some(s) => (s.as_str(), true),
             None => (DUMMY.as_str(), false),

@@ -14,7 +14,7 @@ use vitrine_core::{
 use crate::{
     accounts::{self, Account},
     api_keys, hash_secret,
-    sessions::{self, SessionPolicy},
+    sessions::SessionPolicy,
 };
 
 /// What an API key may do. Sessions may do everything their account may.
@@ -172,15 +172,7 @@ pub async fn authenticate(
     if account.suspended {
         return Err(AuthError::Suspended);
     }
-    if now - last_used_at >= sessions::TOUCH_EVERY_MS {
-        // Off the request's path: the answer does not depend on it.
-        let (db, id) = (db.clone(), id.clone());
-        tokio::spawn(async move {
-            if let Err(e) = sessions::touch(&db, &id, now).await {
-                tracing::warn!(error = %e, "recording a session's use failed");
-            }
-        });
-    }
+    crate::touch::used(db, "sessions", id.as_str(), Some(last_used_at), now);
     Ok(Principal {
         account,
         credential: Credential::Session { id },

@@ -89,17 +89,6 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-/// Records a use of the session, if the last recorded one is older than `TOUCH_EVERY_MS`.
-pub async fn touch(db: &Db, id: &SessionId, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $3")
-        .bind(now)
-        .bind(id.as_str())
-        .bind(now - TOUCH_EVERY_MS)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
 /// Ends one session of `account`; false if it has no such session (or it had ended).
 pub async fn end(db: &Db, account: &AccountId, id: &SessionId) -> sqlx::Result<bool> {
     let done = sqlx::query(

@@ -189,6 +189,103 @@ pub enum MembershipError {
     Db(#[from] sqlx::Error),
 }
 
+/// Invites `email` to work for `shop` as staff (again: a no-op). Nobody is made a member until
+/// they accept (`join`); whether the email has an account is not told.
+pub async fn invite(
+    db: &Db,
+    shop: &ShopId,
+    email: &str,
+    by: &AccountId,
+) -> Result<(), MembershipError> {
+    let member: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM shop_members m JOIN accounts a ON a.id = m.account_id \
+         WHERE m.shop_id = $1 AND a.email = $2",
+    )
+    .bind(shop.as_str())
+    .bind(email)
+    .fetch_optional(db.pool())
+    .await?;
+    if member.is_some() {
+        return Err(MembershipError::AlreadyMember);
+    }
+    sqlx::query(
+        "INSERT INTO shop_invitations (shop_id, email, role, invited_by, created_at) \
+         VALUES ($1, $2, 'staff', $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(shop.as_str())
+    .bind(email)
+    .bind(by.as_str())
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The shops that invited `email`, oldest invitation first.
+pub async fn invitations(db: &Db, email: &str) -> sqlx::Result<Vec<Shop>> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.name, s.owner_id, s.created_at FROM shop_invitations i \
+         JOIN shops s ON s.id = i.shop_id WHERE i.email = $1 ORDER BY i.created_at, s.id",
+    )
+    .bind(email)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(read).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("this shop has not invited your email address")]
+    NotInvited,
+    #[error("verify your email address first: the invitation was sent to it")]
+    EmailNotVerified,
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Accepts `shop`'s invitation to `account`'s (verified) email: it becomes staff.
+pub async fn join(
+    db: &Db,
+    shop: &ShopId,
+    account: &crate::accounts::Account,
+) -> Result<(), JoinError> {
+    let Some(email) = &account.email else {
+        return Err(JoinError::NotInvited);
+    };
+    if !account.email_verified {
+        return Err(JoinError::EmailNotVerified);
+    }
+    let mut tx = db.begin().await?;
+    let taken = sqlx::query("DELETE FROM shop_invitations WHERE shop_id = $1 AND email = $2")
+        .bind(shop.as_str())
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+    if taken.rows_affected() == 0 {
+        return Err(JoinError::NotInvited);
+    }
+    let added = sqlx::query(
+        "INSERT INTO shop_members (shop_id, account_id, role, created_at) VALUES ($1, $2, 'staff', $3)",
+    )
+    .bind(shop.as_str())
+    .bind(account.id.as_str())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await;
+    match added {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(MembershipError::AlreadyMember.into())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes `account` staff of `shop` at once (scripts and tests; people join by invitation).
 pub async fn add_staff(db: &Db, shop: &ShopId, account: &AccountId) -> Result<(), MembershipError> {
     let added = sqlx::query(
         "INSERT INTO shop_members (shop_id, account_id, role, created_at) VALUES ($1, $2, 'staff', $3)",
@@ -236,6 +333,8 @@ pub enum ShopAccessError {
     NotOwner,
     #[error("this API key acts for another shop")]
     OtherShop,
+    #[error("this API key acts for the person who made it, not for a shop: the shop's owner makes shop keys")]
+    PersonalKey,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -248,7 +347,10 @@ pub async fn acting_for(
     asked: Option<&ShopId>,
 ) -> Result<(ShopId, MemberRole), ShopAccessError> {
     let me = &caller.account.id;
+    // Only the owner manages a shop's keys: a personal key (a staff member's, say) never acts
+    // for a shop.
     let bound = match &caller.credential {
+        Credential::ApiKey { shop: None, .. } => return Err(ShopAccessError::PersonalKey),
         Credential::ApiKey { shop, .. } => shop.as_ref(),
         Credential::Session { .. } => None,
     };

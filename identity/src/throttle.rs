@@ -45,60 +45,64 @@ fn keys(email: &str, address: &str) -> [(String, Limits); 2] {
     ]
 }
 
-/// The verdict for an attempt to sign in as `email` from `address`.
-pub async fn check(db: &Db, email: &str, address: &str) -> sqlx::Result<Verdict> {
+/// Counts an attempt to sign in as `email` from `address` — before its password is checked, in
+/// one atomic statement per key, so parallel guesses cannot all slip under the limit — and
+/// says whether it may go ahead. A success takes its count back (`succeeded`).
+pub async fn attempt(db: &Db, email: &str, address: &str) -> sqlx::Result<Verdict> {
     let now = now_ms();
     let mut delay = Duration::ZERO;
+    let mut refuse: Option<Duration> = None;
     for (key, limits) in keys(email, address) {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, first_at FROM auth_failures WHERE key = $1")
-                .bind(&key)
-                .fetch_optional(db.pool())
-                .await?;
-        let Some((failures, first_at)) = row else {
-            continue;
-        };
-        let ends = first_at + WINDOW_MS;
-        if now >= ends {
-            continue;
-        }
-        if failures >= limits.refuse_after {
-            return Ok(Verdict::Refuse(Duration::from_millis((ends - now) as u64)));
-        }
-        if failures >= limits.slow_after {
-            // 250 ms, doubling per failure, at most 4 s.
-            let step = (failures - limits.slow_after).min(4) as u32;
-            delay = delay.max(Duration::from_millis(250 << step));
-        }
-    }
-    Ok(Verdict::Proceed(delay))
-}
-
-/// Counts a failed attempt.
-pub async fn failed(db: &Db, email: &str, address: &str) -> sqlx::Result<()> {
-    let now = now_ms();
-    for (key, _) in keys(email, address) {
-        // A count whose window ended starts again from one.
-        sqlx::query(
+        // A count whose window ended starts again.
+        let (count, first_at): (i64, i64) = sqlx::query_as(
             "INSERT INTO auth_failures (key, failures, first_at, last_at) VALUES ($1, 1, $2, $2) \
              ON CONFLICT (key) DO UPDATE SET \
                failures = CASE WHEN auth_failures.first_at <= $3 THEN 1 \
                                ELSE auth_failures.failures + 1 END, \
                first_at = CASE WHEN auth_failures.first_at <= $3 THEN $2 \
                                ELSE auth_failures.first_at END, \
-               last_at = $2",
+               last_at = $2 \
+             RETURNING failures, first_at",
         )
         .bind(&key)
         .bind(now)
         .bind(now - WINDOW_MS)
+        .fetch_one(db.pool())
+        .await?;
+        // What came before this attempt decides.
+        let before = count - 1;
+        let ends = first_at + WINDOW_MS;
+        if before >= limits.refuse_after {
+            let after = Duration::from_millis((ends - now).max(1000) as u64);
+            refuse = Some(refuse.map_or(after, |r| r.max(after)));
+        } else if before >= limits.slow_after {
+            // 250 ms, doubling per failure, at most 4 s.
+            let step = (before - limits.slow_after).min(4) as u32;
+            delay = delay.max(Duration::from_millis(250 << step));
+        }
+    }
+    Ok(match refuse {
+        Some(after) => Verdict::Refuse(after),
+        None => Verdict::Proceed(delay),
+    })
+}
+
+/// The attempt succeeded: the email's count is forgotten and the address's attempt taken back
+/// (only failures count against an address).
+pub async fn succeeded(db: &Db, email: &str, address: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM auth_failures WHERE key = $1")
+        .bind(format!("email:{email}"))
         .execute(db.pool())
         .await?;
-    }
+    sqlx::query("UPDATE auth_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+        .bind(format!("addr:{address}"))
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
-/// Forgets the email's failures after a successful sign-in.
-pub async fn succeeded(db: &Db, email: &str) -> sqlx::Result<()> {
+/// Forgets the email's failures (its password was just reset through a mailed link).
+pub async fn forget(db: &Db, email: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM auth_failures WHERE key = $1")
         .bind(format!("email:{email}"))
         .execute(db.pool())
@@ -123,15 +127,14 @@ mod tests {
         let email = "mia@example.com";
         for _ in 0..PER_EMAIL.slow_after {
             assert_eq!(
-                check(&db, email, "10.0.0.1").await.unwrap(),
+                attempt(&db, email, "10.0.0.1").await.unwrap(),
                 Verdict::Proceed(Duration::ZERO)
             );
-            failed(&db, email, "10.0.0.1").await.unwrap();
         }
         // Slower with each failure, then refused until the window ends.
         let mut last = Duration::ZERO;
         for _ in PER_EMAIL.slow_after..PER_EMAIL.refuse_after {
-            let Verdict::Proceed(delay) = check(&db, email, "10.0.0.1").await.unwrap() else {
+            let Verdict::Proceed(delay) = attempt(&db, email, "10.0.0.1").await.unwrap() else {
                 panic!("refused too early");
             };
             assert!(
@@ -139,44 +142,68 @@ mod tests {
                 "{delay:?}"
             );
             last = delay;
-            failed(&db, email, "10.0.0.1").await.unwrap();
         }
-        let Verdict::Refuse(after) = check(&db, email, "10.0.0.2").await.unwrap() else {
+        let Verdict::Refuse(after) = attempt(&db, email, "10.0.0.2").await.unwrap() else {
             panic!("not refused after {} failures", PER_EMAIL.refuse_after);
         };
         assert!(after <= Duration::from_millis(WINDOW_MS as u64) && after > Duration::ZERO);
         // Another email from the same address is not refused (the address is below its limit).
         assert!(matches!(
-            check(&db, "leo@example.com", "10.0.0.1").await.unwrap(),
+            attempt(&db, "leo@example.com", "10.0.0.1").await.unwrap(),
             Verdict::Proceed(_)
         ));
         // A success clears the email's count.
-        succeeded(&db, email).await.unwrap();
+        succeeded(&db, email, "10.0.0.3").await.unwrap();
         assert!(matches!(
-            check(&db, email, "10.0.0.3").await.unwrap(),
+            attempt(&db, email, "10.0.0.3").await.unwrap(),
             Verdict::Proceed(_)
         ));
 
-        // One address guessing many emails is refused too.
+        // One address guessing many emails is refused too; its successes do not count.
         for n in 0..PER_ADDRESS.refuse_after {
-            failed(&db, &format!("guess{n}@example.com"), "10.9.9.9")
+            attempt(&db, &format!("guess{n}@example.com"), "10.9.9.9")
                 .await
                 .unwrap();
         }
         assert!(matches!(
-            check(&db, "new@example.com", "10.9.9.9").await.unwrap(),
+            attempt(&db, "new@example.com", "10.9.9.9").await.unwrap(),
             Verdict::Refuse(_)
         ));
+        for n in 0..PER_ADDRESS.refuse_after * 2 {
+            let who = format!("office{n}@example.com");
+            attempt(&db, &who, "10.1.1.1").await.unwrap();
+            succeeded(&db, &who, "10.1.1.1").await.unwrap();
+        }
+        assert_eq!(
+            attempt(&db, "last@example.com", "10.1.1.1").await.unwrap(),
+            Verdict::Proceed(Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn parallel_guesses_cannot_all_slip_under_the_limit() {
+        let (db, _dir) = db().await;
+        let guesses = (0..40).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { attempt(&db, "mia@example.com", "10.0.0.1").await })
+        });
+        let mut refused = 0;
+        for guess in guesses {
+            if matches!(guess.await.unwrap().unwrap(), Verdict::Refuse(_)) {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 40 - PER_EMAIL.refuse_after);
     }
 
     #[tokio::test]
     async fn a_count_whose_window_ended_starts_again() {
         let (db, _dir) = db().await;
-        for _ in 0..PER_EMAIL.refuse_after {
-            failed(&db, "mia@example.com", "10.0.0.1").await.unwrap();
+        for _ in 0..=PER_EMAIL.refuse_after {
+            attempt(&db, "mia@example.com", "10.0.0.1").await.unwrap();
         }
         assert!(matches!(
-            check(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
+            attempt(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
             Verdict::Refuse(_)
         ));
         sqlx::query("UPDATE auth_failures SET first_at = first_at - $1")
@@ -185,10 +212,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
+            attempt(&db, "mia@example.com", "10.0.0.1").await.unwrap(),
             Verdict::Proceed(Duration::ZERO)
         );
-        failed(&db, "mia@example.com", "10.0.0.1").await.unwrap();
         let failures: i64 = sqlx::query_scalar("SELECT failures FROM auth_failures WHERE key = $1")
             .bind("email:mia@example.com")
             .fetch_one(db.pool())

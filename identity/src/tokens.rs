@@ -48,6 +48,38 @@ pub async fn issue(
     Ok(token)
 }
 
+/// Whether `token` could be redeemed for `purpose` now (a read: nothing is used up).
+pub async fn usable(db: &Db, token: &str, purpose: Purpose) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
+         AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(hash_secret(token.trim()))
+    .bind(purpose.as_str())
+    .bind(now_ms())
+    .fetch_optional(db.pool())
+    .await?
+    .is_some())
+}
+
+/// Uses up every other link of `account` for `purpose` (a reset makes older reset links void).
+pub async fn void_all(
+    conn: &mut sqlx::AnyConnection,
+    account: &AccountId,
+    purpose: Purpose,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE account_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 \
+         AND used_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(account.as_str())
+    .bind(purpose.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Uses up `token` for `purpose` inside the caller's transaction: its account, or `None` when
 /// it is unknown, for another purpose, expired or already used.
 pub async fn redeem(

@@ -9,9 +9,13 @@ use vitrine_core::{db::Db, ids::SessionId, time::now_ms};
 
 use crate::{accounts, handle::Handle};
 
+/// The advisory lock key of the upgrade (processes starting at once run it one at a time).
+const LOCK: i64 = 0x7669_7472_696e_6501;
+
 /// How many accounts were upgraded.
 pub async fn upgrade(db: &Db) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
+    db.lock_exclusive(&mut tx, LOCK).await?;
     let legacy = sqlx::query(
         "SELECT id, role, name, token_hash FROM accounts \
          WHERE role IN ('creator', 'merchant', 'viewer') ORDER BY created_at, id",

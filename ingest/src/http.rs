@@ -179,7 +179,7 @@ async fn get_video(
             });
         }
     }
-    if caller.is_some_and(|c| c.id() == &video.creator_id) {
+    if caller.is_some_and(|c| c.is_personal() && c.id() == &video.creator_id) {
         view.distribution =
             Some(vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?);
     }
@@ -270,7 +270,7 @@ async fn delete_video(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.allow(Scope::VideosWrite)?;
+    caller.allow(Scope::VideosWrite)?.personal()?;
     let id: VideoId = parse_id(&id, "video")?;
     let video = videos::get(&state.db, &id)
         .await?

@@ -156,6 +156,26 @@ pub async fn sales_by_video(db: &Db) -> sqlx::Result<Vec<(String, i64, i64)>> {
         .collect())
 }
 
+/// Moves an anonymous viewer's product clicks to the account they signed in to, so a purchase
+/// made after signing in is still credited to the clip whose card they tapped.
+pub async fn merge_viewer(db: &Db, from: &AccountId, into: &AccountId) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO product_clicks (event_id, viewer_id, video_id, tag_id, product_id, \
+         creator_id, at) SELECT event_id, $1, video_id, tag_id, product_id, creator_id, at \
+         FROM product_clicks WHERE viewer_id = $2 ON CONFLICT DO NOTHING",
+    )
+    .bind(into.as_str())
+    .bind(from.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM product_clicks WHERE viewer_id = $1")
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// Credits each line of a just-paid order to the buyer's last click on its product within the
 /// window before `paid_at`, with the creator's commission. Lines without such a click are not
 /// attributed (no commission).

@@ -364,7 +364,8 @@ async fn shop_analytics(
     ))
 }
 
-/// 404 for a shop that does not exist, 403 unless the caller acts for it.
+/// 404 for a shop that does not exist, 403 unless the caller acts for it (`not_a_member`, or
+/// why their key does not: `wrong_shop`, `personal_key`).
 pub async fn member_of(state: &AppState, caller: &Caller, shop: &ShopId) -> ApiResult<()> {
     if vitrine_identity::shops::get(&state.db, shop)
         .await?
@@ -372,14 +373,7 @@ pub async fn member_of(state: &AppState, caller: &Caller, shop: &ShopId) -> ApiR
     {
         return Err(ApiError::NotFound("shop"));
     }
-    if !caller.acts_for(state, shop).await? {
-        return Err(ApiError::status(
-            StatusCode::FORBIDDEN,
-            "not_a_member",
-            "you do not act for this shop",
-        ));
-    }
-    Ok(())
+    caller.shop(state, Some(shop)).await.map(|_| ())
 }
 
 /// Per product × video of your clips: the same figures, with the commission you earned
@@ -640,7 +634,7 @@ async fn create_tag(
                 })?,
         ),
     };
-    let owns_video = &video.creator_id == caller.id();
+    let owns_video = caller.is_personal() && &video.creator_id == caller.id();
     // The seller's side needs products:write, the creator's videos:write.
     caller.allow(if owns_product {
         Scope::ProductsWrite
@@ -794,7 +788,7 @@ async fn decide(
     let (_, status) = tags::placed(&state.db, &video_id, &tag_id)
         .await?
         .ok_or(ApiError::NotFound("tag"))?;
-    caller.allow(Scope::VideosWrite)?;
+    caller.allow(Scope::VideosWrite)?.personal()?;
     if &video.creator_id != caller.id() {
         return Err(ApiError::forbidden(
             "only the video's creator approves or rejects its tags",
@@ -949,7 +943,7 @@ async fn delete_tag(
     let shop_tag = vitrine_identity::shops::role_in(&state.db, &seller, &placed_by)
         .await?
         .is_some();
-    if &video.creator_id == caller.id() {
+    if caller.is_personal() && &video.creator_id == caller.id() {
         caller.allow(Scope::VideosWrite)?;
     } else if shop_tag && caller.acts_for(&state, &seller).await? {
         caller.allow(Scope::ProductsWrite)?;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{ApiJson, Caller, CallerIfValid, SESSION_COOKIE},
+    extract::{ApiJson, Caller, CallerIfValid, NotCrossSite, SESSION_COOKIE},
     ApiError, ApiResult, AppState,
 };
 use vitrine_identity::{
@@ -95,11 +95,22 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
 
 /// An anonymous viewer's account the caller brings along (its history is kept).
 fn anonymous_caller(caller: &Option<Caller>) -> Option<&Caller> {
-    caller.as_ref().filter(|c| c.account().anonymous)
+    caller
+        .as_ref()
+        .filter(|c| c.account().anonymous && c.session().is_ok())
 }
 
-/// Create an account with an email and a password; starts a session. Called with an anonymous
-/// viewer's session, that account becomes this one and keeps its history.
+/// The caller's own account, if it has no email yet (an anonymous viewer's, or one made before
+/// sign-up existed or by a script): signing up gives it one.
+fn claimable(caller: &Option<Caller>) -> Option<&Caller> {
+    caller
+        .as_ref()
+        .filter(|c| c.account().email.is_none() && c.session().is_ok())
+}
+
+/// Create an account with an email and a password; starts a session. Called with the session
+/// of an account that has no email — an anonymous viewer's, or one made before sign-up existed
+/// or by a script — that account becomes this one and keeps its history, clips and shops.
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth",
     request_body = SignUpBody,
     responses(
@@ -108,12 +119,13 @@ fn anonymous_caller(caller: &Option<Caller>) -> Option<&Caller> {
         (status = 422, body = ErrorBody, description = "invalid_email, weak_password, invalid_display_name"),
     ))]
 pub async fn signup(
+    _: NotCrossSite,
     State(state): State<AppState>,
     CallerIfValid(caller): CallerIfValid,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> ApiResult<Response> {
-    let anonymous = anonymous_caller(&caller).map(|c| c.id().clone());
+    let anonymous = claimable(&caller).map(|c| c.id().clone());
     let (account, session) = auth::sign_up(
         &state.db,
         &state.sessions,
@@ -142,6 +154,7 @@ pub async fn signup(
         (status = 429, body = ErrorBody, description = "too_many_attempts"),
     ))]
 pub async fn login(
+    _: NotCrossSite,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     CallerIfValid(caller): CallerIfValid,
@@ -197,6 +210,7 @@ pub async fn login(
                 account.id.as_str(),
             )
             .await?;
+            vitrine_shop::attribution::merge_viewer(&state.db, anonymous.id(), &account.id).await?;
             if let Ok(id) = anonymous.session() {
                 sessions::end(&state.db, anonymous.id(), id).await?;
             }
@@ -209,7 +223,11 @@ pub async fn login(
 /// events. Signing up or in later with its token keeps what it did.
 #[utoipa::path(post, path = "/v1/auth/anonymous", tag = "auth",
     responses((status = 201, body = SessionGranted)))]
-pub async fn anonymous(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn anonymous(
+    _: NotCrossSite,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let (account, session) =
         auth::anonymous(&state.db, &state.sessions, user_agent(&headers)).await?;
     Ok(granted(&state, StatusCode::CREATED, &account, session))
@@ -337,6 +355,7 @@ pub struct ResetConfirmBody {
         (status = 422, body = ErrorBody, description = "weak_password"),
     ))]
 pub async fn password_reset_confirm(
+    _: NotCrossSite,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ResetConfirmBody>,

@@ -31,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(shops::get_shop))
         .routes(routes!(shops::add_member, shops::list_members))
         .routes(routes!(shops::remove_member))
+        .routes(routes!(shops::join))
+        .routes(routes!(shops::my_invitations))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(admin::accounts))

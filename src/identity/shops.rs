@@ -1,5 +1,6 @@
-//! `/v1/shops…`: open a shop (the caller owns it), read it, and — its owner — add and remove
-//! staff. Members act for the shop on products, tags, orders and analytics.
+//! `/v1/shops…`: open a shop (the caller owns it), read it, and — its owner — invite and remove
+//! staff, who accept (or leave) themselves. Members act for the shop on products, tags, orders
+//! and analytics.
 
 use axum::{
     extract::{Path, State},
@@ -17,7 +18,7 @@ use vitrine_core::ids::{AccountId, ShopId};
 use vitrine_identity::{
     accounts,
     principal::Scope,
-    shops::{self, MemberRole, MembershipError, Shop},
+    shops::{self, JoinError, MemberRole, MembershipError, Shop},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,7 +113,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Shop> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMemberBody {
-    /// The email of the account to add (it must have signed up).
+    /// The email of the person to invite.
     pub email: String,
     /// `staff` (a shop has one owner).
     pub role: MemberRole,
@@ -128,23 +129,34 @@ pub struct MemberView {
     pub since: i64,
 }
 
-/// Add a staff member by email (the shop's owner only).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub shop_id: String,
+    pub email: String,
+    /// `invited`: the person accepts with `POST /v1/shops/{id}/join` once signed in with this
+    /// email, verified.
+    pub status: &'static str,
+}
+
+/// Invite someone to work for the shop as staff, by email (the shop's owner only). Nobody is
+/// made a member without their consent: they accept once signed in with that email, verified
+/// (`POST /v1/shops/{id}/join`). The answer is the same whether the email has an account yet.
 #[utoipa::path(post, path = "/v1/shops/{id}/members", tag = "shops",
     params(("id" = String, Path, description = "Shop id (shp_…)")),
     request_body = NewMemberBody,
     security(("session" = []), ("cookie" = [])),
     responses(
-        (status = 201, body = Vec<MemberView>),
+        (status = 202, body = InvitationView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "already_member"),
-        (status = 422, body = ErrorBody, description = "unknown_email, invalid_role"),
+        (status = 422, body = ErrorBody, description = "invalid_email, invalid_role"),
     ))]
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewMemberBody>,
-) -> ApiResult<(StatusCode, Json<Vec<MemberView>>)> {
+) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let shop = owned(&state, &caller, &id).await?;
     if body.role != MemberRole::Staff {
         return Err(ApiError::invalid(
@@ -152,20 +164,86 @@ pub async fn add_member(
             "members are added as staff: a shop has one owner",
         ));
     }
-    let account = match accounts::parse_email(&body.email) {
-        Some(email) => accounts::by_email(&state.db, &email).await?,
-        None => None,
-    }
-    .ok_or_else(|| {
-        ApiError::invalid(
-            "unknown_email",
-            "no account has that email: ask them to sign up first",
-        )
-    })?;
-    shops::add_staff(&state.db, &shop.id, &account.id)
+    let email = accounts::parse_email(&body.email)
+        .ok_or_else(|| ApiError::invalid("invalid_email", "that is not an email address"))?;
+    shops::invite(&state.db, &shop.id, &email, caller.id())
         .await
         .map_err(membership_error)?;
-    Ok((StatusCode::CREATED, Json(members_of(&state, &shop).await?)))
+    send_invitation(&state, &shop, &email);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(InvitationView {
+            shop_id: shop.id.to_string(),
+            email,
+            status: "invited",
+        }),
+    ))
+}
+
+/// Mails the invitation, in the background (a failure is logged).
+fn send_invitation(state: &AppState, shop: &Shop, email: &str) {
+    let (state, shop, email) = (state.clone(), shop.clone(), email.to_owned());
+    tokio::spawn(async move {
+        let link = format!("{}/merchant", state.urls.public);
+        let body = format!(
+            "Hello,\n\n{} invited you to work on its shop on Vitrine. Sign up or sign in with \
+             this email address (verified), then accept the invitation:\n\n{link}\n\n\
+             If you do not know this shop, ignore this message.\n",
+            shop.name
+        );
+        let subject = format!("{} invited you to its shop", shop.name);
+        if let Err(e) = state.mail.send(&email, &subject, body, &link).await {
+            tracing::warn!(shop = %shop.id, error = ?e, "sending a shop invitation failed");
+        }
+    });
+}
+
+/// Accept a shop's invitation to your email address (verified): you become its staff.
+#[utoipa::path(post, path = "/v1/shops/{id}/join", tag = "shops",
+    params(("id" = String, Path, description = "Shop id (shp_…)")),
+    security(("session" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = Vec<MemberView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "email_not_verified"),
+        (status = 404, body = ErrorBody, description = "no invitation for your email"),
+        (status = 409, body = ErrorBody, description = "already_member"),
+    ))]
+pub async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MemberView>>> {
+    caller.session()?;
+    let account = caller.person()?;
+    let shop = existing(&state, &id).await?;
+    shops::join(&state.db, &shop.id, account)
+        .await
+        .map_err(|e| match e {
+            JoinError::NotInvited => ApiError::NotFound("invitation"),
+            JoinError::EmailNotVerified => {
+                ApiError::status(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
+            }
+            JoinError::Membership(e) => membership_error(e),
+            JoinError::Db(e) => e.into(),
+        })?;
+    Ok(Json(members_of(&state, &shop).await?))
+}
+
+/// The shops that invited your email address.
+#[utoipa::path(get, path = "/v1/me/invitations", tag = "shops",
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<ShopView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn my_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ShopView>>> {
+    caller.session()?;
+    let account = caller.person()?;
+    let shops = match &account.email {
+        Some(email) => shops::invitations(&state.db, email).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(shops.iter().map(ShopView::from).collect()))
 }
 
 fn membership_error(e: MembershipError) -> ApiError {
@@ -222,7 +300,8 @@ pub async fn list_members(
     Ok(Json(members_of(&state, &shop).await?))
 }
 
-/// Remove a staff member (the shop's owner only); their keys for the shop stop working.
+/// Remove a staff member (the shop's owner), or leave the shop (a staff member, themselves);
+/// their keys for the shop stop working.
 #[utoipa::path(delete, path = "/v1/shops/{id}/members/{account_id}", tag = "shops",
     params(("id" = String, Path, description = "Shop id (shp_…)"), ("account_id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
@@ -232,8 +311,13 @@ pub async fn remove_member(
     caller: Caller,
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let shop = owned(&state, &caller, &id).await?;
     let account: AccountId = parse_id(&account, "member")?;
+    let shop = if &account == caller.id() {
+        caller.session()?;
+        existing(&state, &id).await?
+    } else {
+        owned(&state, &caller, &id).await?
+    };
     shops::remove(&state.db, &shop.id, &account)
         .await
         .map_err(membership_error)?;
