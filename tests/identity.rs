@@ -1577,3 +1577,104 @@ async fn without_a_mail_server_links_are_written_as_eml_files() {
     assert!(message.contains("To: mia@example.com"), "{message}");
     assert!(message.contains("/verify-email?token=vl_"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_made_before_sign_up_claims_an_email_and_keeps_its_clips() {
+    let app = TestApp::spawn().await;
+    let (creator_id, creator) = app.account("creator", "Old Mia").await;
+    let clip = app.ready_clips(&creator_id, 1, 20_000).await.remove(0);
+    let claimed = sign_up(&app, "mia@example.com", Some(&creator)).await;
+    assert_eq!(claimed["account"]["id"], creator_id.as_str());
+    assert!(claimed["account"]["handle"].is_string(), "{claimed}");
+    let token = claimed["token"].as_str().unwrap();
+    let mine = app.get_json("/v1/creators/me/videos", Some(token)).await;
+    assert_eq!(mine["items"][0]["id"], clip.as_str());
+    // The script's token was handed out before anyone proved anything: it ends.
+    assert_error(
+        get(&app, "/v1/me", Some(&creator)).await,
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+    )
+    .await;
+    // An account that has an email is not claimed again: signing up makes a new one.
+    let other = sign_up(&app, "leo@example.com", Some(token)).await;
+    assert_ne!(other["account"]["id"], creator_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_another_site_cannot_sign_a_visitor_in_or_out() {
+    let app = TestApp::spawn().await;
+    let from = |origin: Option<&str>| {
+        let mut r = app.client.post(app.url("/v1/auth/anonymous"));
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    assert_error(
+        from(Some("https://evil.example")).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "cross_site_request",
+    )
+    .await;
+    assert_eq!(
+        from(Some(&app.base)).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        from(None).await.unwrap().status(),
+        StatusCode::CREATED,
+        "apps send no Origin"
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"email": "a@example.com", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::FORBIDDEN, "cross_site_request").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_reset_voids_the_other_reset_links() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.smtp_url = Some(smtp.url());
+    let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
+    sign_up(&app, "mia@example.com", None).await;
+    for _ in 0..2 {
+        let r = post(
+            &app,
+            "/v1/auth/password-reset",
+            None,
+            json!({"email": "mia@example.com"}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let first = smtp
+        .link_token("mia@example.com", "/reset-password", 0)
+        .await;
+    let second = smtp
+        .link_token("mia@example.com", "/reset-password", 1)
+        .await;
+    assert_ne!(first, second);
+    let confirm = |token: String| {
+        post(
+            &app,
+            "/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "password": "a brand new one"}),
+        )
+    };
+    assert_eq!(confirm(second).await.status(), StatusCode::OK);
+    assert_error(
+        confirm(first).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_token",
+    )
+    .await;
+}
