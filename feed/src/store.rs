@@ -324,6 +324,11 @@ pub async fn apply(
     // Last, so the stamp is as close to the commit as it can be: other processes drop their
     // copy of this viewer's state when they see it, and a batch that read the viewer's rows
     // ahead of its transaction sees they changed.
+    bump_viewer(tx, viewer).await
+}
+
+/// Marks the viewer's ranker state changed: their version moves on and the change is stamped.
+async fn bump_viewer(conn: &mut AnyConnection, viewer: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO feed_viewer_changes (viewer_id, changed_at, version) VALUES ($1, $2, 1) \
          ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at, \
@@ -331,7 +336,7 @@ pub async fn apply(
     )
     .bind(viewer)
     .bind(vitrine_core::time::now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -375,15 +380,7 @@ pub async fn merge_viewer(db: &Db, from: &str, into: &str) -> sqlx::Result<()> {
             .await?;
     }
     for viewer in [from, into] {
-        sqlx::query(
-            "INSERT INTO feed_viewer_changes (viewer_id, changed_at, version) VALUES ($1, $2, 1) \
-             ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at, \
-             version = feed_viewer_changes.version + 1",
-        )
-        .bind(viewer)
-        .bind(vitrine_core::time::now_ms())
-        .execute(&mut *tx)
-        .await?;
+        bump_viewer(&mut tx, viewer).await?;
     }
     tx.commit().await
 }
