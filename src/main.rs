@@ -167,29 +167,26 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let (db, _) = app::connect(&config).await?;
             let email_shown = email.trim().to_lowercase();
-            if password_stdin {
+            let password = if password_stdin {
                 let mut password = String::new();
                 std::io::stdin()
                     .read_line(&mut password)
                     .context("reading the password from standard input")?;
-                let password =
-                    secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
-                let id =
-                    vitrine_identity::auth::create_operator(&db, &email, &name, &password).await?;
-                println!(
-                    "{}",
-                    serde_json::json!({"id": id, "email": email_shown, "role": "admin"})
-                );
+                Some(secrecy::SecretString::from(
+                    password.trim_end_matches(['\r', '\n']).to_owned(),
+                ))
             } else {
-                let (id, token) =
-                    vitrine_identity::auth::create_operator_with_link(&db, &email, &name).await?;
+                None
+            };
+            let (id, link) =
+                vitrine_identity::auth::create_operator(&db, &email, &name, password.as_ref())
+                    .await?;
+            let mut made = serde_json::json!({"id": id, "email": email_shown, "role": "admin"});
+            if let Some(token) = link {
                 let public = config.public_url_for(config.bind_addr()?);
-                println!(
-                    "{}",
-                    serde_json::json!({"id": id, "email": email_shown, "role": "admin",
-                        "password_link": format!("{public}/reset-password?token={token}")})
-                );
+                made["password_link"] = format!("{public}/reset-password?token={token}").into();
             }
+            println!("{made}");
             Ok(())
         }
         Command::Upload {

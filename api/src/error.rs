@@ -134,7 +134,6 @@ impl From<ShopAccessError> for ApiError {
         match e {
             ShopAccessError::NoShop => forbidden("no_shop"),
             ShopAccessError::NotMember => forbidden("not_a_member"),
-            ShopAccessError::NotOwner => forbidden("not_shop_owner"),
             ShopAccessError::OtherShop => forbidden("wrong_shop"),
             ShopAccessError::PersonalKey => forbidden("personal_key"),
             ShopAccessError::Ambiguous => ApiError::invalid("shop_id_required", e.to_string()),

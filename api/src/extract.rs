@@ -164,6 +164,17 @@ impl FromRequestParts<AppState> for Caller {
 #[derive(Debug, Clone)]
 pub struct MaybeCaller(pub Option<Caller>);
 
+impl MaybeCaller {
+    /// 403 `insufficient_scope` for an API key without `scope`; anonymous callers and sessions
+    /// pass (the routes that take `MaybeCaller` are open to anyone).
+    pub fn allow(self, scope: Scope) -> Result<Self, ApiError> {
+        if let Some(caller) = &self.0 {
+            caller.allow(scope)?;
+        }
+        Ok(self)
+    }
+}
+
 impl FromRequestParts<AppState> for MaybeCaller {
     type Rejection = ApiError;
 

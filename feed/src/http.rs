@@ -95,12 +95,10 @@ pub struct FeedPage {
 async fn feed(
     State(state): State<AppState>,
     Extension(ranker): Extension<Ranker>,
-    MaybeCaller(caller): MaybeCaller,
+    caller: MaybeCaller,
     ApiQuery(q): ApiQuery<FeedQuery>,
 ) -> ApiResult<Json<FeedPage>> {
-    if let Some(caller) = &caller {
-        caller.allow(Scope::VideosRead)?;
-    }
+    let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
     let limit = page_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let debug = match q.debug.as_deref() {
         None | Some("0") | Some("false") => false,

@@ -275,17 +275,6 @@ pub async fn set_suspended(db: &Db, id: &AccountId, reason: Option<&str>) -> sql
     Ok(done.rows_affected() == 1)
 }
 
-/// Why an operator suspended an account, if it is suspended.
-pub async fn suspension_reason(db: &Db, id: &AccountId) -> sqlx::Result<Option<String>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(
-        "SELECT suspended_reason FROM accounts WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .fetch_optional(db.pool())
-    .await?
-    .flatten())
-}
-
 /// Lower-cases and checks an email address (the shape only: a link sent to it proves it).
 pub fn parse_email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();

@@ -196,24 +196,30 @@ pub async fn anonymous(
     Ok((account, session))
 }
 
-/// An operator (`role = admin`) who signs in with `email` and `password` (`vitrine admin
-/// create`). The password follows the same policy as everyone's.
+/// An operator (`role = admin`) who signs in with `email` (`vitrine admin create`): with
+/// `password` (the same policy as everyone's), or without one yet and a link (valid 24 hours,
+/// returned) to set it.
 pub async fn create_operator(
     db: &Db,
     email: &str,
     display_name: &str,
-    password: &SecretString,
-) -> anyhow::Result<AccountId> {
+    password: Option<&SecretString>,
+) -> anyhow::Result<(AccountId, Option<String>)> {
     let email = accounts::parse_email(email)
         .ok_or_else(|| anyhow::anyhow!("{email:?} is not an email address"))?;
     let name = accounts::parse_display_name(display_name)
         .ok_or_else(|| anyhow::anyhow!("a display name is 1 to 60 characters"))?;
-    password::check(password, Some(&email))?;
+    if let Some(password) = password {
+        password::check(password, Some(&email))?;
+    }
     anyhow::ensure!(
         accounts::by_email(db, &email).await?.is_none(),
         "an account with {email} exists"
     );
-    let hash = password::hash(password).await?;
+    let hash = match password {
+        Some(password) => Some(password::hash(password).await?),
+        None => None,
+    };
     let mut tx = db.begin().await?;
     let id = accounts::insert(
         &mut tx,
@@ -221,14 +227,18 @@ pub async fn create_operator(
             role: Role::Admin,
             display_name: &name,
             email: Some(&email),
-            password_hash: Some(&hash),
+            password_hash: hash.as_deref(),
             handle: None,
             anonymous: false,
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    let link = match password {
+        Some(_) => None,
+        None => Some(tokens::issue(db, &id, Purpose::ResetPassword, 24 * 3600 * 1000).await?),
+    };
+    Ok((id, link))
 }
 
 /// A reset link for the account with `email`, if there is one that may sign in (an unknown
@@ -343,37 +353,4 @@ pub async fn verify_email(db: &Db, token: &str) -> sqlx::Result<Option<Account>>
     .await?;
     tx.commit().await?;
     accounts::get(db, &id).await
-}
-
-/// An operator (`role = admin`) without a password yet, and a link (valid 24 hours) to set it:
-/// `vitrine admin create` prints it.
-pub async fn create_operator_with_link(
-    db: &Db,
-    email: &str,
-    display_name: &str,
-) -> anyhow::Result<(AccountId, String)> {
-    let email = accounts::parse_email(email)
-        .ok_or_else(|| anyhow::anyhow!("{email:?} is not an email address"))?;
-    let name = accounts::parse_display_name(display_name)
-        .ok_or_else(|| anyhow::anyhow!("a display name is 1 to 60 characters"))?;
-    anyhow::ensure!(
-        accounts::by_email(db, &email).await?.is_none(),
-        "an account with {email} exists"
-    );
-    let mut tx = db.begin().await?;
-    let id = accounts::insert(
-        &mut tx,
-        NewAccount {
-            role: Role::Admin,
-            display_name: &name,
-            email: Some(&email),
-            password_hash: None,
-            handle: None,
-            anonymous: false,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    let token = tokens::issue(db, &id, Purpose::ResetPassword, 24 * 3600 * 1000).await?;
-    Ok((id, token))
 }

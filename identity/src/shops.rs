@@ -266,34 +266,29 @@ pub async fn join(
     if taken.rows_affected() == 0 {
         return Err(JoinError::NotInvited);
     }
-    let added = sqlx::query(
-        "INSERT INTO shop_members (shop_id, account_id, role, created_at) VALUES ($1, $2, 'staff', $3)",
-    )
-    .bind(shop.as_str())
-    .bind(account.id.as_str())
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await;
-    match added {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(MembershipError::AlreadyMember.into())
-        }
-        Err(e) => return Err(e.into()),
-    }
+    insert_staff(&mut tx, shop, &account.id).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Makes `account` staff of `shop` at once (scripts and tests; people join by invitation).
 pub async fn add_staff(db: &Db, shop: &ShopId, account: &AccountId) -> Result<(), MembershipError> {
+    let mut conn = db.pool().acquire().await?;
+    insert_staff(&mut conn, shop, account).await
+}
+
+async fn insert_staff(
+    conn: &mut sqlx::AnyConnection,
+    shop: &ShopId,
+    account: &AccountId,
+) -> Result<(), MembershipError> {
     let added = sqlx::query(
         "INSERT INTO shop_members (shop_id, account_id, role, created_at) VALUES ($1, $2, 'staff', $3)",
     )
     .bind(shop.as_str())
     .bind(account.as_str())
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await;
     match added {
         Ok(_) => Ok(()),
@@ -329,8 +324,6 @@ pub enum ShopAccessError {
     Ambiguous,
     #[error("you are not a member of that shop")]
     NotMember,
-    #[error("only the shop's owner can do this")]
-    NotOwner,
     #[error("this API key acts for another shop")]
     OtherShop,
     #[error("this API key acts for the person who made it, not for a shop: the shop's owner makes shop keys")]

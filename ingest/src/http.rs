@@ -147,12 +147,10 @@ async fn upload_video(
 async fn get_video(
     State(state): State<AppState>,
     Extension(feed): Extension<Arc<RankConfig>>,
-    MaybeCaller(caller): MaybeCaller,
+    caller: MaybeCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VideoView>> {
-    if let Some(caller) = &caller {
-        caller.allow(Scope::VideosRead)?;
-    }
+    let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
     let mut id: VideoId = parse_id(&id, "video")?;
     let mut video = videos::get(&state.db, &id).await?;
     if video.is_none() {

@@ -255,12 +255,10 @@ pub struct ProductPage {
     responses((status = 200, body = ProductPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_products(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    caller: MaybeCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ProductPage>> {
-    if let Some(caller) = &caller {
-        caller.allow(Scope::ProductsRead)?;
-    }
+    let MaybeCaller(caller) = caller.allow(Scope::ProductsRead)?;
     let limit = page_limit(q.limit, 20, 100)?;
     let shop = q
         .shop_id
@@ -323,12 +321,10 @@ async fn list_products(
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    caller: MaybeCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProductView>> {
-    if let Some(caller) = &caller {
-        caller.allow(Scope::ProductsRead)?;
-    }
+    let MaybeCaller(caller) = caller.allow(Scope::ProductsRead)?;
     let id: ProductId = parse_id(&id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
@@ -731,12 +727,10 @@ async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<T
     responses((status = 200, body = Vec<TagView>), (status = 404, body = ErrorBody)))]
 async fn list_tags(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    caller: MaybeCaller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Vec<TagView>>> {
-    if let Some(caller) = &caller {
-        caller.allow(Scope::VideosRead)?;
-    }
+    caller.allow(Scope::VideosRead)?;
     let video_id: VideoId = parse_id(&video_id, "video")?;
     videos::get(&state.db, &video_id)
         .await?
