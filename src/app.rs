@@ -3,7 +3,7 @@
 //! `Application::build` binds the listener (port 0 works: tests read the real port back), so a
 //! test runs the very same wiring as `vitrine serve`.
 
-use std::{future::IntoFuture, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{middleware, routing::get, Json, Router};
@@ -23,7 +23,13 @@ use vitrine_assets::{FsStore, S3Config, S3Store, Store};
 use vitrine_core::Db;
 use vitrine_transcode::worker::{self, WorkerConfig};
 
-use crate::{config::Config, identity, media, observability, web};
+use crate::{
+    admission::{self, Admission},
+    config::Config,
+    identity, media, observability,
+    server::{self, ServerLimits},
+    web,
+};
 
 /// Which parts of the system this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +94,7 @@ pub struct Application {
     ranker: vitrine_feed::Ranker,
     role: Role,
     worker: WorkerConfig,
+    server: ServerLimits,
 }
 
 impl Application {
@@ -116,6 +123,9 @@ impl Application {
                     config.upload_expiry_hours.max(0.0) * 3600.0,
                 ),
                 media: config.media_limits(),
+                quotas: config.upload_quotas(),
+                max_image_pixels: config.max_image_pixels.max(1),
+                image_work: Arc::new(tokio::sync::Semaphore::new(config.image_workers.max(1))),
             }),
             sessions: config.session_policy(),
             mail: Arc::new(vitrine_identity::mail::Mailer::new(
@@ -123,15 +133,31 @@ impl Application {
                 &config.mail_from,
                 &config.data_dir,
             )?),
+            rate: Arc::new(vitrine_api::rate::RateLimits::new(
+                config.rate_limits.clone(),
+            )),
         };
+        if !config.rate_limits.enabled {
+            tracing::warn!("rate limits are off (rate_limits.enabled = false): benchmarks only");
+        }
         let ranker = vitrine_feed::Ranker::new(config.feed.clone());
         if role != Role::Worker {
-            ranker
+            // A catalog that cannot load now must not keep the API from starting: the refresh
+            // loop tries again, and the failure is logged and counted.
+            if let Err(e) = ranker
                 .refresh(&state.db, vitrine_feed::ranker::Refresh::ALL)
                 .await
-                .context("loading the feed catalog")?;
+            {
+                metrics::counter!("vitrine_catalog_refresh_failures_total").increment(1);
+                tracing::error!(error = ?e, "loading the feed catalog failed; serving without it until the next refresh");
+            }
         }
-        let router = router(&state, role, &ranker, &config.web_vendor_dir());
+        let router = router(&state, role, &ranker, &config.web_vendor_dir()).layer(
+            middleware::from_fn_with_state(
+                Admission::new(state.clone(), config.admission()),
+                admission::admit,
+            ),
+        );
         Ok(Application {
             listener,
             router,
@@ -139,6 +165,7 @@ impl Application {
             ranker,
             role,
             worker: worker_config(config),
+            server: config.server_limits(),
         })
     }
 
@@ -195,13 +222,11 @@ impl Application {
             }
             Role::Worker => None,
         };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+        tokio::spawn(forget_idle_clients(
+            self.state.rate.clone(),
+            shutdown.clone(),
+        ));
+        let server = server::serve(self.listener, self.router, self.server, shutdown.clone());
         // Either half ending ends the process: an API whose worker died would accept uploads
         // nobody transcodes, and a worker process whose loop died would still report healthy.
         let result = match worker {
@@ -233,6 +258,20 @@ impl Application {
         }
         self.state.db.close().await;
         result
+    }
+}
+
+/// Rate-limit buckets of clients that went quiet are dropped once a minute.
+async fn forget_idle_clients(
+    rate: Arc<vitrine_api::rate::RateLimits>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => rate.forget_idle(),
+        }
     }
 }
 
@@ -295,6 +334,8 @@ fn worker_config(config: &Config) -> WorkerConfig {
         stall_timeout: Duration::from_secs(config.stall_timeout_seconds.max(1)),
         work_dir: work_dir(config),
         retry_backoff: Duration::from_secs(config.retry_backoff_seconds),
+        max_duration: Duration::from_secs(config.max_duration_seconds),
+        time_factor: config.transcode_time_factor,
     }
 }
 

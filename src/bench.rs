@@ -122,6 +122,9 @@ fn transcode_once(input: &Path, out_dir: &Path, short_sides: &[u32]) -> anyhow::
         segment_seconds: SEGMENT_SECONDS,
         stall_timeout: STALL_TIMEOUT,
         copy_top,
+        // A benchmark measures the whole file, whatever its length or time.
+        max_duration: None,
+        time_budget: None,
     };
     let cancel = AtomicBool::new(false);
     let started = Instant::now();

@@ -262,6 +262,9 @@ impl Server {
             .args(["serve", "--role", "api"])
             .env("VITRINE_DATA_DIR", data)
             .env("VITRINE_BIND", "127.0.0.1:0")
+            // The benchmarks drive one account (the seeded operator) at thousands of requests
+            // a second: per-client budgets would measure the limiter, not the server.
+            .env("VITRINE_RATE_LIMITS", "{enabled=false}")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

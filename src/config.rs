@@ -48,6 +48,24 @@ pub struct Config {
     pub upload_expiry_hours: f64,
     /// Longest accepted video in seconds (`VITRINE_MAX_DURATION_SECONDS`, default 600).
     pub max_duration_seconds: u64,
+    /// Resumable uploads one creator may have unfinished (`VITRINE_MAX_UNFINISHED_UPLOADS`,
+    /// default 10); more get 429 `too_many_unfinished_uploads`.
+    pub max_unfinished_uploads: u32,
+    /// Bytes those may hold together (`VITRINE_MAX_UNFINISHED_BYTES`, default 20 GiB).
+    pub max_unfinished_bytes: u64,
+    /// Uploads one creator may start in 24 hours (`VITRINE_MAX_UPLOADS_PER_DAY`, default 200);
+    /// more get 429 `daily_upload_limit` with `Retry-After`.
+    pub max_uploads_per_day: u32,
+    /// Minutes of video one creator may upload in 24 hours
+    /// (`VITRINE_MAX_UPLOAD_MINUTES_PER_DAY`, default 600); more get 422 `daily_minutes_limit`.
+    pub max_upload_minutes_per_day: u32,
+    /// New uploads are refused with 507 `insufficient_storage` before the data directory's
+    /// disk has less free space than this (`VITRINE_MIN_FREE_DISK_BYTES`, default 1 GiB).
+    pub min_free_disk_bytes: u64,
+    /// Wall-clock time a transcode attempt may take per second of `max_duration_seconds`, plus
+    /// a minute (`VITRINE_TRANSCODE_TIME_FACTOR`, default 6: an hour for the 10-minute limit);
+    /// past it the attempt stops and is retried.
+    pub transcode_time_factor: f64,
     /// Largest accepted long side in pixels (`VITRINE_MAX_LONG_SIDE`, default 4096).
     pub max_long_side: u32,
     /// Highest accepted frame rate (`VITRINE_MAX_FPS`, default 120).
@@ -76,6 +94,38 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of that mail (`VITRINE_MAIL_FROM`, default `Vitrine <no-reply@localhost>`).
     pub mail_from: String,
+    /// Seconds a client has to send a request's headers, from the moment it connects or its
+    /// previous answer went out (`VITRINE_HEADER_READ_TIMEOUT_SECONDS`, default 10).
+    pub header_read_timeout_seconds: f64,
+    /// Seconds a connection may go without reading or writing a byte before it is closed: an
+    /// idle keep-alive connection, a stalled upload body, a client that stopped reading
+    /// (`VITRINE_IDLE_TIMEOUT_SECONDS`, default 60).
+    pub idle_timeout_seconds: f64,
+    /// Seconds a request may take to be answered (`VITRINE_REQUEST_TIMEOUT_SECONDS`, default
+    /// 30); 503 `timeout` after that.
+    pub request_timeout_seconds: f64,
+    /// The same for uploads and media, whose bodies are large
+    /// (`VITRINE_UPLOAD_TIMEOUT_SECONDS`, default 3600: use resumable uploads for more).
+    pub upload_timeout_seconds: f64,
+    /// Open connections at most; more are answered 503 and closed
+    /// (`VITRINE_MAX_CONNECTIONS`, default 4096, and never more than the open-file limit allows).
+    pub max_connections: usize,
+    /// Requests being answered at once at most; more are answered 503 `overloaded` with
+    /// `Retry-After` at once (`VITRINE_MAX_IN_FLIGHT`, default 512).
+    pub max_in_flight: usize,
+    /// Largest product picture accepted, in pixels, read from its header before it is decoded
+    /// (`VITRINE_MAX_IMAGE_PIXELS`, default 25000000); larger ones get 422 `image_too_large`.
+    pub max_image_pixels: u64,
+    /// Product pictures processed at once at most (`VITRINE_IMAGE_WORKERS`, default 2); the
+    /// next ones wait up to 10 s, then get 503 `overloaded`.
+    pub image_workers: usize,
+    /// Per-client request budgets (the `[rate_limits]` section; see
+    /// `vitrine_api::rate::RateLimitConfig`).
+    pub rate_limits: vitrine_api::rate::RateLimitConfig,
+    /// Addresses of the load balancers in front of this process
+    /// (`VITRINE_TRUSTED_PROXIES='["10.0.0.5"]'`): from them, the client's address is read from
+    /// `X-Forwarded-For`; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The feed ranker: weights, priors, traffic-pool stages, rules and candidate sources
     /// (the `[feed]` section of the file; see `vitrine_feed::config::RankConfig`).
     pub feed: vitrine_feed::RankConfig,
@@ -101,6 +151,12 @@ impl Default for Config {
             max_live_tags: 5,
             order_expiry_minutes: 30.0,
             max_duration_seconds: 600,
+            transcode_time_factor: 6.0,
+            max_unfinished_uploads: 10,
+            max_unfinished_bytes: 20 << 30,
+            max_uploads_per_day: 200,
+            max_upload_minutes_per_day: 600,
+            min_free_disk_bytes: 1 << 30,
             max_long_side: 4096,
             max_fps: 120.0,
             worker_concurrency: 1,
@@ -113,6 +169,16 @@ impl Default for Config {
             session_idle_hours: 168.0,
             smtp_url: None,
             mail_from: "Vitrine <no-reply@localhost>".into(),
+            header_read_timeout_seconds: 10.0,
+            idle_timeout_seconds: 60.0,
+            request_timeout_seconds: 30.0,
+            upload_timeout_seconds: 3600.0,
+            max_connections: 4096,
+            max_in_flight: 512,
+            max_image_pixels: vitrine_shop::images::DEFAULT_MAX_PIXELS,
+            image_workers: 2,
+            rate_limits: vitrine_api::rate::RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
             feed: vitrine_feed::RankConfig::default(),
             web_vendor_dir: None,
         }
@@ -199,6 +265,38 @@ impl Config {
         vitrine_identity::sessions::SessionPolicy {
             lifetime_ms: ms(self.session_lifetime_hours),
             idle_ms: ms(self.session_idle_hours),
+        }
+    }
+
+    /// The per-creator upload quotas and the disk's floor.
+    pub fn upload_quotas(&self) -> vitrine_core::limits::UploadQuotas {
+        vitrine_core::limits::UploadQuotas {
+            max_unfinished_uploads: i64::from(self.max_unfinished_uploads),
+            max_unfinished_bytes: self.max_unfinished_bytes,
+            max_uploads_per_day: i64::from(self.max_uploads_per_day),
+            max_upload_minutes_per_day: i64::from(self.max_upload_minutes_per_day),
+            min_free_disk_bytes: self.min_free_disk_bytes,
+        }
+    }
+
+    /// The server's connection and request limits.
+    pub fn server_limits(&self) -> crate::server::ServerLimits {
+        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.001, 1e9));
+        crate::server::ServerLimits {
+            header_read_timeout: secs(self.header_read_timeout_seconds),
+            idle_timeout: secs(self.idle_timeout_seconds),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
+    /// What each request is admitted under.
+    pub fn admission(&self) -> crate::admission::Policy {
+        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.001, 1e9));
+        crate::admission::Policy {
+            request_timeout: secs(self.request_timeout_seconds),
+            upload_timeout: secs(self.upload_timeout_seconds),
+            max_in_flight: self.max_in_flight.max(1),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The `vitrine` binary's library half: configuration, wiring (database, store, routers, worker)
 //! and the upload client. `main.rs` only parses the command line.
 
+pub mod admission;
 pub mod app;
 pub mod bench;
 pub mod bench_feed;
@@ -12,6 +13,7 @@ pub mod identity;
 pub mod media;
 pub mod observability;
 pub mod seed;
+pub mod server;
 pub mod web;
 
 pub use app::{Application, Role};

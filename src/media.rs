@@ -6,11 +6,21 @@
 //! working with relative segment URLs; deployments that put a CDN in front of the bucket set
 //! `VITRINE_MEDIA_URL` and bypass this route.
 //!
-//! Caching: every object under a video's attempt prefix is written once, so it is immutable;
-//! playlists are the exception (a `playable` video's lowest rung grows, and the master playlist
-//! is replaced when the video becomes `ready`), so they must be revalidated.
+//! Caching: every object under a video's attempt prefix is written once, but a video can be
+//! deleted, so its objects are cached for an hour (a deleted clip leaves shared caches within
+//! that); product images are immutable; playlists (a `playable` video's lowest rung grows, and
+//! the master playlist is replaced when the video becomes `ready`) must be revalidated.
+//!
+//! A deleted video's objects answer 404 at once, although they are removed from the store only
+//! later (`vitrine_ingest::gc`): each request asks whether its video still exists (the answer is
+//! kept for a few seconds).
 
-use std::fmt::Write as _;
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::{
     body::Body,
@@ -44,6 +54,60 @@ pub fn router(state: &AppState) -> Router<AppState> {
             product_ranges,
         ))
         .layer(middleware::from_fn(cache_control))
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), Arc::new(Presence::default())),
+            only_existing_videos,
+        ))
+}
+
+/// Whether videos exist, as found in the last few seconds.
+#[derive(Default)]
+struct Presence(Mutex<HashMap<String, (bool, Instant)>>);
+
+impl Presence {
+    /// How long an answer is kept.
+    const TTL: Duration = Duration::from_secs(5);
+    /// Answers kept at most (the map is emptied when full: the cost is a query each).
+    const CAPACITY: usize = 50_000;
+
+    async fn exists(&self, db: &vitrine_core::db::Db, video: &str) -> Result<bool, ApiError> {
+        if let Some(&(exists, at)) = self.0.lock().unwrap().get(video) {
+            if at.elapsed() < Self::TTL {
+                return Ok(exists);
+            }
+        }
+        let exists = vitrine_core::videos::existing(db, &[video.to_owned()])
+            .await?
+            .contains(video);
+        let mut known = self.0.lock().unwrap();
+        if known.len() >= Self::CAPACITY {
+            known.clear();
+        }
+        known.insert(video.to_owned(), (exists, Instant::now()));
+        Ok(exists)
+    }
+}
+
+/// 404 for the objects of a video that no longer exists (deleted, its files not yet collected).
+async fn only_existing_videos(
+    State((state, presence)): State<(AppState, Arc<Presence>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let video = request
+        .uri()
+        .path()
+        .strip_prefix("/media/videos/")
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_owned);
+    if let Some(video) = video {
+        match presence.exists(&state.db, &video).await {
+            Ok(true) => {}
+            Ok(false) => return ApiError::NotFound("object").into_response(),
+            Err(e) => return e.into_response(),
+        }
+    }
+    next.run(request).await
 }
 
 /// The date a video's timeline starts at in its media playlists: `EXT-X-DATERANGE` needs
@@ -131,13 +195,18 @@ fn timeline_date(ms: i64) -> String {
     )
 }
 
-/// Playlists revalidate; everything else is immutable (see the module docs).
+/// Playlists revalidate, videos' objects are kept an hour, product images are immutable (see
+/// the module docs).
 async fn cache_control(request: Request, next: Next) -> Response {
-    let playlist = request.uri().path().ends_with(".m3u8");
+    let path = request.uri().path();
+    let playlist = path.ends_with(".m3u8");
+    let video = path.starts_with("/media/videos/");
     let mut response = next.run(request).await;
     if response.status().is_success() {
         let policy = if playlist {
             "no-cache"
+        } else if video {
+            "public, max-age=3600"
         } else {
             "public, max-age=31536000, immutable"
         };

@@ -4,7 +4,10 @@
 //! `vitrine_http_request_seconds`, `vitrine_upload_bytes_total`, `vitrine_queue_depth`,
 //! `vitrine_transcode_job_seconds{outcome}`, `vitrine_transcode_failures_total{reason}`.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -34,6 +37,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// How stale the reported queue depth may be.
+pub const DEPTH_TTL: Duration = Duration::from_secs(5);
+
 pub async fn track_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
@@ -50,14 +56,25 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     response
 }
 
-/// Prometheus text exposition; the queue depth is read from the database at scrape time, so
-/// every process reports the shared queue.
+/// Prometheus text exposition. The queue depth is read from the database (so every process
+/// reports the shared queue) at most once per [`DEPTH_TTL`], however often scrapers ask.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match vitrine_transcode::queue::depth(&state.db).await {
-        Ok(depth) => metrics::gauge!("vitrine_queue_depth").set(depth as f64),
-        Err(e) => tracing::warn!(error = %e, "could not read the queue depth"),
+    static READ_AT: Mutex<Option<Instant>> = Mutex::new(None);
+    let due = {
+        let mut read_at = READ_AT.lock().unwrap_or_else(|e| e.into_inner());
+        let due = read_at.is_none_or(|at| at.elapsed() >= DEPTH_TTL);
+        if due {
+            *read_at = Some(Instant::now());
+        }
+        due
+    };
+    if due {
+        match vitrine_transcode::queue::depth(&state.db).await {
+            Ok(depth) => metrics::gauge!("vitrine_queue_depth").set(depth as f64),
+            Err(e) => tracing::warn!(error = %e, "could not read the queue depth"),
+        }
     }
     (
         [("content-type", "text/plain; version=0.0.4")],

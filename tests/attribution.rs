@@ -310,3 +310,149 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
 }
 
 crate::on_each_database!(sales_are_credited_to_the_last_click_and_the_analytics_add_up,);
+
+/// The integrity rules: a click on a tag that is not live credits no one; a viewer's repeated
+/// taps count once; a creator buying through their own clip earns nothing and adds no GMV; a
+/// shop removes an affiliate's tag and blocks the affiliate.
+#[tokio::test(flavor = "multi_thread")]
+async fn clicks_self_purchases_and_blocked_affiliates() {
+    let app = TestApp::spawn_on(DbKind::Sqlite).await;
+    let creator = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let viewer = app.account("viewer", "Vic").await;
+    let clip = app.ready_clips(&creator.0, 1, 60_000).await.remove(0);
+    let r = post(
+        &app,
+        &merchant,
+        "/v1/products",
+        json!({"title": "Balm", "price": {"amount_minor": 1000, "currency": "USD"}, "stock": 100, "commission_bps": 1000}),
+    )
+    .await;
+    let balm = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shop = app.shop_of(&merchant).await;
+    let tag_as = |token: &str, start: i64| {
+        let (app, clip, balm) = (&app, &clip, &balm);
+        let token = token.to_owned();
+        async move {
+            post(
+                app,
+                &token,
+                &format!("/v1/videos/{clip}/tags"),
+                json!({"product_id": balm, "start_ms": start, "end_ms": start + 1000}),
+            )
+            .await
+        }
+    };
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let live = tag_as(&creator.1, 0).await;
+    assert_eq!(live.status(), StatusCode::CREATED);
+    let live = id(live.json().await.unwrap());
+    let pending = id(tag_as(&merchant, 5_000).await.json().await.unwrap());
+
+    // A click on the pending tag is refused; three quick taps on the live one count once.
+    let now = now_ms();
+    let click = |event: &str, viewer: &(String, String), tag: &str| json!({"id": event, "viewer_id": viewer.0, "video_id": clip, "type": "product_click", "tag_id": tag, "at": now});
+    let got = app
+        .events(&viewer.1, json!([click("p1", &viewer, &pending)]))
+        .await;
+    assert_eq!(got["accepted"], 0, "{got}");
+    assert_eq!(got["errors"][0]["code"], "tag_not_live", "{got}");
+    let got = app
+        .events(
+            &viewer.1,
+            json!([
+                click("c1", &viewer, &live),
+                click("c2", &viewer, &live),
+                click("c3", &viewer, &live)
+            ]),
+        )
+        .await;
+    assert_eq!(got["accepted"], 3, "{got}");
+
+    // The creator buys through their own clip; the viewer buys too.
+    app.events(&creator.1, json!([click("own", &creator, &live)]))
+        .await;
+    buy(&app, &creator, &balm, 2, "self").await;
+    buy(&app, &viewer, &balm, 1, "fan").await;
+    let earnings = app
+        .get_json("/v1/creators/me/earnings", Some(&creator.1))
+        .await;
+    let row = earnings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["video_id"] == clip.as_str())
+        .unwrap_or_else(|| panic!("{earnings}"))
+        .clone();
+    assert_eq!(
+        row["clicks"], 2,
+        "the viewer's three taps and the creator's: {row}"
+    );
+    assert_eq!(row["orders"], 1, "only the viewer's order: {row}");
+    assert_eq!(row["gmv"]["amount_minor"], 1000, "{row}");
+    assert_eq!(row["commission"]["amount_minor"], 100, "{row}");
+
+    // The shop removes the affiliate's tag, then blocks the affiliate.
+    let r = app
+        .delete(&format!("/v1/videos/{clip}/tags/{live}"), &merchant)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let again = tag_as(&creator.1, 10_000).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let blocked = format!("/v1/shops/{shop}/blocked-affiliates/{}", creator.0);
+    for _ in 0..2 {
+        let r = app
+            .client
+            .put(app.url(&blocked))
+            .bearer_auth(&merchant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let tags = app
+        .get_json(&format!("/v1/videos/{clip}/tags"), Some(&creator.1))
+        .await;
+    let ids: Vec<String> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| id(t.clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![pending.clone()],
+        "the affiliate's tags are gone, the shop's stays"
+    );
+    let r = tag_as(&creator.1, 20_000).await;
+    common::assert_error(r, StatusCode::FORBIDDEN, "blocked_by_shop").await;
+    let list = app
+        .get_json(
+            &format!("/v1/shops/{shop}/blocked-affiliates"),
+            Some(&merchant),
+        )
+        .await;
+    assert_eq!(list[0]["account_id"], creator.0.as_str(), "{list}");
+    // The shop cannot block its own people.
+    let me = app.get_json("/v1/me", Some(&merchant)).await;
+    let r = app
+        .client
+        .put(app.url(&format!(
+            "/v1/shops/{shop}/blocked-affiliates/{}",
+            me["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&merchant)
+        .send()
+        .await
+        .unwrap();
+    common::assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "shop_member").await;
+    let r = app.delete(&blocked, &merchant).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        tag_as(&creator.1, 20_000).await.status(),
+        StatusCode::CREATED
+    );
+}

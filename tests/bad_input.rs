@@ -303,15 +303,14 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
     let r = app.client.put(app.url("/v1/feed")).send().await.unwrap();
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
-    // The video survived all of that, with its one (pending) tag.
+    // The video survived all of that, with its one (pending) tag, which only its creator (and
+    // the tag's shop) see.
     let still = app.get_video(video_id).await;
     assert_eq!(still["status"], video["status"]);
-    let tags: Value = app
-        .get(&format!("/v1/videos/{video_id}/tags"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/v1/videos/{video_id}/tags");
+    let public = app.get_json(&path, None).await;
+    assert_eq!(public.as_array().unwrap().len(), 0, "{public}");
+    let tags = app.get_json(&path, Some(&creator)).await;
     assert_eq!(tags.as_array().unwrap().len(), 1);
     assert_eq!(tags[0]["status"], "pending");
 }

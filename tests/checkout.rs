@@ -15,6 +15,11 @@ async fn app(db: DbKind, order_expiry_minutes: f64) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.order_expiry_minutes = order_expiry_minutes;
+    // These buyers retry, race and pay twice on purpose: budgets are `hardening.rs`'s subject.
+    config.rate_limits.orders = vitrine_api::rate::Rate {
+        per_minute: 6_000,
+        burst: 1_000,
+    };
     if db == DbKind::Postgres {
         config.database_url = Some(fresh_postgres_url().await);
     }

@@ -117,7 +117,14 @@ fn check_ready(row: &Row, video: &Value) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_file_in_the_media_manifest_ends_as_expected() {
-    let app = TestApp::spawn().await;
+    // One creator uploads the whole manifest at once: more than the uploads budget allows.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.rate_limits.uploads = vitrine_api::rate::Rate {
+        per_minute: 600,
+        burst: 200,
+    };
+    let app = TestApp::spawn_with(config, vitrine::Role::All, Some(dir)).await;
     let (_, token) = app.account("creator", "tester").await;
     let rows = manifest();
     assert!(rows.len() >= 25, "the manifest lists the shared media");

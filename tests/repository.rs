@@ -41,6 +41,7 @@ crate::on_each_database!(
     ready_videos_page_newest_first_without_gaps_or_repeats,
     a_creators_videos_page_newest_first_and_only_theirs,
     concurrent_workers_never_lease_the_same_job,
+    creators_take_turns_in_the_queue,
     an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out,
     retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
     tags_carry_live_product_data_and_go_with_their_video,
@@ -320,6 +321,32 @@ async fn concurrent_workers_never_lease_the_same_job(kind: DbKind) {
     assert_eq!(unique.len(), 12);
 }
 
+/// One creator's burst of uploads does not make another creator wait for all of it.
+async fn creators_take_turns_in_the_queue(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let busy = creator(&db).await;
+    let other = account(&db, ScriptRole::Creator, "other").await.id;
+    let mut burst = Vec::new();
+    for _ in 0..5 {
+        burst.push(queued_video(&db, &busy).await);
+    }
+    let late = queued_video(&db, &other).await;
+    let mut order = Vec::new();
+    while let Some(lease) = queue::lease(&db, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        order.push(lease.video_id);
+    }
+    assert_eq!(order.len(), 6);
+    assert_eq!(order[0], burst[0], "the oldest job first");
+    assert_eq!(
+        order[1], late,
+        "then the other creator's, not the burst's second"
+    );
+    assert_eq!(&order[2..], &burst[1..], "the burst keeps its own order");
+}
+
 async fn an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(kind: DbKind) {
     let (db, _dir) = fresh_db(kind).await;
     let creator = creator(&db).await;
@@ -473,10 +500,10 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
         label: None,
         status: TagStatus::Live,
     };
-    tags::create(&db, &video, &merchant.id, &live(3000, 4000))
+    tags::create(&db, &video, &merchant.id, &live(3000, 4000), 5)
         .await
         .unwrap();
-    tags::create(&db, &video, &merchant.id, &live(0, 1000))
+    tags::create(&db, &video, &merchant.id, &live(0, 1000), 5)
         .await
         .unwrap();
     let urls = vitrine_api::state::Urls {

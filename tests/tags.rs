@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_error, media, test_config, TestApp};
+use common::{assert_error, fresh_postgres_url, media, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
@@ -244,7 +244,7 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
-    // Either side removes a tag.
+    // Either side removes a tag; the shop an affiliate's tag on its product too.
     let r = app
         .delete(
             &format!(
@@ -254,24 +254,21 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
             &w.merchant,
         )
         .await;
-    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app
         .delete(&format!("/v1/videos/{video}/tags/{pending_id}"), &w.creator)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let all: Value = app
-        .get(&format!("/v1/videos/{video}/tags"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app
+        .get_json(&format!("/v1/videos/{video}/tags"), Some(&w.creator))
+        .await;
     let statuses: Vec<_> = all
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["live", "rejected"], "{all}");
+    assert_eq!(statuses, ["rejected"], "{all}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -378,12 +375,9 @@ async fn limits_pins_labels_variants_and_stock_decide_what_viewers_see() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(shown(app, video).await.is_empty());
-    let all: Value = app
-        .get(&format!("/v1/videos/{video}/tags"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app
+        .get_json(&format!("/v1/videos/{video}/tags"), Some(&w.creator))
+        .await;
     assert_eq!(all.as_array().unwrap().len(), 3, "still stored");
 }
 
@@ -443,12 +437,9 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
-    let all: Value = app
-        .get(&format!("/v1/videos/{video}/tags"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app
+        .get_json(&format!("/v1/videos/{video}/tags"), Some(&creator))
+        .await;
     let by_id = |id: &str| {
         all.as_array()
             .unwrap()
@@ -478,12 +469,9 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
         .execute(app.state.db.pool())
         .await
         .unwrap();
-    let all: Value = app
-        .get(&format!("/v1/videos/{video}/tags"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app
+        .get_json(&format!("/v1/videos/{video}/tags"), Some(&creator))
+        .await;
     let statuses: Vec<_> = all
         .as_array()
         .unwrap()
@@ -495,4 +483,164 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
         .as_str()
         .unwrap()
         .contains("only 800 ms long"));
+}
+
+/// Ten tags going live at once on a video that shows at most three: three do, on both
+/// databases, whether they are placed live or approved.
+async fn the_live_tag_limit_holds_under_concurrency(db: DbKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.max_live_tags = 3;
+    if db == DbKind::Postgres {
+        config.database_url = Some(fresh_postgres_url().await);
+    }
+    let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
+    let (creator_id, creator) = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let serum = product(
+        &app,
+        &merchant,
+        json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "USD"}, "stock": 9, "commission_bps": 1000}),
+    )
+    .await;
+    let serum = serum["id"].as_str().unwrap();
+    let clips = app.ready_clips(&creator_id, 2, 60_000).await;
+
+    let count = |results: &[(StatusCode, Value)], status: StatusCode| {
+        results.iter().filter(|(s, _)| *s == status).count()
+    };
+    // The creator's affiliate tags go live as they are placed.
+    let placed = futures::future::join_all((0..10).map(|i| {
+        let (app, creator, clip) = (&app, &creator, &clips[0]);
+        async move {
+            let r = tag(
+                app,
+                creator,
+                clip,
+                json!({"product_id": serum, "start_ms": i * 1000, "end_ms": i * 1000 + 500}),
+            )
+            .await;
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    assert_eq!(count(&placed, StatusCode::CREATED), 3, "{placed:?}");
+    assert_eq!(count(&placed, StatusCode::CONFLICT), 7, "{placed:?}");
+    assert!(placed
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .all(|(_, b)| b["error"]["code"] == "too_many_tags"));
+
+    // The merchant's tags wait; the creator approves ten at once.
+    let mut pending = Vec::new();
+    for i in 0..10 {
+        let r = tag(
+            &app,
+            &merchant,
+            &clips[1],
+            json!({"product_id": serum, "start_ms": i * 1000, "end_ms": i * 1000 + 500}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        pending.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let approved = futures::future::join_all(pending.iter().map(|t| {
+        let (app, creator, clip) = (&app, &creator, &clips[1]);
+        async move {
+            let r = decide(app, creator, clip, t, "approve").await;
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    assert_eq!(count(&approved, StatusCode::OK), 3, "{approved:?}");
+    assert_eq!(count(&approved, StatusCode::CONFLICT), 7, "{approved:?}");
+    for clip in &clips {
+        let live: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE video_id = $1 AND status = 'live'")
+                .bind(clip)
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(live, 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_tag_limit_holds_under_concurrency_sqlite() {
+    the_live_tag_limit_holds_under_concurrency(DbKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_tag_limit_holds_under_concurrency_postgres() {
+    the_live_tag_limit_holds_under_concurrency(DbKind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_and_rejected_tags_are_shown_only_to_the_creator_and_the_seller() {
+    let w = world(5).await;
+    let app = &w.app;
+    let (_, rival) = app.account("merchant", "Rival Co").await;
+    let (_, viewer) = app.account("viewer", "Vic").await;
+    let balm = product(
+        app,
+        &w.merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 999, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let balm = balm["id"].as_str().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = tag(
+            app,
+            &w.merchant,
+            &w.video,
+            json!({"product_id": balm, "start_ms": i * 100, "end_ms": i * 100 + 50}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        decide(app, &w.creator, &w.video, &ids[0], "approve")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        decide(app, &w.creator, &w.video, &ids[1], "reject")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let seen = |token: Option<String>| {
+        let path = format!("/v1/videos/{}/tags", w.video);
+        async move {
+            let tags = app.get_json(&path, token.as_deref()).await;
+            let mut statuses: Vec<String> = tags
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["status"].as_str().unwrap().to_owned())
+                .collect();
+            statuses.sort();
+            statuses
+        }
+    };
+    let everything = vec!["live".to_owned(), "pending".into(), "rejected".into()];
+    assert_eq!(seen(Some(w.creator.clone())).await, everything);
+    assert_eq!(seen(Some(w.merchant.clone())).await, everything);
+    assert_eq!(seen(None).await, vec!["live".to_owned()]);
+    assert_eq!(seen(Some(viewer)).await, vec!["live".to_owned()]);
+    assert_eq!(seen(Some(rival)).await, vec!["live".to_owned()]);
 }

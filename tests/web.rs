@@ -181,8 +181,11 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
     )
     .await;
 
-    // The approval and the upload happened on the server.
-    let tags: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
+    // The approval and the upload happened on the server (the rejected tag shows to the
+    // creator, not to everyone).
+    let tags: Value = app
+        .get_json(&format!("/v1/videos/{clip}/tags"), Some(&creator.1))
+        .await;
     let status = |id: &str| {
         tags.as_array()
             .unwrap()
@@ -250,8 +253,12 @@ async fn the_merchant_console_tags_a_product_on_the_timeline_and_viewers_see_it_
     let tag = created["tag"].as_str().unwrap().to_owned();
 
     // As the merchant set it on the timeline: 20 % to 50 % of the 10 s clip, pinned at the
-    // centre, waiting for the creator.
-    let tags: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
+    // centre, waiting for the creator (and shown to the shop, not yet to everyone).
+    let public: Value = app.get_json(&format!("/v1/videos/{clip}/tags"), None).await;
+    assert_eq!(public.as_array().unwrap().len(), 0, "{public}");
+    let tags: Value = app
+        .get_json(&format!("/v1/videos/{clip}/tags"), Some(&merchant.1))
+        .await;
     let t = &tags[0];
     assert_eq!(
         (t["id"].as_str(), t["status"].as_str()),

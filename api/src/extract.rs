@@ -144,6 +144,27 @@ impl Caller {
     }
 }
 
+/// The client's address: the peer's, or the one a trusted proxy forwarded (set by the server's
+/// admission layer; the peer's own address where that layer did not run).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(addr) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*addr);
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        Ok(ClientAddr(peer))
+    }
+}
+
 /// Resolved once per request (several extractors may ask).
 #[derive(Clone)]
 struct Resolved(Option<Caller>);
@@ -303,8 +324,9 @@ impl FromRequestParts<AppState> for NotCrossSite {
     }
 }
 
-/// `Json<T>` whose rejections use our error format: 400 for malformed JSON, 415 for a missing
-/// content type, 422 for JSON of the wrong shape.
+/// `Json<T>` whose rejections use our error format: 400 for malformed JSON, 413 for a body
+/// over the limit, 415 for a missing content type, 422 for JSON of the wrong shape or text with
+/// a NUL character (which PostgreSQL cannot store, so neither database gets it).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -315,20 +337,72 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::invalid("invalid_body", e.body_text()))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
                 "expected Content-Type: application/json".into(),
-            )),
-            Err(e) => Err(ApiError::bad_request("malformed_json", e.body_text())),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(e.body_text()),
+                _ => ApiError::bad_request("unreadable_body", e.body_text()),
+            })?;
+        let value = match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => v,
+            Err(JsonRejection::JsonDataError(e)) => {
+                return Err(ApiError::invalid("invalid_body", e.body_text()))
+            }
+            Err(e) => return Err(ApiError::bad_request("malformed_json", e.body_text())),
+        };
+        if json_has_nul(&bytes) {
+            return Err(nul_refused());
+        }
+        Ok(ApiJson(value))
     }
 }
 
-/// `Query<T>` with our error format (400).
+/// `application/json` or any `…+json` type.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(media_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON document has a string (or key) with a NUL character. JSON can only spell one
+/// as the escape `\u0000`, so the bytes are searched for that first and parsed only when found.
+pub fn json_has_nul(json: &[u8]) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            serde_json::Value::Object(fields) => {
+                fields.iter().any(|(k, v)| k.contains('\0') || walk(v))
+            }
+            _ => false,
+        }
+    }
+    json.windows(6).any(|w| w == b"\\u0000")
+        && serde_json::from_slice::<serde_json::Value>(json).is_ok_and(|v| walk(&v))
+}
+
+/// Text with a NUL character: no database column stores it the same way.
+pub fn nul_refused() -> ApiError {
+    ApiError::invalid(
+        "invalid_text",
+        "text must not contain NUL (U+0000) characters",
+    )
+}
+
+/// `Query<T>` with our error format (400; 422 for text with a NUL character).
 pub struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -339,14 +413,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+        let value = match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => v,
             Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(ApiError::bad_request("invalid_query", e.body_text()))
+                return Err(ApiError::bad_request("invalid_query", e.body_text()))
             }
-            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+            Err(e) => return Err(ApiError::bad_request("invalid_query", e.body_text())),
+        };
+        let query = parts.uri.query().unwrap_or_default();
+        if query.contains("%00") && query_has_nul(query) {
+            return Err(nul_refused());
         }
+        Ok(ApiQuery(value))
     }
+}
+
+fn query_has_nul(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0'))
 }
 
 /// A list's `?limit=`: `default` when absent, else 1..=`max` or 400 `invalid_limit`.

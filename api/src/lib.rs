@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod rate;
 pub mod state;
 pub mod views;
 

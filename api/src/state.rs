@@ -3,7 +3,10 @@
 use std::{path::PathBuf, sync::Arc};
 
 use vitrine_assets::Store;
-use vitrine_core::{db::Db, limits::MediaLimits};
+use vitrine_core::{
+    db::Db,
+    limits::{MediaLimits, UploadQuotas},
+};
 use vitrine_identity::{mail::Mailer, sessions::SessionPolicy};
 
 /// Shared by every handler; cheap to clone.
@@ -17,6 +20,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Mail to people (verification and reset links).
     pub mail: Arc<Mailer>,
+    /// Per-client request budgets.
+    pub rate: Arc<crate::rate::RateLimits>,
 }
 
 /// How the URLs we hand out are built.
@@ -48,4 +53,10 @@ pub struct Limits {
     pub upload_expiry: std::time::Duration,
     /// Duration, size and frame-rate limits for uploaded videos.
     pub media: MediaLimits,
+    /// Per-creator upload quotas and the disk's free-space floor.
+    pub quotas: UploadQuotas,
+    /// Largest product picture accepted, in pixels (read from its header before decoding).
+    pub max_image_pixels: u64,
+    /// Product pictures decoded at once at most (each may take a few hundred MB while it is).
+    pub image_work: Arc<tokio::sync::Semaphore>,
 }

@@ -254,6 +254,16 @@ impl Db {
         }
     }
 
+    /// Row-locking suffix for "read this row, then decide what to write" inside a transaction
+    /// (`begin`): PostgreSQL locks the rows read until the transaction ends; SQLite's write
+    /// transactions already run one at a time.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// Makes `tx` the only holder of lock `key` until it ends: a one-time job (an upgrade that
     /// every process starting at once would run) runs in one of them, the others wait and then
     /// find nothing left to do. PostgreSQL: a transaction-scoped advisory lock; SQLite: write

@@ -277,12 +277,14 @@ pub async fn list_ready(
     rows.iter().map(from_row).collect()
 }
 
-/// A worker starts on the video: `processing`, progress 0. Only from `queued` or `processing`
-/// (a retry), never from a terminal state.
+/// A worker starts on the video: `processing`, progress 0, nothing listed. Only from `queued`,
+/// `processing` (a retry) or `playable` (the worker that published the lowest rung died: its
+/// playlist would never end, so the new attempt publishes its own), never from a terminal
+/// state.
 pub async fn mark_processing(db: &Db, id: &VideoId) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE videos SET status = 'processing', progress = 0, updated_at = $1 \
-         WHERE id = $2 AND status IN ('queued', 'processing')",
+        "UPDATE videos SET status = 'processing', progress = 0, outputs = NULL, updated_at = $1 \
+         WHERE id = $2 AND status IN ('queued', 'processing', 'playable')",
     )
     .bind(now_ms())
     .bind(id.as_str())
@@ -411,10 +413,63 @@ pub async fn mark_failed(tx: &mut Tx, id: &VideoId, reason: &str) -> Result<(), 
     Ok(())
 }
 
+/// Deletes a video's row (its job, tags and counts go with it: a worker transcoding it loses
+/// its lease) and leaves a tombstone so its objects are removed in the background
+/// (`vitrine_ingest::gc`). Whether it existed.
 pub async fn delete(db: &Db, id: &VideoId) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
     let done = sqlx::query("DELETE FROM videos WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() > 0 {
+        sqlx::query(
+            "INSERT INTO deleted_videos (id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deleted videos whose objects are still to be removed: deleted before `before`, oldest first.
+pub async fn deleted_before(db: &Db, before: i64, limit: i64) -> sqlx::Result<Vec<VideoId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM deleted_videos WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(ids.into_iter().map(VideoId::from_db).collect())
+}
+
+/// A deleted video's objects are gone.
+pub async fn forget_deleted(db: &Db, id: &VideoId) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM deleted_videos WHERE id = $1")
         .bind(id.as_str())
         .execute(db.pool())
         .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(())
+}
+
+/// Of `ids`, those that name a video (any status).
+pub async fn existing(db: &Db, ids: &[String]) -> sqlx::Result<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM videos WHERE id IN ({})",
+            crate::db::placeholder_list(chunk.len(), 1)
+        );
+        let sql = db.backend().sql(&sql);
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        found.extend(query.fetch_all(db.pool()).await?);
+    }
+    Ok(found)
 }

@@ -2,6 +2,8 @@
 //! Every field has a default; operators override them in the `[feed]` section of the
 //! configuration file.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +26,14 @@ pub struct RankConfig {
     /// shop's attributed GMV) must outweigh: sales are rare and lumpy, so one order on a clip
     /// seen twice does not make it a best-seller.
     pub gpm_prior_impressions: f64,
+    /// Prices and sales in every currency are compared in one reference currency: each
+    /// currency's value in it, per major unit (`{ USD = 1.0, EUR = 1.08, … }`; the minor-unit
+    /// digits come from ISO 4217). A currency missing here earns no commerce term: set your
+    /// own rates.
+    pub currency_rates: BTreeMap<String, f64>,
+    /// The price term counts a product's price up to this much (in the reference currency): a
+    /// very dear product cannot buy the commerce slot on its price alone.
+    pub max_commerce_price: f64,
     /// How much the viewer's affinity to a clip's creator, its products' categories and its
     /// co-engagement with what they liked can raise its score (each term saturates at this).
     pub affinity: AffinityWeights,
@@ -115,6 +125,8 @@ impl Default for RankConfig {
             viewer_prior_strength: 3.0,
             commerce_weight: 0.5,
             gpm_prior_impressions: 1000.0,
+            currency_rates: default_rates(),
+            max_commerce_price: 200.0,
             affinity: AffinityWeights::default(),
             freshness_half_life_hours: 72.0,
             freshness_floor: 0.5,
@@ -192,13 +204,63 @@ impl Default for Sources {
     }
 }
 
+/// Rough values of common currencies in US dollars (late 2026): a default that keeps one
+/// currency's prices from dwarfing another's, not an exchange service.
+fn default_rates() -> BTreeMap<String, f64> {
+    [
+        ("USD", 1.0),
+        ("EUR", 1.08),
+        ("GBP", 1.27),
+        ("CHF", 1.13),
+        ("CAD", 0.73),
+        ("AUD", 0.66),
+        ("NZD", 0.60),
+        ("JPY", 0.0066),
+        ("CNY", 0.14),
+        ("HKD", 0.128),
+        ("SGD", 0.74),
+        ("KRW", 0.00072),
+        ("INR", 0.012),
+        ("IDR", 0.000063),
+        ("VND", 0.00004),
+        ("THB", 0.029),
+        ("MYR", 0.22),
+        ("PHP", 0.017),
+        ("BRL", 0.18),
+        ("MXN", 0.055),
+        ("SEK", 0.095),
+        ("NOK", 0.093),
+        ("DKK", 0.145),
+        ("PLN", 0.25),
+        ("TRY", 0.029),
+        ("AED", 0.27),
+        ("SAR", 0.27),
+        ("ZAR", 0.055),
+        ("KWD", 3.25),
+    ]
+    .into_iter()
+    .map(|(code, rate)| (code.to_owned(), rate))
+    .collect()
+}
+
 impl RankConfig {
+    /// `amount_minor` of `currency` in major units of the reference currency: its ISO 4217
+    /// minor-unit digits, then its rate. `None` for a currency without a rate.
+    pub fn in_reference(&self, amount_minor: i64, currency: &str) -> Option<f64> {
+        let rate = *self.currency_rates.get(currency)?;
+        let digits = iso_currency::Currency::from_code(currency)
+            .and_then(|c| c.exponent())
+            .unwrap_or(2);
+        Some(amount_minor as f64 / 10f64.powi(i32::from(digits)) * rate)
+    }
+
     /// Refuses settings that would make the ranker misbehave rather than merely rank badly.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("prior_strength", self.prior_strength),
             ("viewer_prior_strength", self.viewer_prior_strength),
             ("gpm_prior_impressions", self.gpm_prior_impressions),
+            ("max_commerce_price", self.max_commerce_price),
             ("freshness_half_life_hours", self.freshness_half_life_hours),
             ("affinity_half_life_days", self.affinity_half_life_days),
             ("trend_half_life_hours", self.trend_half_life_hours),
@@ -218,6 +280,15 @@ impl RankConfig {
                 return Err(format!("feed.{name} must be between 0 and 1"));
             }
         }
+        if let Some((code, _)) = self
+            .currency_rates
+            .iter()
+            .find(|(_, &rate)| !(rate.is_finite() && rate > 0.0))
+        {
+            return Err(format!(
+                "feed.currency_rates.{code} must be a positive number"
+            ));
+        }
         if self.pool_every < 1 || self.commerce_every < 1 {
             return Err("feed.pool_every and feed.commerce_every must be at least 1".into());
         }
@@ -235,5 +306,34 @@ impl RankConfig {
                 .map(|s| s.impressions)
                 .sum::<i64>()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_compared_in_one_currency_with_each_ones_minor_digits() {
+        let cfg = RankConfig::default();
+        assert_eq!(cfg.in_reference(1_999, "USD"), Some(19.99));
+        // Yen have no minor unit, dinars three.
+        let yen = cfg.in_reference(1_000, "JPY").unwrap();
+        assert!((yen - 6.6).abs() < 1e-9, "{yen}");
+        let dinar = cfg.in_reference(1_000, "KWD").unwrap();
+        assert!((dinar - 3.25).abs() < 1e-9, "{dinar}");
+        assert_eq!(cfg.in_reference(1_000, "XXX"), None, "no rate, no term");
+    }
+
+    #[test]
+    fn a_rate_that_is_not_positive_is_refused() {
+        let mut cfg = RankConfig::default();
+        cfg.currency_rates.insert("EUR".into(), 0.0);
+        assert!(cfg.validate().unwrap_err().contains("currency_rates.EUR"));
+        let cfg = RankConfig {
+            max_commerce_price: -1.0,
+            ..RankConfig::default()
+        };
+        assert!(cfg.validate().is_err());
     }
 }

@@ -7,7 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::{extract::State, Extension, Json};
+use axum::{
+    extract::State,
+    response::{IntoResponse, Response},
+    Extension, Json,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
@@ -15,6 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
     extract::{ApiJson, Caller},
+    rate::{Budget, Client},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
@@ -114,13 +119,14 @@ pub struct EventsResult {
     responses(
         (status = 200, body = EventsResult),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: too many events from this viewer (Retry-After)"),
     ))]
 async fn post_events(
     State(state): State<AppState>,
     Extension(ranker): Extension<Ranker>,
     caller: Caller,
     ApiJson(batch): ApiJson<EventBatch>,
-) -> ApiResult<Json<EventsResult>> {
+) -> ApiResult<Response> {
     caller.allow(Scope::EventsWrite)?.personal()?;
     if batch.events.len() > MAX_BATCH {
         return Err(ApiError::invalid(
@@ -128,9 +134,17 @@ async fn post_events(
             format!("send at most {MAX_BATCH} events per request"),
         ));
     }
-    Ok(Json(
-        ingest(&state, &ranker, caller.id(), batch.events).await?,
-    ))
+    // Each event spends one unit of the viewer's budget, whatever the batching.
+    let cost = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
+    let charge = state.rate.charge(
+        Budget::EventItems,
+        &Client::Account(caller.id().clone()),
+        cost,
+    );
+    if let Some(refused) = charge.filter(|c| !c.allowed) {
+        return Ok(refused.refusal());
+    }
+    Ok(Json(ingest(&state, &ranker, caller.id(), batch.events).await?).into_response())
 }
 
 /// Checks, stores and applies one viewer's events (what `POST /v1/events` does after
@@ -272,12 +286,15 @@ async fn ingest_with(
                     continue;
                 };
                 let video: VideoId = event.video_id.parse().expect("checked above");
+                let is_click = kind == "product_click";
                 match attribution::clicked(&state.db, &video, &tag).await? {
+                    Ok(click) => is_click.then_some(click),
+                    // Other events may name a tag whatever its state; a click needs a live one.
+                    Err(attribution::ClickError::NotLive) if !is_click => None,
                     Err(e) => {
-                        errors.push(error("unknown_tag", e.to_string()));
+                        errors.push(error(e.code(), e.to_string()));
                         continue;
                     }
-                    Ok(click) => (kind == "product_click").then_some(click),
                 }
             }
         };

@@ -56,6 +56,7 @@ pub struct Counts {
     pub product_clicks: i64,
     /// Units bought through this clip's tags (the shop's attribution).
     pub purchases: i64,
+    /// Their GMV, in hundredths of the reference currency (`RankConfig::currency_rates`).
     pub gmv_minor: i64,
     /// Σ of each viewer's best watch ratio (capped at 1), over `watched` viewers.
     pub watch_sum: f64,
@@ -233,7 +234,8 @@ pub fn advance(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Commerce {
     pub categories: Vec<String>,
-    /// Highest price among its visible products, in major units (minor / 100).
+    /// Highest price among its visible products, in major units of the reference currency
+    /// (`RankConfig::currency_rates`), at most `max_commerce_price`.
     pub price: f64,
 }
 

@@ -289,7 +289,7 @@ impl Ranker {
         }
         w.since = Some(started);
         if what.sales || what.full {
-            let sales = store::sales(db).await?;
+            let sales = store::sales(db, &self.0.cfg).await?;
             if sales != w.sales {
                 w.sales = sales;
                 changed = true;
@@ -355,6 +355,8 @@ impl Ranker {
     /// Keeps the catalog fresh until `shutdown`.
     pub async fn run(self, db: Db, shutdown: CancellationToken) {
         let mut tick: u64 = 0;
+        // No catalog yet (the first load failed): the first pass reads everything.
+        let mut failed = self.0.catalog.read().unwrap_or_else(|e| e.into_inner()).0 == 0;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -371,7 +373,12 @@ impl Ranker {
             if let Err(e) = self.drop_changed_viewers(&db).await {
                 tracing::warn!(error = ?e, "reading which viewers changed failed; retrying");
             }
+            // After a failure (at start, say) the next pass reads everything again.
+            let what = if failed { Refresh::ALL } else { what };
+            failed = false;
             if let Err(e) = self.refresh(&db, what).await {
+                failed = true;
+                metrics::counter!("vitrine_catalog_refresh_failures_total").increment(1);
                 tracing::warn!(error = ?e, "feed catalog refresh failed; serving the previous one");
             }
         }

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use sqlx::{AnyConnection, Row};
 use vitrine_api::views::Distribution;
-use vitrine_core::db::{placeholder_list as list, placeholder_rows as values, Backend, Db, Tx};
+use vitrine_core::{
+    db::{placeholder_list as list, placeholder_rows as values, Backend, Db, Tx},
+    money::saturating_minor,
+};
 
 use crate::{
     catalog::ViewerState,
@@ -932,22 +935,29 @@ pub struct Sales {
     pub sales: HashMap<String, (i64, i64)>,
 }
 
-pub async fn sales(db: &Db) -> sqlx::Result<Sales> {
+pub async fn sales(db: &Db, cfg: &RankConfig) -> sqlx::Result<Sales> {
     let mut selling: HashMap<String, Commerce> = HashMap::new();
-    for (video, category, price_minor) in vitrine_shop::tags::visible_commerce(db).await? {
+    for (video, category, price_minor, currency) in vitrine_shop::tags::visible_commerce(db).await?
+    {
         let c = selling.entry(video).or_default();
         if let Some(k) = category {
             if !c.categories.contains(&k) {
                 c.categories.push(k);
             }
         }
-        c.price = c.price.max(price_minor as f64 / 100.0);
+        if let Some(price) = cfg.in_reference(price_minor, &currency) {
+            c.price = c.price.max(price.min(cfg.max_commerce_price));
+        }
     }
-    let sales = vitrine_shop::attribution::sales_by_video(db)
-        .await?
-        .into_iter()
-        .map(|(v, units, gmv)| (v, (units, gmv)))
-        .collect();
+    let mut sales: HashMap<String, (i64, i64)> = HashMap::new();
+    for (video, currency, units, gmv) in vitrine_shop::attribution::sales_by_video(db).await? {
+        let sold = sales.entry(video).or_default();
+        sold.0 = sold.0.saturating_add(units);
+        let cents = cfg
+            .in_reference(gmv, &currency)
+            .map_or(0, |major| saturating_minor(major * 100.0));
+        sold.1 = sold.1.saturating_add(cents);
+    }
     Ok(Sales { selling, sales })
 }
 

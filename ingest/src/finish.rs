@@ -74,7 +74,7 @@ pub async fn admit(state: &AppState, upload: &mut Upload) -> anyhow::Result<()> 
         }
     }
 
-    match upload::check(state, local.path()).await {
+    match upload::check(state, &upload.creator_id, local.path()).await {
         Ok(info) => {
             let mut tx = state.db.begin().await?;
             let admitted = videos::admit(

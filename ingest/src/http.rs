@@ -17,7 +17,6 @@ use vitrine_api::{
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
-use vitrine_assets::keys;
 use vitrine_core::{
     ids::VideoId,
     videos::{self, VideoStatus},
@@ -78,6 +77,8 @@ pub struct UploadQuery {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a usable video: the code says why"),
+        (status = 429, body = ErrorBody, description = "a quota: too many unfinished uploads, or uploads today (Retry-After)"),
+        (status = 507, body = ErrorBody, description = "insufficient_storage: the server is short of disk space"),
     ))]
 async fn upload_video(
     State(state): State<AppState>,
@@ -106,6 +107,7 @@ async fn upload_video(
             "the upload is larger than the limit of {limit} bytes"
         )));
     }
+    crate::quota::check_new_upload(&state, &creator.id, declared).await?;
 
     let spooled = spool(body.into_data_stream(), &state.limits.spool_dir, limit)
         .await
@@ -258,7 +260,8 @@ async fn my_videos(
     Ok(Json(MyVideosPage { items, next_cursor }))
 }
 
-/// Delete a video and every object it produced (its creator only).
+/// Delete a video and every object it produced (its creator only): it is gone at once (its
+/// media answer 404), its files are removed in the background within a few minutes.
 #[utoipa::path(delete, path = "/v1/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "Video id (vid_…)")),
     security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
@@ -278,18 +281,8 @@ async fn delete_video(
             "only the video's creator can delete it",
         ));
     }
-    // Objects first, the row last: if the store fails half-way the video still exists and the
-    // creator's retry of the DELETE finishes the job; nothing is orphaned without a row.
-    state
-        .store
-        .delete_prefix(&keys::video_prefix(id.as_str()))
-        .await
-        .map_err(anyhow::Error::new)?;
-    state
-        .store
-        .delete(&keys::original(id.as_str()))
-        .await
-        .map_err(anyhow::Error::new)?;
+    // The row goes now (its media answer 404 from here on, its job stops); the objects go in
+    // the background once any worker still writing them has stopped (`gc`).
     videos::delete(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,9 @@
 //! and finishes any whose last request died.
 
 pub mod finish;
+pub mod gc;
 pub mod http;
+pub mod quota;
 pub mod spool;
 pub mod sweep;
 pub mod tus;

@@ -22,11 +22,26 @@ const BATCH: i64 = 100;
 /// How long a stored upload may wait for the request finishing it before the sweep steps in.
 const STRANDED_AFTER_MS: i64 = 60_000;
 
-/// Runs until `shutdown`: a round every `interval`.
+/// How often garbage is collected (`gc`): deleted videos' objects, orphan originals, stale
+/// spool files.
+const GC_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown`: a round every `interval`, and a garbage collection every minute.
 pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToken) {
+    let mut gc = crate::gc::Gc::default();
+    let mut next_gc = tokio::time::Instant::now();
     loop {
         if let Err(e) = sweep_once(&state).await {
             tracing::warn!(error = format!("{e:#}"), "upload sweep failed; will retry");
+        }
+        if tokio::time::Instant::now() >= next_gc {
+            next_gc = tokio::time::Instant::now() + GC_EVERY;
+            if let Err(e) = gc.collect(&state, crate::gc::GRACE).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "garbage collection failed; will retry"
+                );
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

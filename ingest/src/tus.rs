@@ -50,6 +50,9 @@ const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,ex
 const CHECKSUM_ALGORITHMS: &str = "sha1,sha256";
 /// Bytes spooled, stored and acknowledged at a time when no checksum needs the whole PATCH.
 const PIECE: u64 = 8 * 1024 * 1024;
+/// Most a PATCH with `Upload-Checksum` may carry: its body is verified whole before any of it
+/// is kept, so it is spooled whole; clients send larger files in several checksummed PATCHes.
+pub const MAX_CHECKSUMMED_BODY: u64 = 64 * 1024 * 1024;
 /// How long a writer's lease on an upload lasts without being renewed.
 const LEASE_MS: i64 = 30_000;
 /// A PATCH that sends nothing for this long is ended; what arrived is kept.
@@ -265,6 +268,9 @@ async fn create(
                 "Upload-Length is 0: a video needs bytes",
             ));
         }
+    }
+    if concat.is_none() || concat == Some(Concat::Partial) {
+        crate::quota::check_new_upload(state, &owner.creator, length).await?;
     }
     let metadata = parse_metadata(header_str(headers, &UPLOAD_METADATA)?.unwrap_or(""))?;
     if let Some(filetype) = metadata.get("filetype").and_then(|t| t.as_deref()) {
@@ -621,14 +627,28 @@ async fn terminate(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     check_version(&headers)?;
+    let finished = || ApiError::Conflict {
+        code: "upload_finished",
+        message: "this upload is finished; delete its video with DELETE /v1/videos/{id}".into(),
+    };
     let upload = find(&state, &id).await?;
     if upload.state != UploadState::Receiving && upload.concat != Some(Concat::Partial) {
-        return Err(ApiError::Conflict {
-            code: "upload_finished",
-            message: "this upload is finished; delete its video with DELETE /v1/videos/{id}".into(),
-        });
+        return Err(finished());
     }
     let owner = acquire(&state, &upload.id).await?;
+    // Read again under the lease: a last PATCH may have finished the upload (and queued its
+    // clip) while this request waited for it. Then the clip stays, and the answer says so.
+    let upload = match uploads::get(&state.db, &upload.id).await {
+        Ok(Some(u)) if u.state == UploadState::Receiving || u.concat == Some(Concat::Partial) => u,
+        other => {
+            let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
+            return match other {
+                Ok(Some(_)) => Err(finished()),
+                Ok(None) => Err(ApiError::NotFound("upload")),
+                Err(e) => Err(e.into()),
+            };
+        }
+    };
     let removed = discard(&state, &upload).await;
     if removed.is_err() {
         let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
@@ -656,6 +676,13 @@ pub async fn discard(state: &AppState, upload: &Upload) -> anyhow::Result<()> {
     uploads::delete(&state.db, &upload.id).await?;
     tracing::info!(upload = %upload.id, "upload discarded");
     Ok(())
+}
+
+fn checksummed_too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "a PATCH with Upload-Checksum carries at most {} MiB; send the file in smaller chunks",
+        MAX_CHECKSUMMED_BODY >> 20
+    ))
 }
 
 /// The upload named in a URL: 404 if there is none, 410 if it expired unfinished.
@@ -798,6 +825,9 @@ async fn write_body(
                 overflow = true;
                 ended = true;
                 break;
+            }
+            if checksum.is_some() && len + chunk.len() as u64 > MAX_CHECKSUMMED_BODY {
+                return Err(checksummed_too_large());
             }
             let take = usize::try_from(cap - len)
                 .unwrap_or(usize::MAX)
@@ -1045,6 +1075,15 @@ fn parse_checksum(headers: &HeaderMap) -> Result<Option<Checksum>, ApiError> {
     let Some(value) = header_str(headers, &UPLOAD_CHECKSUM)? else {
         return Ok(None);
     };
+    // Refused before a byte is read when the length is announced (`write_body` stops a body
+    // without one at the same bound).
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > MAX_CHECKSUMMED_BODY) {
+        return Err(checksummed_too_large());
+    }
     let (algorithm, digest) = value.trim().split_once(' ').ok_or_else(|| {
         ApiError::bad_request(
             "invalid_checksum",

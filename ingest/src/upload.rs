@@ -20,9 +20,13 @@ pub const MAX_ATTEMPTS: i64 = 3;
 /// Longest video title, in characters.
 pub const MAX_TITLE: usize = 200;
 
-/// A title as a client sent it: trimmed, `None` when blank, 422 when too long.
+/// A title as a client sent it: trimmed, `None` when blank, 422 when too long or when it holds
+/// a NUL character.
 pub fn title(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     let title = raw.map(str::trim).filter(|t| !t.is_empty());
+    if title.is_some_and(|t| t.contains('\0')) {
+        return Err(vitrine_api::extract::nul_refused());
+    }
     if title.is_some_and(|t| t.chars().count() > MAX_TITLE) {
         return Err(ApiError::invalid(
             "invalid_title",
@@ -56,7 +60,7 @@ pub async fn accept(
         tracing::info!(video = %existing, "upload is a copy of an existing video");
         return Ok(Accepted::Existing(existing));
     }
-    let info = check(state, &spooled.file).await?;
+    let info = check(state, creator, &spooled.file).await?;
 
     let id = VideoId::generate();
     let original = keys::original(id.as_str());
@@ -98,9 +102,14 @@ pub async fn accept(
     Ok(Accepted::New(id))
 }
 
-/// Probes the file at `path` (on a blocking thread) and applies the media limits: the probe's
-/// findings, or a 422 whose code and message say what is wrong with the file.
-pub async fn check(state: &AppState, path: &Path) -> Result<probe::ProbeInfo, ApiError> {
+/// Probes the file at `path` (on a blocking thread) and applies the media limits and the
+/// creator's daily minutes: the probe's findings, or a 422 whose code and message say what is
+/// wrong with the file.
+pub async fn check(
+    state: &AppState,
+    creator: &AccountId,
+    path: &Path,
+) -> Result<probe::ProbeInfo, ApiError> {
     let info = {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || probe::probe(&path, probe::DEFAULT_TIMEOUT))
@@ -110,6 +119,7 @@ pub async fn check(state: &AppState, path: &Path) -> Result<probe::ProbeInfo, Ap
     .map_err(probe_rejection)?;
     limits::check(&state.limits.media, &info)
         .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
+    crate::quota::check_minutes(state, creator, info.duration_ms).await?;
     Ok(info)
 }
 

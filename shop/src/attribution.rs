@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use vitrine_core::{
     db::{placeholder_rows, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VideoId},
-    money::Money,
+    money::{saturating_minor, sum_wide, Money},
 };
 
 use crate::orders::Order;
@@ -79,17 +79,30 @@ pub async fn record_impressions(
 pub enum ClickError {
     #[error("tag_id does not name a tag of this video")]
     UnknownTag,
+    /// Pending, rejected or invalid: viewers never saw its card, and it credits no one.
+    #[error("the tag is not live: only a live tag's card can be tapped")]
+    NotLive,
 }
 
-/// The product a tag of `video` sells, and the video's creator: what a click on it credits.
+impl ClickError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClickError::UnknownTag => "unknown_tag",
+            ClickError::NotLive => "tag_not_live",
+        }
+    }
+}
+
+/// The product a live tag of `video` sells, and the video's creator: what a click on it
+/// credits.
 pub async fn clicked(
     db: &Db,
     video: &VideoId,
     tag: &TagId,
 ) -> Result<Result<Click, ClickError>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT t.product_id, v.creator_id FROM tags t JOIN videos v ON v.id = t.video_id \
-         WHERE t.id = $1 AND t.video_id = $2",
+        "SELECT t.product_id, t.status, v.creator_id FROM tags t \
+         JOIN videos v ON v.id = t.video_id WHERE t.id = $1 AND t.video_id = $2",
     )
     .bind(tag.as_str())
     .bind(video.as_str())
@@ -97,6 +110,7 @@ pub async fn clicked(
     .await?;
     Ok(match row {
         None => Err(ClickError::UnknownTag),
+        Some(row) if row.get::<String, _>("status") != "live" => Err(ClickError::NotLive),
         Some(row) => Ok(Click {
             video: video.clone(),
             tag: tag.clone(),
@@ -139,20 +153,27 @@ pub async fn record_click(
     Ok(())
 }
 
-/// Units sold and GMV (minor units, any currency) credited to each video by paid orders: the
-/// purchases the feed's ranker learns from.
-pub async fn sales_by_video(db: &Db) -> sqlx::Result<Vec<(String, i64, i64)>> {
-    let rows = sqlx::query(
-        "SELECT a.video_id, CAST(SUM(a.units) AS BIGINT) AS units, \
-                CAST(SUM(a.gmv_minor) AS BIGINT) AS gmv FROM order_attributions a \
-         JOIN orders o ON o.id = a.order_id \
-         WHERE o.status IN ('paid', 'fulfilled') GROUP BY a.video_id",
-    )
+/// Units sold and GMV (minor units) credited to each video by paid orders, per currency: the
+/// purchases the feed's ranker learns from. `(video, currency, units, gmv)`.
+pub async fn sales_by_video(db: &Db) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT a.video_id, a.currency, CAST(SUM(a.units) AS BIGINT) AS units, {} AS gmv \
+         FROM order_attributions a JOIN orders o ON o.id = a.order_id \
+         WHERE o.status IN ('paid', 'fulfilled') GROUP BY a.video_id, a.currency",
+        sum_wide("a.gmv_minor")
+    ))
     .fetch_all(db.pool())
     .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get("video_id"), r.get("units"), r.get("gmv")))
+        .map(|r| {
+            (
+                r.get("video_id"),
+                r.get("currency"),
+                r.get("units"),
+                saturating_minor(r.get("gmv")),
+            )
+        })
         .collect())
 }
 
@@ -177,8 +198,8 @@ pub async fn merge_viewer(db: &Db, from: &AccountId, into: &AccountId) -> sqlx::
 }
 
 /// Credits each line of a just-paid order to the buyer's last click on its product within the
-/// window before `paid_at`, with the creator's commission. Lines without such a click are not
-/// attributed (no commission).
+/// window before `paid_at`, with the creator's commission. Lines without such a click, and
+/// lines the clip's own creator bought, are not attributed (no commission).
 pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()> {
     for (position, line) in order.lines.iter().enumerate() {
         let click = sqlx::query(
@@ -194,6 +215,11 @@ pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()>
         .await?;
         let Some(click) = click else { continue };
         let creator: String = click.get("creator_id");
+        // A creator buying through their own clip drives no sale: no commission, and no GMV
+        // for the ranker to reward.
+        if creator == order.buyer.as_str() {
+            continue;
+        }
         let gmv = line.unit_price_minor * line.quantity;
         // A seller promoting their own shop's product on their own clip earns no commission.
         let own =
@@ -233,6 +259,8 @@ pub struct ProductVideoStats {
     pub video_id: String,
     /// Feed impressions of the video while the tag was live and visible.
     pub tag_impressions: i64,
+    /// Taps on the product card; one viewer's repeated taps on one tag count once per half
+    /// hour.
     pub clicks: i64,
     /// Paid (or fulfilled) orders attributed to the clip.
     pub orders: i64,
@@ -287,23 +315,27 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
         let impressions =
             count("SELECT COUNT(*) FROM tag_impressions WHERE product_id = $1 AND video_id = $2")
                 .await?;
-        let clicks =
-            count("SELECT COUNT(*) FROM product_clicks WHERE product_id = $1 AND video_id = $2")
-                .await?;
-        let sold = sqlx::query(
+        // A viewer tapping one card again and again counts once per half hour.
+        let clicks = count(
+            "SELECT COUNT(DISTINCT viewer_id || '/' || tag_id || '/' || CAST(at / 1800000 AS TEXT)) \
+             FROM product_clicks WHERE product_id = $1 AND video_id = $2",
+        )
+        .await?;
+        let sold = sqlx::query(&format!(
             "SELECT COUNT(DISTINCT a.order_id) AS orders, \
                     CAST(COALESCE(SUM(a.units), 0) AS BIGINT) AS units, \
-                    CAST(COALESCE(SUM(a.gmv_minor), 0) AS BIGINT) AS gmv, \
-                    CAST(COALESCE(SUM(a.commission_minor), 0) AS BIGINT) AS commission \
+                    {} AS gmv, {} AS commission \
              FROM order_attributions a JOIN orders o ON o.id = a.order_id \
              WHERE a.product_id = $1 AND a.video_id = $2 AND o.status IN ('paid', 'fulfilled')",
-        )
+            sum_wide("a.gmv_minor"),
+            sum_wide("a.commission_minor")
+        ))
         .bind(&product)
         .bind(&video)
         .fetch_one(db.pool())
         .await?;
         let orders: i64 = sold.get("orders");
-        let gmv: i64 = sold.get("gmv");
+        let gmv = saturating_minor(sold.get("gmv"));
         let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let money = |amount_minor| Money {
             amount_minor,
@@ -315,7 +347,7 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
             orders,
             units: sold.get("units"),
             gmv: money(gmv),
-            commission: money(sold.get("commission")),
+            commission: money(saturating_minor(sold.get("commission"))),
             ctr: ratio(clicks, impressions),
             cvr: ratio(orders, clicks),
             gpm: money(if impressions == 0 {

@@ -134,6 +134,7 @@ impl From<&Order> for OrderView {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "out_of_stock"),
         (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: too many orders (Retry-After)"),
     ))]
 async fn place_order(
     State(state): State<AppState>,
@@ -169,6 +170,7 @@ async fn place_order(
     if let Some(existing) = orders::by_key(&state.db, &buyer, &key).await? {
         return retry(existing, &request_hash);
     }
+    hourly_orders(&state, &buyer).await?;
     let new = validate(&state, &buyer, &body, key.clone(), request_hash.clone()).await?;
     match orders::place(&state.db, new).await {
         Ok(order) => {
@@ -188,6 +190,32 @@ async fn place_order(
         Err(PlaceError::KeyUsed(existing)) => retry(*existing, &request_hash),
         Err(PlaceError::Db(e)) => Err(e.into()),
     }
+}
+
+/// 429 once the buyer placed `orders_per_hour` orders in the last hour: counted in the
+/// database, so the limit holds however many API processes share it (a retry of an order
+/// already placed is answered before this).
+async fn hourly_orders(state: &AppState, buyer: &AccountId) -> ApiResult<()> {
+    const HOUR_MS: i64 = 3_600_000;
+    let limits = state.rate.config();
+    if !limits.enabled {
+        return Ok(());
+    }
+    let now = vitrine_core::time::now_ms();
+    let (placed, oldest) = orders::placed_since(&state.db, buyer, now - HOUR_MS).await?;
+    if placed < i64::from(limits.orders_per_hour) {
+        return Ok(());
+    }
+    let wait_ms = oldest.map_or(HOUR_MS, |at| at + HOUR_MS - now).max(1000);
+    Err(ApiError::RateLimited {
+        code: "rate_limited",
+        message: format!(
+            "at most {} orders an hour; retry in {} s",
+            limits.orders_per_hour,
+            wait_ms / 1000
+        ),
+        retry_after_secs: u64::try_from(wait_ms / 1000).unwrap_or(1),
+    })
 }
 
 /// A request with a key already used: the same request gets its order, another one is refused.

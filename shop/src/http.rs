@@ -1,5 +1,7 @@
 //! Shop routes: products and the tags that place them in videos.
 
+use std::collections::HashMap;
+
 use axum::{
     extract::Path,
     extract::State,
@@ -17,14 +19,16 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{ImageId, ProductId, ShopId, TagId, VariantId, VideoId},
+    ids::{AccountId, ImageId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     videos::{self, VideoStatus},
 };
 use vitrine_identity::principal::Scope;
 
 use crate::{
+    affiliates::{self, Blocked},
     attribution::{self, ProductVideoStats},
+    images::ImageError,
     products::{
         self, NewProduct, Product, ProductError, ProductPatch, ProductStatus, VariantInput,
     },
@@ -49,6 +53,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_tag))
         .routes(routes!(reject_tag))
         .routes(routes!(delete_tag))
+        .routes(routes!(list_blocked_affiliates))
+        .routes(routes!(block_affiliate, unblock_affiliate))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -640,7 +646,16 @@ async fn create_tag(
     let status = match (owns_video, owns_product) {
         (true, true) => TagStatus::Live,
         (false, true) => TagStatus::Pending,
-        (true, false) if product.commission_bps > 0 => TagStatus::Live,
+        (true, false) if product.commission_bps > 0 => {
+            if affiliates::is_blocked(&state.db, &product.shop_id, caller.id()).await? {
+                return Err(ApiError::status(
+                    StatusCode::FORBIDDEN,
+                    "blocked_by_shop",
+                    "this product's shop no longer lets you tag its products",
+                ));
+            }
+            TagStatus::Live
+        }
         (true, false) => {
             return Err(ApiError::invalid(
                 "not_affiliate",
@@ -674,10 +689,6 @@ async fn create_tag(
             .check_within(duration_ms)
             .map_err(|e| ApiError::invalid("invalid_range", e.to_string()))?;
     }
-    if status == TagStatus::Live {
-        check_room(&state, &video.id).await?;
-    }
-
     let tag_id = tags::create(
         &state.db,
         &video.id,
@@ -690,6 +701,7 @@ async fn create_tag(
             label,
             status,
         },
+        state.limits.max_live_tags,
     )
     .await?;
     Ok((
@@ -698,16 +710,20 @@ async fn create_tag(
     ))
 }
 
-/// 409 if the video already has as many live tags as allowed.
-async fn check_room(state: &AppState, video: &VideoId) -> ApiResult<()> {
-    let max = state.limits.max_live_tags;
-    if tags::live_count(&state.db, video).await? >= max {
-        return Err(ApiError::Conflict {
-            code: "too_many_tags",
-            message: format!("a video shows at most {max} live tags; remove one first"),
-        });
+impl From<tags::LiveError> for ApiError {
+    fn from(e: tags::LiveError) -> ApiError {
+        match e {
+            tags::LiveError::Full(_) => ApiError::Conflict {
+                code: "too_many_tags",
+                message: e.to_string(),
+            },
+            tags::LiveError::Changed => ApiError::Conflict {
+                code: "tag_not_pending",
+                message: e.to_string(),
+            },
+            tags::LiveError::Db(e) => e.into(),
+        }
     }
-    Ok(())
 }
 
 async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<TagView> {
@@ -718,9 +734,10 @@ async fn tag_view(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult<T
         .ok_or(ApiError::NotFound("tag"))
 }
 
-/// Every tag of a video, in time order, whatever its state (`pending`, `live`, `rejected`,
-/// `invalid`), with live product data. The video object and the feed show only what viewers
-/// see: live tags on active products in stock.
+/// A video's tags, in time order, with live product data: its creator sees every tag whatever
+/// its state (`pending`, `live`, `rejected`, `invalid`), a shop sees its own products' tags in
+/// any state, everyone else the live ones. The video object and the feed show only what
+/// viewers see: live tags on active products in stock.
 #[utoipa::path(get, path = "/v1/videos/{id}/tags",
     security((), ("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])), tag = "shop",
     params(("id" = String, Path, description = "Video id (vid_…)")),
@@ -730,14 +747,43 @@ async fn list_tags(
     caller: MaybeCaller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Vec<TagView>>> {
-    caller.allow(Scope::VideosRead)?;
+    let caller = caller.allow(Scope::VideosRead)?;
     let video_id: VideoId = parse_id(&video_id, "video")?;
-    videos::get(&state.db, &video_id)
+    let video = videos::get(&state.db, &video_id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    Ok(Json(
-        tags::for_video(&state.db, &state.urls, &video_id, Shown::All).await?,
-    ))
+    let mut all = tags::for_video(&state.db, &state.urls, &video_id, Shown::All).await?;
+    let Some(caller) = caller.0 else {
+        all.retain(|t| t.status == "live");
+        return Ok(Json(all));
+    };
+    if caller.id() == &video.creator_id || caller.account().is_operator() {
+        return Ok(Json(all));
+    }
+    // Anyone else sees the live tags, and the others only of products their shop sells.
+    let mut sells = HashMap::new();
+    let mut shown = Vec::with_capacity(all.len());
+    for tag in all {
+        if tag.status != "live" {
+            let seller = match sells.get(&tag.product_id) {
+                Some(&seller) => seller,
+                None => {
+                    let tag_id: TagId = parse_id(&tag.id, "tag")?;
+                    let seller = match tags::seller_of(&state.db, &video_id, &tag_id).await? {
+                        Some(shop) => caller.acts_for(&state, &shop).await?,
+                        None => false,
+                    };
+                    sells.insert(tag.product_id.clone(), seller);
+                    seller
+                }
+            };
+            if !seller {
+                continue;
+            }
+        }
+        shown.push(tag);
+    }
+    Ok(Json(shown))
 }
 
 /// Approve a shop's pending tag on your video: it goes live.
@@ -794,20 +840,21 @@ async fn decide(
             message: format!("the tag is {status}, not pending"),
         });
     }
-    if to == TagStatus::Live {
-        check_room(state, &video_id).await?;
-    }
-    if !tags::set_status(&state.db, &tag_id, TagStatus::Pending, to).await? {
-        return Err(ApiError::Conflict {
-            code: "tag_not_pending",
-            message: "the tag changed meanwhile; fetch it again".into(),
-        });
-    }
+    tags::set_status(
+        &state.db,
+        &video_id,
+        &tag_id,
+        TagStatus::Pending,
+        to,
+        state.limits.max_live_tags,
+    )
+    .await?;
     Ok(Json(tag_view(state, &video_id, &tag_id).await?))
 }
 
-/// Add a picture to your product: the body is a JPEG, PNG or WebP (at most 20 MB, 40
-/// megapixels). It is turned upright and stored as JPEG at several widths.
+/// Add a picture to your product: the body is a JPEG, PNG or WebP (at most 20 MB and 25
+/// megapixels by default; larger is 422 `image_too_large`). It is turned upright and stored as
+/// JPEG at several widths.
 #[utoipa::path(post, path = "/v1/products/{id}/images", tag = "shop",
     params(("id" = String, Path, description = "Product id (prd_…)")),
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "the picture (image/jpeg, image/png or image/webp)"),
@@ -817,6 +864,7 @@ async fn decide(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "overloaded: too many pictures at once (Retry-After)"),
     ))]
 async fn add_image(
     State(state): State<AppState>,
@@ -838,10 +886,33 @@ async fn add_image(
             format!("a product has at most {MAX_IMAGES} images; delete one first"),
         ));
     }
-    let (width, height, sizes) = tokio::task::spawn_blocking(move || crate::images::render(&body))
-        .await
-        .map_err(|e| anyhow::anyhow!("image task: {e}"))?
-        .map_err(|e| ApiError::invalid("not_an_image", e.to_string()))?;
+    // Decoding takes memory in proportion to the pixels: a few at a time, the rest wait briefly.
+    let work = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        state.limits.image_work.clone().acquire_owned(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many pictures are being processed; retry in a moment",
+        )
+    })?;
+    let max_pixels = state.limits.max_image_pixels;
+    let (width, height, sizes) = tokio::task::spawn_blocking(move || {
+        let rendered = crate::images::render(&body, max_pixels);
+        drop(work);
+        rendered
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("image task: {e}"))?
+    .map_err(|e| match e {
+        ImageError::TooLarge { .. } => ApiError::invalid("image_too_large", e.to_string()),
+        ImageError::Unreadable(_) => ApiError::invalid("not_an_image", e.to_string()),
+    })?;
     let image_id = ImageId::generate();
     let mut stored = Vec::new();
     for size in sizes {
@@ -911,8 +982,8 @@ async fn delete_image(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a tag: the video's creator, or — for a tag the shop placed — a member of the
-/// product's shop.
+/// Remove a tag: the video's creator, or a member of the product's shop (an affiliate's tag
+/// too).
 #[utoipa::path(delete, path = "/v1/videos/{id}/tags/{tag_id}", tag = "shop",
     params(("id" = String, Path), ("tag_id" = String, Path)),
     security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"]), ("api_key" = ["products:write"])),
@@ -930,16 +1001,10 @@ async fn delete_tag(
     let seller = tags::seller_of(&state.db, &video_id, &tag_id)
         .await?
         .ok_or(ApiError::NotFound("tag"))?;
-    let (placed_by, _) = tags::placed(&state.db, &video_id, &tag_id)
-        .await?
-        .ok_or(ApiError::NotFound("tag"))?;
-    // A tag a shop's member placed is the shop's; an affiliate's tag is the creator's.
-    let shop_tag = vitrine_identity::shops::role_in(&state.db, &seller, &placed_by)
-        .await?
-        .is_some();
     if caller.is_personal() && &video.creator_id == caller.id() {
         caller.allow(Scope::VideosWrite)?;
-    } else if shop_tag && caller.acts_for(&state, &seller).await? {
+    } else if caller.acts_for(&state, &seller).await? {
+        // The shop decides where its products appear, affiliates' tags included.
         caller.allow(Scope::ProductsWrite)?;
     } else {
         return Err(ApiError::forbidden(
@@ -947,5 +1012,78 @@ async fn delete_tag(
         ));
     }
     tags::delete(&state.db, &tag_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The creators your shop blocked from tagging its products.
+#[utoipa::path(get, path = "/v1/shops/{id}/blocked-affiliates", tag = "shop",
+    params(("id" = String, Path, description = "Shop id (shp_…)")),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:read"])),
+    responses((status = 200, body = Vec<Blocked>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_blocked_affiliates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Blocked>>> {
+    caller.allow(Scope::ProductsRead)?;
+    let shop: ShopId = parse_id(&id, "shop")?;
+    member_of(&state, &caller, &shop).await?;
+    Ok(Json(affiliates::list(&state.db, &shop).await?))
+}
+
+/// Block a creator from tagging your shop's products: their tags on them are removed, and new
+/// ones are refused (403 `blocked_by_shop`). Blocking twice is the same as once.
+#[utoipa::path(put, path = "/v1/shops/{id}/blocked-affiliates/{account_id}", tag = "shop",
+    params(
+        ("id" = String, Path, description = "Shop id (shp_…)"),
+        ("account_id" = String, Path, description = "The creator's account id (acc_…)"),
+    ),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn block_affiliate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, account)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.allow(Scope::ProductsWrite)?;
+    let shop: ShopId = parse_id(&id, "shop")?;
+    member_of(&state, &caller, &shop).await?;
+    let creator: AccountId = parse_id(&account, "account")?;
+    vitrine_identity::accounts::get(&state.db, &creator)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    if vitrine_identity::shops::role_in(&state.db, &shop, &creator)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::invalid(
+            "shop_member",
+            "a member of the shop cannot be blocked from it; remove them from the shop",
+        ));
+    }
+    affiliates::block(&state.db, &shop, &creator).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Let a blocked creator tag your shop's products again (their removed tags do not return).
+#[utoipa::path(delete, path = "/v1/shops/{id}/blocked-affiliates/{account_id}", tag = "shop",
+    params(
+        ("id" = String, Path, description = "Shop id (shp_…)"),
+        ("account_id" = String, Path, description = "The creator's account id (acc_…)"),
+    ),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["products:write"])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn unblock_affiliate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, account)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.allow(Scope::ProductsWrite)?;
+    let shop: ShopId = parse_id(&id, "shop")?;
+    member_of(&state, &caller, &shop).await?;
+    let creator: AccountId = parse_id(&account, "account")?;
+    if !affiliates::unblock(&state.db, &shop, &creator).await? {
+        return Err(ApiError::NotFound("blocked affiliate"));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

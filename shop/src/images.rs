@@ -13,16 +13,16 @@ use serde::{Deserialize, Serialize};
 
 /// Widths produced (never wider than the picture; its own width if it is smaller).
 pub const WIDTHS: [u32; 3] = [1200, 600, 300];
-/// Largest picture accepted, in pixels (about 40 megapixels, a phone's full sensor).
-const MAX_PIXELS: u64 = 40_000_000;
+/// Largest picture accepted by default, in pixels (25 megapixels, as large stores take).
+pub const DEFAULT_MAX_PIXELS: u64 = 25_000_000;
 const JPEG_QUALITY: u8 = 85;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("this is not an image we can read (JPEG, PNG or WebP): {0}")]
     Unreadable(String),
-    #[error("the image is {width}x{height}; at most 40 megapixels are accepted")]
-    TooLarge { width: u32, height: u32 },
+    #[error("the image is {width}x{height}; at most {max} pixels are accepted")]
+    TooLarge { width: u32, height: u32, max: u64 },
 }
 
 /// One size of a product image.
@@ -33,24 +33,29 @@ pub struct Size {
     pub jpeg: Vec<u8>,
 }
 
-/// The picture at each of [`WIDTHS`] that fits, largest first, and its upright size.
-pub fn render(bytes: &[u8]) -> Result<(u32, u32, Vec<Size>), ImageError> {
+/// The picture at each of [`WIDTHS`] that fits, largest first, and its upright size. A picture
+/// of more than `max_pixels` is refused from its header, before anything is decoded.
+pub fn render(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32, Vec<Size>), ImageError> {
     let unreadable = |e: image::ImageError| ImageError::Unreadable(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Unreadable(e.to_string()))?;
     let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
+    limits.max_alloc = Some(max_pixels * 4 + 64 * 1024 * 1024);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(unreadable)?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(ImageError::TooLarge { width, height });
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            max: max_pixels,
+        });
     }
     let orientation = decoder.orientation().map_err(unreadable)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
     image.apply_orientation(orientation);
-    let upright = flatten(&image);
+    let upright = flatten(image);
     let (width, height) = upright.dimensions();
 
     let mut widths: Vec<u32> = WIDTHS.iter().copied().filter(|&w| w < width).collect();
@@ -80,9 +85,13 @@ pub fn render(bytes: &[u8]) -> Result<(u32, u32, Vec<Size>), ImageError> {
     Ok((width, height, sizes))
 }
 
-/// RGB on a white background (transparent PNG/WebP areas become white, not black).
-fn flatten(image: &DynamicImage) -> RgbImage {
-    let rgba = image.to_rgba8();
+/// RGB on a white background (transparent PNG/WebP areas become white, not black). An opaque
+/// picture is converted without an RGBA copy.
+fn flatten(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
     let mut rgb = RgbImage::new(rgba.width(), rgba.height());
     for (out, px) in rgb.pixels_mut().zip(rgba.pixels()) {
         let a = u16::from(px[3]);
@@ -108,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_large_picture_gets_every_width_and_keeps_its_aspect() {
-        let (w, h, sizes) = render(&png(2000, 1000, 255)).unwrap();
+        let (w, h, sizes) = render(&png(2000, 1000, 255), DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!((w, h), (2000, 1000));
         let dims: Vec<_> = sizes.iter().map(|s| (s.width, s.height)).collect();
         assert_eq!(dims, [(1200, 600), (600, 300), (300, 150)]);
@@ -118,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_small_transparent_picture_keeps_its_size_on_white() {
-        let (_, _, sizes) = render(&png(500, 400, 0)).unwrap();
+        let (_, _, sizes) = render(&png(500, 400, 0), DEFAULT_MAX_PIXELS).unwrap();
         let dims: Vec<_> = sizes.iter().map(|s| (s.width, s.height)).collect();
         assert_eq!(dims, [(500, 400), (300, 240)]);
         let px = image::load_from_memory(&sizes[0].jpeg).unwrap().to_rgb8();
@@ -131,8 +140,21 @@ mod tests {
     #[test]
     fn text_is_not_an_image() {
         assert!(matches!(
-            render(b"definitely not pixels"),
+            render(b"definitely not pixels", DEFAULT_MAX_PIXELS),
             Err(ImageError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn a_picture_over_the_pixel_limit_is_refused_from_its_header() {
+        assert!(matches!(
+            render(&png(300, 200, 255), 59_999),
+            Err(ImageError::TooLarge {
+                width: 300,
+                height: 200,
+                max: 59_999
+            })
+        ));
+        assert!(render(&png(300, 200, 255), 60_000).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 //! uses floating point for money. The shop reads the `videos` table (owner, duration) to validate
 //! tags but never writes it, and knows nothing of media files.
 
+pub mod affiliates;
 pub mod attribution;
 pub mod checkout;
 pub mod http;

@@ -125,6 +125,23 @@ pub enum PlaceError {
 }
 
 /// Places the order, reserving its stock, or changes nothing.
+/// How many orders `buyer` placed since `since_ms`, and when the oldest of them was placed.
+pub async fn placed_since(
+    db: &Db,
+    buyer: &AccountId,
+    since_ms: i64,
+) -> sqlx::Result<(i64, Option<i64>)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders \
+         WHERE buyer_id = $1 AND created_at >= $2",
+    )
+    .bind(buyer.as_str())
+    .bind(since_ms)
+    .fetch_one(db.pool())
+    .await?;
+    Ok((row.get("n"), row.get("oldest")))
+}
+
 pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
     let id = OrderId::generate();
     let total: i64 = new

@@ -4,13 +4,13 @@
 //! Everything a client sends is validated here, once, into the types below; the database only
 //! ever sees valid values. Money is integers: no float touches a price.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 use vitrine_core::{
-    db::{Db, Tx},
+    db::{placeholder_list, Db, Tx},
     ids::{AccountId, ImageId, ProductId, ShopId, VariantId},
     money::Money,
     time::now_ms,
@@ -21,9 +21,10 @@ pub const MAX_VARIANTS: usize = 100;
 /// The most commission a merchant can offer: the whole price.
 pub const MAX_COMMISSION_BPS: i64 = 10_000;
 const MAX_STOCK: i64 = 1_000_000_000;
-/// The highest price, in minor units: with at most 1000 units of 50 items an order total stays
-/// far inside `i64`.
-pub const MAX_PRICE_MINOR: i64 = 1_000_000_000_000;
+/// The highest price, in minor units (10⁹: ten million dollars or euros, a billion yen): a line
+/// of 1000 units stays under 10¹², so no sum of lines comes near `i64`'s limit in practice, and
+/// the sums that could are taken wide anyway (`money::sum_wide`).
+pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
 
 /// Where a product is in its life: only `active` ones can be bought or shown in the feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -119,7 +120,7 @@ pub enum ProductError {
     Description,
     #[error("price.amount_minor must be zero or more (an integer in the currency's minor unit)")]
     NegativePrice,
-    #[error("price.amount_minor must be at most 1000000000000")]
+    #[error("price.amount_minor must be at most 1000000000 (ten million in a two-digit currency)")]
     PriceTooHigh,
     #[error("price.currency {0:?} is not an ISO 4217 currency code")]
     Currency(String),
@@ -590,28 +591,8 @@ pub async fn get(db: &Db, id: &ProductId) -> sqlx::Result<Option<Product>> {
     let Some(mut product) = row.as_ref().map(from_row) else {
         return Ok(None);
     };
-    product.variants = variants_of(db, &product).await?;
-    product.images = images_of(db, &product.id).await?;
+    fill_details(db, std::slice::from_mut(&mut product)).await?;
     Ok(Some(product))
-}
-
-async fn images_of(db: &Db, product: &ProductId) -> sqlx::Result<Vec<ProductImage>> {
-    let rows = sqlx::query(
-        "SELECT id, width, height, sizes FROM product_images WHERE product_id = $1 \
-         ORDER BY position, id",
-    )
-    .bind(product.as_str())
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| ProductImage {
-            id: ImageId::from_db(row.get("id")),
-            width: row.get::<i64, _>("width") as u32,
-            height: row.get::<i64, _>("height") as u32,
-            sizes: serde_json::from_str(&row.get::<String, _>("sizes")).unwrap_or_default(),
-        })
-        .collect())
 }
 
 /// Records an image whose sizes are already stored.
@@ -643,25 +624,78 @@ pub async fn delete_image(db: &Db, product: &ProductId, image: &ImageId) -> sqlx
     Ok(done.rows_affected() > 0)
 }
 
-async fn variants_of(db: &Db, product: &Product) -> sqlx::Result<Vec<Variant>> {
-    let rows = sqlx::query(
-        "SELECT id, sku, options, price_minor, stock FROM product_variants \
-         WHERE product_id = $1 ORDER BY position",
+/// Fills each product's variants and images: two queries for the whole page, however many
+/// products it holds.
+async fn fill_details(db: &Db, products: &mut [Product]) -> sqlx::Result<()> {
+    if products.is_empty() {
+        return Ok(());
+    }
+    let ids = placeholder_list(products.len(), 1);
+    let variants = rows_of_page(
+        db,
+        &format!(
+            "SELECT product_id, id, sku, options, price_minor, stock FROM product_variants \
+             WHERE product_id IN ({ids}) ORDER BY product_id, position"
+        ),
+        products,
     )
-    .bind(product.id.as_str())
-    .fetch_all(db.pool())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Variant {
+    for (i, row) in variants {
+        let currency = products[i].price.currency.clone();
+        products[i].variants.push(Variant {
             id: VariantId::from_db(row.get("id")),
             sku: row.get("sku"),
             options: serde_json::from_str(&row.get::<String, _>("options")).unwrap_or_default(),
             price: Money {
                 amount_minor: row.get("price_minor"),
-                currency: product.price.currency.clone(),
+                currency,
             },
             stock: row.get("stock"),
+        });
+    }
+    let images = rows_of_page(
+        db,
+        &format!(
+            "SELECT product_id, id, width, height, sizes FROM product_images \
+             WHERE product_id IN ({ids}) ORDER BY product_id, position, id"
+        ),
+        products,
+    )
+    .await?;
+    for (i, row) in images {
+        products[i].images.push(ProductImage {
+            id: ImageId::from_db(row.get("id")),
+            width: row.get::<i64, _>("width") as u32,
+            height: row.get::<i64, _>("height") as u32,
+            sizes: serde_json::from_str(&row.get::<String, _>("sizes")).unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
+/// The rows of `sql` (whose `IN (…)` takes the page's product ids, in order), each with the
+/// index of its product (`product_id`) in `products`.
+async fn rows_of_page(
+    db: &Db,
+    sql: &str,
+    products: &[Product],
+) -> sqlx::Result<Vec<(usize, sqlx::any::AnyRow)>> {
+    let index: HashMap<&str, usize> = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let mut query = sqlx::query(sql);
+    for product in products {
+        query = query.bind(product.id.as_str());
+    }
+    Ok(query
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .filter_map(|row| {
+            let i = *index.get(row.get::<String, _>("product_id").as_str())?;
+            Some((i, row))
         })
         .collect())
 }
@@ -720,10 +754,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> sqlx::Result<Vec<Product>> {
     }
     let rows = query.fetch_all(db.pool()).await?;
     let mut products: Vec<Product> = rows.iter().map(from_row).collect();
-    for product in &mut products {
-        product.variants = variants_of(db, product).await?;
-        product.images = images_of(db, &product.id).await?;
-    }
+    fill_details(db, &mut products).await?;
     Ok(products)
 }
 

@@ -9,7 +9,7 @@ use vitrine_api::{
     views::{Position, TagView},
 };
 use vitrine_core::{
-    db::{placeholder_list, Backend, Db},
+    db::{placeholder_list, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
@@ -84,8 +84,18 @@ pub struct NewTag {
     pub status: TagStatus,
 }
 
-pub async fn create(db: &Db, video: &VideoId, by: &AccountId, tag: &NewTag) -> sqlx::Result<TagId> {
+pub async fn create(
+    db: &Db,
+    video: &VideoId,
+    by: &AccountId,
+    tag: &NewTag,
+    max_live: i64,
+) -> Result<TagId, LiveError> {
     let id = TagId::generate();
+    let mut tx = db.begin().await?;
+    if tag.status == TagStatus::Live {
+        check_room(db, &mut tx, video, max_live).await?;
+    }
     sqlx::query(
         "INSERT INTO tags (id, video_id, product_id, created_by, start_ms, end_ms, created_at, \
          variant_id, status, pos_x, pos_y, label) \
@@ -103,17 +113,43 @@ pub async fn create(db: &Db, video: &VideoId, by: &AccountId, tag: &NewTag) -> s
     .bind(tag.position.map(|p| p.x))
     .bind(tag.position.map(|p| p.y))
     .bind(tag.label.as_deref())
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
-/// Live tags on a video.
-pub async fn live_count(db: &Db, video: &VideoId) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE video_id = $1 AND status = 'live'")
-        .bind(video.as_str())
-        .fetch_one(db.pool())
-        .await
+/// Why a tag did not go live.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("a video shows at most {0} live tags; remove one first")]
+    Full(i64),
+    #[error("the tag changed meanwhile; fetch it again")]
+    Changed,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Inside a write transaction: `Full` if `video` already shows `max_live` live tags. The
+/// video's row stays locked until the transaction ends, so two tags going live at once on one
+/// video are counted one after the other (SQLite's write transactions already are).
+async fn check_room(db: &Db, tx: &mut Tx, video: &VideoId, max_live: i64) -> Result<(), LiveError> {
+    sqlx::query(&format!(
+        "SELECT id FROM videos WHERE id = $1 {}",
+        db.for_update()
+    ))
+    .bind(video.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let live: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE video_id = $1 AND status = 'live'")
+            .bind(video.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+    if live >= max_live {
+        return Err(LiveError::Full(max_live));
+    }
+    Ok(())
 }
 
 /// Who placed a tag and where it stands.
@@ -133,17 +169,27 @@ pub async fn placed(
 /// Moves a tag from `from` to `to`; false if it was not in `from` any more.
 pub async fn set_status(
     db: &Db,
+    video: &VideoId,
     tag: &TagId,
     from: TagStatus,
     to: TagStatus,
-) -> sqlx::Result<bool> {
+    max_live: i64,
+) -> Result<(), LiveError> {
+    let mut tx = db.begin().await?;
+    if to == TagStatus::Live {
+        check_room(db, &mut tx, video, max_live).await?;
+    }
     let done = sqlx::query("UPDATE tags SET status = $1 WHERE id = $2 AND status = $3")
         .bind(to.as_str())
         .bind(tag.as_str())
         .bind(from.as_str())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Err(LiveError::Changed);
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Once a video's duration is known, tags that no longer fit turn `invalid` with the reason.
@@ -244,10 +290,12 @@ pub async fn visible_tags_of(
 }
 
 /// Every video that sells something viewers can buy now: `(video, product category, price in
-/// minor units)` per visible tag. What the feed's commerce source and commerce term read.
-pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<String>, i64)>> {
+/// minor units, currency)` per visible tag. What the feed's commerce source and commerce term
+/// read.
+pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<String>, i64, String)>> {
     let rows = sqlx::query(&format!(
-        "SELECT t.video_id, p.category, COALESCE(v.price_minor, p.price_minor) AS price_minor \
+        "SELECT t.video_id, p.category, COALESCE(v.price_minor, p.price_minor) AS price_minor, \
+                p.currency \
          FROM tags t JOIN products p ON p.id = t.product_id \
          JOIN videos vid ON vid.id = t.video_id \
          LEFT JOIN product_variants v ON v.id = t.variant_id WHERE {}",
@@ -257,7 +305,14 @@ pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<Strin
     .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get("video_id"), r.get("category"), r.get("price_minor")))
+        .map(|r| {
+            (
+                r.get("video_id"),
+                r.get("category"),
+                r.get("price_minor"),
+                r.get("currency"),
+            )
+        })
         .collect())
 }
 

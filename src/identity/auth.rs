@@ -3,10 +3,8 @@
 //! session carries its token (for apps, as `Authorization: Bearer`) and sets the pages' session
 //! cookie (`HttpOnly; SameSite=Lax`, `Secure` over HTTPS).
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{AppendHeaders, IntoResponse, Response},
     Json,
@@ -16,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{ApiJson, Caller, CallerIfValid, NotCrossSite, SESSION_COOKIE},
+    extract::{ApiJson, Caller, CallerIfValid, ClientAddr, NotCrossSite, SESSION_COOKIE},
     ApiError, ApiResult, AppState,
 };
 use vitrine_identity::{
@@ -156,7 +154,7 @@ pub async fn signup(
 pub async fn login(
     _: NotCrossSite,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     CallerIfValid(caller): CallerIfValid,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LogInBody>,
@@ -166,7 +164,7 @@ pub async fn login(
         &state.sessions,
         &body.email,
         &body.password,
-        &peer.ip().to_string(),
+        &peer.to_string(),
         user_agent(&headers),
     )
     .await;

@@ -105,19 +105,30 @@ pub struct TranscodeOptions {
     /// (the source puts a keyframe every that many frames): every other rung uses the same GOP,
     /// so keyframes align (see [`crate::remux::plan`]).
     pub copy_top: Option<crate::remux::SourceGop>,
+    /// The longest video accepted: checked while decoding (a file can announce no duration, or
+    /// a wrong one), and the transcode fails with the reason once it decodes past it.
+    pub max_duration: Option<Duration>,
+    /// The wall-clock time one attempt may take, whatever progress it makes.
+    pub time_budget: Option<Duration>,
 }
 
 impl TranscodeOptions {
-    /// Two-second segments and a one-minute stall timeout.
+    /// Two-second segments, a one-minute stall timeout, no duration limit or time budget.
     pub fn new(rungs: Vec<Rung>) -> Self {
         Self {
             rungs,
             segment_seconds: 2,
             stall_timeout: Duration::from_secs(60),
             copy_top: None,
+            max_duration: None,
+            time_budget: None,
         }
     }
 }
+
+/// How far past `max_duration` decoding may go before the limit is called (frame and
+/// container rounding).
+const DURATION_TOLERANCE: Duration = Duration::from_millis(500);
 
 /// How long dropping a pipeline waits for it to stop (see [`NullOnDrop`]).
 const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
@@ -179,6 +190,9 @@ pub enum TranscodeError {
     /// (A pipeline that never decodes a frame ends in `Media`.)
     #[error("transcoding made no progress for {0:?}")]
     Stalled(Duration),
+    /// The attempt used its whole time budget; a retry on a less busy worker may finish.
+    #[error("transcoding took longer than its budget of {0:?}")]
+    OverBudget(Duration),
     #[error("transcoding was cancelled")]
     Cancelled,
     #[error(transparent)]
@@ -1383,6 +1397,7 @@ fn watch(
     let mut furthest: Option<gst::ClockTime> = None;
     let mut duration: Option<gst::ClockTime> = None;
     let mut last_advance = Instant::now();
+    let started = Instant::now();
 
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -1434,6 +1449,19 @@ fn watch(
             .filter(|d| !d.is_zero())
             .or(duration);
         let position = pipeline.query_position::<gst::ClockTime>();
+        if let (Some(limit), Some(at)) = (opts.max_duration, position) {
+            if Duration::from(at) > limit + DURATION_TOLERANCE {
+                return Err(TranscodeError::Media(format!(
+                    "the video runs longer than the limit of {} s",
+                    limit.as_secs()
+                )));
+            }
+        }
+        if let Some(budget) = opts.time_budget {
+            if now.duration_since(started) > budget {
+                return Err(TranscodeError::OverBudget(budget));
+            }
+        }
         if position.is_some() && position > furthest {
             furthest = position;
             last_advance = now;

@@ -3,7 +3,9 @@
 //! * `enqueue` runs inside the caller's transaction, so a video row and its job appear together
 //!   or not at all.
 //! * `lease` hands one due job to one worker until a deadline. A job whose lease ran out (its
-//!   worker died or was partitioned away) is due again. On PostgreSQL the candidate row is taken
+//!   worker died or was partitioned away) is due again. Creators take turns: the next job is
+//!   the oldest due one of the creator whose jobs were leased longest ago, so one creator's
+//!   burst of uploads does not hold up everyone else's. On PostgreSQL the candidate row is taken
 //!   with `FOR UPDATE SKIP LOCKED`, so workers on many machines share the queue without blocking
 //!   each other; on SQLite the single writer makes the statement exclusive anyway.
 //! * Every later transition (`heartbeat`, `complete`, `retry_later`, `fail`, `release`) names the
@@ -40,8 +42,10 @@ pub async fn enqueue(
     let id = JobId::generate();
     let now = db.now_ms_sql();
     sqlx::query(&format!(
-        "INSERT INTO jobs (id, video_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', 0, $3, {now}, {now}, {now})"
+        "INSERT INTO jobs (id, video_id, state, attempts, max_attempts, run_at, created_at, \
+           updated_at, creator_id) \
+         VALUES ($1, $2, 'queued', 0, $3, {now}, {now}, {now}, \
+           (SELECT creator_id FROM videos WHERE id = $2))"
     ))
     .bind(id.as_str())
     .bind(video_id.as_str())
@@ -51,16 +55,19 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// Takes the oldest due job, if any, for `lease_for`.
+/// Takes a due job, if any, for `lease_for`: the oldest one of the creator served longest ago.
 pub async fn lease(db: &Db, owner: &str, lease_for: Duration) -> sqlx::Result<Option<Lease>> {
     let now = db.now_ms_sql();
     let sql = format!(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = {now} + $2, \
-           attempts = attempts + 1, updated_at = {now} \
-         WHERE id = (SELECT id FROM jobs \
-                     WHERE (state = 'queued' AND run_at <= {now}) \
-                        OR (state = 'running' AND lease_until < {now}) \
-                     ORDER BY run_at, id LIMIT 1 {}) \
+           attempts = attempts + 1, updated_at = {now}, leased_at = {now} \
+         WHERE id = (SELECT j.id FROM jobs j \
+                     WHERE (j.state = 'queued' AND j.run_at <= {now}) \
+                        OR (j.state = 'running' AND j.lease_until < {now}) \
+                     ORDER BY COALESCE((SELECT MAX(l.leased_at) FROM jobs l \
+                                        WHERE l.creator_id = j.creator_id), 0), \
+                              j.run_at, j.id \
+                     LIMIT 1 {}) \
          RETURNING id, video_id, attempts, max_attempts",
         db.skip_locked()
     );

@@ -57,6 +57,21 @@ pub struct WorkerConfig {
     pub work_dir: PathBuf,
     /// Base of the retry backoff (doubles each attempt).
     pub retry_backoff: Duration,
+    /// The longest video accepted, enforced again while decoding.
+    pub max_duration: Duration,
+    /// Wall-clock time an attempt may take per second of that limit (an attempt on a
+    /// 10-minute limit with factor 6 gets an hour, plus a minute to start).
+    pub time_factor: f64,
+}
+
+impl WorkerConfig {
+    /// The wall-clock budget of one attempt.
+    pub fn time_budget(&self) -> Duration {
+        Duration::from_secs(60)
+            + self
+                .max_duration
+                .mul_f64(self.time_factor.clamp(0.1, 1000.0))
+    }
 }
 
 /// Runs until `shutdown` is cancelled, then hands running jobs back and returns.
@@ -182,7 +197,16 @@ impl Job {
                 "released"
             }
             Err(Stop::LeaseLost) => {
-                tracing::warn!("lease lost; another worker owns the job");
+                tracing::warn!("lease lost; another worker owns the job, or the video is gone");
+                // What this attempt published is under its own prefix, which nothing lists any
+                // more: the next attempt starts its video over, a deletion takes the row.
+                let prefix = keys::rendition_file(
+                    lease.video_id.as_str(),
+                    &format!("{}/", attempt_dir(&lease)),
+                );
+                if let Err(e) = self.store.delete_prefix(&prefix).await {
+                    tracing::warn!(error = %e, %prefix, "could not remove the lost attempt's objects");
+                }
                 "lease_lost"
             }
             Err(Stop::Permanent(reason)) => {
@@ -379,6 +403,8 @@ impl Job {
             segment_seconds: SEGMENT_SECONDS,
             stall_timeout: self.config.stall_timeout,
             copy_top,
+            max_duration: Some(self.config.max_duration),
+            time_budget: Some(self.config.time_budget()),
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let (progress_tx, mut progress_rx) = watch::channel(0.0f64);
@@ -437,7 +463,9 @@ impl Job {
             Ok(output) => Ok((output, published)),
             Err(TranscodeError::Media(reason)) => Err(Stop::Permanent(reason)),
             Err(TranscodeError::Cancelled) => Err(Stop::Shutdown),
-            Err(e @ TranscodeError::Stalled(_)) => Err(Stop::Transient(e.into())),
+            Err(e @ (TranscodeError::Stalled(_) | TranscodeError::OverBudget(_))) => {
+                Err(Stop::Transient(e.into()))
+            }
             Err(TranscodeError::Internal(e)) => Err(Stop::Transient(e)),
         }
     }

@@ -838,3 +838,48 @@ fn frames_never_go_back_in_time_even_when_the_source_starts_late() {
         "no two frames at one time: {pts:?}"
     );
 }
+
+/// A file's announced duration is not trusted: the limit holds on what decodes. (This one
+/// announces its 10 s honestly; the limit is set below it, as if it had announced nothing.)
+#[test]
+fn decoding_past_the_duration_limit_fails_with_the_reason() {
+    let source = media("mp4ff_bbb_prog_10s.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = default_options(&source);
+    opts.max_duration = Some(Duration::from_secs(3));
+    let never = AtomicBool::new(false);
+    let mut furthest = 0.0f64;
+    let result = transcode(
+        &source,
+        out.path(),
+        &opts,
+        &mut |p| furthest = furthest.max(p),
+        &never,
+    );
+    match result {
+        Err(TranscodeError::Media(reason)) => {
+            assert!(reason.contains("limit of 3 s"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        furthest < 0.6,
+        "stopped soon after 3 of 10 s, not at {furthest}"
+    );
+}
+
+#[test]
+fn an_attempt_stops_at_its_time_budget() {
+    let source = media("mp4ff_bbb_prog_10s.mp4");
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = default_options(&source);
+    opts.time_budget = Some(Duration::from_millis(300));
+    let never = AtomicBool::new(false);
+    let started = Instant::now();
+    let result = transcode(&source, out.path(), &opts, &mut |_| {}, &never);
+    assert!(
+        matches!(result, Err(TranscodeError::OverBudget(_))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

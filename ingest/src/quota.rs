@@ -1,0 +1,156 @@
+//! Per-creator upload quotas and the disk's free-space floor, checked before a new upload takes
+//! a byte (and the daily minutes once its duration is known), so one creator cannot fill the
+//! disk or the queue, and the database never fails for lack of space.
+
+use std::path::Path;
+
+use axum::http::StatusCode;
+use sqlx::Row;
+use vitrine_api::{ApiError, ApiResult, AppState};
+use vitrine_core::{ids::AccountId, time::now_ms};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Before a new upload (one request, or a resumable one's creation) of `length` bytes, if
+/// known: the disk's floor, the creator's unfinished uploads and their uploads of the day.
+pub async fn check_new_upload(
+    state: &AppState,
+    creator: &AccountId,
+    length: Option<u64>,
+) -> ApiResult<()> {
+    check_space(state, length.unwrap_or(0))?;
+    let quotas = &state.limits.quotas;
+    let unfinished = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(COALESCE(length, upload_offset)), 0) AS BIGINT) \
+         AS bytes FROM uploads WHERE creator_id = $1 AND state = 'receiving'",
+    )
+    .bind(creator.as_str())
+    .fetch_one(state.db.pool())
+    .await?;
+    let (count, bytes): (i64, i64) = (unfinished.get("n"), unfinished.get("bytes"));
+    if count >= quotas.max_unfinished_uploads {
+        return Err(quota(
+            "too_many_unfinished_uploads",
+            format!(
+                "you have {count} unfinished uploads (the most is {}): finish or cancel one first",
+                quotas.max_unfinished_uploads
+            ),
+            None,
+        ));
+    }
+    let bytes = u64::try_from(bytes).unwrap_or(0);
+    if bytes.saturating_add(length.unwrap_or(0)) > quotas.max_unfinished_bytes {
+        return Err(quota(
+            "unfinished_bytes_quota",
+            format!(
+                "your unfinished uploads would hold more than {} MiB: finish or cancel one first",
+                quotas.max_unfinished_bytes >> 20
+            ),
+            None,
+        ));
+    }
+    let since = now_ms() - DAY_MS;
+    let day = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM videos \
+         WHERE creator_id = $1 AND created_at >= $2",
+    )
+    .bind(creator.as_str())
+    .bind(since)
+    .fetch_one(state.db.pool())
+    .await?;
+    let (count, oldest): (i64, Option<i64>) = (day.get("n"), day.get("oldest"));
+    if count >= quotas.max_uploads_per_day {
+        let wait_ms = oldest.map_or(DAY_MS, |o| o + DAY_MS - now_ms()).max(1000);
+        return Err(quota(
+            "daily_upload_limit",
+            format!(
+                "you uploaded {count} videos in the last 24 hours, the most allowed; the next \
+                 one can start in {} minutes",
+                (wait_ms + 59_999) / 60_000
+            ),
+            Some(u64::try_from(wait_ms / 1000).unwrap_or(1)),
+        ));
+    }
+    Ok(())
+}
+
+/// Once an upload's duration is known: 422 `daily_minutes_limit` if it would take the creator
+/// past their minutes of the last 24 hours (the clip itself excluded, it is not counted yet).
+pub async fn check_minutes(
+    state: &AppState,
+    creator: &AccountId,
+    duration_ms: i64,
+) -> ApiResult<()> {
+    let limit_ms = state
+        .limits
+        .quotas
+        .max_upload_minutes_per_day
+        .saturating_mul(60_000);
+    let used: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM videos \
+         WHERE creator_id = $1 AND created_at >= $2 \
+         AND status IN ('queued', 'processing', 'playable', 'ready')",
+    )
+    .bind(creator.as_str())
+    .bind(now_ms() - DAY_MS)
+    .fetch_one(state.db.pool())
+    .await?;
+    if used.saturating_add(duration_ms.max(0)) > limit_ms {
+        return Err(ApiError::invalid(
+            "daily_minutes_limit",
+            format!(
+                "this video would take you past {} minutes of video in 24 hours ({} used)",
+                state.limits.quotas.max_upload_minutes_per_day,
+                used / 60_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// 507 `insufficient_storage` unless `incoming` more bytes leave the floor free on the data
+/// directory's disk.
+pub fn check_space(state: &AppState, incoming: u64) -> ApiResult<()> {
+    let dir = &state.limits.spool_dir;
+    let probe = if dir.exists() {
+        dir.as_path()
+    } else {
+        dir.parent().unwrap_or(Path::new("."))
+    };
+    let Some(free) = free_bytes(probe) else {
+        return Ok(());
+    };
+    let floor = state.limits.quotas.min_free_disk_bytes;
+    if free < floor.saturating_add(incoming) {
+        metrics::counter!("vitrine_uploads_refused_for_space_total").increment(1);
+        return Err(ApiError::status(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the server is short of disk space; try again later",
+        ));
+    }
+    Ok(())
+}
+
+/// Free bytes (for unprivileged users) on the filesystem holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the struct we own; the path is a valid C string.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+fn quota(code: &'static str, message: String, retry_after_secs: Option<u64>) -> ApiError {
+    match retry_after_secs {
+        Some(secs) => ApiError::RateLimited {
+            code,
+            message,
+            retry_after_secs: secs,
+        },
+        None => ApiError::status(StatusCode::TOO_MANY_REQUESTS, code, message),
+    }
+}
