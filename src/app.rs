@@ -48,6 +48,8 @@ pub enum Role {
         title = "Vitrine API",
         description = "Creator video commerce: upload, transcode, shop, feed. Callers sign in with a session token (`POST /v1/auth/signup`, `/login` or `/anonymous`: `Authorization: Bearer vt_…`, or the pages' `vitrine_session` cookie) or an API key (`Authorization: Bearer vk_live_…`) limited to the scopes each operation lists under `api_key`. Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
+    // Not referenced by an operation (a batch's items are checked one by one), still documented.
+    components(schemas(vitrine_feed::events::EventInput)),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -89,6 +91,7 @@ impl Modify for SecuritySchemes {
 
 pub struct Application {
     listener: TcpListener,
+    payments: vitrine_shop::payment::Payments,
     router: Router,
     state: AppState,
     ranker: vitrine_feed::Ranker,
@@ -152,13 +155,21 @@ impl Application {
                 tracing::error!(error = ?e, "loading the feed catalog failed; serving without it until the next refresh");
             }
         }
-        let router = router(&state, role, &ranker, &config.web_vendor_dir()).layer(
+        let payments = config.payments()?;
+        if role != Role::Worker && payments.test_mode() {
+            tracing::warn!(
+                provider = payments.name(),
+                "payments: the test provider — no money moves (payment_provider in the configuration)"
+            );
+        }
+        let router = router(&state, role, &ranker, &payments, &config.web_vendor_dir()).layer(
             middleware::from_fn_with_state(
                 Admission::new(state.clone(), config.admission()),
                 admission::admit,
             ),
         );
         Ok(Application {
+            payments,
             listener,
             router,
             state,
@@ -171,6 +182,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound listener")
+    }
+
+    /// The payment provider the checkout routes and the sweep use.
+    pub fn payments(&self) -> &vitrine_shop::payment::Payments {
+        &self.payments
     }
 
     pub fn state(&self) -> &AppState {
@@ -205,6 +221,7 @@ impl Application {
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));
                 tokio::spawn(vitrine_shop::sweep::run(
                     self.state.db.clone(),
+                    self.payments.clone(),
                     orders,
                     shutdown.clone(),
                 ));
@@ -347,6 +364,7 @@ fn router(
     state: &AppState,
     role: Role,
     ranker: &vitrine_feed::Ranker,
+    payments: &vitrine_shop::payment::Payments,
     vendor_dir: &std::path::Path,
 ) -> Router {
     let ops = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -358,14 +376,12 @@ fn router(
             .merge(identity::router())
             .merge(vitrine_ingest::router(state, ranker.config().clone()))
             .merge(vitrine_shop::router())
-            // The embedded test provider (no money moves); a real one implements the same trait.
-            .merge(vitrine_shop::checkout::router(Arc::new(
-                vitrine_shop::payment::TestPaymentProvider,
-            )))
+            .merge(vitrine_shop::checkout::router(payments.clone()))
             .merge(vitrine_feed::router(ranker.clone()))
             .merge(vitrine_feed::events::router(ranker.clone())),
     };
-    let (mut router, openapi) = api.split_for_parts();
+    let (mut router, mut openapi) = api.split_for_parts();
+    crate::openapi::add_edge_responses(&mut openapi);
     if role != Role::Worker {
         let openapi = Arc::new(openapi);
         router = router

@@ -119,6 +119,13 @@ pub struct Config {
     /// Product pictures processed at once at most (`VITRINE_IMAGE_WORKERS`, default 2); the
     /// next ones wait up to 10 s, then get 503 `overloaded`.
     pub image_workers: usize,
+    /// Who takes payments (`VITRINE_PAYMENT_PROVIDER`). Only `test` is built in (the embedded
+    /// default): it moves no money, says so at start and in every payment answer
+    /// (`"test_mode": true`). A real provider implements `vitrine_shop::payment::PaymentProvider`.
+    pub payment_provider: String,
+    /// Seconds a call to the payment provider may take (`VITRINE_PAYMENT_TIMEOUT_SECONDS`,
+    /// default 10); an order whose answer did not come is settled by asking the provider later.
+    pub payment_timeout_seconds: f64,
     /// Per-client request budgets (the `[rate_limits]` section; see
     /// `vitrine_api::rate::RateLimitConfig`).
     pub rate_limits: vitrine_api::rate::RateLimitConfig,
@@ -175,6 +182,8 @@ impl Default for Config {
             upload_timeout_seconds: 3600.0,
             max_connections: 4096,
             max_in_flight: 512,
+            payment_provider: "test".into(),
+            payment_timeout_seconds: 10.0,
             max_image_pixels: vitrine_shop::images::DEFAULT_MAX_PIXELS,
             image_workers: 2,
             rate_limits: vitrine_api::rate::RateLimitConfig::default(),
@@ -266,6 +275,21 @@ impl Config {
             lifetime_ms: ms(self.session_lifetime_hours),
             idle_ms: ms(self.session_idle_hours),
         }
+    }
+
+    /// The payment provider named by `payment_provider`, its calls bounded by the timeout.
+    pub fn payments(&self) -> anyhow::Result<vitrine_shop::payment::Payments> {
+        let provider: std::sync::Arc<dyn vitrine_shop::payment::PaymentProvider> =
+            match self.payment_provider.as_str() {
+                "test" => std::sync::Arc::new(vitrine_shop::payment::TestPaymentProvider::default()),
+                other => anyhow::bail!(
+                    "payment_provider {other:?} is not built in: the only one is \"test\" (no money moves)"
+                ),
+            };
+        Ok(vitrine_shop::payment::Payments::new(
+            provider,
+            Duration::from_secs_f64(self.payment_timeout_seconds.clamp(0.01, 600.0)),
+        ))
     }
 
     /// The per-creator upload quotas and the disk's floor.

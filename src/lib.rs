@@ -12,6 +12,7 @@ pub mod eval;
 pub mod identity;
 pub mod media;
 pub mod observability;
+pub mod openapi;
 pub mod seed;
 pub mod server;
 pub mod web;

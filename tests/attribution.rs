@@ -56,7 +56,7 @@ async fn buy(
         app,
         &viewer.1,
         &format!("/v1/orders/{id}/pay"),
-        json!({"card_number": "4242424242424242"}),
+        json!({"payment_method": "pm_card_approved"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -636,7 +636,7 @@ fn matrix() -> Vec<Entry> {
             "post",
             "/v1/orders/{id}/pay",
             "/v1/orders/{order}/pay",
-            Some(r#"{"card_number": "4242424242424242"}"#),
+            Some(r#"{"payment_method": "pm_card_approved"}"#),
             Some(OrdersWrite),
             O,
             "401 404 404 200 403 403 200 403 401 401 404",
@@ -890,7 +890,7 @@ impl World {
                         .client
                         .post(app.url(&format!("/v1/orders/{id}/pay")))
                         .bearer_auth(&token)
-                        .json(&json!({"card_number": "4242424242424242"}))
+                        .json(&json!({"payment_method": "pm_card_approved"}))
                         .send()
                         .await
                         .unwrap();

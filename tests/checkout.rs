@@ -68,6 +68,18 @@ async fn act(
     request.send().await.unwrap()
 }
 
+/// `POST /v1/orders/{order}/pay` with a payment-method token.
+async fn pay(app: &TestApp, token: &str, order: &str, method: &str) -> reqwest::Response {
+    act(
+        app,
+        token,
+        order,
+        "pay",
+        Some(json!({ "payment_method": method })),
+    )
+    .await
+}
+
 async fn stock(app: &TestApp, product: &str) -> i64 {
     let p: Value = app
         .get(&format!("/v1/products/{product}"))
@@ -189,24 +201,11 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     .await;
 
     // Payment: declined (still pending), then approved.
-    let r = act(
-        &app,
-        &viewer,
-        id,
-        "pay",
-        Some(json!({"card_number": "4000 0000 0000 0002"})),
-    )
-    .await;
+    let r = pay(&app, &viewer, id, "pm_card_declined").await;
     assert_error(r, StatusCode::PAYMENT_REQUIRED, "payment_declined").await;
-    let r = act(
-        &app,
-        &merchant,
-        id,
-        "pay",
-        Some(json!({"card_number": "4242424242424242"})),
-    )
-    .await;
+    let r = pay(&app, &merchant, id, "pm_card_approved").await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    // A card number is never taken, only the provider's token for it.
     let r = act(
         &app,
         &viewer,
@@ -215,17 +214,23 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
         Some(json!({"card_number": "4242 4242 4242 4242"})),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
-    // A retry whose first answer was lost: the paid order again, nothing charged twice.
-    let r = act(
-        &app,
-        &viewer,
-        id,
-        "pay",
-        Some(json!({"card_number": "4242424242424242"})),
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let r = pay(&app, &viewer, id, "4242424242424242").await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_payment_method",
     )
     .await;
+    let r = pay(&app, &viewer, id, "pm_card_retry").await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "payment_retry").await;
+    let r = pay(&app, &viewer, id, "pm_card_approved").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let paid: Value = r.json().await.unwrap();
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["test_mode"], true, "the test provider says so: {paid}");
+    // A retry whose first answer was lost: the paid order again, nothing charged twice.
+    let r = pay(&app, &viewer, id, "pm_card_approved").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
     let r = act(&app, &viewer, id, "cancel", None).await;
@@ -247,7 +252,7 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     let r = order(&app, &viewer, Some("buy-twice"), &other).await;
     let twice: Value = r.json().await.unwrap();
     let twice_id = twice["id"].as_str().unwrap();
-    let card = json!({"card_number": "4242424242424242"});
+    let card = json!({"payment_method": "pm_card_approved"});
     let (a, b) = tokio::join!(
         act(&app, &viewer, twice_id, "pay", Some(card.clone())),
         act(&app, &viewer, twice_id, "pay", Some(card.clone())),
@@ -331,7 +336,7 @@ async fn unpaid_orders_expire_and_release_their_stock() {
         &viewer,
         placed["id"].as_str().unwrap(),
         "pay",
-        Some(json!({"card_number": "4242424242424242"})),
+        Some(json!({"payment_method": "pm_card_approved"})),
     )
     .await;
     assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
@@ -480,3 +485,57 @@ async fn bad_orders_are_refused_and_nothing_is_reserved() {
 }
 
 crate::on_each_database!(two_hundred_buyers_for_the_last_ten_units,);
+
+/// A payment whose answer is lost leaves the order `paying`, never charged twice nor cancelled
+/// blind: the sweep asks the provider and settles it. A refund goes through the provider.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_payment_answer_is_settled_with_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.payment_timeout_seconds = 0.3;
+    let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (viewer_id, viewer) = app.account("viewer", "Ana").await;
+    let balm = product(
+        &app,
+        &merchant,
+        json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
+    )
+    .await;
+    let body =
+        json!({"viewer_id": viewer_id, "items": [{"product_id": balm["id"], "quantity": 1}]});
+    let placed: Value = order(&app, &viewer, Some("slow"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = placed["id"].as_str().unwrap();
+    let r = pay(&app, &viewer, id, "pm_card_slow").await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "payment_pending").await;
+    let seen = app
+        .get_json(&format!("/v1/orders/{id}"), Some(&viewer))
+        .await;
+    assert_eq!(seen["status"], "paying");
+    // Paying again meanwhile is refused: the money may already have moved.
+    let r = pay(&app, &viewer, id, "pm_card_approved").await;
+    assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
+
+    let settled =
+        vitrine_shop::sweep::reconcile(&app.state.db, &app.payments, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+    assert_eq!(settled, 1);
+    let seen = app
+        .get_json(&format!("/v1/orders/{id}"), Some(&viewer))
+        .await;
+    assert_eq!(seen["status"], "paid", "{seen}");
+    assert_eq!(stock(&app, balm["id"].as_str().unwrap()).await, 4);
+
+    let r = act(&app, &merchant, id, "refund", None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
+    assert_eq!(
+        app.payments.find(id).await.unwrap(),
+        Some(vitrine_shop::payment::ChargeState::Closed),
+        "the provider refunded it"
+    );
+}

@@ -1410,7 +1410,7 @@ async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
         &app,
         &format!("/v1/orders/{}/pay", orders[0]),
         Some(&buyer),
-        json!({"card_number": "4242424242424242"}),
+        json!({"payment_method": "pm_card_approved"}),
     )
     .await;
     assert_eq!(paid.status(), StatusCode::OK);

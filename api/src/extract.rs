@@ -350,9 +350,11 @@ where
             })?;
         let value = match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => v,
-            Err(JsonRejection::JsonDataError(e)) => {
-                return Err(ApiError::invalid("invalid_body", e.body_text()))
-            }
+            Err(JsonRejection::JsonDataError(e)) => match with_integral_floats(&bytes) {
+                // `5.0` is the integer 5 in JSON (and JSON Schema): some clients write it so.
+                Some(v) => v,
+                None => return Err(ApiError::invalid("invalid_body", e.body_text())),
+            },
             Err(e) => return Err(ApiError::bad_request("malformed_json", e.body_text())),
         };
         if json_has_nul(&bytes) {
@@ -360,6 +362,33 @@ where
         }
         Ok(ApiJson(value))
     }
+}
+
+/// The body read again with every number that is a whole float (`5.0`) turned into an integer,
+/// if that makes it a `T`. Only tried when reading it as it is failed.
+fn with_integral_floats<T: DeserializeOwned>(json: &[u8]) -> Option<T> {
+    fn integral(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let whole = f.fract() == 0.0 && f.abs() < 9.0e15;
+                if whole {
+                    *value = serde_json::Value::from(f as i64);
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |a, v| integral(v) | a),
+            serde_json::Value::Object(fields) => {
+                fields.values_mut().fold(false, |a, v| integral(v) | a)
+            }
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    if !integral(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// `application/json` or any `…+json` type.

@@ -63,8 +63,10 @@ pub fn router(ranker: Ranker) -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
-    /// Up to 1000 events.
-    #[schema(value_type = Vec<EventInput>)]
+    /// Up to 1000 events, each an `EventInput`. Items are checked one by one: one that is not
+    /// a valid event is reported in `errors` (with its index) and the others are stored, so one
+    /// malformed event never costs a phone its whole batch.
+    #[schema(value_type = Vec<Value>, max_items = 1000)]
     pub events: Vec<serde_json::Value>,
 }
 

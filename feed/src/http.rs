@@ -39,16 +39,19 @@ const DEFAULT_LIMIT: i64 = 10;
 const MAX_LIMIT: i64 = 50;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Your own account id (acc_…), or leave it out: the feed is the caller's. Naming another
     /// account is 403 `not_your_feed`, except for operators, who may see any viewer's feed.
     pub viewer: Option<String>,
     /// Items per page, 1..=50 (default 10).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// `1`: explain each item (its candidate sources, score terms and applied rules) — for the
     /// items' creator, or for all items to operators.
+    #[param(pattern = "^(0|1|true|false)$")]
     pub debug: Option<String>,
 }
 
@@ -105,7 +108,8 @@ async fn feed(
         Some("1") | Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("invalid_debug", "debug is 1 or 0")),
     };
-    let mut cursor = match &q.cursor {
+    // An empty cursor is no cursor (the first page), as for every other list.
+    let mut cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
             ApiError::bad_request("invalid_cursor", "cursor is not one we issued")

@@ -58,8 +58,10 @@ async fn close_after_refusal(mut response: axum::response::Response) -> axum::re
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
-    /// Title shown in the feed (default: "Untitled").
+    /// Title shown in the feed (default: "Untitled"), at most 200 characters.
+    #[param(max_length = 200)]
     pub title: Option<String>,
 }
 
@@ -187,8 +189,10 @@ async fn get_video(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MyVideosQuery {
     /// Items per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

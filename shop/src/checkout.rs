@@ -1,8 +1,6 @@
 //! Checkout routes: place an order (idempotent, stock reserved atomically), pay it through the
 //! payment provider, cancel it, and — for its shop — fulfil or refund it.
 
-use std::sync::Arc;
-
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -27,12 +25,9 @@ use vitrine_identity::principal::Scope;
 
 use crate::{
     orders::{self, Line, NewOrder, Order, OrderStatus, PlaceError, MAX_ITEMS, MAX_QUANTITY},
-    payment::{PaymentError, PaymentProvider},
+    payment::{PaymentError, Payments},
     products::{self, ProductStatus},
 };
-
-/// The payment provider the checkout routes use.
-pub type Payments = Arc<dyn PaymentProvider>;
 
 pub fn router(payments: Payments) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -127,7 +122,7 @@ impl From<&Order> for OrderView {
 /// refused. Stock is reserved at once; the order waits for payment until it expires.
 #[utoipa::path(post, path = "/v1/orders", tag = "checkout",
     request_body = NewOrderBody,
-    params(("Idempotency-Key" = String, Header, description = "unique per purchase attempt")),
+    params(("Idempotency-Key" = String, Header, description = "unique per purchase attempt: 1 to 255 visible characters", pattern = "^[!-~]{1,255}$")),
     security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses(
         (status = 201, body = OrderView), (status = 200, body = OrderView, description = "a retry: the order placed before"),
@@ -426,19 +421,37 @@ async fn get_order(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayBody {
-    /// With the embedded test provider: 4242424242424242 is approved, anything else declined.
-    pub card_number: String,
+    /// A payment-method token (`pm_…`) the buyer's app got from the payment provider for
+    /// their card: card numbers never reach this API. The embedded test provider takes
+    /// `pm_card_approved`, `pm_card_declined` (402), `pm_card_retry` (503, try again) and
+    /// `pm_card_slow` (its answer is lost: the order stays `paying` until reconciled).
+    #[schema(pattern = "^pm_[A-Za-z0-9_]{1,100}$", example = "pm_card_approved")]
+    pub payment_method: String,
 }
 
-/// Pay your order through the payment provider.
+/// An order as its payment left it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentView {
+    #[serde(flatten)]
+    pub order: OrderView,
+    /// True with the test provider: no money moved.
+    pub test_mode: bool,
+}
+
+/// Pay your order with a payment-method token: the provider authorizes the amount, then
+/// captures it. A declined card leaves the order waiting for payment; when the provider does
+/// not answer in time the order stays `paying` and is settled in the background by asking the
+/// provider (fetch it again in a few minutes).
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "checkout",
     params(("id" = String, Path, description = "Order id (ord_…)")),
     request_body = PayBody,
     security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses(
-        (status = 200, body = OrderView),
+        (status = 200, body = PaymentView),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody, description = "payment_declined"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_payment_method"),
+        (status = 503, body = ErrorBody, description = "payment_retry (try again) or payment_pending (the order is being settled)"),
     ))]
 async fn pay_order(
     State(state): State<AppState>,
@@ -446,12 +459,25 @@ async fn pay_order(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PayBody>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Json<PaymentView>> {
     caller.allow(Scope::OrdersWrite)?;
     let order = visible_order(&state, &caller, &id).await?;
     if !caller.is_personal() || &order.buyer != caller.id() {
         return Err(ApiError::forbidden("only the buyer pays for an order"));
     }
+    let method = body.payment_method.trim();
+    if !method.starts_with("pm_") || method.len() > 103 {
+        return Err(ApiError::invalid(
+            "invalid_payment_method",
+            "payment_method is a payment-method token (pm_…) from the payment provider; card numbers are never sent here",
+        ));
+    }
+    let paid = |order: OrderView| {
+        Json(PaymentView {
+            order,
+            test_mode: payments.test_mode(),
+        })
+    };
     match order.status {
         OrderStatus::PendingPayment => {}
         // A retry of a payment that went through (its answer was lost): the paid order, and
@@ -459,7 +485,7 @@ async fn pay_order(
         OrderStatus::Paid | OrderStatus::Fulfilled => {
             crate::attribution::attribute(&state.db, &order, order.paid_at.unwrap_or_else(now_ms))
                 .await?;
-            return reread(&state, &order.id).await;
+            return Ok(paid(reread(&state, &order.id).await?.0));
         }
         _ => return Err(not_in(&order, "waiting for payment")),
     }
@@ -481,15 +507,19 @@ async fn pay_order(
                 .into(),
         });
     }
-    let charged = {
-        let (amount, reference) = (order.total.clone(), order.id.to_string());
-        tokio::task::spawn_blocking(move || payments.charge(&amount, &body.card_number, &reference))
-            .await
-            .map_err(|e| anyhow::anyhow!("payment task: {e}"))
-    };
-    let payment_ref = match charged {
-        Ok(Ok(reference)) => reference,
-        failed => {
+    let payment_ref = match charge(&payments, &order, method).await {
+        Ok(payment_ref) => payment_ref,
+        Err(e @ PaymentError::Unavailable(_)) => {
+            // Whether money moved is not known: the order stays `paying` for the sweep to settle
+            // with the provider (`sweep::reconcile`), never charged twice.
+            tracing::warn!(order = %order.id, error = %e, "payment outcome unknown; left for reconciliation");
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_pending",
+                "the payment provider did not answer in time; the order is being checked with it: fetch it again in a few minutes",
+            ));
+        }
+        Err(e) => {
             // Not charged: back to waiting for payment.
             orders::transition(
                 &state.db,
@@ -500,19 +530,22 @@ async fn pay_order(
                 None,
             )
             .await?;
-            return Err(match failed {
-                Ok(Err(PaymentError::Declined)) => ApiError::status(
+            return Err(match e {
+                PaymentError::Declined => ApiError::status(
                     StatusCode::PAYMENT_REQUIRED,
                     "payment_declined",
                     "the card was declined; the order still waits for payment",
                 ),
-                Ok(Err(e @ PaymentError::Unavailable(_))) => ApiError::status(
+                PaymentError::Retry(_) => ApiError::status(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "payment_unavailable",
-                    e.to_string(),
+                    "payment_retry",
+                    "the payment provider asks to try again; the order still waits for payment",
                 ),
-                Err(e) => ApiError::Internal(e),
-                Ok(Ok(_)) => unreachable!("handled above"),
+                PaymentError::UnknownMethod(_) => ApiError::invalid(
+                    "invalid_payment_method",
+                    "the payment provider does not know this payment method",
+                ),
+                PaymentError::Unavailable(_) => unreachable!("handled above"),
             });
         }
     };
@@ -527,17 +560,30 @@ async fn pay_order(
     )
     .await?;
     if !moved {
-        // Only this request moves a `paying` order; the sweep gives up on one after long
-        // minutes. A real provider would refund here.
-        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer being paid");
-        return Err(ApiError::Conflict {
-            code: "order_not_pending",
-            message: "the order was cancelled while paying; nothing was bought".into(),
-        });
+        // Only this request (or the reconciling sweep, which found the payment first) moves a
+        // `paying` order on.
+        return Ok(paid(reread(&state, &order.id).await?.0));
     }
-    tracing::info!(order = %order.id, "order paid");
+    tracing::info!(order = %order.id, test_mode = payments.test_mode(), "order paid");
     crate::attribution::attribute(&state.db, &order, paid_at).await?;
-    reread(&state, &order.id).await
+    Ok(paid(reread(&state, &order.id).await?.0))
+}
+
+/// Authorizes, then captures; an authorization whose capture fails is voided.
+async fn charge(payments: &Payments, order: &Order, method: &str) -> Result<String, PaymentError> {
+    let authorization = payments
+        .authorize(&order.total, method, order.id.as_str())
+        .await?;
+    match payments.capture(&authorization, &order.total).await {
+        Ok(payment_ref) => Ok(payment_ref),
+        Err(e @ PaymentError::Unavailable(_)) => Err(e),
+        Err(e) => {
+            if let Err(void) = payments.void(&authorization).await {
+                tracing::warn!(order = %order.id, error = %void, "could not void an authorization; the sweep will");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Cancel your unpaid order: its stock is released.
@@ -599,10 +645,25 @@ async fn fulfil_order(
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund_order(
     State(state): State<AppState>,
+    Extension(payments): Extension<Payments>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &caller, &id).await?;
+    if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
+        return Err(not_in(&order, "paid or fulfilled"));
+    }
+    // The money goes back first: an order is never marked refunded that the provider did not
+    // refund.
+    if let Some(payment) = &order.payment_ref {
+        payments.refund(payment, &order.total).await.map_err(|e| {
+            ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_unavailable",
+                format!("the refund did not go through ({e}); nothing changed, try again"),
+            )
+        })?;
+    }
     // Each move is conditional on the state it restocks for, so a refund racing a fulfilment
     // never returns shipped goods to stock.
     let refunded = orders::transition(
@@ -630,11 +691,13 @@ async fn refund_order(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShopOrdersQuery {
     /// Only orders in this status (`paid`: the ones to ship).
     pub status: Option<String>,
     /// Items per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

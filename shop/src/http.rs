@@ -231,9 +231,11 @@ async fn create_product(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this shop's products.
+    #[param(pattern = "^shp_[0-9a-fA-F]{32}$")]
     pub shop_id: Option<String>,
     /// `active` (default), or `draft` / `archived` for a shop you belong to (with its
     /// `shop_id`).
@@ -241,6 +243,7 @@ pub struct ListQuery {
     /// Only products that can (true) or cannot (false) be bought now.
     pub in_stock: Option<bool>,
     /// Items per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

@@ -98,6 +98,8 @@ pub struct Order {
     pub expires_at: i64,
     pub paid_at: Option<i64>,
     pub request_hash: String,
+    /// The provider's reference of the captured payment.
+    pub payment_ref: Option<String>,
 }
 
 /// An order ready to be placed: lines priced from current prices, one currency.
@@ -223,6 +225,7 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
         expires_at: new.expires_at,
         paid_at: None,
         request_hash: new.request_hash,
+        payment_ref: None,
     })
 }
 
@@ -346,7 +349,7 @@ pub async fn for_shop(
 pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
     let row = sqlx::query(
         "SELECT id, buyer_id, status, currency, total_minor, video_id, tag_id, expires_at, \
-         paid_at, request_hash FROM orders WHERE id = $1",
+         paid_at, request_hash, payment_ref FROM orders WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db.pool())
@@ -389,6 +392,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
         expires_at: row.get("expires_at"),
         paid_at: row.get("paid_at"),
         request_hash: row.get("request_hash"),
+        payment_ref: row.get("payment_ref"),
     }))
 }
 
@@ -405,20 +409,13 @@ pub async fn by_key(db: &Db, buyer: &AccountId, key: &str) -> sqlx::Result<Optio
     }
 }
 
-/// How long a payment request may hold an order (`paying`) before the sweep gives up on it
-/// (the request died mid-charge).
-const PAYING_TIMEOUT_MS: i64 = 10 * 60 * 1000;
-
-/// Cancels unpaid orders past their expiry (and orders stuck `paying` by a request that died),
-/// releasing their stock. Returns how many.
+/// Cancels unpaid orders past their expiry, releasing their stock. Returns how many. (Orders
+/// left `paying` are reconciled with the payment provider: `crate::sweep`.)
 pub async fn expire(db: &Db) -> sqlx::Result<usize> {
-    let now = now_ms();
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM orders WHERE (status = 'pending_payment' AND expires_at < $1) \
-         OR (status = 'paying' AND updated_at < $2) LIMIT 100",
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at < $1 LIMIT 100",
     )
-    .bind(now)
-    .bind(now - PAYING_TIMEOUT_MS)
+    .bind(now_ms())
     .fetch_all(db.pool())
     .await?;
     let mut expired = 0;
@@ -427,7 +424,7 @@ pub async fn expire(db: &Db) -> sqlx::Result<usize> {
             if transition(
                 db,
                 &order,
-                &[OrderStatus::PendingPayment, OrderStatus::Paying],
+                &[OrderStatus::PendingPayment],
                 OrderStatus::Cancelled,
                 true,
                 None,
@@ -439,4 +436,19 @@ pub async fn expire(db: &Db) -> sqlx::Result<usize> {
         }
     }
     Ok(expired)
+}
+
+/// Orders `paying` since before `before` (their payment request died or lost its answer).
+pub async fn stuck_paying(db: &Db, before: i64) -> sqlx::Result<Vec<Order>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'paying' AND updated_at < $1 LIMIT 100",
+    )
+    .bind(before)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(get(db, &OrderId::from_db(id)).await?);
+    }
+    Ok(out)
 }

@@ -1,24 +1,95 @@
-//! The background release of stock held by unpaid orders past their expiry, run by every API
-//! process (an order moves out of `pending_payment` once, so two sweeps never release twice).
+//! The background work on orders, run by every API process:
+//!
+//! - unpaid orders past their expiry release their stock (an order moves out of
+//!   `pending_payment` once, so two sweeps never release twice);
+//! - orders left `paying` (the request died, or the provider's answer was lost) are reconciled
+//!   by asking the provider what became of the payment: captured → `paid`; authorized → voided;
+//!   nothing → back to waiting for payment.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use vitrine_core::db::Db;
+use vitrine_core::{db::Db, time::now_ms};
 
-use crate::orders;
+use crate::{
+    orders::{self, Order, OrderStatus},
+    payment::{ChargeState, Payments},
+};
+
+/// How long an order stays `paying` before the sweep asks the provider about it: longer than
+/// any payment request takes.
+pub const RECONCILE_AFTER: Duration = Duration::from_secs(120);
 
 /// Runs until `shutdown`: a round every `interval`.
-pub async fn run(db: Db, interval: Duration, shutdown: CancellationToken) {
+pub async fn run(db: Db, payments: Payments, interval: Duration, shutdown: CancellationToken) {
     loop {
         match orders::expire(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "unpaid orders expired; stock released"),
             Err(e) => tracing::warn!(error = %e, "order sweep failed; will retry"),
         }
+        if let Err(e) = reconcile(&db, &payments, RECONCILE_AFTER).await {
+            tracing::warn!(error = %e, "payment reconciliation failed; will retry");
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Settles orders `paying` for longer than `after` with what the provider says. Returns how
+/// many were settled.
+pub async fn reconcile(db: &Db, payments: &Payments, after: Duration) -> anyhow::Result<usize> {
+    let before = now_ms() - i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+    let mut settled = 0;
+    for order in orders::stuck_paying(db, before).await? {
+        let state = match payments.find(order.id.as_str()).await {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!(order = %order.id, error = %e, "could not ask the provider; will retry");
+                continue;
+            }
+        };
+        if settle(db, payments, &order, state).await? {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+async fn settle(
+    db: &Db,
+    payments: &Payments,
+    order: &Order,
+    state: Option<ChargeState>,
+) -> anyhow::Result<bool> {
+    let paying = [OrderStatus::Paying];
+    match state {
+        Some(ChargeState::Captured(payment)) => {
+            let moved =
+                orders::transition(db, order, &paying, OrderStatus::Paid, false, Some(&payment))
+                    .await?;
+            if moved {
+                crate::attribution::attribute(db, order, now_ms()).await?;
+                tracing::info!(order = %order.id, "payment found captured: order paid");
+            }
+            Ok(moved)
+        }
+        Some(ChargeState::Authorized(authorization)) => {
+            payments.void(&authorization).await?;
+            let moved =
+                orders::transition(db, order, &paying, OrderStatus::PendingPayment, false, None)
+                    .await?;
+            tracing::info!(order = %order.id, "authorization voided: order waits for payment");
+            Ok(moved)
+        }
+        Some(ChargeState::Closed) | None => {
+            let moved =
+                orders::transition(db, order, &paying, OrderStatus::PendingPayment, false, None)
+                    .await?;
+            tracing::info!(order = %order.id, "no payment held: order waits for payment");
+            Ok(moved)
         }
     }
 }

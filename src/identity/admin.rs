@@ -17,11 +17,13 @@ use vitrine_identity::accounts::{self, Account};
 use super::me::AccountView;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsQuery {
     /// Part of an email, display name or handle (any case).
     pub q: Option<String>,
     /// Items per page, 1..=100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

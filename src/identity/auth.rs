@@ -31,7 +31,7 @@ pub struct SignUpBody {
     #[schema(example = "mia@example.com")]
     pub email: String,
     /// At least 8 characters, not a common password, not the email.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
     pub password: SecretString,
     #[schema(example = "Mia")]
     pub display_name: String,
@@ -340,7 +340,7 @@ pub async fn password_reset(
 pub struct ResetConfirmBody {
     /// The token from the link.
     pub token: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
     pub password: SecretString,
 }
 

@@ -27,6 +27,7 @@ pub struct NewKeyBody {
     pub name: String,
     /// What the key may do: `videos:read`, `videos:write`, `products:read`, `products:write`,
     /// `orders:read`, `orders:write`, `analytics:read`, `events:write`.
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     pub scopes: Vec<String>,
     /// Make a key that acts for this shop (its owner only); without it, the key acts for you.
     pub shop_id: Option<String>,

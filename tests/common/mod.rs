@@ -93,6 +93,7 @@ pub struct TestApp {
     pub state: AppState,
     pub shutdown: CancellationToken,
     pub ranker: vitrine_feed::Ranker,
+    pub payments: vitrine_shop::payment::Payments,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -135,6 +136,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let ranker = app.ranker().clone();
+        let payments = app.payments().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
         TestApp {
@@ -144,6 +146,7 @@ impl TestApp {
             state,
             shutdown,
             ranker,
+            payments,
             handle: Some(handle),
             _dir: dir,
         }
