@@ -91,6 +91,8 @@ impl Modify for SecuritySchemes {
 
 pub struct Application {
     listener: TcpListener,
+    /// How long raw events, impressions and clicks are kept.
+    retention: Duration,
     payments: vitrine_shop::payment::Payments,
     router: Router,
     state: AppState,
@@ -170,6 +172,9 @@ impl Application {
         );
         Ok(Application {
             payments,
+            retention: Duration::from_secs(
+                u64::from(config.raw_event_retention_days.max(15)) * 86_400,
+            ),
             listener,
             router,
             state,
@@ -231,6 +236,11 @@ impl Application {
                         .run(self.state.db.clone(), shutdown.clone()),
                 );
                 tokio::spawn(maintain_database(self.state.db.clone(), shutdown.clone()));
+                tokio::spawn(prune_raw_events(
+                    self.state.db.clone(),
+                    self.retention,
+                    shutdown.clone(),
+                ));
                 Some(tokio::spawn(vitrine_ingest::sweep::run(
                     self.state.clone(),
                     interval,
@@ -311,6 +321,28 @@ async fn maintain_database(db: Db, shutdown: CancellationToken) {
             if let Err(e) = db.optimize().await {
                 tracing::warn!(error = ?e, "updating planner statistics failed");
             }
+        }
+    }
+}
+
+/// Once an hour: raw events past `retention` go, older impressions and clicks are rolled up.
+async fn prune_raw_events(db: Db, retention: Duration, shutdown: CancellationToken) {
+    loop {
+        let before =
+            vitrine_core::time::now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        match vitrine_feed::events::prune(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "old raw events pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning raw events failed; will retry"),
+        }
+        match vitrine_shop::attribution::roll_up(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "old impressions and clicks rolled up"),
+            Err(e) => tracing::warn!(error = %e, "rolling up impressions and clicks failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
 }

@@ -119,6 +119,11 @@ pub struct Config {
     /// Product pictures processed at once at most (`VITRINE_IMAGE_WORKERS`, default 2); the
     /// next ones wait up to 10 s, then get 503 `overloaded`.
     pub image_workers: usize,
+    /// Days raw viewer events, tag impressions and product clicks are kept
+    /// (`VITRINE_RAW_EVENT_RETENTION_DAYS`, default 90, at least 15: clicks credit sales for
+    /// 14 days); older impressions and clicks are rolled up per day, so analytics keep their
+    /// totals.
+    pub raw_event_retention_days: u32,
     /// Who takes payments (`VITRINE_PAYMENT_PROVIDER`). Only `test` is built in (the embedded
     /// default): it moves no money, says so at start and in every payment answer
     /// (`"test_mode": true`). A real provider implements `vitrine_shop::payment::PaymentProvider`.
@@ -182,6 +187,7 @@ impl Default for Config {
             upload_timeout_seconds: 3600.0,
             max_connections: 4096,
             max_in_flight: 512,
+            raw_event_retention_days: 90,
             payment_provider: "test".into(),
             payment_timeout_seconds: 10.0,
             max_image_pixels: vitrine_shop::images::DEFAULT_MAX_PIXELS,

@@ -456,3 +456,128 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
         StatusCode::CREATED
     );
 }
+
+/// Old impressions and clicks are rolled up per day and their raw rows deleted; the analytics
+/// add up the same before and after, on both databases.
+async fn old_raw_rows_roll_up_without_changing_the_analytics(db: DbKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    if db == DbKind::Postgres {
+        config.database_url = Some(fresh_postgres_url().await);
+    }
+    let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
+    let (creator_id, creator) = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let shop = app.shop_of(&merchant).await;
+    let clip = app.ready_clips(&creator_id, 1, 60_000).await.remove(0);
+    let r = post(
+        &app,
+        &merchant,
+        "/v1/products",
+        json!({"title": "Balm", "price": {"amount_minor": 1000, "currency": "USD"}, "stock": 9, "commission_bps": 500}),
+    )
+    .await;
+    let balm = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post(
+        &app,
+        &creator,
+        &format!("/v1/videos/{clip}/tags"),
+        json!({"product_id": balm, "start_ms": 0, "end_ms": 1000}),
+    )
+    .await;
+    let tag = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (v1, _) = app.account("viewer", "v1").await;
+    let (v2, _) = app.account("viewer", "v2").await;
+    let now = now_ms();
+    let old = now - 100 * DAY_MS;
+    let pool = app.state.db.pool();
+    for (i, at) in [old, old + 1, old + DAY_MS, now - DAY_MS, now - DAY_MS + 1]
+        .into_iter()
+        .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO tag_impressions (event_id, tag_id, video_id, product_id, viewer_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(format!("imp-{i}"))
+        .bind(&tag)
+        .bind(&clip)
+        .bind(&balm)
+        .bind(&v1)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // v1 taps twice within minutes 100 days ago (one click), v2 once; v1 once yesterday.
+    for (i, (viewer, at)) in [
+        (&v1, old),
+        (&v1, old + 60_000),
+        (&v2, old),
+        (&v1, now - DAY_MS),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO product_clicks (event_id, viewer_id, video_id, tag_id, product_id, \
+             creator_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(format!("click-{i}"))
+        .bind(viewer)
+        .bind(&clip)
+        .bind(&tag)
+        .bind(&balm)
+        .bind(&creator_id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let figures = || async {
+        let stats = app
+            .get_json(&format!("/v1/shops/{shop}/analytics"), Some(&merchant))
+            .await;
+        (
+            stats[0]["tag_impressions"].as_i64().unwrap(),
+            stats[0]["clicks"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(figures().await, (5, 3));
+    let removed = vitrine_shop::attribution::roll_up(&app.state.db, now - 90 * DAY_MS)
+        .await
+        .unwrap();
+    assert_eq!(removed, 3 + 3, "the old raw rows");
+    assert_eq!(figures().await, (5, 3), "the same totals from the roll-ups");
+    let raw: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM product_clicks")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 1);
+    // Again: nothing more to roll up, nothing counted twice.
+    assert_eq!(
+        vitrine_shop::attribution::roll_up(&app.state.db, now - 90 * DAY_MS)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(figures().await, (5, 3));
+    // A retention shorter than the attribution window keeps the clicks it needs.
+    vitrine_shop::attribution::roll_up(&app.state.db, now)
+        .await
+        .unwrap();
+    let raw: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM product_clicks")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 1, "yesterday's click still credits a sale");
+    assert_eq!(figures().await, (5, 3));
+}
+
+crate::on_each_database!(old_raw_rows_roll_up_without_changing_the_analytics);

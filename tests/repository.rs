@@ -42,6 +42,7 @@ crate::on_each_database!(
     a_creators_videos_page_newest_first_and_only_theirs,
     concurrent_workers_never_lease_the_same_job,
     creators_take_turns_in_the_queue,
+    dead_workers_scratch_directories_are_swept,
     an_expired_lease_is_taken_over_and_the_old_owner_is_locked_out,
     retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
     tags_carry_live_product_data_and_go_with_their_video,
@@ -319,6 +320,27 @@ async fn concurrent_workers_never_lease_the_same_job(kind: DbKind) {
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 12, "every job leased exactly once: {all:?}");
     assert_eq!(unique.len(), 12);
+}
+
+/// A worker's scratch directory goes once no live lease covers its job; a running job's stays.
+async fn dead_workers_scratch_directories_are_swept(kind: DbKind) {
+    let (db, dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    queued_video(&db, &creator).await;
+    let running = queue::lease(&db, "alive", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let work = dir.path().join("work");
+    let live = work.join(running.job_id.as_str());
+    let dead = work.join(vitrine_core::ids::JobId::generate().as_str());
+    let other = work.join("notes");
+    for d in [&live, &dead, &other] {
+        std::fs::create_dir_all(d.join("out")).unwrap();
+    }
+    let removed = vitrine_transcode::worker::sweep_scratch(&db, &work).await;
+    assert_eq!(removed, 1);
+    assert!(live.exists() && other.exists() && !dead.exists());
 }
 
 /// One creator's burst of uploads does not make another creator wait for all of it.

@@ -149,6 +149,16 @@ async fn post_events(
     Ok(Json(ingest(&state, &ranker, caller.id(), batch.events).await?).into_response())
 }
 
+/// Deletes raw events received before `before` (they are kept to recognise a retried batch;
+/// what they taught the ranker lives in its own tables). Returns how many.
+pub async fn prune(db: &vitrine_core::db::Db, before: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM events WHERE received_at < $1")
+        .bind(before)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Checks, stores and applies one viewer's events (what `POST /v1/events` does after
 /// authentication; `vitrine seed` calls it directly).
 pub async fn ingest(

@@ -15,6 +15,7 @@ use vitrine_core::{
     db::{placeholder_rows, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VideoId},
     money::{saturating_minor, sum_wide, Money},
+    time::now_ms,
 };
 
 use crate::orders::Order;
@@ -312,13 +313,20 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
                     .await
             }
         };
-        let impressions =
-            count("SELECT COUNT(*) FROM tag_impressions WHERE product_id = $1 AND video_id = $2")
-                .await?;
+        // Raw rows of the retention period, plus the daily roll-ups of older ones.
+        let impressions = count(
+            "SELECT (SELECT COUNT(*) FROM tag_impressions WHERE product_id = $1 AND video_id = $2) \
+             + (SELECT CAST(COALESCE(SUM(impressions), 0) AS BIGINT) FROM attribution_daily \
+                WHERE product_id = $1 AND video_id = $2)",
+        )
+        .await?;
         // A viewer tapping one card again and again counts once per half hour.
         let clicks = count(
-            "SELECT COUNT(DISTINCT viewer_id || '/' || tag_id || '/' || CAST(at / 1800000 AS TEXT)) \
-             FROM product_clicks WHERE product_id = $1 AND video_id = $2",
+            "SELECT (SELECT COUNT(DISTINCT viewer_id || '/' || tag_id || '/' || \
+                     CAST(at / 1800000 AS TEXT)) \
+                     FROM product_clicks WHERE product_id = $1 AND video_id = $2) \
+             + (SELECT CAST(COALESCE(SUM(clicks), 0) AS BIGINT) FROM attribution_daily \
+                WHERE product_id = $1 AND video_id = $2)",
         )
         .await?;
         let sold = sqlx::query(&format!(
@@ -394,6 +402,48 @@ pub async fn purchases_by_video(
         .iter()
         .map(|r| (ProductId::from_db(r.get("product_id")), r.get("units")))
         .collect())
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Rolls the impressions and clicks of whole days before `before` (rounded down to a day) up
+/// into `attribution_daily` and deletes their raw rows, in one transaction: the analytics'
+/// totals do not change. Clicks younger than the attribution window are always kept. Returns
+/// how many raw rows went.
+pub async fn roll_up(db: &Db, before: i64) -> sqlx::Result<u64> {
+    let cutoff = (before.min(now_ms() - WINDOW_MS - DAY_MS)).div_euclid(DAY_MS) * DAY_MS;
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO attribution_daily (product_id, video_id, day, impressions, clicks) \
+         SELECT product_id, video_id, at / 86400000, COUNT(*), 0 FROM tag_impressions \
+         WHERE at < $1 GROUP BY product_id, video_id, at / 86400000 \
+         ON CONFLICT (product_id, video_id, day) \
+         DO UPDATE SET impressions = attribution_daily.impressions + excluded.impressions",
+    )
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO attribution_daily (product_id, video_id, day, impressions, clicks) \
+         SELECT product_id, video_id, at / 86400000, 0, \
+                COUNT(DISTINCT viewer_id || '/' || tag_id || '/' || CAST(at / 1800000 AS TEXT)) \
+         FROM product_clicks WHERE at < $1 GROUP BY product_id, video_id, at / 86400000 \
+         ON CONFLICT (product_id, video_id, day) \
+         DO UPDATE SET clicks = attribution_daily.clicks + excluded.clicks",
+    )
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let impressions = sqlx::query("DELETE FROM tag_impressions WHERE at < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    let clicks = sqlx::query("DELETE FROM product_clicks WHERE at < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(impressions.rows_affected() + clicks.rows_affected())
 }
 
 #[cfg(test)]

@@ -85,6 +85,18 @@ pub async fn lease(db: &Db, owner: &str, lease_for: Duration) -> sqlx::Result<Op
     }))
 }
 
+/// Whether some worker holds a live lease on `job`.
+pub async fn is_leased(db: &Db, job: &JobId) -> sqlx::Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND lease_until >= {}",
+        db.now_ms_sql()
+    ))
+    .bind(job.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Extends the lease; `false` means it was lost (expired and taken by another worker, or the job
 /// was deleted with its video) and the work must stop.
 pub async fn heartbeat(db: &Db, lease: &Lease, lease_for: Duration) -> sqlx::Result<bool> {

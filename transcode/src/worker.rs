@@ -95,7 +95,12 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let config = Arc::new(config);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut next_scratch_sweep = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_scratch_sweep {
+            next_scratch_sweep = tokio::time::Instant::now() + SCRATCH_SWEEP_EVERY;
+            sweep_scratch(&db, &config.work_dir).await;
+        }
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit?,
@@ -127,6 +132,38 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     tracing::info!(%owner, "transcode worker stopped");
     Ok(())
+}
+
+/// How often the work directory is checked for dead workers' scratch directories.
+const SCRATCH_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Removes the scratch directories (`work_dir/{job id}`) of jobs no worker holds a live lease
+/// on: left by a worker that died (a worker on this machine, since the directory is local). A
+/// directory whose job another process is running is left alone.
+pub async fn sweep_scratch(db: &Db, work_dir: &Path) -> usize {
+    let Ok(mut entries) = tokio::fs::read_dir(work_dir).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(job) = name.parse::<vitrine_core::ids::JobId>() else {
+            continue;
+        };
+        match queue::is_leased(db, &job).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if tokio::fs::remove_dir_all(entry.path()).await.is_ok() {
+                    removed += 1;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "checking a scratch directory's job failed"),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed dead workers' scratch directories");
+    }
+    removed
 }
 
 struct Job {
