@@ -50,6 +50,15 @@ pub enum Role {
     ),
     // Not referenced by an operation (a batch's items are checked one by one), still documented.
     components(schemas(vitrine_feed::events::EventInput)),
+    // The resumable upload protocol's routes are served by their own router (tus headers, CORS);
+    // documented here.
+    paths(
+        vitrine_ingest::tus::create_upload,
+        vitrine_ingest::tus::upload_status,
+        vitrine_ingest::tus::append,
+        vitrine_ingest::tus::terminate,
+        vitrine_ingest::tus::create_direct_upload_video,
+    ),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;

@@ -689,7 +689,8 @@ fn matrix() -> Vec<Entry> {
             O,
             "401 200 200 200 200 200 200 403 401 401 200",
         ),
-        // Resumable uploads (tus; not in the OpenAPI document): creators only.
+        // Resumable uploads (tus): creators start them; the upload's URL is the capability for
+        // the rest, whoever holds it (a credential sent along is not read).
         e(
             "post",
             "/v1/uploads",
@@ -699,11 +700,47 @@ fn matrix() -> Vec<Entry> {
             O,
             "401 403 403 201 403 403 201 403 401 401 403",
         ),
+        e(
+            "head",
+            "/v1/uploads/{id}",
+            "/v1/uploads/{upload}",
+            Some("{tus-only}"),
+            None,
+            O,
+            "200 200 200 200 200 200 200 200 200 200 200",
+        ),
+        e(
+            "patch",
+            "/v1/uploads/{id}",
+            "/v1/uploads/{upload}",
+            Some("{tus-patch}"),
+            None,
+            O,
+            "204 204 204 204 204 204 204 204 204 204 204",
+        ),
+        e(
+            "delete",
+            "/v1/uploads/{id}",
+            "/v1/uploads/{upload}",
+            Some("{tus-only}"),
+            None,
+            O,
+            "204 204 204 204 204 204 204 204 204 204 204",
+        ),
+        e(
+            "post",
+            "/v1/direct-uploads/{id}",
+            "/v1/direct-uploads/{direct}",
+            Some("{tus}"),
+            None,
+            O,
+            "201 201 201 201 201 201 201 201 201 201 201",
+        ),
     ]
 }
 
 /// Routes that are not in the OpenAPI document but have entries.
-const UNDOCUMENTED: [(&str, &str); 1] = [("post", "/v1/uploads")];
+const UNDOCUMENTED: [(&str, &str); 0] = [];
 
 struct Person {
     id: AccountId,
@@ -830,6 +867,37 @@ impl World {
             .key
             .id
             .to_string(),
+            // An upload the owner started: its id (the tail of its Location).
+            "upload" => {
+                let r = app
+                    .client
+                    .post(app.url("/v1/uploads"))
+                    .bearer_auth(owner().await)
+                    .header("Tus-Resumable", "1.0.0")
+                    .header("Upload-Length", "1000")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+                let location = r.headers()["location"].to_str().unwrap().to_owned();
+                location.rsplit('/').next().unwrap().to_owned()
+            }
+            // A one-time upload URL the owner asked for.
+            "direct" => {
+                let r = app
+                    .client
+                    .post(app.url("/v1/direct-uploads"))
+                    .bearer_auth(owner().await)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+                r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
             "newcomer_email" => {
                 let email = format!("n{fresh}@example.com");
                 let mut tx = app.state.db.begin().await.unwrap();
@@ -1109,6 +1177,12 @@ async fn every_route_answers_every_caller_as_the_matrix_says(db: DbKind) {
                 Some("{tus}") => request
                     .header("Tus-Resumable", "1.0.0")
                     .header("Upload-Length", "1000"),
+                Some("{tus-only}") => request.header("Tus-Resumable", "1.0.0"),
+                Some("{tus-patch}") => request
+                    .header("Tus-Resumable", "1.0.0")
+                    .header("Upload-Offset", "0")
+                    .header("content-type", "application/offset+octet-stream")
+                    .body(vec![0u8; 10]),
                 Some("not a video") => request
                     .header("content-type", "video/mp4")
                     .body("not a video"),

@@ -7,7 +7,8 @@
 //! Rate limits are off (the fuzzer sends hundreds of requests as one account; the budgets have
 //! their own tests) and sign-out routes are left out of signed-in runs (they would end the
 //! session the rest of the run signs in with). Per-operation settings, each with its reason,
-//! are in `tests/contract/schemathesis.toml`.
+//! are in `tests/contract/schemathesis.toml`; `tests/contract/hooks.py` teaches it the tus
+//! bodies' media type.
 
 mod common;
 
@@ -23,8 +24,10 @@ fn fuzz(base: &str, token: Option<&str>, who: &str) -> Result<(), String> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/contract/schemathesis.toml"
     );
+    let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/contract/hooks.py");
     let mut st = Command::new("st");
-    st.args(["--config-file", config, "--no-color", "run"])
+    st.env("SCHEMATHESIS_HOOKS", hooks)
+        .args(["--config-file", config, "--no-color", "run"])
         .arg(format!("{base}/openapi.json"))
         // Every check (the default); `--checks` here would override the per-operation settings.
         .args([

@@ -170,8 +170,30 @@ struct Owner {
     direct: Option<DirectUploadId>,
 }
 
-/// Create an upload (tus creation) for the signed-in creator.
-async fn create_upload(
+/// Create a resumable upload (tus 1.0.0 creation, with creation-with-upload, defer-length,
+/// concatenation, checksum, expiration and termination) for the signed-in creator. The answer's
+/// `Location` is the upload's URL, `Video-Id` the video it becomes; send the bytes with PATCH
+/// there, from `Upload-Offset`, in as many requests as it takes.
+#[utoipa::path(post, path = "/v1/uploads", tag = "uploads",
+    params(("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)"),
+        ("Upload-Length" = Option<u64>, Header, description = "the file's size in bytes (or send Upload-Defer-Length: 1 and give it later)"),
+        ("Upload-Defer-Length" = Option<String>, Header, description = "1: the length comes with a later PATCH"),
+        ("Upload-Metadata" = Option<String>, Header, description = "comma-separated `key base64value`: title, filename, filetype"),
+        ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;URL URL…` to join partial uploads"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 base64digest` of a body sent with the creation (at most 64 MiB)")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optionally, the first bytes (creation-with-upload)"),
+    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
+    responses(
+        (status = 201, description = "created: Location, Upload-Offset, Upload-Expires, Video-Id"),
+        (status = 400, body = vitrine_api::error::ErrorBody), (status = 401, body = vitrine_api::error::ErrorBody), (status = 403, body = vitrine_api::error::ErrorBody),
+        (status = 404, body = vitrine_api::error::ErrorBody, description = "a partial upload to join is unknown"),
+        (status = 409, body = vitrine_api::error::ErrorBody), (status = 412, body = vitrine_api::error::ErrorBody, description = "Tus-Resumable missing or not 1.0.0"),
+        (status = 413, body = vitrine_api::error::ErrorBody), (status = 415, body = vitrine_api::error::ErrorBody), (status = 422, body = vitrine_api::error::ErrorBody),
+        (status = 429, body = vitrine_api::error::ErrorBody, description = "too many unfinished uploads, or uploads today"),
+        (status = 460, body = vitrine_api::error::ErrorBody, description = "checksum_mismatch"),
+        (status = 507, body = vitrine_api::error::ErrorBody, description = "insufficient_storage"),
+    ))]
+pub async fn create_upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -187,8 +209,27 @@ async fn create_upload(
     create(&state, owner, &headers, body).await
 }
 
-/// Create the one upload a direct upload URL allows (tus creation, no other credential).
-async fn create_direct_upload_video(
+/// Create the one upload a direct upload URL allows (tus creation, as for `POST /v1/uploads`,
+/// with no other credential: the URL is the capability).
+#[utoipa::path(post, path = "/v1/direct-uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Direct upload id (dup_…)"), ("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)"),
+        ("Upload-Length" = Option<u64>, Header, description = "the file's size in bytes (or send Upload-Defer-Length: 1 and give it later)"),
+        ("Upload-Defer-Length" = Option<String>, Header, description = "1: the length comes with a later PATCH"),
+        ("Upload-Metadata" = Option<String>, Header, description = "comma-separated `key base64value`: title, filename, filetype"),
+        ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;URL URL…` to join partial uploads"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 base64digest` of a body sent with the creation (at most 64 MiB)")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optionally, the first bytes (creation-with-upload)"),
+    security(()),
+    responses(
+        (status = 201, description = "created: Location, Upload-Offset, Upload-Expires, Video-Id"),
+        (status = 400, body = vitrine_api::error::ErrorBody), (status = 404, body = vitrine_api::error::ErrorBody),
+        (status = 409, body = vitrine_api::error::ErrorBody, description = "direct_upload_used"),
+        (status = 410, body = vitrine_api::error::ErrorBody, description = "direct_upload_expired"),
+        (status = 412, body = vitrine_api::error::ErrorBody), (status = 413, body = vitrine_api::error::ErrorBody), (status = 415, body = vitrine_api::error::ErrorBody),
+        (status = 422, body = vitrine_api::error::ErrorBody), (status = 429, body = vitrine_api::error::ErrorBody), (status = 460, body = vitrine_api::error::ErrorBody),
+        (status = 507, body = vitrine_api::error::ErrorBody),
+    ))]
+pub async fn create_direct_upload_video(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -485,8 +526,17 @@ fn parse_length(value: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// The upload's state, for resuming (tus HEAD).
-async fn upload_status(
+/// An upload's state, for resuming (tus HEAD): `Upload-Offset` (bytes stored so far),
+/// `Upload-Length`, `Upload-Metadata`, `Upload-Expires`. The URL is the capability.
+#[utoipa::path(head, path = "/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id (upl_…), from Location"), ("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)")),
+    security(()),
+    responses(
+        (status = 200, description = "Upload-Offset, Upload-Length (or Upload-Defer-Length), Upload-Metadata"),
+        (status = 404, body = vitrine_api::error::ErrorBody), (status = 410, body = vitrine_api::error::ErrorBody, description = "expired unfinished"),
+        (status = 412, body = vitrine_api::error::ErrorBody),
+    ))]
+pub async fn upload_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -511,8 +561,29 @@ async fn upload_status(
     Ok(response)
 }
 
-/// Append bytes at the current offset (tus PATCH).
-async fn append(
+/// Append bytes at the current offset (tus PATCH): `Content-Type:
+/// application/offset+octet-stream`, `Upload-Offset` equal to the stored offset. The answer's
+/// `Upload-Offset` is the new one; a request cut off keeps what was stored before the cut.
+#[utoipa::path(patch, path = "/v1/uploads/{id}", tag = "uploads",
+    params(
+        ("id" = String, Path, description = "Upload id (upl_…), from Location"), ("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)"),
+        ("Upload-Offset" = u64, Header, description = "where these bytes start: the offset HEAD reports"),
+        ("Upload-Length" = Option<u64>, Header, description = "the length, if it was deferred"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 base64digest` of this body (at most 64 MiB)"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    security(()),
+    responses(
+        (status = 204, description = "stored: Upload-Offset"),
+        (status = 400, body = vitrine_api::error::ErrorBody), (status = 404, body = vitrine_api::error::ErrorBody),
+        (status = 409, body = vitrine_api::error::ErrorBody, description = "the offset is not the stored one"),
+        (status = 410, body = vitrine_api::error::ErrorBody), (status = 412, body = vitrine_api::error::ErrorBody), (status = 413, body = vitrine_api::error::ErrorBody),
+        (status = 415, body = vitrine_api::error::ErrorBody), (status = 422, body = vitrine_api::error::ErrorBody),
+        (status = 423, body = vitrine_api::error::ErrorBody, description = "upload_busy: another request is writing"),
+        (status = 460, body = vitrine_api::error::ErrorBody, description = "checksum_mismatch: nothing of the body kept"),
+        (status = 507, body = vitrine_api::error::ErrorBody),
+    ))]
+pub async fn append(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -620,8 +691,16 @@ async fn check_append(
     Ok((upload, checksum))
 }
 
-/// Throw away an unfinished upload (tus termination): its bytes, and its video.
-async fn terminate(
+/// Throw away an unfinished upload (tus termination): its bytes, and its video. 409 if it
+/// finished meanwhile (its clip stays: delete it with `DELETE /v1/videos/{id}`).
+#[utoipa::path(delete, path = "/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id (upl_…), from Location"), ("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)")),
+    security(()),
+    responses(
+        (status = 204), (status = 404, body = vitrine_api::error::ErrorBody), (status = 409, body = vitrine_api::error::ErrorBody),
+        (status = 410, body = vitrine_api::error::ErrorBody), (status = 412, body = vitrine_api::error::ErrorBody), (status = 423, body = vitrine_api::error::ErrorBody),
+    ))]
+pub async fn terminate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
