@@ -75,12 +75,17 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let class = classify(&parts.method, path);
     let mut charge = None;
     if let Some(budget) = class.budget {
+        let by_address = Client::Address(budget_address(address));
         let client = match budget {
-            Budget::SignIn | Budget::Media => Client::Address(address),
+            Budget::SignIn | Budget::Media => by_address,
             _ => match MaybeCaller::from_request_parts(&mut parts, &admission.app).await {
-                Ok(MaybeCaller(Some(caller))) => Client::Account(caller.id().clone()),
+                // An anonymous viewer's session is free to make: its requests count against
+                // the address, or every new session would bring a fresh budget.
+                Ok(MaybeCaller(Some(caller))) if !caller.account().anonymous => {
+                    Client::Account(caller.id().clone())
+                }
                 // Anonymous, or credentials the handler will refuse with the reason.
-                _ => Client::Address(address),
+                _ => by_address,
             },
         };
         charge = admission.app.rate.charge(budget, &client, 1);
@@ -146,10 +151,12 @@ fn classify(method: &Method, route: &str) -> Class {
         }
         (
             true,
-            "/v1/videos" | "/v1/uploads" | "/v1/direct-uploads" | "/v1/products/{id}/images",
+            "/v1/videos" | "/v1/uploads" | "/v1/direct-uploads/{id}" | "/v1/products/{id}/images",
         ) => long(Some(Budget::Uploads)),
-        // The rest of a resumable upload (chunks, offsets, the end): paid for when it started.
-        (_, r) if r.starts_with("/v1/uploads/") => long(None),
+        (true, "/v1/direct-uploads") => short(Budget::Uploads),
+        // The rest of a resumable upload (chunks, offsets, the end): the upload URL is the
+        // credential, so per address, on the roomy media budget (a phone may send many chunks).
+        (_, r) if r.starts_with("/v1/uploads/") => long(Some(Budget::Media)),
         (true, "/v1/events") => short(Budget::Events),
         (true, "/v1/orders" | "/v1/orders/{id}/pay") => short(Budget::Orders),
         (true, _) => short(Budget::Writes),
@@ -180,6 +187,21 @@ fn client_address(parts: &axum::http::request::Parts, trusted: &[IpAddr]) -> IpA
         .unwrap_or(peer)
 }
 
+/// The address a budget is kept for: an IPv6 client is one /64 (a home or a phone gets a whole
+/// /64, so counting each /128 would give it endless budgets).
+fn budget_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 fn unavailable(code: &'static str, message: &str) -> Response {
     let mut response =
         ApiError::status(StatusCode::SERVICE_UNAVAILABLE, code, message).into_response();
@@ -202,7 +224,12 @@ mod tests {
             Some(Budget::Writes)
         );
         assert_eq!(budget(Method::POST, "/v1/videos"), Some(Budget::Uploads));
-        assert_eq!(budget(Method::PATCH, "/v1/uploads/{id}"), None);
+        assert_eq!(
+            budget(Method::PATCH, "/v1/uploads/{id}"),
+            Some(Budget::Media)
+        );
+        assert!(classify(&Method::POST, "/v1/direct-uploads/{id}").long);
+        assert!(!classify(&Method::POST, "/v1/direct-uploads").long);
         assert_eq!(budget(Method::POST, "/v1/events"), Some(Budget::Events));
         assert_eq!(
             budget(Method::POST, "/v1/orders/{id}/pay"),
@@ -217,6 +244,20 @@ mod tests {
         assert_eq!(budget(Method::GET, "/"), None);
         assert!(classify(&Method::POST, "/v1/videos").long);
         assert!(!classify(&Method::POST, "/v1/events").long);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(budget_address(a), budget_address(b));
+        assert_ne!(budget_address(a), budget_address(other));
+        let mapped: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        assert_eq!(
+            budget_address(mapped),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

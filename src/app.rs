@@ -140,6 +140,7 @@ impl Application {
                 quotas: config.upload_quotas(),
                 max_image_pixels: config.max_image_pixels.max(1),
                 image_work: Arc::new(tokio::sync::Semaphore::new(config.image_workers.max(1))),
+                uploads_in_flight: Arc::default(),
             }),
             sessions: config.session_policy(),
             mail: Arc::new(vitrine_identity::mail::Mailer::new(

@@ -97,9 +97,10 @@ pub struct Config {
     /// Seconds a client has to send a request's headers, from the moment it connects or its
     /// previous answer went out (`VITRINE_HEADER_READ_TIMEOUT_SECONDS`, default 10).
     pub header_read_timeout_seconds: f64,
-    /// Seconds a connection may go without reading or writing a byte before it is closed: an
-    /// idle keep-alive connection, a stalled upload body, a client that stopped reading
-    /// (`VITRINE_IDLE_TIMEOUT_SECONDS`, default 60).
+    /// Seconds a client may take no byte of an answer before its connection is closed (a
+    /// client that stopped reading a download; `VITRINE_IDLE_TIMEOUT_SECONDS`, default 60).
+    /// Idle keep-alive connections end with `header_read_timeout`, stalled upload bodies
+    /// after 60 s without a byte.
     pub idle_timeout_seconds: f64,
     /// Seconds a request may take to be answered (`VITRINE_REQUEST_TIMEOUT_SECONDS`, default
     /// 30); 503 `timeout` after that.

@@ -1,9 +1,12 @@
 //! The HTTP server: hyper with the timers and caps `axum::serve` leaves off.
 //!
 //! - A client has `header_read_timeout` to send a request's headers, from the moment it
-//!   connects (slowloris).
-//! - A connection that neither reads nor writes a byte for `idle_timeout` is closed: idle
-//!   keep-alive connections, stalled upload bodies, clients that stopped reading a download.
+//!   connects or its previous answer went out (slowloris, idle keep-alive connections).
+//! - A connection whose client takes no byte of an answer for `idle_timeout` is closed (a
+//!   client that stopped reading a download). Reads have no such timeout: a client waiting
+//!   quietly for a slow answer is not idle; a body that stops arriving is given up by the
+//!   handler reading it (`vitrine_ingest::spool::IDLE`, the tus PATCH's own) or by the request
+//!   deadline.
 //! - At most `max_connections` are open; the next ones get a short 503 and are closed, so the
 //!   process never runs out of file descriptors for its database and store.
 //!
@@ -70,10 +73,6 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let mut io = TimeoutStream::new(stream);
-        io.set_read_timeout(Some(limits.idle_timeout));
-        io.set_write_timeout(Some(limits.idle_timeout));
-        let io = TokioIo::new(Box::pin(io));
         let service = match make_service.call(remote).await {
             Ok(service) => service,
             Err(never) => match never {},
@@ -81,12 +80,23 @@ pub async fn serve(
         let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
             service.clone().oneshot(request)
         });
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(io, hyper_service)
-                .into_owned(),
-        );
+        let (builder, watcher, limits) = (builder.clone(), graceful.watcher(), limits.clone());
         tokio::spawn(async move {
+            // hyper's header timer starts with a request's first byte: a client that connects
+            // and says nothing gets the same time to start.
+            let mut first = [0u8; 1];
+            let said = tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first));
+            if !matches!(said.await, Ok(Ok(1..))) {
+                drop(permit);
+                return;
+            }
+            let mut io = TimeoutStream::new(stream);
+            io.set_write_timeout(Some(limits.idle_timeout));
+            let connection = watcher.watch(
+                builder
+                    .serve_connection_with_upgrades(TokioIo::new(Box::pin(io)), hyper_service)
+                    .into_owned(),
+            );
             // Errors here are the client's (reset, timed out, bad HTTP): nothing to report.
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended");

@@ -928,3 +928,94 @@ async fn checksummed_patches_cannot_spool_more_than_their_bound() {
     );
     assert_eq!(dir_bytes(&spool), 0, "and nothing is left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creators_uploads_in_progress_count_among_the_unfinished_ones() {
+    let app = app_with(DbKind::Sqlite, |c| c.max_unfinished_uploads = 1).await;
+    let (_, creator) = app.account("creator", "Busy Phone").await;
+    // A single-request upload whose body is still arriving holds the creator's one place.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(vec![0u8; 1024])).await.unwrap();
+    let stalled = {
+        let request = app
+            .client
+            .post(app.url("/v1/videos?title=slow"))
+            .bearer_auth(&creator)
+            .header("content-type", "video/mp4")
+            .body(reqwest::Body::wrap_stream(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+            ))
+            .send();
+        tokio::spawn(request)
+    };
+    let clip = common::media("mb_rotate-buck-bunny.mp4");
+    // Once the server is receiving it (on a busy machine that can take a moment)…
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .state
+        .limits
+        .uploads_in_flight
+        .lock()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled upload never arrived (ended: {})",
+            stalled.is_finished()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …another upload of the creator's is refused.
+    let refused = app.upload(&creator, &clip, "second").await;
+    assert_error(
+        refused,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_unfinished_uploads",
+    )
+    .await;
+    let r = tus_create(&app, &creator, 1_000).await;
+    assert_error(
+        r,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_unfinished_uploads",
+    )
+    .await;
+    // The phone gives up: the place comes back.
+    drop(tx);
+    let _ = stalled.await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.upload(&creator, &clip, "again").await;
+        if r.status() == StatusCode::CREATED || r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no place came back: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The idle timeout is for connections nobody uses, not for a request whose answer takes a
+/// while: a client waiting quietly for a slow answer gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_outlives_the_idle_timeout() {
+    let app = app_with(DbKind::Postgres, |c| {
+        c.idle_timeout_seconds = 1.0;
+        c.header_read_timeout_seconds = 1.0;
+    })
+    .await;
+    let mut blocker = app.state.db.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let request = tokio::spawn(reqwest::Client::new().get(app.url("/v1/products")).send());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    blocker.rollback().await.unwrap();
+    let r = request.await.unwrap().expect("answered, not cut off");
+    assert_eq!(r.status(), StatusCode::OK);
+}

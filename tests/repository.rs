@@ -203,6 +203,12 @@ async fn playable_comes_between_processing_and_ready_and_a_retry_clears_it(kind:
 
     videos::mark_processing(&db, &id).await.unwrap();
     assert!(videos::mark_playable(&db, &id, &early).await.unwrap());
+    // Its worker dies; the next attempt (its lease taken over, no retry recorded) starts the
+    // video over instead of leaving the dead attempt's playlist growing for ever.
+    videos::mark_processing(&db, &id).await.unwrap();
+    let v = videos::get(&db, &id).await.unwrap().unwrap();
+    assert_eq!((v.status, v.outputs), (VideoStatus::Processing, None));
+    assert!(videos::mark_playable(&db, &id, &early).await.unwrap());
     make_ready(&db, &id).await;
     let v = videos::get(&db, &id).await.unwrap().unwrap();
     assert_eq!(v.status, VideoStatus::Ready);

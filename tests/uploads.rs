@@ -1060,3 +1060,51 @@ async fn on_s3_small_patches_become_multipart_parts_of_at_least_5_mib() {
     assert!(pending.uploads().is_empty(), "{pending:?}");
     assert!(app.state.store.list("uploads/").await.unwrap().is_empty());
 }
+
+/// A DELETE that waits while the last PATCH finishes the upload does not answer 204 for an
+/// upload whose clip is now published: it re-reads the upload once it holds it, and says the
+/// upload finished (409); the clip stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_racing_the_last_patch_does_not_claim_to_remove_a_published_clip() {
+    let app = api_only(DbKind::Sqlite).await;
+    let (_, token) = app.account("creator", "Ana").await;
+    let up = create(&app, &token, 1_000, "").await;
+    let id: vitrine_core::ids::UploadId = up.location.rsplit('/').next().unwrap().parse().unwrap();
+    // The last PATCH holds the upload…
+    assert!(
+        vitrine_ingest::uploads::lock(&app.state.db, &id, "last-patch", 30_000)
+            .await
+            .unwrap()
+    );
+    let delete = {
+        let (client, url) = (app.client.clone(), up.location.clone());
+        tokio::spawn(async move {
+            client
+                .delete(&url)
+                .header(TUS.0, TUS.1)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // …and finishes it (its clip admitted) while the DELETE waits.
+    sqlx::query("UPDATE uploads SET state = 'done', upload_offset = 1000 WHERE id = $1")
+        .bind(id.as_str())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    vitrine_ingest::uploads::unlock(&app.state.db, &id, "last-patch")
+        .await
+        .unwrap();
+    let r = delete.await.unwrap();
+    assert_error(r, StatusCode::CONFLICT, "upload_finished").await;
+    let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(still, 1, "the finished upload and its clip are kept");
+    let video = app.get_video(up.video_id.as_deref().unwrap()).await;
+    assert_eq!(video["id"], up.video_id.unwrap().as_str());
+}

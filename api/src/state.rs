@@ -59,4 +59,7 @@ pub struct Limits {
     pub max_image_pixels: u64,
     /// Product pictures decoded at once at most (each may take a few hundred MB while it is).
     pub image_work: Arc<tokio::sync::Semaphore>,
+    /// Single-request uploads being received by this process, per creator (they have no row
+    /// until they are accepted; see `vitrine_ingest::quota`).
+    pub uploads_in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }

@@ -109,7 +109,8 @@ async fn upload_video(
             "the upload is larger than the limit of {limit} bytes"
         )));
     }
-    crate::quota::check_new_upload(&state, &creator.id, declared).await?;
+    // Counted among the creator's unfinished uploads until this request ends.
+    let _slot = crate::quota::check_new_upload(&state, &creator.id, declared).await?;
 
     let spooled = spool(body.into_data_stream(), &state.limits.spool_dir, limit)
         .await

@@ -2,7 +2,11 @@
 //! a byte (and the daily minutes once its duration is known), so one creator cannot fill the
 //! disk or the queue, and the database never fails for lack of space.
 
-use std::path::Path;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
 use axum::http::StatusCode;
 use sqlx::Row;
@@ -11,13 +15,34 @@ use vitrine_core::{ids::AccountId, time::now_ms};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// A place among a creator's unfinished uploads, held while a single-request upload is being
+/// received (a resumable one has its row instead): given back when dropped.
+pub struct UploadSlot {
+    table: Arc<Mutex<HashMap<String, i64>>>,
+    creator: String,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().unwrap();
+        if let Some(n) = table.get_mut(&self.creator) {
+            *n -= 1;
+            if *n <= 0 {
+                table.remove(&self.creator);
+            }
+        }
+    }
+}
+
 /// Before a new upload (one request, or a resumable one's creation) of `length` bytes, if
-/// known: the disk's floor, the creator's unfinished uploads and their uploads of the day.
+/// known: the disk's floor, the creator's unfinished uploads (resumable ones in the database,
+/// single-request ones being received by this process) and their uploads of the day. The slot
+/// counts this upload among the unfinished ones until it is dropped.
 pub async fn check_new_upload(
     state: &AppState,
     creator: &AccountId,
     length: Option<u64>,
-) -> ApiResult<()> {
+) -> ApiResult<UploadSlot> {
     check_space(state, length.unwrap_or(0))?;
     let quotas = &state.limits.quotas;
     let unfinished = sqlx::query(
@@ -27,7 +52,15 @@ pub async fn check_new_upload(
     .bind(creator.as_str())
     .fetch_one(state.db.pool())
     .await?;
-    let (count, bytes): (i64, i64) = (unfinished.get("n"), unfinished.get("bytes"));
+    let (resumable, bytes): (i64, i64) = (unfinished.get("n"), unfinished.get("bytes"));
+    let table = state.limits.uploads_in_flight.clone();
+    let count = resumable
+        + table
+            .lock()
+            .unwrap()
+            .get(creator.as_str())
+            .copied()
+            .unwrap_or(0);
     if count >= quotas.max_unfinished_uploads {
         return Err(quota(
             "too_many_unfinished_uploads",
@@ -71,7 +104,26 @@ pub async fn check_new_upload(
             Some(u64::try_from(wait_ms / 1000).unwrap_or(1)),
         ));
     }
-    Ok(())
+    // Taken and checked again under the lock: two uploads arriving at once get one place each.
+    let mut in_flight = table.lock().unwrap();
+    let mine = in_flight.entry(creator.as_str().to_owned()).or_insert(0);
+    if resumable + *mine >= quotas.max_unfinished_uploads {
+        return Err(quota(
+            "too_many_unfinished_uploads",
+            format!(
+                "you have {} uploads unfinished (the most is {}): finish or cancel one first",
+                resumable + *mine,
+                quotas.max_unfinished_uploads
+            ),
+            None,
+        ));
+    }
+    *mine += 1;
+    drop(in_flight);
+    Ok(UploadSlot {
+        table,
+        creator: creator.as_str().to_owned(),
+    })
 }
 
 /// Once an upload's duration is known: 422 `daily_minutes_limit` if it would take the creator

@@ -1,7 +1,7 @@
 //! Spooling a request body to a local temporary file: constant memory, hashed on the way, size
 //! capped.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,9 @@ pub enum SpoolError {
     Io(#[from] std::io::Error),
 }
 
+/// A body that sends nothing for this long is given up (its client stalled or left).
+pub const IDLE: Duration = Duration::from_secs(60);
+
 pub async fn spool<S, E>(mut body: S, dir: &Path, limit: u64) -> Result<Spooled, SpoolError>
 where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
@@ -38,7 +41,17 @@ where
     let mut file = tokio::fs::File::from_std(std_file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = body.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(IDLE, body.next()).await {
+            Err(_) => {
+                return Err(SpoolError::Interrupted(format!(
+                    "no bytes arrived for {} s",
+                    IDLE.as_secs()
+                )))
+            }
+            Ok(None) => break,
+            Ok(Some(chunk)) => chunk,
+        };
         let chunk = chunk.map_err(|e| SpoolError::Interrupted(e.to_string()))?;
         size += chunk.len() as u64;
         if size > limit {

@@ -311,8 +311,16 @@ async fn create(
         }
     }
     if concat.is_none() || concat == Some(Concat::Partial) {
-        crate::quota::check_new_upload(state, &owner.creator, length).await?;
+        // From here the upload's row counts it among the creator's unfinished ones.
+        drop(crate::quota::check_new_upload(state, &owner.creator, length).await?);
     }
+    // Everything that can refuse the request is checked before anything is written, so a
+    // refused creation leaves no upload the client cannot name.
+    let checksum = if is_offset_stream(headers) {
+        parse_checksum(headers)?
+    } else {
+        None
+    };
     let metadata = parse_metadata(header_str(headers, &UPLOAD_METADATA)?.unwrap_or(""))?;
     if let Some(filetype) = metadata.get("filetype").and_then(|t| t.as_deref()) {
         let essence = media_type(filetype);
@@ -387,7 +395,6 @@ async fn create(
         offset_header = true;
     } else if is_offset_stream(headers) {
         // creation-with-upload: the body holds the first bytes.
-        let checksum = parse_checksum(headers)?;
         write_body(state, &mut upload, checksum, body).await?;
         offset_header = true;
     }

@@ -405,6 +405,8 @@ pub async fn purchases_by_video(
 }
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// The advisory lock `roll_up` holds (PostgreSQL).
+const ROLL_UP_LOCK: i64 = 0x7669_7472_726f_6c6c;
 
 /// Rolls the impressions and clicks of whole days before `before` (rounded down to a day) up
 /// into `attribution_daily` and deletes their raw rows, in one transaction: the analytics'
@@ -413,6 +415,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub async fn roll_up(db: &Db, before: i64) -> sqlx::Result<u64> {
     let cutoff = (before.min(now_ms() - WINDOW_MS - DAY_MS)).div_euclid(DAY_MS) * DAY_MS;
     let mut tx = db.begin().await?;
+    // Every API process rolls up: one at a time, or two would add the same rows twice.
+    db.lock_exclusive(&mut tx, ROLL_UP_LOCK).await?;
     sqlx::query(
         "INSERT INTO attribution_daily (product_id, video_id, day, impressions, clicks) \
          SELECT product_id, video_id, at / 86400000, COUNT(*), 0 FROM tag_impressions \

@@ -577,12 +577,16 @@ async fn charge(payments: &Payments, order: &Order, method: &str) -> Result<Stri
     match payments.capture(&authorization, &order.total).await {
         Ok(payment_ref) => Ok(payment_ref),
         Err(e @ PaymentError::Unavailable(_)) => Err(e),
-        Err(e) => {
-            if let Err(void) = payments.void(&authorization).await {
+        Err(e) => match payments.void(&authorization).await {
+            Ok(()) => Err(e),
+            // The money is still held: the order stays `paying`, and the sweep voids it.
+            Err(void) => {
                 tracing::warn!(order = %order.id, error = %void, "could not void an authorization; the sweep will");
+                Err(PaymentError::Unavailable(format!(
+                    "the capture failed ({e}) and the authorization is still held"
+                )))
             }
-            Err(e)
-        }
+        },
     }
 }
 

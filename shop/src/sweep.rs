@@ -51,8 +51,11 @@ pub async fn reconcile(db: &Db, payments: &Payments, after: Duration) -> anyhow:
                 continue;
             }
         };
-        if settle(db, payments, &order, state).await? {
-            settled += 1;
+        // One order that cannot be settled (its void keeps failing) does not hold up the rest.
+        match settle(db, payments, &order, state).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(order = %order.id, error = %e, "could not settle; will retry"),
         }
     }
     Ok(settled)
