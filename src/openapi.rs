@@ -8,7 +8,7 @@
 //!   (the wrong shape, or text with a NUL character);
 //! - with query parameters: 400 (unreadable), 422 (NUL character);
 //! - with path parameters: 404 (an id that names nothing);
-//! - taking credentials: 401 (a bad one is refused, even where none is needed).
+//! - reading credentials: 401 (a bad one is refused, even where none is needed).
 
 use utoipa::openapi::{
     path::{Operation, ParameterIn},
@@ -65,8 +65,14 @@ pub fn add_edge_responses(openapi: &mut OpenApi) {
             if has_path_params {
                 add(operation, "404", "not_found: the id names nothing");
             }
-            // A bad credential is a 401 even where none is needed (never read as anonymous).
-            if operation.security.is_some() {
+            // A bad credential is a 401 even where none is needed (never read as anonymous);
+            // routes that read none (an upload's URL is its own credential) never answer 401.
+            let reads_credentials = operation
+                .security
+                .iter()
+                .flatten()
+                .any(|requirement| !is_anonymous(requirement));
+            if reads_credentials {
                 add(
                     operation,
                     "401",
@@ -75,6 +81,11 @@ pub fn add_edge_responses(openapi: &mut OpenApi) {
             }
         }
     }
+}
+
+/// Whether a security alternative is "no credentials" (`{}`).
+fn is_anonymous(requirement: &utoipa::openapi::security::SecurityRequirement) -> bool {
+    serde_json::to_value(requirement).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 fn add(operation: &mut Operation, status: &str, description: &str) {

@@ -803,6 +803,15 @@ async fn a_creators_uploads_per_day_are_bounded() {
         let r = app.upload(&creator, &common::media(clip), clip).await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
+    // Deleting one does not give its place back: uploading is what is counted.
+    let mine = app.get_json("/v1/creators/me/videos", Some(&creator)).await;
+    let first = mine["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/v1/videos/{first}"), &creator)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     let r = app
         .upload(&creator, &common::media("mp4ff_bbb_prog_10s.mp4"), "third")
         .await;

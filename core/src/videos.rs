@@ -418,19 +418,19 @@ pub async fn mark_failed(tx: &mut Tx, id: &VideoId, reason: &str) -> Result<(), 
 /// (`vitrine_ingest::gc`). Whether it existed.
 pub async fn delete(db: &Db, id: &VideoId) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO deleted_videos (id, deleted_at, creator_id, created_at, duration_ms) \
+         SELECT id, $2, creator_id, created_at, duration_ms FROM videos WHERE id = $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
     let done = sqlx::query("DELETE FROM videos WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() > 0 {
-        sqlx::query(
-            "INSERT INTO deleted_videos (id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    }
     tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
@@ -438,7 +438,8 @@ pub async fn delete(db: &Db, id: &VideoId) -> Result<bool, sqlx::Error> {
 /// Deleted videos whose objects are still to be removed: deleted before `before`, oldest first.
 pub async fn deleted_before(db: &Db, before: i64, limit: i64) -> sqlx::Result<Vec<VideoId>> {
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM deleted_videos WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2",
+        "SELECT id FROM deleted_videos WHERE collected_at IS NULL AND deleted_at < $1 \
+         ORDER BY deleted_at LIMIT $2",
     )
     .bind(before)
     .bind(limit)
@@ -447,10 +448,17 @@ pub async fn deleted_before(db: &Db, before: i64, limit: i64) -> sqlx::Result<Ve
     Ok(ids.into_iter().map(VideoId::from_db).collect())
 }
 
-/// A deleted video's objects are gone.
+/// A deleted video's objects are gone. Its tombstone stays two days (it still counts towards
+/// its creator's uploads of the day), then goes.
 pub async fn forget_deleted(db: &Db, id: &VideoId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM deleted_videos WHERE id = $1")
+    let now = now_ms();
+    sqlx::query("UPDATE deleted_videos SET collected_at = $2 WHERE id = $1")
         .bind(id.as_str())
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    sqlx::query("DELETE FROM deleted_videos WHERE collected_at IS NOT NULL AND deleted_at < $1")
+        .bind(now - 2 * 24 * 3600 * 1000)
         .execute(db.pool())
         .await?;
     Ok(())

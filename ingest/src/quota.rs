@@ -83,9 +83,13 @@ pub async fn check_new_upload(
         ));
     }
     let since = now_ms() - DAY_MS;
+    // Deleted videos count too: uploading, deleting and uploading again is still uploading.
     let day = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM videos \
-         WHERE creator_id = $1 AND created_at >= $2",
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM ( \
+           SELECT created_at FROM videos WHERE creator_id = $1 AND created_at >= $2 \
+           UNION ALL \
+           SELECT created_at FROM deleted_videos WHERE creator_id = $1 AND created_at >= $2 \
+         ) AS today",
     )
     .bind(creator.as_str())
     .bind(since)
@@ -139,9 +143,13 @@ pub async fn check_minutes(
         .max_upload_minutes_per_day
         .saturating_mul(60_000);
     let used: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM videos \
-         WHERE creator_id = $1 AND created_at >= $2 \
-         AND status IN ('queued', 'processing', 'playable', 'ready')",
+        "SELECT CAST(COALESCE(SUM(d), 0) AS BIGINT) FROM ( \
+           SELECT duration_ms AS d FROM videos WHERE creator_id = $1 AND created_at >= $2 \
+           AND status IN ('queued', 'processing', 'playable', 'ready') \
+           UNION ALL \
+           SELECT duration_ms AS d FROM deleted_videos \
+           WHERE creator_id = $1 AND created_at >= $2 AND duration_ms IS NOT NULL \
+         ) AS today",
     )
     .bind(creator.as_str())
     .bind(now_ms() - DAY_MS)

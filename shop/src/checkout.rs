@@ -560,9 +560,27 @@ async fn pay_order(
     )
     .await?;
     if !moved {
-        // Only this request (or the reconciling sweep, which found the payment first) moves a
-        // `paying` order on.
-        return Ok(paid(reread(&state, &order.id).await?.0));
+        // Only this request, or the reconciling sweep, moves a `paying` order on. The sweep
+        // found the payment first: the order is paid. It gave up on it first (the provider had
+        // not recorded the capture yet): the money goes back, and the buyer is told.
+        let now = orders::get(&state.db, &order.id)
+            .await?
+            .ok_or(ApiError::NotFound("order"))?;
+        if matches!(now.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
+            return Ok(paid(reread(&state, &order.id).await?.0));
+        }
+        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer being paid; refunding it");
+        if let Err(e) = payments
+            .refund(&payment_ref, &order.total, order.id.as_str())
+            .await
+        {
+            tracing::error!(order = %order.id, payment_ref, error = %e, "could not refund a late payment: refund it by hand");
+        }
+        return Err(ApiError::Conflict {
+            code: "order_not_pending",
+            message: "the order stopped waiting for payment meanwhile; the payment was refunded"
+                .into(),
+        });
     }
     tracing::info!(order = %order.id, test_mode = payments.test_mode(), "order paid");
     crate::attribution::attribute(&state.db, &order, paid_at).await?;
@@ -660,13 +678,17 @@ async fn refund_order(
     // The money goes back first: an order is never marked refunded that the provider did not
     // refund.
     if let Some(payment) = &order.payment_ref {
-        payments.refund(payment, &order.total).await.map_err(|e| {
-            ApiError::status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "payment_unavailable",
-                format!("the refund did not go through ({e}); nothing changed, try again"),
-            )
-        })?;
+        // The order id is the refund's idempotency key: two refunds at once refund once.
+        payments
+            .refund(payment, &order.total, order.id.as_str())
+            .await
+            .map_err(|e| {
+                ApiError::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "payment_unavailable",
+                    format!("the refund did not go through ({e}); nothing changed, try again"),
+                )
+            })?;
     }
     // Each move is conditional on the state it restocks for, so a refund racing a fulfilment
     // never returns shipped goods to stock.

@@ -65,8 +65,14 @@ pub trait PaymentProvider: Send + Sync + 'static {
     fn capture<'a>(&'a self, authorization: &'a str, amount: &'a Money) -> PayFuture<'a, String>;
     /// Releases an authorization that will not be captured.
     fn void<'a>(&'a self, authorization: &'a str) -> PayFuture<'a, ()>;
-    /// Gives `amount` of a captured payment back.
-    fn refund<'a>(&'a self, payment: &'a str, amount: &'a Money) -> PayFuture<'a, ()>;
+    /// Gives `amount` of a captured payment back; `reference` (the order) makes it idempotent:
+    /// a second refund with it refunds nothing more.
+    fn refund<'a>(
+        &'a self,
+        payment: &'a str,
+        amount: &'a Money,
+        reference: &'a str,
+    ) -> PayFuture<'a, ()>;
     /// What the provider holds for `reference`, if anything (`None`: it never heard of it).
     fn find<'a>(&'a self, reference: &'a str) -> PayFuture<'a, Option<ChargeState>>;
 }
@@ -124,8 +130,14 @@ impl Payments {
         self.bounded(self.provider.void(authorization)).await
     }
 
-    pub async fn refund(&self, payment: &str, amount: &Money) -> Result<(), PaymentError> {
-        self.bounded(self.provider.refund(payment, amount)).await
+    pub async fn refund(
+        &self,
+        payment: &str,
+        amount: &Money,
+        reference: &str,
+    ) -> Result<(), PaymentError> {
+        self.bounded(self.provider.refund(payment, amount, reference))
+            .await
     }
 
     pub async fn find(&self, reference: &str) -> Result<Option<ChargeState>, PaymentError> {
@@ -232,7 +244,12 @@ impl PaymentProvider for TestPaymentProvider {
         })
     }
 
-    fn refund<'a>(&'a self, payment: &'a str, _amount: &'a Money) -> PayFuture<'a, ()> {
+    fn refund<'a>(
+        &'a self,
+        payment: &'a str,
+        _amount: &'a Money,
+        _reference: &'a str,
+    ) -> PayFuture<'a, ()> {
         Box::pin(async move {
             if let Some(reference) = payment.strip_prefix("pay_test_") {
                 self.set(reference, ChargeState::Closed);
@@ -274,7 +291,7 @@ mod tests {
             payments.find("ord_1").await.unwrap(),
             Some(ChargeState::Captured(paid.clone()))
         );
-        payments.refund(&paid, &usd(100)).await.unwrap();
+        payments.refund(&paid, &usd(100), "ord_1").await.unwrap();
         assert_eq!(
             payments.find("ord_1").await.unwrap(),
             Some(ChargeState::Closed)
