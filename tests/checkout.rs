@@ -534,7 +534,7 @@ async fn a_lost_payment_answer_is_settled_with_the_provider() {
     let r = act(&app, &merchant, id, "refund", None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
     assert_eq!(
-        app.payments.find(id).await.unwrap(),
+        app.payments.find(&format!("{id}.1")).await.unwrap(),
         Some(vitrine_shop::payment::ChargeState::Closed),
         "the provider refunded it"
     );

@@ -507,7 +507,12 @@ async fn pay_order(
                 .into(),
         });
     }
-    let payment_ref = match charge(&payments, &order, method).await {
+    // The claim counted this attempt: its own provider reference.
+    let order = orders::get(&state.db, &order.id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let reference = order.payment_reference(order.payment_attempts);
+    let payment_ref = match charge(&payments, &order, method, &reference).await {
         Ok(payment_ref) => payment_ref,
         Err(e @ PaymentError::Unavailable(_)) => {
             // Whether money moved is not known: the order stays `paying` for the sweep to settle
@@ -588,10 +593,13 @@ async fn pay_order(
 }
 
 /// Authorizes, then captures; an authorization whose capture fails is voided.
-async fn charge(payments: &Payments, order: &Order, method: &str) -> Result<String, PaymentError> {
-    let authorization = payments
-        .authorize(&order.total, method, order.id.as_str())
-        .await?;
+async fn charge(
+    payments: &Payments,
+    order: &Order,
+    method: &str,
+    reference: &str,
+) -> Result<String, PaymentError> {
+    let authorization = payments.authorize(&order.total, method, reference).await?;
     match payments.capture(&authorization, &order.total).await {
         Ok(payment_ref) => Ok(payment_ref),
         Err(e @ PaymentError::Unavailable(_)) => Err(e),

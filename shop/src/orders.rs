@@ -100,6 +100,16 @@ pub struct Order {
     pub request_hash: String,
     /// The provider's reference of the captured payment.
     pub payment_ref: Option<String>,
+    /// Payment attempts started (each claims the order `paying`).
+    pub payment_attempts: i64,
+}
+
+impl Order {
+    /// The provider reference of payment attempt `attempt` (1 for the first): providers replay a
+    /// repeated reference's first answer, so every attempt has its own.
+    pub fn payment_reference(&self, attempt: i64) -> String {
+        format!("{}.{attempt}", self.id)
+    }
 }
 
 /// An order ready to be placed: lines priced from current prices, one currency.
@@ -226,6 +236,7 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
         paid_at: None,
         request_hash: new.request_hash,
         payment_ref: None,
+        payment_attempts: 0,
     })
 }
 
@@ -297,7 +308,8 @@ pub async fn transition(
     let done = sqlx::query(&format!(
         "UPDATE orders SET status = $1, updated_at = $2, \
          paid_at = CASE WHEN $1 = 'paid' THEN $2 ELSE paid_at END, \
-         payment_ref = COALESCE($3, payment_ref) \
+         payment_ref = COALESCE($3, payment_ref), \
+         payment_attempts = payment_attempts + CASE WHEN $1 = 'paying' THEN 1 ELSE 0 END \
          WHERE id = $4 AND status IN ({})",
         allowed.join(", ")
     ))
@@ -349,7 +361,7 @@ pub async fn for_shop(
 pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
     let row = sqlx::query(
         "SELECT id, buyer_id, status, currency, total_minor, video_id, tag_id, expires_at, \
-         paid_at, request_hash, payment_ref FROM orders WHERE id = $1",
+         paid_at, request_hash, payment_ref, payment_attempts FROM orders WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db.pool())
@@ -393,6 +405,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
         paid_at: row.get("paid_at"),
         request_hash: row.get("request_hash"),
         payment_ref: row.get("payment_ref"),
+        payment_attempts: row.get("payment_attempts"),
     }))
 }
 

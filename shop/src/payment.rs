@@ -47,8 +47,10 @@ pub enum ChargeState {
 
 pub type PayFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PaymentError>> + Send + 'a>>;
 
-/// A payment provider. `reference` is our order id: providers make calls with the same
-/// reference idempotent, so a retried authorization never charges twice.
+/// A payment provider. `reference` names one payment attempt of an order
+/// (`Order::payment_reference`): providers make calls with the same reference idempotent
+/// (replaying the first answer), so a retried request never charges twice and a new attempt
+/// after a decline gets a new reference.
 pub trait PaymentProvider: Send + Sync + 'static {
     /// Shown in logs (`test`, `stripe`…).
     fn name(&self) -> &'static str;
@@ -161,6 +163,9 @@ pub struct TestPaymentProvider {
     charges: Arc<Mutex<HashMap<String, ChargeState>>>,
     /// Authorization id → order reference.
     authorizations: Arc<Mutex<HashMap<String, String>>>,
+    /// The first answer to each authorization reference, replayed for a repeat (as real
+    /// providers do with idempotency keys).
+    answers: Arc<Mutex<HashMap<String, Result<String, PaymentError>>>>,
 }
 
 pub const TEST_APPROVED: &str = "pm_card_approved";
@@ -202,16 +207,25 @@ impl PaymentProvider for TestPaymentProvider {
         reference: &'a str,
     ) -> PayFuture<'a, String> {
         Box::pin(async move {
+            // A repeated reference gets its first answer again, as real providers do.
+            if let Some(answer) = self.answers.lock().unwrap().get(reference) {
+                return answer.clone();
+            }
             let authorization = format!("auth_test_{reference}");
-            match payment_method {
-                TEST_APPROVED | TEST_SLOW => {}
+            let answer = match payment_method {
+                TEST_APPROVED | TEST_SLOW => Ok(authorization.clone()),
                 TEST_DECLINED => {
                     self.set(reference, ChargeState::Closed);
-                    return Err(PaymentError::Declined);
+                    Err(PaymentError::Declined)
                 }
                 TEST_RETRY => return Err(PaymentError::Retry("try again".into())),
-                other => return Err(PaymentError::UnknownMethod(other.to_owned())),
-            }
+                other => Err(PaymentError::UnknownMethod(other.to_owned())),
+            };
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(reference.to_owned(), answer.clone());
+            answer?;
             self.authorizations
                 .lock()
                 .unwrap()
@@ -298,6 +312,11 @@ mod tests {
         );
         assert_eq!(
             payments.authorize(&usd(1), TEST_DECLINED, "ord_2").await,
+            Err(PaymentError::Declined)
+        );
+        // The same reference again replays the first answer, whatever the method now.
+        assert_eq!(
+            payments.authorize(&usd(1), TEST_APPROVED, "ord_2").await,
             Err(PaymentError::Declined)
         );
         assert!(matches!(

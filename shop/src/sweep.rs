@@ -44,7 +44,7 @@ pub async fn reconcile(db: &Db, payments: &Payments, after: Duration) -> anyhow:
     let before = now_ms() - i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
     let mut settled = 0;
     for order in orders::stuck_paying(db, before).await? {
-        let state = match payments.find(order.id.as_str()).await {
+        let state = match held(payments, &order).await {
             Ok(state) => state,
             Err(e) => {
                 tracing::warn!(order = %order.id, error = %e, "could not ask the provider; will retry");
@@ -59,6 +59,26 @@ pub async fn reconcile(db: &Db, payments: &Payments, after: Duration) -> anyhow:
         }
     }
     Ok(settled)
+}
+
+/// What the provider holds for the order, over all its payment attempts: a capture first,
+/// else an authorization (the newest), else nothing.
+async fn held(
+    payments: &Payments,
+    order: &Order,
+) -> Result<Option<ChargeState>, crate::payment::PaymentError> {
+    let mut found = None;
+    for attempt in (1..=order.payment_attempts).rev() {
+        match payments.find(&order.payment_reference(attempt)).await? {
+            Some(captured @ ChargeState::Captured(_)) => return Ok(Some(captured)),
+            Some(authorized @ ChargeState::Authorized(_)) if found.is_none() => {
+                found = Some(authorized)
+            }
+            Some(closed @ ChargeState::Closed) if found.is_none() => found = Some(closed),
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 async fn settle(
