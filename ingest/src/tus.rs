@@ -170,17 +170,37 @@ struct Owner {
     direct: Option<DirectUploadId>,
 }
 
+/// The headers of a tus creation request (documentation only: `create` reads them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct CreationHeaders {
+    /// The protocol version: 1.0.0 (412 without it, or with another).
+    #[param(rename = "Tus-Resumable")]
+    tus_resumable: String,
+    /// The file's size in bytes (or send Upload-Defer-Length: 1 and give it later).
+    #[param(rename = "Upload-Length")]
+    upload_length: Option<u64>,
+    /// 1: the length comes with a later PATCH.
+    #[param(rename = "Upload-Defer-Length")]
+    upload_defer_length: Option<String>,
+    /// Comma-separated `key base64value`: title, filename, filetype.
+    #[param(rename = "Upload-Metadata")]
+    upload_metadata: Option<String>,
+    /// `partial`, or `final;URL URL…` to join partial uploads.
+    #[param(rename = "Upload-Concat")]
+    upload_concat: Option<String>,
+    /// `sha1|sha256 base64digest` of a body sent with the creation (at most 64 MiB).
+    #[param(rename = "Upload-Checksum")]
+    upload_checksum: Option<String>,
+}
+
 /// Create a resumable upload (tus 1.0.0 creation, with creation-with-upload, defer-length,
 /// concatenation, checksum, expiration and termination) for the signed-in creator. The answer's
 /// `Location` is the upload's URL, `Video-Id` the video it becomes; send the bytes with PATCH
 /// there, from `Upload-Offset`, in as many requests as it takes.
 #[utoipa::path(post, path = "/v1/uploads", tag = "uploads",
-    params(("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)"),
-        ("Upload-Length" = Option<u64>, Header, description = "the file's size in bytes (or send Upload-Defer-Length: 1 and give it later)"),
-        ("Upload-Defer-Length" = Option<String>, Header, description = "1: the length comes with a later PATCH"),
-        ("Upload-Metadata" = Option<String>, Header, description = "comma-separated `key base64value`: title, filename, filetype"),
-        ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;URL URL…` to join partial uploads"),
-        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 base64digest` of a body sent with the creation (at most 64 MiB)")),
+    params(CreationHeaders),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optionally, the first bytes (creation-with-upload)"),
     security(("session" = []), ("cookie" = []), ("api_key" = ["videos:write"])),
     responses(
@@ -212,12 +232,7 @@ pub async fn create_upload(
 /// Create the one upload a direct upload URL allows (tus creation, as for `POST /v1/uploads`,
 /// with no other credential: the URL is the capability).
 #[utoipa::path(post, path = "/v1/direct-uploads/{id}", tag = "uploads",
-    params(("id" = String, Path, description = "Direct upload id (dup_…)"), ("Tus-Resumable" = String, Header, description = "the protocol version: 1.0.0 (412 without it, or with another)"),
-        ("Upload-Length" = Option<u64>, Header, description = "the file's size in bytes (or send Upload-Defer-Length: 1 and give it later)"),
-        ("Upload-Defer-Length" = Option<String>, Header, description = "1: the length comes with a later PATCH"),
-        ("Upload-Metadata" = Option<String>, Header, description = "comma-separated `key base64value`: title, filename, filetype"),
-        ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;URL URL…` to join partial uploads"),
-        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 base64digest` of a body sent with the creation (at most 64 MiB)")),
+    params(("id" = String, Path, description = "Direct upload id (dup_…)"), CreationHeaders),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optionally, the first bytes (creation-with-upload)"),
     security(()),
     responses(

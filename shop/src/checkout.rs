@@ -16,7 +16,7 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, OrderId, ProductId, ShopId, TagId, VariantId, VideoId},
+    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
     videos,
@@ -755,9 +755,7 @@ async fn shop_orders(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ShopOrdersQuery>,
 ) -> ApiResult<Json<OrderPage>> {
-    caller.allow(Scope::OrdersRead)?;
-    let shop: ShopId = parse_id(&id, "shop")?;
-    crate::http::member_of(&state, &caller, &shop).await?;
+    let shop = crate::http::members_shop(&state, &caller, &id, Scope::OrdersRead).await?;
     let limit = page_limit(q.limit, 20, 100)?;
     let status = q
         .status

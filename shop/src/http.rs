@@ -361,12 +361,24 @@ async fn shop_analytics(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ProductVideoStats>>> {
-    caller.allow(Scope::AnalyticsRead)?;
-    let shop: ShopId = parse_id(&id, "shop")?;
-    member_of(&state, &caller, &shop).await?;
+    let shop = members_shop(&state, &caller, &id, Scope::AnalyticsRead).await?;
     Ok(Json(
         attribution::stats(&state.db, attribution::Scope::Shop(&shop)).await?,
     ))
+}
+
+/// The shop named by the path's `id`, for a caller who acts for it with `scope`: 400/404/403
+/// as [`member_of`] and `parse_id` say.
+pub async fn members_shop(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    scope: Scope,
+) -> ApiResult<ShopId> {
+    caller.allow(scope)?;
+    let shop: ShopId = parse_id(id, "shop")?;
+    member_of(state, caller, &shop).await?;
+    Ok(shop)
 }
 
 /// 404 for a shop that does not exist, 403 unless the caller acts for it (`not_a_member`, or
@@ -1028,9 +1040,7 @@ async fn list_blocked_affiliates(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Blocked>>> {
-    caller.allow(Scope::ProductsRead)?;
-    let shop: ShopId = parse_id(&id, "shop")?;
-    member_of(&state, &caller, &shop).await?;
+    let shop = members_shop(&state, &caller, &id, Scope::ProductsRead).await?;
     Ok(Json(affiliates::list(&state.db, &shop).await?))
 }
 
@@ -1048,9 +1058,7 @@ async fn block_affiliate(
     caller: Caller,
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.allow(Scope::ProductsWrite)?;
-    let shop: ShopId = parse_id(&id, "shop")?;
-    member_of(&state, &caller, &shop).await?;
+    let shop = members_shop(&state, &caller, &id, Scope::ProductsWrite).await?;
     let creator: AccountId = parse_id(&account, "account")?;
     vitrine_identity::accounts::get(&state.db, &creator)
         .await?
@@ -1081,9 +1089,7 @@ async fn unblock_affiliate(
     caller: Caller,
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.allow(Scope::ProductsWrite)?;
-    let shop: ShopId = parse_id(&id, "shop")?;
-    member_of(&state, &caller, &shop).await?;
+    let shop = members_shop(&state, &caller, &id, Scope::ProductsWrite).await?;
     let creator: AccountId = parse_id(&account, "account")?;
     if !affiliates::unblock(&state.db, &shop, &creator).await? {
         return Err(ApiError::NotFound("blocked affiliate"));
