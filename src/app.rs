@@ -418,9 +418,11 @@ fn router(
             .merge(identity::router())
             .merge(vitrine_ingest::router(state, ranker.config().clone()))
             .merge(vitrine_shop::router())
-            .merge(vitrine_shop::checkout::router(payments.clone()))
-            .merge(vitrine_feed::router(ranker.clone()))
-            .merge(vitrine_feed::events::router(ranker.clone())),
+            .merge(vitrine_shop::checkout::router(
+                state.clone(),
+                payments.clone(),
+            ))
+            .merge(vitrine_feed::router(state.clone(), ranker.clone())),
     };
     let (mut router, mut openapi) = api.split_for_parts();
     crate::openapi::add_edge_responses(&mut openapi);

@@ -130,17 +130,13 @@ async fn product_ranges(State(state): State<AppState>, request: Request, next: N
     let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
         return ApiError::Internal(anyhow::anyhow!("reading playlist {path}")).into_response();
     };
-    let tags = match vitrine_shop::tags::for_video(
-        &state.db,
-        &state.urls,
-        &video,
-        vitrine_shop::tags::Shown::Public,
-    )
-    .await
-    {
-        Ok(tags) => tags,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let tags =
+        match vitrine_shop::tags::for_video(&state.db, &video, vitrine_shop::tags::Shown::Public)
+            .await
+        {
+            Ok(tags) => tags,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
     let playlist = with_date_ranges(&String::from_utf8_lossy(&bytes), &tags);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::ETAG);
@@ -159,20 +155,20 @@ fn media_playlist_video(path: &str) -> Option<vitrine_core::ids::VideoId> {
 }
 
 /// Inserts `EXT-X-PROGRAM-DATE-TIME` before the first segment and an `EXT-X-DATERANGE` per tag.
-fn with_date_ranges(playlist: &str, tags: &[vitrine_api::views::TagView]) -> String {
+fn with_date_ranges(playlist: &str, tags: &[vitrine_shop::tags::Tag]) -> String {
     if tags.is_empty() {
         return playlist.to_owned();
     }
     let quoted = |s: &str| s.replace(['"', '\n', '\r'], "'");
     let mut ranges = format!("#EXT-X-PROGRAM-DATE-TIME:{TIMELINE_START}\n");
     for tag in tags {
-        let start = timeline_date(tag.start_ms);
+        let start = timeline_date(tag.range.start_ms);
         let _ = writeln!(
             ranges,
             "#EXT-X-DATERANGE:ID=\"{}\",CLASS=\"com.vitrine.product\",START-DATE=\"{start}\",\
              DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\"",
             tag.id,
-            (tag.end_ms - tag.start_ms) as f64 / 1000.0,
+            (tag.range.end_ms - tag.range.start_ms) as f64 / 1000.0,
             tag.product_id,
             quoted(&tag.title),
         );
@@ -267,15 +263,15 @@ async fn proxy(
 mod tests {
     use super::*;
 
-    fn tag(id: &str, start_ms: i64, end_ms: i64, title: &str) -> vitrine_api::views::TagView {
-        vitrine_api::views::TagView {
-            id: id.into(),
-            video_id: "vid_x".into(),
-            product_id: "prd_x".into(),
+    fn tag(id: &str, start_ms: i64, end_ms: i64, title: &str) -> vitrine_shop::tags::Tag {
+        use vitrine_core::ids::{ProductId, TagId, VideoId};
+        vitrine_shop::tags::Tag {
+            id: TagId::from_db(id.into()),
+            video_id: VideoId::from_db("vid_x".into()),
+            product_id: ProductId::from_db("prd_x".into()),
             variant_id: None,
-            start_ms,
-            end_ms,
-            status: "live".into(),
+            range: vitrine_shop::tags::TimeRange { start_ms, end_ms },
+            status: vitrine_shop::tags::TagStatus::Live,
             reason: None,
             position: None,
             label: None,
@@ -284,7 +280,7 @@ mod tests {
                 amount_minor: 1,
                 currency: "USD".into(),
             },
-            image: None,
+            image_key: None,
             in_stock: true,
         }
     }

@@ -413,9 +413,9 @@ pub async fn events(
         let viewer: AccountId = viewer_id(v).parse()?;
         let ranker = app.ranker();
         for chunk in batch.chunks(vitrine_feed::events::MAX_BATCH) {
-            let result = vitrine_feed::events::ingest(state, ranker, &viewer, chunk.to_vec())
+            let result = vitrine_feed::events::ingest(&state.db, ranker, &viewer, chunk.to_vec())
                 .await
-                .map_err(|e| anyhow::anyhow!("ingest failed: {e:?}"))?;
+                .context("ingesting the seeded events")?;
             accepted += result.accepted;
         }
         bar.set_position(sent as u64);

@@ -534,16 +534,9 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
     tags::create(&db, &video, &merchant.id, &live(0, 1000), 5)
         .await
         .unwrap();
-    let urls = vitrine_api::state::Urls {
-        public: "http://api.test".into(),
-        media: "http://api.test/media".into(),
-    };
-
-    let listed = tags::for_video(&db, &urls, &video, Shown::All)
-        .await
-        .unwrap();
+    let listed = tags::for_video(&db, &video, Shown::All).await.unwrap();
     assert_eq!(
-        listed.iter().map(|t| t.start_ms).collect::<Vec<_>>(),
+        listed.iter().map(|t| t.range.start_ms).collect::<Vec<_>>(),
         vec![0, 3000],
         "time order"
     );
@@ -558,7 +551,7 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
     assert!(listed[0].in_stock);
 
     assert_eq!(
-        tags::for_video(&db, &urls, &video, Shown::Public)
+        tags::for_video(&db, &video, Shown::Public)
             .await
             .unwrap()
             .len(),
@@ -571,20 +564,15 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
         .execute(db.pool())
         .await
         .unwrap();
-    assert!(
-        !tags::for_video(&db, &urls, &video, Shown::All)
-            .await
-            .unwrap()[0]
-            .in_stock
-    );
-    assert!(tags::for_video(&db, &urls, &video, Shown::Public)
+    assert!(!tags::for_video(&db, &video, Shown::All).await.unwrap()[0].in_stock);
+    assert!(tags::for_video(&db, &video, Shown::Public)
         .await
         .unwrap()
         .is_empty());
 
     // Deleting the video takes its tags and its job with it.
     assert!(videos::delete(&db, &video).await.unwrap());
-    assert!(tags::for_video(&db, &urls, &video, Shown::All)
+    assert!(tags::for_video(&db, &video, Shown::All)
         .await
         .unwrap()
         .is_empty());

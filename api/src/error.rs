@@ -10,6 +10,8 @@ use axum::{
     Json,
 };
 use serde::Serialize;
+
+use crate::codes;
 use utoipa::ToSchema;
 use vitrine_identity::{auth::SignUpError, principal::AuthError, shops::ShopAccessError};
 
@@ -49,8 +51,11 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// Anything unexpected: 500, logged with its cause chain, the body generic. Build it with
+    /// `.into()` (or `?`), never by hand: `From<anyhow::Error>` first looks for a database error
+    /// in the chain (see [`ApiError::from_database`]).
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl ApiError {
@@ -83,42 +88,71 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED)
             }
+            ApiError::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE)
+            }
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+            ),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Status { status, code, .. } => (*status, code),
             ApiError::RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
 }
 
+/// **The one rule for database errors.** Repository functions return `sqlx::Result` where all
+/// they do is SQL and `anyhow::Result` where they also decode or combine steps; either way the
+/// `sqlx::Error` stays in the cause chain, and it is classified here, whichever function or layer
+/// it came through: a busy database is 503 `busy` (retry), a row deleted meanwhile is 409 `gone`,
+/// anything else is 500.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
+        ApiError::from_database(&e)
+            .unwrap_or_else(|| ApiError::Internal(anyhow::Error::new(e).context("database")))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        e.chain()
+            .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+            .and_then(ApiError::from_database)
+            .unwrap_or(ApiError::Internal(e))
+    }
+}
+
+impl ApiError {
+    /// What a database error means to a client, when it means something other than a fault.
+    pub fn from_database(e: &sqlx::Error) -> Option<ApiError> {
+        match e {
             // A row this write refers to was deleted at the same moment (a tag on a video
             // being deleted): a conflict the client can understand, not a server fault.
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict {
-                code: "gone",
-                message: "something this request refers to was deleted meanwhile".into(),
-            },
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Some(ApiError::Conflict {
+                    code: codes::GONE,
+                    message: "something this request refers to was deleted meanwhile".into(),
+                })
+            }
             // SQLite's single writer was held longer than the busy timeout, or every pooled
             // connection is in use: overload, not a fault. Nothing was written; retrying works.
             sqlx::Error::Database(db)
                 if matches!(db.code().as_deref(), Some("5" | "6" | "517"))
                     || db.message().contains("database is locked") =>
             {
-                busy()
+                Some(busy())
             }
-            sqlx::Error::PoolTimedOut => busy(),
-            _ => ApiError::Internal(anyhow::Error::new(e).context("database")),
+            sqlx::Error::PoolTimedOut => Some(busy()),
+            _ => None,
         }
     }
 }
@@ -128,9 +162,9 @@ impl From<AuthError> for ApiError {
         let unauthorized = |code| ApiError::status(StatusCode::UNAUTHORIZED, code, e.to_string());
         match e {
             AuthError::Unknown => ApiError::Unauthorized,
-            AuthError::SessionExpired => unauthorized("session_expired"),
-            AuthError::KeyRevoked => unauthorized("key_revoked"),
-            AuthError::Suspended => unauthorized("account_suspended"),
+            AuthError::SessionExpired => unauthorized(codes::SESSION_EXPIRED),
+            AuthError::KeyRevoked => unauthorized(codes::KEY_REVOKED),
+            AuthError::Suspended => unauthorized(codes::ACCOUNT_SUSPENDED),
             AuthError::Db(e) => e.into(),
         }
     }
@@ -140,11 +174,11 @@ impl From<ShopAccessError> for ApiError {
     fn from(e: ShopAccessError) -> Self {
         let forbidden = |code| ApiError::status(StatusCode::FORBIDDEN, code, e.to_string());
         match e {
-            ShopAccessError::NoShop => forbidden("no_shop"),
-            ShopAccessError::NotMember => forbidden("not_a_member"),
-            ShopAccessError::OtherShop => forbidden("wrong_shop"),
-            ShopAccessError::PersonalKey => forbidden("personal_key"),
-            ShopAccessError::Ambiguous => ApiError::invalid("shop_id_required", e.to_string()),
+            ShopAccessError::NoShop => forbidden(codes::NO_SHOP),
+            ShopAccessError::NotMember => forbidden(codes::NOT_A_MEMBER),
+            ShopAccessError::OtherShop => forbidden(codes::WRONG_SHOP),
+            ShopAccessError::PersonalKey => forbidden(codes::PERSONAL_KEY),
+            ShopAccessError::Ambiguous => ApiError::invalid(codes::SHOP_ID_REQUIRED, e.to_string()),
             ShopAccessError::Db(e) => e.into(),
         }
     }
@@ -153,15 +187,17 @@ impl From<ShopAccessError> for ApiError {
 impl From<SignUpError> for ApiError {
     fn from(e: SignUpError) -> Self {
         match e {
-            SignUpError::InvalidEmail => ApiError::invalid("invalid_email", e.to_string()),
-            SignUpError::InvalidName => ApiError::invalid("invalid_display_name", e.to_string()),
-            SignUpError::WeakPassword(_) => ApiError::invalid("weak_password", e.to_string()),
+            SignUpError::InvalidEmail => ApiError::invalid(codes::INVALID_EMAIL, e.to_string()),
+            SignUpError::InvalidName => {
+                ApiError::invalid(codes::INVALID_DISPLAY_NAME, e.to_string())
+            }
+            SignUpError::WeakPassword(_) => ApiError::invalid(codes::WEAK_PASSWORD, e.to_string()),
             SignUpError::EmailTaken => ApiError::Conflict {
-                code: "email_taken",
+                code: codes::EMAIL_TAKEN,
                 message: e.to_string(),
             },
             SignUpError::Db(e) => e.into(),
-            SignUpError::Internal(e) => ApiError::Internal(e),
+            SignUpError::Internal(e) => e.into(),
         }
     }
 }
@@ -170,7 +206,7 @@ fn busy() -> ApiError {
     tracing::warn!("database busy: answering 503");
     ApiError::status(
         StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
+        codes::BUSY,
         "the server is busy; retry in a moment",
     )
 }
@@ -222,5 +258,118 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{borrow::Cow, error::Error as StdError, fmt};
+
+    use anyhow::Context;
+    use sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A database error as a driver reports it: SQLite's code and message.
+    #[derive(Debug)]
+    struct DriverError {
+        code: &'static str,
+        message: &'static str,
+        foreign_key: bool,
+    }
+
+    impl fmt::Display for DriverError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl StdError for DriverError {}
+
+    impl DatabaseError for DriverError {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.code))
+        }
+        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            if self.foreign_key {
+                ErrorKind::ForeignKeyViolation
+            } else {
+                ErrorKind::Other
+            }
+        }
+    }
+
+    fn locked() -> sqlx::Error {
+        sqlx::Error::Database(Box::new(DriverError {
+            code: "5",
+            message: "database is locked",
+            foreign_key: false,
+        }))
+    }
+
+    fn foreign_key() -> sqlx::Error {
+        sqlx::Error::Database(Box::new(DriverError {
+            code: "787",
+            message: "FOREIGN KEY constraint failed",
+            foreign_key: true,
+        }))
+    }
+
+    fn answer(e: ApiError) -> (StatusCode, &'static str) {
+        e.status_and_code()
+    }
+
+    /// What a repository function returns, through `?` in an `anyhow::Result` function with a
+    /// context on top, as `videos::get` and its callers do.
+    fn through_anyhow(e: sqlx::Error) -> anyhow::Error {
+        Err::<(), _>(e)
+            .context("reading the video")
+            .context("building the page")
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_busy_database_is_503_whichever_error_type_carried_it() {
+        let direct = answer(locked().into());
+        let wrapped = answer(through_anyhow(locked()).into());
+        let pool = answer(through_anyhow(sqlx::Error::PoolTimedOut).into());
+        for got in [direct, wrapped, pool] {
+            assert_eq!(got, (StatusCode::SERVICE_UNAVAILABLE, codes::BUSY));
+        }
+    }
+
+    #[test]
+    fn a_row_deleted_meanwhile_is_409_gone_whichever_error_type_carried_it() {
+        assert_eq!(
+            answer(foreign_key().into()),
+            (StatusCode::CONFLICT, codes::GONE)
+        );
+        assert_eq!(
+            answer(through_anyhow(foreign_key()).into()),
+            (StatusCode::CONFLICT, codes::GONE)
+        );
+    }
+
+    #[test]
+    fn other_database_errors_are_internal_and_say_nothing_to_the_client() {
+        let e: ApiError = through_anyhow(sqlx::Error::RowNotFound).into();
+        assert_eq!(
+            answer(e),
+            (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
+        );
+        let e: ApiError = anyhow::anyhow!("disk on fire").into();
+        assert!(matches!(e, ApiError::Internal(_)));
     }
 }

@@ -2,7 +2,9 @@
 //! every handler.
 
 use axum::{
-    extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts},
+    extract::{
+        rejection::JsonRejection, rejection::QueryRejection, FromRef, FromRequest, FromRequestParts,
+    },
     http::{
         header::{AUTHORIZATION, CONTENT_TYPE, COOKIE},
         request::Parts,
@@ -17,7 +19,7 @@ use vitrine_identity::{
     shops::{self, MemberRole},
 };
 
-use crate::{error::ApiError, state::AppState};
+use crate::{codes, error::ApiError, state::AppState};
 
 /// The cookie the web pages' session rides in (`HttpOnly; SameSite=Lax`).
 pub const SESSION_COOKIE: &str = "vitrine_session";
@@ -48,7 +50,7 @@ impl Caller {
         } else {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                "insufficient_scope",
+                codes::INSUFFICIENT_SCOPE,
                 format!("this API key does not have the {scope} scope"),
             ))
         }
@@ -60,7 +62,7 @@ impl Caller {
         self.0.session().ok_or_else(|| {
             ApiError::status(
                 StatusCode::FORBIDDEN,
-                "session_required",
+                codes::SESSION_REQUIRED,
                 "API keys cannot do this: sign in",
             )
         })
@@ -73,7 +75,7 @@ impl Caller {
         match &self.0.credential {
             Credential::ApiKey { shop: Some(_), .. } => Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                "shop_key",
+                codes::SHOP_KEY,
                 "this API key acts for a shop, not for the person who made it",
             )),
             _ => Ok(&self.0.account),
@@ -92,7 +94,7 @@ impl Caller {
         if self.0.account.anonymous {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                "sign_up_required",
+                codes::SIGN_UP_REQUIRED,
                 "sign up (POST /v1/auth/signup) to do this",
             ))
         } else {
@@ -108,7 +110,7 @@ impl Caller {
         } else {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                "not_a_creator",
+                codes::NOT_A_CREATOR,
                 "turn on creator capabilities first (POST /v1/me/creator with a handle)",
             ))
         }
@@ -122,7 +124,7 @@ impl Caller {
         } else {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                "not_an_operator",
+                codes::NOT_AN_OPERATOR,
                 "this needs an operator account",
             ))
         }
@@ -169,10 +171,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 #[derive(Clone)]
 struct Resolved(Option<Caller>);
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         MaybeCaller::from_request_parts(parts, state)
             .await?
             .0
@@ -196,10 +202,15 @@ impl MaybeCaller {
     }
 }
 
-impl FromRequestParts<AppState> for MaybeCaller {
+impl<S> FromRequestParts<S> for MaybeCaller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         if let Some(Resolved(caller)) = parts.extensions.get::<Resolved>() {
             return Ok(MaybeCaller(caller.clone()));
         }
@@ -225,10 +236,14 @@ impl FromRequestParts<AppState> for MaybeCaller {
 #[derive(Debug, Clone)]
 pub struct CallerIfValid(pub Option<Caller>);
 
-impl FromRequestParts<AppState> for CallerIfValid {
+impl<S> FromRequestParts<S> for CallerIfValid
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match MaybeCaller::from_request_parts(parts, state).await {
             Ok(MaybeCaller(caller)) => Ok(CallerIfValid(caller)),
             Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
@@ -284,7 +299,7 @@ fn same_origin(parts: &Parts, public: &str) -> Result<(), ApiError> {
 fn cross_site() -> ApiError {
     ApiError::status(
         StatusCode::FORBIDDEN,
-        "cross_site_request",
+        codes::CROSS_SITE_REQUEST,
         "a request signed in with the session cookie must come from this site's pages",
     )
 }
@@ -313,10 +328,15 @@ fn from_our_site(parts: &Parts, public: &str) -> Option<bool> {
 /// browser (no `Origin`, no `Sec-Fetch-Site`) pass: apps and scripts.
 pub struct NotCrossSite;
 
-impl FromRequestParts<AppState> for NotCrossSite {
+impl<S> FromRequestParts<S> for NotCrossSite
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         match from_our_site(parts, &state.urls.public) {
             Some(false) => Err(cross_site()),
             _ => Ok(NotCrossSite),
@@ -346,16 +366,16 @@ where
             .await
             .map_err(|e| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(e.body_text()),
-                _ => ApiError::bad_request("unreadable_body", e.body_text()),
+                _ => ApiError::bad_request(codes::UNREADABLE_BODY, e.body_text()),
             })?;
         let value = match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => v,
             Err(JsonRejection::JsonDataError(e)) => match with_integral_floats(&bytes) {
                 // `5.0` is the integer 5 in JSON (and JSON Schema): some clients write it so.
                 Some(v) => v,
-                None => return Err(ApiError::invalid("invalid_body", e.body_text())),
+                None => return Err(ApiError::invalid(codes::INVALID_BODY, e.body_text())),
             },
-            Err(e) => return Err(ApiError::bad_request("malformed_json", e.body_text())),
+            Err(e) => return Err(ApiError::bad_request(codes::MALFORMED_JSON, e.body_text())),
         };
         if json_has_nul(&bytes) {
             return Err(nul_refused());
@@ -426,7 +446,7 @@ pub fn json_has_nul(json: &[u8]) -> bool {
 /// Text with a NUL character: no database column stores it the same way.
 pub fn nul_refused() -> ApiError {
     ApiError::invalid(
-        "invalid_text",
+        codes::INVALID_TEXT,
         "text must not contain NUL (U+0000) characters",
     )
 }
@@ -445,9 +465,9 @@ where
         let value = match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => v,
             Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                return Err(ApiError::bad_request("invalid_query", e.body_text()))
+                return Err(ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))
             }
-            Err(e) => return Err(ApiError::bad_request("invalid_query", e.body_text())),
+            Err(e) => return Err(ApiError::bad_request(codes::INVALID_QUERY, e.body_text())),
         };
         let query = parts.uri.query().unwrap_or_default();
         if query.contains("%00") && query_has_nul(query) {
@@ -468,7 +488,7 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, Api
         Ok(limit)
     } else {
         Err(ApiError::bad_request(
-            "invalid_limit",
+            codes::INVALID_LIMIT,
             format!("limit must be between 1 and {max}"),
         ))
     }

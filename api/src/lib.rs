@@ -5,6 +5,7 @@
 //! **Architecture invariant:** the domain crates below (`core`, `assets`, `transcode`) never
 //! depend on this crate: HTTP stops here.
 
+pub mod codes;
 pub mod error;
 pub mod extract;
 pub mod rate;

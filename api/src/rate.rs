@@ -309,8 +309,12 @@ impl Charge {
 
 /// 429 `rate_limited` with `Retry-After: secs`.
 pub fn too_many(message: String, secs: u64, headers: impl FnOnce(&mut HeaderMap)) -> Response {
-    let mut response =
-        ApiError::status(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
+    let mut response = ApiError::status(
+        StatusCode::TOO_MANY_REQUESTS,
+        crate::codes::RATE_LIMITED,
+        message,
+    )
+    .into_response();
     headers(response.headers_mut());
     response.headers_mut().insert(
         axum::http::header::RETRY_AFTER,

@@ -39,12 +39,7 @@ pub struct TagView {
     pub in_stock: bool,
 }
 
-/// A point on the frame, normalized: `x` and `y` in 0..1 from the top left.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Position {
-    pub x: f64,
-    pub y: f64,
-}
+pub use vitrine_core::videos::Position;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Mp4View {

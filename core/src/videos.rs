@@ -66,6 +66,14 @@ impl FromStr for VideoStatus {
 }
 
 /// Object keys of everything a transcode produced (stored as JSON in `videos.outputs`).
+/// A point on the frame, normalized: `x` and `y` in 0..1 from the top left (where a product
+/// tag's card is pinned).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoOutputs {
     pub master_playlist: String,

@@ -1,4 +1,4 @@
-//! `POST /v1/events`: what viewers do with clips, in batches of up to 1000.
+//! The intake behind `POST /v1/events`: what viewers do with clips, in batches of up to 1000.
 //!
 //! Each event is checked on its own: bad ones get a per-item error and the rest are accepted.
 //! Events are idempotent by (viewer, id) (a retried batch changes nothing twice). Impressions and product
@@ -7,30 +7,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::{
-    extract::State,
-    response::{IntoResponse, Response},
-    Extension, Json,
-};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_api::{
-    error::ErrorBody,
-    extract::{ApiJson, Caller},
-    rate::{Budget, Client},
-    ApiError, ApiResult, AppState,
-};
 use vitrine_core::{
-    db::{placeholder_list, placeholder_rows, Backend, Tx},
+    db::{placeholder_list, placeholder_rows, Backend, Db, Tx},
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
-use vitrine_identity::principal::Scope;
 use vitrine_shop::attribution::{self, Click};
 
-use crate::{ranker::Ranker, store};
+use crate::{codes, ranker::Ranker, store};
 
 /// Most events in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -53,12 +40,6 @@ pub const TYPES: [&str; 13] = [
     "product_click",
     "purchase",
 ];
-
-pub fn router(ranker: Ranker) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(post_events))
-        .layer(Extension(ranker))
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -113,40 +94,24 @@ pub struct EventsResult {
     pub errors: Vec<EventError>,
 }
 
-/// Record viewer events (batch). Unknown types, unknown videos and malformed events are
-/// reported per item; the others are accepted.
-#[utoipa::path(post, path = "/v1/events", tag = "feed",
-    request_body = EventBatch,
-    security(("session" = []), ("cookie" = []), ("api_key" = ["events:write"])),
-    responses(
-        (status = 200, body = EventsResult),
-        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "rate_limited: too many events from this viewer (Retry-After)"),
-    ))]
-async fn post_events(
-    State(state): State<AppState>,
-    Extension(ranker): Extension<Ranker>,
-    caller: Caller,
-    ApiJson(batch): ApiJson<EventBatch>,
-) -> ApiResult<Response> {
-    caller.allow(Scope::EventsWrite)?.personal()?;
-    if batch.events.len() > MAX_BATCH {
-        return Err(ApiError::invalid(
-            "too_many_events",
-            format!("send at most {MAX_BATCH} events per request"),
-        ));
+/// Why a batch could not be stored (nothing of it was). Problems with single events are not
+/// errors: they are reported per item in [`EventsResult::errors`].
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A clip or tag the batch names was deleted while it was being stored.
+    #[error("something this batch refers to was deleted meanwhile")]
+    Gone(#[source] sqlx::Error),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => IngestError::Gone(e),
+            _ => IngestError::Database(e),
+        }
     }
-    // Each event spends one unit of the viewer's budget, whatever the batching.
-    let cost = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
-    let charge = state.rate.charge(
-        Budget::EventItems,
-        &Client::Account(caller.id().clone()),
-        cost,
-    );
-    if let Some(refused) = charge.filter(|c| !c.allowed) {
-        return Ok(refused.refusal());
-    }
-    Ok(Json(ingest(&state, &ranker, caller.id(), batch.events).await?).into_response())
 }
 
 /// Deletes raw events received before `before` (they are kept to recognise a retried batch;
@@ -162,17 +127,17 @@ pub async fn prune(db: &vitrine_core::db::Db, before: i64) -> sqlx::Result<u64> 
 /// Checks, stores and applies one viewer's events (what `POST /v1/events` does after
 /// authentication; `vitrine seed` calls it directly).
 pub async fn ingest(
-    state: &AppState,
+    db: &Db,
     ranker: &Ranker,
     viewer: &AccountId,
     batch: Vec<serde_json::Value>,
-) -> ApiResult<EventsResult> {
+) -> Result<EventsResult, IngestError> {
     // Clips are looked up in the ranker's catalog first. One deleted since the catalog was
     // built fails the transaction's foreign keys (nothing is stored), and the batch is then
     // checked against the database, where that clip is an unknown video like any other.
-    match ingest_with(state, ranker, viewer, &batch, Lookup::Catalog).await {
-        Err(ApiError::Conflict { code: "gone", .. }) => {
-            ingest_with(state, ranker, viewer, &batch, Lookup::Database).await
+    match ingest_with(db, ranker, viewer, &batch, Lookup::Catalog).await {
+        Err(IngestError::Gone(_)) => {
+            ingest_with(db, ranker, viewer, &batch, Lookup::Database).await
         }
         done => done,
     }
@@ -187,12 +152,12 @@ enum Lookup {
 }
 
 async fn ingest_with(
-    state: &AppState,
+    db: &Db,
     ranker: &Ranker,
     viewer: &AccountId,
     batch: &[serde_json::Value],
     lookup: Lookup,
-) -> ApiResult<EventsResult> {
+) -> Result<EventsResult, IngestError> {
     let now = now_ms();
     let mut errors = Vec::new();
     let mut valid: Vec<(usize, EventInput, i64)> = Vec::new();
@@ -207,43 +172,49 @@ async fn ingest_with(
         let event = match EventInput::deserialize(raw) {
             Ok(e) => e,
             Err(e) => {
-                errors.push(error("invalid_event", e.to_string()));
+                errors.push(error(codes::INVALID_EVENT, e.to_string()));
                 continue;
             }
         };
         let problem = if event.id.is_empty() || event.id.len() > 128 {
-            Some(("invalid_event", "id must be 1 to 128 characters".to_owned()))
+            Some((
+                codes::INVALID_EVENT,
+                "id must be 1 to 128 characters".to_owned(),
+            ))
         } else if !TYPES.contains(&event.kind.as_str()) {
             Some((
-                "unknown_type",
+                codes::UNKNOWN_TYPE,
                 format!("{:?} is not an event type", event.kind),
             ))
         } else if event.viewer_id != viewer.as_str() {
             Some((
-                "wrong_viewer",
+                codes::WRONG_VIEWER,
                 "viewer_id must be the signed-in account".into(),
             ))
         } else if event
             .at
             .is_some_and(|at| at > now + FUTURE_SLACK_MS || at < 0)
         {
-            Some(("invalid_at", "at is not a plausible time".into()))
+            Some((codes::INVALID_AT, "at is not a plausible time".into()))
         } else if event.watch_ms.is_some_and(|w| w < 0) {
-            Some(("invalid_event", "watch_ms must be zero or more".into()))
+            Some((codes::INVALID_EVENT, "watch_ms must be zero or more".into()))
         } else if !matches!(
             event.scope.as_deref(),
             None | Some("video") | Some("creator")
         ) || (event.scope.is_some() && event.kind != "not_interested")
         {
             Some((
-                "invalid_event",
+                codes::INVALID_EVENT,
                 "scope is `video` or `creator`, and only for not_interested".into(),
             ))
         } else if event.video_id.parse::<VideoId>().is_err() {
-            Some(("unknown_video", "video_id does not name a video".into()))
+            Some((
+                codes::UNKNOWN_VIDEO,
+                "video_id does not name a video".into(),
+            ))
         } else if event.tag_id.is_none() && event.kind == "product_click" {
             Some((
-                "missing_tag",
+                codes::MISSING_TAG,
                 "a product_click names the tag_id that was tapped".into(),
             ))
         } else {
@@ -272,7 +243,7 @@ async fn ingest_with(
         });
     }
     if !named.is_empty() {
-        let mut conn = state.db.pool().acquire().await?;
+        let mut conn = db.pool().acquire().await?;
         clips.extend(store::videos_named(&mut conn, &named).await?);
     }
     let mut accepted: Vec<(usize, EventInput, i64, Option<Click>)> = Vec::new();
@@ -285,7 +256,7 @@ async fn ingest_with(
         };
         if !clips.contains_key(&event.video_id) {
             errors.push(error(
-                "unknown_video",
+                codes::UNKNOWN_VIDEO,
                 "video_id does not name a video".into(),
             ));
             continue;
@@ -294,12 +265,15 @@ async fn ingest_with(
             (None, _) => None,
             (Some(raw), kind) => {
                 let Ok(tag) = raw.parse::<TagId>() else {
-                    errors.push(error("unknown_tag", "tag_id does not name a tag".into()));
+                    errors.push(error(
+                        codes::UNKNOWN_TAG,
+                        "tag_id does not name a tag".into(),
+                    ));
                     continue;
                 };
                 let video: VideoId = event.video_id.parse().expect("checked above");
                 let is_click = kind == "product_click";
-                match attribution::clicked(&state.db, &video, &tag).await? {
+                match attribution::clicked(db, &video, &tag).await? {
                     Ok(click) => is_click.then_some(click),
                     // Other events may name a tag whatever its state; a click needs a live one.
                     Err(attribution::ClickError::NotLive) if !is_click => None,
@@ -325,7 +299,7 @@ async fn ingest_with(
             .map(|a| a.1.video_id.as_str()),
     );
     let (mut rows, mut existing, visible) = {
-        let mut conn = state.db.pool().acquire().await?;
+        let mut conn = db.pool().acquire().await?;
         (
             store::read_viewer(&mut conn, viewer.as_str(), &videos).await?,
             stored_ids(&mut conn, viewer.as_str(), &accepted).await?,
@@ -333,8 +307,8 @@ async fn ingest_with(
         )
     };
 
-    let mut tx = state.db.begin().await?;
-    store::lock_viewer(&mut tx, state.db.backend(), viewer.as_str()).await?;
+    let mut tx = db.begin().await?;
+    store::lock_viewer(&mut tx, db.backend(), viewer.as_str()).await?;
     if store::viewer_version(&mut tx, viewer.as_str()).await? != rows.version {
         rows = store::read_viewer(&mut tx, viewer.as_str(), &videos).await?;
         existing = stored_ids(&mut tx, viewer.as_str(), &accepted).await?;
@@ -377,7 +351,7 @@ async fn ingest_with(
         .collect();
     store::apply(
         &mut tx,
-        state.db.backend(),
+        db.backend(),
         ranker.config(),
         store::Batch {
             viewer: viewer.as_str(),

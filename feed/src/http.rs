@@ -1,38 +1,61 @@
 //! `GET /v1/feed`.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
 };
-
-use axum::{extract::State, http::StatusCode, Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, ApiQuery, MaybeCaller},
-    views::VideoView,
+    extract::{page_limit, ApiJson, ApiQuery, Caller, MaybeCaller},
+    rate::{Budget, Client},
+    views::{Distribution, VideoView},
     ApiError, ApiResult, AppState,
-};
-use vitrine_core::{
-    ids::{AccountId, VideoId},
-    time::now_ms,
-    videos::{self, VideoStatus},
 };
 use vitrine_identity::principal::Scope;
 
 use crate::{
-    catalog::{self, ViewerState},
-    cursor::Cursor,
-    model::{Pool, ScoreTerms, Source},
+    codes,
+    events::{ingest, EventBatch, EventsResult, IngestError, MAX_BATCH},
+    page::{Explanation, PageError, PageRequest, Reader},
     ranker::Ranker,
+    store::Standing,
 };
 
-pub fn router(ranker: Ranker) -> OpenApiRouter<AppState> {
+/// What the feed's routes need: the application's state and the ranker (its catalog and
+/// caches).
+#[derive(Clone)]
+pub struct FeedState {
+    pub app: AppState,
+    pub ranker: Ranker,
+}
+
+impl FromRef<FeedState> for AppState {
+    fn from_ref(state: &FeedState) -> AppState {
+        state.app.clone()
+    }
+}
+
+/// The public view of a clip's place in the traffic pools.
+pub fn distribution_view(standing: Standing) -> Distribution {
+    Distribution {
+        stage: standing.stage,
+        pool: standing.pool.as_str().to_owned(),
+        impressions: standing.impressions,
+        stage_ends_at: standing.stage_ends_at,
+    }
+}
+
+/// `GET /v1/feed` and `POST /v1/events`.
+pub fn router<S>(app: AppState, ranker: Ranker) -> OpenApiRouter<S> {
     OpenApiRouter::new()
         .routes(routes!(feed))
-        .layer(Extension(ranker))
+        .routes(routes!(post_events))
+        .with_state(FeedState { app, ranker })
 }
 
 const DEFAULT_LIMIT: i64 = 10;
@@ -64,21 +87,6 @@ pub struct FeedItem {
     pub debug: Option<Explanation>,
 }
 
-/// How the ranker placed an item.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Explanation {
-    /// Candidate sources that proposed it.
-    pub sources: Vec<Source>,
-    pub score: ScoreTerms,
-    /// Score after the page rules.
-    pub adjusted: f64,
-    /// Rules that shaped its place (traffic-pool slot, author diversity, fatigue, cadence).
-    pub rules: Vec<String>,
-    pub stage: i64,
-    pub pool: Pool,
-    pub impressions: i64,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedPage {
     pub items: Vec<FeedItem>,
@@ -96,136 +104,121 @@ pub struct FeedPage {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn feed(
-    State(state): State<AppState>,
-    Extension(ranker): Extension<Ranker>,
+    State(state): State<FeedState>,
     caller: MaybeCaller,
     ApiQuery(q): ApiQuery<FeedQuery>,
 ) -> ApiResult<Json<FeedPage>> {
     let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
     let limit = page_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let debug = match q.debug.as_deref() {
+    let explain = match q.debug.as_deref() {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
-        Some(_) => return Err(ApiError::bad_request("invalid_debug", "debug is 1 or 0")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                codes::INVALID_DEBUG,
+                "debug is 1 or 0",
+            ))
+        }
     };
-    // An empty cursor is no cursor (the first page), as for every other list.
-    let mut cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one we issued")
-        })?),
-    };
-    if debug && caller.is_none() {
-        return Err(ApiError::Unauthorized);
-    }
-    // Operators, signed in themselves (not through a key), may look at anyone's feed.
-    let operator = caller.as_ref().is_some_and(|c| c.operator().is_ok());
-    let asked: Option<AccountId> = match &q.viewer {
+    let viewer = match &q.viewer {
         None => None,
         Some(raw) => Some(raw.parse().map_err(|_| {
-            ApiError::bad_request("invalid_viewer", "viewer must be an account id (acc_…)")
+            ApiError::bad_request(
+                codes::INVALID_VIEWER,
+                "viewer must be an account id (acc_…)",
+            )
         })?),
     };
-    let viewer = match (&caller, asked) {
-        // Operators see any viewer's feed (support, and `vitrine bench feed`).
-        (Some(_), Some(asked)) if operator => {
-            if !ranker.viewer_exists(&state.db, &asked).await? {
-                return Err(ApiError::NotFound("viewer"));
-            }
-            Some(asked)
-        }
-        (Some(me), Some(asked)) if me.is_personal() && &asked == me.id() => Some(asked),
-        (_, Some(_)) => return Err(ApiError::status(
-            StatusCode::FORBIDDEN,
-            "not_your_feed",
-            "a feed is personalised only for its own viewer: leave out viewer, or sign in as them",
-        )),
-        // A shop's key browses like an anonymous viewer: it is nobody's feed.
-        (Some(me), None) if me.is_personal() => Some(me.id().clone()),
-        (Some(_), None) => None,
-        (None, None) => None,
-    };
-
-    let now = now_ms();
-    let cfg = ranker.config();
-    let viewer_state = match &viewer {
-        Some(v) => ranker.viewer_state(&state.db, v.as_str(), now).await?,
-        None => Arc::new(ViewerState::default()),
-    };
-    // Spreads traffic-pool clips across viewers: stable per viewer, random when anonymous.
-    let cursor = cursor.get_or_insert_with(|| Cursor {
-        salt: match &viewer {
-            Some(v) => u64::from(catalog::fingerprint(v.as_str())),
-            None => rand::random(),
+    let reader = match &caller {
+        None => Reader::Anonymous,
+        Some(c) if c.is_personal() => Reader::Person {
+            id: c.id().clone(),
+            operator: c.operator().is_ok(),
         },
-        ..Default::default()
-    });
-    let served: HashSet<u32> = cursor.served.iter().copied().collect();
-    let catalog = ranker.catalog();
-    let mut page = cursor.page.clone();
-    let picks = catalog::recommend(
-        &catalog,
-        cfg,
-        &viewer_state,
-        cursor.salt,
-        &served,
-        &mut page,
-        limit as usize,
-        now,
-    );
-
-    // The clips as they are now (a clip deleted since the catalog was built is left out).
-    let ids: Vec<VideoId> = picks
-        .iter()
-        .filter_map(|p| catalog.clips[p.scored.clip].id.parse().ok())
-        .collect();
-    let id_refs: Vec<&VideoId> = ids.iter().collect();
-    let mut rows: HashMap<String, _> = videos::get_many(&state.db, &id_refs)
-        .await?
+        Some(c) => Reader::Shop {
+            account: c.id().clone(),
+        },
+    };
+    let request = PageRequest {
+        viewer,
+        limit: limit as usize,
+        cursor: q.cursor,
+        explain,
+    };
+    let app = &state.app;
+    let page = state.ranker.page(&app.db, &reader, request).await?;
+    let items = page
+        .items
         .into_iter()
-        .filter(|v| matches!(v.status, VideoStatus::Ready | VideoStatus::Playable))
-        .map(|v| (v.id.to_string(), v))
-        .collect();
-    let mut tags = vitrine_shop::tags::for_videos(
-        &state.db,
-        &state.urls,
-        &id_refs,
-        vitrine_shop::tags::Shown::Public,
-    )
-    .await?;
-    let mut items = Vec::with_capacity(picks.len());
-    for pick in &picks {
-        let clip = &catalog.clips[pick.scored.clip];
-        let Some(video) = rows.remove(&clip.id) else {
-            continue;
-        };
-        let explain =
-            debug && (operator || caller.as_ref().is_some_and(|c| c.id() == &video.creator_id));
-        items.push(FeedItem {
+        .map(|item| FeedItem {
             video: VideoView::new(
-                &video,
-                tags.remove(video.id.as_str()).unwrap_or_default(),
-                &state.urls,
+                &item.video,
+                vitrine_shop::http::tag_views(item.tags, &app.urls),
+                &app.urls,
             ),
-            debug: explain.then(|| Explanation {
-                sources: pick.scored.sources.clone(),
-                score: pick.scored.terms,
-                adjusted: pick.adjusted,
-                rules: pick.rules.clone(),
-                stage: clip.stage,
-                pool: clip.pool,
-                impressions: clip.counts.impressions,
-            }),
-        });
+            debug: item.explanation,
+        })
+        .collect();
+    Ok(Json(FeedPage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::InvalidCursor => ApiError::bad_request(e.code(), e.to_string()),
+            PageError::NotYourFeed => {
+                ApiError::status(StatusCode::FORBIDDEN, e.code(), e.to_string())
+            }
+            PageError::UnknownViewer => ApiError::NotFound("viewer"),
+            PageError::SignInToExplain => ApiError::Unauthorized,
+            PageError::Database(e) => e.into(),
+            PageError::Internal(e) => e.into(),
+        }
     }
-    let next_cursor = (picks.len() as i64 == limit).then(|| {
-        cursor.page = page;
-        cursor.served.extend(
-            picks
-                .iter()
-                .map(|p| catalog::fingerprint(&catalog.clips[p.scored.clip].id)),
-        );
-        cursor.encode()
-    });
-    Ok(Json(FeedPage { items, next_cursor }))
+}
+
+/// Record viewer events (batch). Unknown types, unknown videos and malformed events are
+/// reported per item; the others are accepted.
+#[utoipa::path(post, path = "/v1/events", tag = "feed",
+    request_body = EventBatch,
+    security(("session" = []), ("cookie" = []), ("api_key" = ["events:write"])),
+    responses(
+        (status = 200, body = EventsResult),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: too many events from this viewer (Retry-After)"),
+    ))]
+async fn post_events(
+    State(FeedState { app: state, ranker }): State<FeedState>,
+    caller: Caller,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> ApiResult<Response> {
+    caller.allow(Scope::EventsWrite)?.personal()?;
+    if batch.events.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            codes::TOO_MANY_EVENTS,
+            format!("send at most {MAX_BATCH} events per request"),
+        ));
+    }
+    // Each event spends one unit of the viewer's budget, whatever the batching.
+    let cost = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
+    let charge = state.rate.charge(
+        Budget::EventItems,
+        &Client::Account(caller.id().clone()),
+        cost,
+    );
+    if let Some(refused) = charge.filter(|c| !c.allowed) {
+        return Ok(refused.refusal());
+    }
+    Ok(Json(ingest(&state.db, &ranker, caller.id(), batch.events).await?).into_response())
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Gone(e) | IngestError::Database(e) => e.into(),
+        }
+    }
 }

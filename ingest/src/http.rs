@@ -134,13 +134,10 @@ async fn upload_video(
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished after insert"))?;
-    let tags = vitrine_shop::tags::for_video(
-        &state.db,
+    let tags = vitrine_shop::http::tag_views(
+        vitrine_shop::tags::for_video(&state.db, &id, vitrine_shop::tags::Shown::Public).await?,
         &state.urls,
-        &id,
-        vitrine_shop::tags::Shown::Public,
-    )
-    .await?;
+    );
     Ok((status, Json(VideoView::new(&video, tags, &state.urls))))
 }
 
@@ -166,13 +163,10 @@ async fn get_video(
         }
     }
     let video = video.ok_or(ApiError::NotFound("video"))?;
-    let tags = vitrine_shop::tags::for_video(
-        &state.db,
+    let tags = vitrine_shop::http::tag_views(
+        vitrine_shop::tags::for_video(&state.db, &id, vitrine_shop::tags::Shown::Public).await?,
         &state.urls,
-        &id,
-        vitrine_shop::tags::Shown::Public,
-    )
-    .await?;
+    );
     let mut view = VideoView::new(&video, tags, &state.urls);
     if video.status == VideoStatus::Uploading {
         if let Some(upload) = uploads::for_video(&state.db, &id).await? {
@@ -183,8 +177,9 @@ async fn get_video(
         }
     }
     if caller.is_some_and(|c| c.is_personal() && c.id() == &video.creator_id) {
-        view.distribution =
-            Some(vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?);
+        view.distribution = Some(vitrine_feed::http::distribution_view(
+            vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?,
+        ));
     }
     Ok(Json(view))
 }
@@ -239,13 +234,11 @@ async fn my_videos(
     page.truncate(limit as usize);
     let mut items = Vec::with_capacity(page.len());
     for video in &page {
-        let tags = vitrine_shop::tags::for_video(
-            &state.db,
+        let tags = vitrine_shop::http::tag_views(
+            vitrine_shop::tags::for_video(&state.db, &video.id, vitrine_shop::tags::Shown::All)
+                .await?,
             &state.urls,
-            &video.id,
-            vitrine_shop::tags::Shown::All,
-        )
-        .await?;
+        );
         let mut view = VideoView::new(video, tags, &state.urls);
         if video.status == VideoStatus::Uploading {
             if let Some(upload) = uploads::for_video(&state.db, &video.id).await? {
@@ -255,8 +248,9 @@ async fn my_videos(
                 });
             }
         }
-        view.distribution =
-            Some(vitrine_feed::store::distribution(&state.db, &feed, video.id.as_str()).await?);
+        view.distribution = Some(vitrine_feed::http::distribution_view(
+            vitrine_feed::store::distribution(&state.db, &feed, video.id.as_str()).await?,
+        ));
         items.push(view);
     }
     let next_cursor = more

@@ -6,7 +6,7 @@
 //! Money stays integer: a commission is `price × quantity × bps / 10000` rounded half-even in
 //! minor units.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -18,7 +18,7 @@ use vitrine_core::{
     time::now_ms,
 };
 
-use crate::orders::Order;
+use crate::{codes, orders::Order};
 
 /// How long a product click can be credited with a purchase.
 pub const WINDOW_MS: i64 = 14 * 24 * 3600 * 1000;
@@ -88,8 +88,8 @@ pub enum ClickError {
 impl ClickError {
     pub fn code(&self) -> &'static str {
         match self {
-            ClickError::UnknownTag => "unknown_tag",
-            ClickError::NotLive => "tag_not_live",
+            ClickError::UnknownTag => codes::UNKNOWN_TAG,
+            ClickError::NotLive => codes::TAG_NOT_LIVE,
         }
     }
 }
@@ -382,26 +382,6 @@ fn per_thousand(gmv: i64, impressions: i64) -> i64 {
         std::cmp::Ordering::Equal => q + (q % 2),
     };
     i64::try_from(rounded).unwrap_or(i64::MAX)
-}
-
-/// Per product: paid units attributed to clips, for the ranker (the feed reads this, never the
-/// shop's tables).
-pub async fn purchases_by_video(
-    db: &Db,
-    video: &VideoId,
-) -> sqlx::Result<BTreeMap<ProductId, i64>> {
-    let rows = sqlx::query(
-        "SELECT a.product_id, CAST(SUM(a.units) AS BIGINT) AS units FROM order_attributions a \
-         JOIN orders o ON o.id = a.order_id \
-         WHERE a.video_id = $1 AND o.status IN ('paid', 'fulfilled') GROUP BY a.product_id",
-    )
-    .bind(video.as_str())
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (ProductId::from_db(r.get("product_id")), r.get("units")))
-        .collect())
 }
 
 const DAY_MS: i64 = 24 * 3600 * 1000;

@@ -2,9 +2,9 @@
 //! payment provider, cancel it, and — for its shop — fulfil or refund it.
 
 use axum::{
-    extract::{Path, State},
+    extract::{FromRef, Path, State},
     http::{HeaderMap, StatusCode},
-    Extension, Json,
+    Json,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,20 +16,32 @@ use vitrine_api::{
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, OrderId, ProductId, TagId, VariantId, VideoId},
+    ids::{AccountId, OrderId},
     money::Money,
-    time::now_ms,
-    videos,
 };
 use vitrine_identity::principal::Scope;
 
 use crate::{
-    orders::{self, Line, NewOrder, Order, OrderStatus, PlaceError, MAX_ITEMS, MAX_QUANTITY},
-    payment::{PaymentError, Payments},
-    products::{self, ProductStatus},
+    codes,
+    orders::{self, Order, OrderStatus, PlaceError},
+    payment::{self, PayError, Payments},
+    pricing::{self, ItemRequest, OrderRequest, Refusal},
 };
 
-pub fn router(payments: Payments) -> OpenApiRouter<AppState> {
+/// What the checkout's routes need: the application's state and the payment provider.
+#[derive(Clone)]
+pub struct CheckoutState {
+    pub app: AppState,
+    pub payments: Payments,
+}
+
+impl FromRef<CheckoutState> for AppState {
+    fn from_ref(state: &CheckoutState) -> AppState {
+        state.app.clone()
+    }
+}
+
+pub fn router<S>(app: AppState, payments: Payments) -> OpenApiRouter<S> {
     OpenApiRouter::new()
         .routes(routes!(place_order))
         .routes(routes!(get_order))
@@ -38,7 +50,7 @@ pub fn router(payments: Payments) -> OpenApiRouter<AppState> {
         .routes(routes!(fulfil_order))
         .routes(routes!(refund_order))
         .routes(routes!(shop_orders))
-        .layer(Extension(payments))
+        .with_state(CheckoutState { app, payments })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,14 +157,14 @@ async fn place_order(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             ApiError::bad_request(
-                "missing_idempotency_key",
+                codes::MISSING_IDEMPOTENCY_KEY,
                 "send an Idempotency-Key header, unique per purchase, so a retry cannot buy twice",
             )
         })?
         .to_owned();
     if key.len() > 255 {
         return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+            codes::INVALID_IDEMPOTENCY_KEY,
             "Idempotency-Key is at most 255 characters",
         ));
     }
@@ -166,7 +178,24 @@ async fn place_order(
         return retry(existing, &request_hash);
     }
     hourly_orders(&state, &buyer).await?;
-    let new = validate(&state, &buyer, &body, key.clone(), request_hash.clone()).await?;
+    let request = OrderRequest {
+        buyer: &buyer,
+        items: body
+            .items
+            .iter()
+            .map(|item| ItemRequest {
+                product_id: &item.product_id,
+                variant_id: item.variant_id.as_deref(),
+                quantity: item.quantity,
+            })
+            .collect(),
+        video_id: body.video_id.as_deref(),
+        tag_id: body.tag_id.as_deref(),
+        idempotency_key: key.clone(),
+        request_hash: request_hash.clone(),
+        expires_after: state.limits.order_expiry,
+    };
+    let new = pricing::price(&state.db, request).await?;
     match orders::place(&state.db, new).await {
         Ok(order) => {
             tracing::info!(order = %order.id, total = order.total.amount_minor, currency = %order.total.currency, "order placed");
@@ -178,7 +207,7 @@ async fn place_order(
                 return retry(existing, &request_hash);
             }
             Err(ApiError::Conflict {
-                code: "out_of_stock",
+                code: codes::OUT_OF_STOCK,
                 message: format!("not enough {title:?} in stock for {quantity}"),
             })
         }
@@ -203,7 +232,7 @@ async fn hourly_orders(state: &AppState, buyer: &AccountId) -> ApiResult<()> {
     }
     let wait_ms = oldest.map_or(HOUR_MS, |at| at + HOUR_MS - now).max(1000);
     Err(ApiError::RateLimited {
-        code: "rate_limited",
+        code: vitrine_api::codes::RATE_LIMITED,
         message: format!(
             "at most {} orders an hour; retry in {} s",
             limits.orders_per_hour,
@@ -219,168 +248,20 @@ fn retry(existing: Order, request_hash: &str) -> ApiResult<(StatusCode, Json<Ord
         Ok((StatusCode::OK, Json((&existing).into())))
     } else {
         Err(ApiError::invalid(
-            "idempotency_key_reused",
+            codes::IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was used for a different order; use a new key for a new purchase",
         ))
     }
 }
 
-/// Prices every line from current prices and checks what the order refers to.
-async fn validate(
-    state: &AppState,
-    buyer: &AccountId,
-    body: &NewOrderBody,
-    key: String,
-    request_hash: String,
-) -> ApiResult<NewOrder> {
-    if body.items.is_empty() || body.items.len() > MAX_ITEMS {
-        return Err(ApiError::invalid(
-            "invalid_items",
-            format!("an order has 1 to {MAX_ITEMS} items"),
-        ));
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> Self {
+        match e {
+            Refusal::Db(e) => e.into(),
+            Refusal::Internal(e) => e.into(),
+            refused => ApiError::invalid(refused.code(), refused.to_string()),
+        }
     }
-    let mut lines = Vec::new();
-    let mut currency: Option<String> = None;
-    for item in &body.items {
-        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-            return Err(ApiError::invalid(
-                "invalid_quantity",
-                format!("quantity must be between 1 and {MAX_QUANTITY}"),
-            ));
-        }
-        let product = item
-            .product_id
-            .parse::<ProductId>()
-            .ok()
-            .map(|id| async move { products::get(&state.db, &id).await });
-        let product = match product {
-            Some(fetch) => fetch.await?,
-            None => None,
-        }
-        .filter(|p| p.status != ProductStatus::Draft)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "unknown_product",
-                format!("{:?} does not name a product", item.product_id),
-            )
-        })?;
-        if product.status != ProductStatus::Active
-            || !vitrine_identity::shops::selling(&state.db, &product.shop_id).await?
-        {
-            return Err(ApiError::invalid(
-                "product_not_active",
-                format!("{:?} is no longer sold", product.title),
-            ));
-        }
-        let (variant, unit_price, title) = match (&item.variant_id, product.variants.is_empty()) {
-            (None, true) => (None, product.price.amount_minor, product.title.clone()),
-            (None, false) => {
-                return Err(ApiError::invalid(
-                    "variant_required",
-                    format!("{:?} comes in variants: choose one", product.title),
-                ))
-            }
-            (Some(raw), _) => {
-                let variant = raw
-                    .parse::<VariantId>()
-                    .ok()
-                    .and_then(|id| product.variants.iter().find(|v| v.id == id))
-                    .ok_or_else(|| {
-                        ApiError::invalid(
-                            "unknown_variant",
-                            format!("{raw:?} is not a variant of {:?}", product.title),
-                        )
-                    })?;
-                (
-                    Some(variant.id.clone()),
-                    variant.price.amount_minor,
-                    format!("{} ({})", product.title, variant.sku),
-                )
-            }
-        };
-        match &currency {
-            None => currency = Some(product.price.currency.clone()),
-            Some(c) if *c != product.price.currency => {
-                return Err(ApiError::invalid(
-                    "mixed_currency",
-                    format!(
-                        "one order is paid in one currency: {c} and {} cannot be mixed",
-                        product.price.currency
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-        if lines
-            .first()
-            .is_some_and(|first: &Line| first.shop != product.shop_id)
-        {
-            return Err(ApiError::invalid(
-                "one_merchant_per_order",
-                "an order holds one shop's products: place one order per shop",
-            ));
-        }
-        lines.push(Line {
-            product: product.id.clone(),
-            variant,
-            shop: product.shop_id.clone(),
-            title,
-            unit_price_minor: unit_price,
-            quantity: item.quantity,
-            commission_bps: product.commission_bps,
-        });
-    }
-    let video = match &body.video_id {
-        None => None,
-        Some(raw) => {
-            let id = raw.parse::<VideoId>().ok();
-            let exists = match &id {
-                Some(id) => videos::get(&state.db, id).await?.is_some(),
-                None => false,
-            };
-            if !exists {
-                return Err(ApiError::invalid(
-                    "unknown_video",
-                    "video_id does not name a video",
-                ));
-            }
-            id
-        }
-    };
-    let tag = match (&body.tag_id, &video) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return Err(ApiError::invalid(
-                "unknown_tag",
-                "tag_id needs the video_id it belongs to",
-            ))
-        }
-        (Some(raw), Some(video)) => {
-            let id = raw.parse::<TagId>().ok();
-            let placed = match &id {
-                Some(id) => crate::tags::placed(&state.db, video, id).await?,
-                None => None,
-            };
-            if placed.is_none() {
-                return Err(ApiError::invalid(
-                    "unknown_tag",
-                    "tag_id does not name a tag of that video",
-                ));
-            }
-            id
-        }
-    };
-    Ok(NewOrder {
-        buyer: buyer.clone(),
-        idempotency_key: key,
-        request_hash,
-        lines,
-        currency: currency.expect("at least one item"),
-        video,
-        tag,
-        expires_at: now_ms()
-            + i64::try_from(state.limits.order_expiry.as_millis()).unwrap_or(i64::MAX / 2),
-    })
 }
 
 /// The order, for its buyer or the members of its shop.
@@ -454,8 +335,10 @@ pub struct PaymentView {
         (status = 503, body = ErrorBody, description = "payment_retry (try again) or payment_pending (the order is being settled)"),
     ))]
 async fn pay_order(
-    State(state): State<AppState>,
-    Extension(payments): Extension<Payments>,
+    State(CheckoutState {
+        app: state,
+        payments,
+    }): State<CheckoutState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PayBody>,
@@ -468,151 +351,47 @@ async fn pay_order(
     let method = body.payment_method.trim();
     if !method.starts_with("pm_") || method.len() > 103 {
         return Err(ApiError::invalid(
-            "invalid_payment_method",
+            codes::INVALID_PAYMENT_METHOD,
             "payment_method is a payment-method token (pm_…) from the payment provider; card numbers are never sent here",
         ));
     }
-    let paid = |order: OrderView| {
-        Json(PaymentView {
-            order,
-            test_mode: payments.test_mode(),
-        })
-    };
-    match order.status {
-        OrderStatus::PendingPayment => {}
-        // A retry of a payment that went through (its answer was lost): the paid order, and
-        // the attribution redone in case it was what failed.
-        OrderStatus::Paid | OrderStatus::Fulfilled => {
-            crate::attribution::attribute(&state.db, &order, order.paid_at.unwrap_or_else(now_ms))
-                .await?;
-            return Ok(paid(reread(&state, &order.id).await?.0));
-        }
-        _ => return Err(not_in(&order, "waiting for payment")),
-    }
-    // Claim the order before charging: a second pay, a cancel or the expiry sweep cannot act on
-    // it while the card is charged, so it is never charged twice.
-    let claimed = orders::transition(
-        &state.db,
-        &order,
-        &[OrderStatus::PendingPayment],
-        OrderStatus::Paying,
-        false,
-        None,
-    )
-    .await?;
-    if !claimed {
-        return Err(ApiError::Conflict {
-            code: "payment_in_progress",
-            message: "the order is being paid or is no longer waiting for payment; fetch it again"
-                .into(),
-        });
-    }
-    // The claim counted this attempt: its own provider reference.
-    let order = orders::get(&state.db, &order.id)
-        .await?
-        .ok_or(ApiError::NotFound("order"))?;
-    let reference = order.payment_reference(order.payment_attempts);
-    let payment_ref = match charge(&payments, &order, method, &reference).await {
-        Ok(payment_ref) => payment_ref,
-        Err(e @ PaymentError::Unavailable(_)) => {
-            // Whether money moved is not known: the order stays `paying` for the sweep to settle
-            // with the provider (`sweep::reconcile`), never charged twice.
-            tracing::warn!(order = %order.id, error = %e, "payment outcome unknown; left for reconciliation");
-            return Err(ApiError::status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "payment_pending",
-                "the payment provider did not answer in time; the order is being checked with it: fetch it again in a few minutes",
-            ));
-        }
-        Err(e) => {
-            // Not charged: back to waiting for payment.
-            orders::transition(
-                &state.db,
-                &order,
-                &[OrderStatus::Paying],
-                OrderStatus::PendingPayment,
-                false,
-                None,
-            )
-            .await?;
-            return Err(match e {
-                PaymentError::Declined => ApiError::status(
-                    StatusCode::PAYMENT_REQUIRED,
-                    "payment_declined",
-                    "the card was declined; the order still waits for payment",
-                ),
-                PaymentError::Retry(_) => ApiError::status(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "payment_retry",
-                    "the payment provider asks to try again; the order still waits for payment",
-                ),
-                PaymentError::UnknownMethod(_) => ApiError::invalid(
-                    "invalid_payment_method",
-                    "the payment provider does not know this payment method",
-                ),
-                PaymentError::Unavailable(_) => unreachable!("handled above"),
-            });
-        }
-    };
-    let paid_at = now_ms();
-    let moved = orders::transition(
-        &state.db,
-        &order,
-        &[OrderStatus::Paying],
-        OrderStatus::Paid,
-        false,
-        Some(&payment_ref),
-    )
-    .await?;
-    if !moved {
-        // Only this request, or the reconciling sweep, moves a `paying` order on. The sweep
-        // found the payment first: the order is paid. It gave up on it first (the provider had
-        // not recorded the capture yet): the money goes back, and the buyer is told.
-        let now = orders::get(&state.db, &order.id)
-            .await?
-            .ok_or(ApiError::NotFound("order"))?;
-        if matches!(now.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
-            return Ok(paid(reread(&state, &order.id).await?.0));
-        }
-        tracing::warn!(order = %order.id, payment_ref, "payment arrived for an order no longer being paid; refunding it");
-        if let Err(e) = payments
-            .refund(&payment_ref, &order.total, order.id.as_str())
-            .await
-        {
-            tracing::error!(order = %order.id, payment_ref, error = %e, "could not refund a late payment: refund it by hand");
-        }
-        return Err(ApiError::Conflict {
-            code: "order_not_pending",
-            message: "the order stopped waiting for payment meanwhile; the payment was refunded"
-                .into(),
-        });
-    }
-    tracing::info!(order = %order.id, test_mode = payments.test_mode(), "order paid");
-    crate::attribution::attribute(&state.db, &order, paid_at).await?;
-    Ok(paid(reread(&state, &order.id).await?.0))
+    payment::pay(&state.db, &payments, &order, method).await?;
+    Ok(Json(PaymentView {
+        order: reread(&state, &order.id).await?.0,
+        test_mode: payments.test_mode(),
+    }))
 }
 
-/// Authorizes, then captures; an authorization whose capture fails is voided.
-async fn charge(
-    payments: &Payments,
-    order: &Order,
-    method: &str,
-    reference: &str,
-) -> Result<String, PaymentError> {
-    let authorization = payments.authorize(&order.total, method, reference).await?;
-    match payments.capture(&authorization, &order.total).await {
-        Ok(payment_ref) => Ok(payment_ref),
-        Err(e @ PaymentError::Unavailable(_)) => Err(e),
-        Err(e) => match payments.void(&authorization).await {
-            Ok(()) => Err(e),
-            // The money is still held: the order stays `paying`, and the sweep voids it.
-            Err(void) => {
-                tracing::warn!(order = %order.id, error = %void, "could not void an authorization; the sweep will");
-                Err(PaymentError::Unavailable(format!(
-                    "the capture failed ({e}) and the authorization is still held"
-                )))
-            }
-        },
+impl From<PayError> for ApiError {
+    fn from(e: PayError) -> Self {
+        let message = e.to_string();
+        let unavailable =
+            |code| ApiError::status(StatusCode::SERVICE_UNAVAILABLE, code, message.clone());
+        match e {
+            PayError::WrongState { .. } => ApiError::Conflict {
+                code: codes::INVALID_ORDER_STATE,
+                message,
+            },
+            PayError::InProgress => ApiError::Conflict {
+                code: codes::PAYMENT_IN_PROGRESS,
+                message,
+            },
+            PayError::OutcomeUnknown => unavailable(codes::PAYMENT_PENDING),
+            PayError::Declined => ApiError::status(
+                StatusCode::PAYMENT_REQUIRED,
+                codes::PAYMENT_DECLINED,
+                message,
+            ),
+            PayError::Retry => unavailable(codes::PAYMENT_RETRY),
+            PayError::UnknownMethod => ApiError::invalid(codes::INVALID_PAYMENT_METHOD, message),
+            PayError::RefundedLate => ApiError::Conflict {
+                code: codes::ORDER_NOT_PENDING,
+                message,
+            },
+            PayError::RefundFailed(_) => unavailable(codes::PAYMENT_UNAVAILABLE),
+            PayError::OrderGone => ApiError::NotFound("order"),
+            PayError::Db(e) => e.into(),
+        }
     }
 }
 
@@ -633,8 +412,7 @@ async fn cancel_order(
             "only the buyer cancels an unpaid order",
         ));
     }
-    let from = [OrderStatus::PendingPayment];
-    if !orders::transition(&state.db, &order, &from, OrderStatus::Cancelled, true, None).await? {
+    if !orders::cancel_unpaid(&state.db, &order).await? {
         return Err(not_in(&order, "waiting for payment"));
     }
     reread(&state, &order.id).await
@@ -651,17 +429,7 @@ async fn fulfil_order(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &caller, &id).await?;
-    let from = [OrderStatus::Paid];
-    if !orders::transition(
-        &state.db,
-        &order,
-        &from,
-        OrderStatus::Fulfilled,
-        false,
-        None,
-    )
-    .await?
-    {
+    if !orders::fulfil(&state.db, &order).await? {
         return Err(not_in(&order, "paid"));
     }
     reread(&state, &order.id).await
@@ -674,53 +442,15 @@ async fn fulfil_order(
     security(("session" = []), ("cookie" = []), ("api_key" = ["orders:write"])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund_order(
-    State(state): State<AppState>,
-    Extension(payments): Extension<Payments>,
+    State(CheckoutState {
+        app: state,
+        payments,
+    }): State<CheckoutState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &caller, &id).await?;
-    if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
-        return Err(not_in(&order, "paid or fulfilled"));
-    }
-    // The money goes back first: an order is never marked refunded that the provider did not
-    // refund.
-    if let Some(payment) = &order.payment_ref {
-        // The order id is the refund's idempotency key: two refunds at once refund once.
-        payments
-            .refund(payment, &order.total, order.id.as_str())
-            .await
-            .map_err(|e| {
-                ApiError::status(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "payment_unavailable",
-                    format!("the refund did not go through ({e}); nothing changed, try again"),
-                )
-            })?;
-    }
-    // Each move is conditional on the state it restocks for, so a refund racing a fulfilment
-    // never returns shipped goods to stock.
-    let refunded = orders::transition(
-        &state.db,
-        &order,
-        &[OrderStatus::Paid],
-        OrderStatus::Refunded,
-        true,
-        None,
-    )
-    .await?
-        || orders::transition(
-            &state.db,
-            &order,
-            &[OrderStatus::Fulfilled],
-            OrderStatus::Refunded,
-            false,
-            None,
-        )
-        .await?;
-    if !refunded {
-        return Err(not_in(&order, "paid or fulfilled"));
-    }
+    payment::refund(&state.db, &payments, &order).await?;
     reread(&state, &order.id).await
 }
 
@@ -762,7 +492,10 @@ async fn shop_orders(
         .as_deref()
         .map(|s| {
             OrderStatus::named(s).ok_or_else(|| {
-                ApiError::bad_request("invalid_status", format!("{s:?} is not an order status"))
+                ApiError::bad_request(
+                    codes::INVALID_STATUS,
+                    format!("{s:?} is not an order status"),
+                )
             })
         })
         .transpose()?;
@@ -771,7 +504,7 @@ async fn shop_orders(
         .as_deref()
         .map(|c| {
             c.parse::<OrderId>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))
+                .map_err(|_| ApiError::bad_request(codes::INVALID_CURSOR, "cursor is not valid"))
         })
         .transpose()?;
     let mut page = orders::for_shop(&state.db, &shop, status, after.as_ref(), limit + 1).await?;
@@ -796,7 +529,7 @@ async fn merchant_order(state: &AppState, caller: &Caller, id: &str) -> ApiResul
 
 fn not_in(order: &Order, expected: &str) -> ApiError {
     ApiError::Conflict {
-        code: "invalid_order_state",
+        code: codes::INVALID_ORDER_STATE,
         message: format!("the order is {}, not {expected}", order.status.as_str()),
     }
 }

@@ -7,10 +7,12 @@
 pub mod affiliates;
 pub mod attribution;
 pub mod checkout;
+pub mod codes;
 pub mod http;
 pub mod images;
 pub mod orders;
 pub mod payment;
+pub mod pricing;
 pub mod products;
 pub mod sweep;
 pub mod tags;

@@ -292,14 +292,105 @@ async fn release(tx: &mut vitrine_core::db::Tx, order: &Order) -> sqlx::Result<(
     Ok(())
 }
 
-/// Moves an order `from → to` (releasing its stock when `restock`); false if it was not in
-/// `from` any more.
-pub async fn transition(
+/// Claims an order waiting for payment for one payment attempt (`pending_payment → paying`,
+/// counting the attempt): a second pay, a cancel or the expiry sweep cannot act on it while the
+/// card is charged. False if it was not waiting for payment any more.
+pub async fn claim_for_payment(db: &Db, order: &Order) -> sqlx::Result<bool> {
+    let from = [OrderStatus::PendingPayment];
+    transition(db, order, &from, OrderStatus::Paying, Stock::Keep, None).await
+}
+
+/// Gives a claimed order back to waiting for payment (`paying → pending_payment`): the attempt
+/// charged nothing.
+pub async fn release_payment_claim(db: &Db, order: &Order) -> sqlx::Result<bool> {
+    let from = [OrderStatus::Paying];
+    transition(
+        db,
+        order,
+        &from,
+        OrderStatus::PendingPayment,
+        Stock::Keep,
+        None,
+    )
+    .await
+}
+
+/// Records the captured payment `payment_ref` of a claimed order (`paying → paid`). False if
+/// something else (the reconciling sweep) moved it on first.
+pub async fn mark_paid(db: &Db, order: &Order, payment_ref: &str) -> sqlx::Result<bool> {
+    let from = [OrderStatus::Paying];
+    transition(
+        db,
+        order,
+        &from,
+        OrderStatus::Paid,
+        Stock::Keep,
+        Some(payment_ref),
+    )
+    .await
+}
+
+/// Cancels an unpaid order and releases its stock (`pending_payment → cancelled`): the buyer's
+/// cancel, and the expiry sweep.
+pub async fn cancel_unpaid(db: &Db, order: &Order) -> sqlx::Result<bool> {
+    let from = [OrderStatus::PendingPayment];
+    transition(
+        db,
+        order,
+        &from,
+        OrderStatus::Cancelled,
+        Stock::Release,
+        None,
+    )
+    .await
+}
+
+/// Marks a paid order shipped (`paid → fulfilled`).
+pub async fn fulfil(db: &Db, order: &Order) -> sqlx::Result<bool> {
+    let from = [OrderStatus::Paid];
+    transition(db, order, &from, OrderStatus::Fulfilled, Stock::Keep, None).await
+}
+
+/// Marks a refunded order (`paid → refunded` returns its stock; `fulfilled → refunded` does not:
+/// the goods were shipped). Each move is conditional on the state it restocks for, so a refund
+/// racing a fulfilment never returns shipped goods to stock. False if it was neither.
+pub async fn mark_refunded(db: &Db, order: &Order) -> sqlx::Result<bool> {
+    let refunded = transition(
+        db,
+        order,
+        &[OrderStatus::Paid],
+        OrderStatus::Refunded,
+        Stock::Release,
+        None,
+    )
+    .await?;
+    Ok(refunded
+        || transition(
+            db,
+            order,
+            &[OrderStatus::Fulfilled],
+            OrderStatus::Refunded,
+            Stock::Keep,
+            None,
+        )
+        .await?)
+}
+
+/// What a move does with the order's units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stock {
+    Keep,
+    /// Back to the products' stock.
+    Release,
+}
+
+/// Moves an order `from → to`; false if it was not in `from` any more.
+async fn transition(
     db: &Db,
     order: &Order,
     from: &[OrderStatus],
     to: OrderStatus,
-    restock: bool,
+    stock: Stock,
     payment_ref: Option<&str>,
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
@@ -322,7 +413,7 @@ pub async fn transition(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    if restock {
+    if stock == Stock::Release {
         release(&mut tx, order).await?;
     }
     tx.commit().await?;
@@ -434,16 +525,7 @@ pub async fn expire(db: &Db) -> sqlx::Result<usize> {
     let mut expired = 0;
     for id in ids {
         if let Some(order) = get(db, &OrderId::from_db(id)).await? {
-            if transition(
-                db,
-                &order,
-                &[OrderStatus::PendingPayment],
-                OrderStatus::Cancelled,
-                true,
-                None,
-            )
-            .await?
-            {
+            if cancel_unpaid(db, &order).await? {
                 expired += 1;
             }
         }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use vitrine_core::{db::Db, time::now_ms};
 
 use crate::{
-    orders::{self, Order, OrderStatus},
+    orders::{self, Order},
     payment::{ChargeState, Payments},
 };
 
@@ -87,12 +87,9 @@ async fn settle(
     order: &Order,
     state: Option<ChargeState>,
 ) -> anyhow::Result<bool> {
-    let paying = [OrderStatus::Paying];
     match state {
         Some(ChargeState::Captured(payment)) => {
-            let moved =
-                orders::transition(db, order, &paying, OrderStatus::Paid, false, Some(&payment))
-                    .await?;
+            let moved = orders::mark_paid(db, order, &payment).await?;
             if moved {
                 crate::attribution::attribute(db, order, now_ms()).await?;
                 tracing::info!(order = %order.id, "payment found captured: order paid");
@@ -101,16 +98,12 @@ async fn settle(
         }
         Some(ChargeState::Authorized(authorization)) => {
             payments.void(&authorization).await?;
-            let moved =
-                orders::transition(db, order, &paying, OrderStatus::PendingPayment, false, None)
-                    .await?;
+            let moved = orders::release_payment_claim(db, order).await?;
             tracing::info!(order = %order.id, "authorization voided: order waits for payment");
             Ok(moved)
         }
         Some(ChargeState::Closed) | None => {
-            let moved =
-                orders::transition(db, order, &paying, OrderStatus::PendingPayment, false, None)
-                    .await?;
+            let moved = orders::release_payment_claim(db, order).await?;
             tracing::info!(order = %order.id, "no payment held: order waits for payment");
             Ok(moved)
         }

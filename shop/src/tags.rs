@@ -4,18 +4,15 @@
 use std::collections::HashMap;
 
 use sqlx::Row;
-use vitrine_api::{
-    state::Urls,
-    views::{Position, TagView},
-};
 use vitrine_core::{
     db::{placeholder_list, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
     time::now_ms,
+    videos::{Position, Video, VideoStatus},
 };
 
-use crate::products::StoredSize;
+use crate::products::{Product, ProductStatus, StoredSize};
 
 /// A time range inside a video, in milliseconds, `start < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +60,16 @@ pub enum TagStatus {
 }
 
 impl TagStatus {
+    /// The status stored in `tags.status` (an unknown one reads as `invalid`: never shown).
+    pub fn parse(s: &str) -> TagStatus {
+        match s {
+            "pending" => TagStatus::Pending,
+            "live" => TagStatus::Live,
+            "rejected" => TagStatus::Rejected,
+            _ => TagStatus::Invalid,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TagStatus::Pending => "pending",
@@ -128,6 +135,100 @@ pub enum LiveError {
     Changed,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// Who places a tag on what, as the HTTP edge found out (it knows the caller).
+#[derive(Debug)]
+pub struct Placement<'a> {
+    pub video: &'a Video,
+    pub product: &'a Product,
+    /// The account placing it.
+    pub by: &'a AccountId,
+    /// `by` is the video's creator, acting as themselves.
+    pub owns_video: bool,
+    /// `by` acts for the product's shop.
+    pub owns_product: bool,
+}
+
+/// Why a tag cannot be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// 422: a creator's tag of another shop's product that pays no commission.
+    #[error("this product is not open to affiliates: only its shop can tag it")]
+    NotAffiliate,
+    /// 403: the shop blocked this creator from its products.
+    #[error("this product's shop no longer lets you tag its products")]
+    BlockedByShop,
+    /// 403: neither the video nor the product is the caller's.
+    #[error("tag your own products, or products open to affiliates into your own videos")]
+    NeitherYours,
+    /// 422: drafts and archived products cannot be tagged.
+    #[error("the product is {0}: only active products can be tagged")]
+    ProductNotActive(&'static str),
+    /// 409: the video failed to process.
+    #[error("the video failed to process and cannot be tagged")]
+    VideoFailed,
+    /// 422: the range does not fit the video.
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    /// 409: the video already shows as many live tags as allowed, or the tag changed.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The consent rule: a shop's tag on a creator's video waits for the creator (`Pending`); a
+/// creator's tag of a product open to affiliates on their own video is live at once, as is a
+/// creator's tag of their own shop's product; a tag of neither side's is refused.
+pub fn consent(
+    owns_video: bool,
+    owns_product: bool,
+    open_to_affiliates: bool,
+) -> Result<TagStatus, PlaceError> {
+    match (owns_video, owns_product) {
+        (true, true) => Ok(TagStatus::Live),
+        (false, true) => Ok(TagStatus::Pending),
+        (true, false) if open_to_affiliates => Ok(TagStatus::Live),
+        (true, false) => Err(PlaceError::NotAffiliate),
+        (false, false) => Err(PlaceError::NeitherYours),
+    }
+}
+
+/// Places a tag: consent (and the shop's block list for affiliates), an active product, a video
+/// that did not fail, a range inside the video (once its duration is known; a video still
+/// uploading has its tags checked when it is), and room among the video's live tags.
+pub async fn place(
+    db: &Db,
+    placement: Placement<'_>,
+    tag: NewTag,
+    max_live: i64,
+) -> Result<TagId, PlaceError> {
+    let Placement {
+        video,
+        product,
+        by,
+        owns_video,
+        owns_product,
+    } = placement;
+    let open_to_affiliates = product.commission_bps > 0;
+    let status = consent(owns_video, owns_product, open_to_affiliates)?;
+    if owns_video
+        && !owns_product
+        && crate::affiliates::is_blocked(db, &product.shop_id, by).await?
+    {
+        return Err(PlaceError::BlockedByShop);
+    }
+    if product.status != ProductStatus::Active {
+        return Err(PlaceError::ProductNotActive(product.status.as_str()));
+    }
+    if video.status == VideoStatus::Failed {
+        return Err(PlaceError::VideoFailed);
+    }
+    if let Some(duration_ms) = video.duration_ms {
+        tag.range.check_within(duration_ms)?;
+    }
+    Ok(create(db, &video.id, by, &NewTag { status, ..tag }, max_live).await?)
 }
 
 /// Inside a write transaction: `Full` if `video` already shows `max_live` live tags. The
@@ -316,15 +417,37 @@ pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<Strin
         .collect())
 }
 
+/// A tag as viewers and its two sides see it: where it is, where it stands, and its product's
+/// live title, price, picture and stock.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub id: TagId,
+    pub video_id: VideoId,
+    pub product_id: ProductId,
+    pub variant_id: Option<VariantId>,
+    pub range: TimeRange,
+    pub status: TagStatus,
+    /// Why the tag is `invalid`.
+    pub reason: Option<String>,
+    pub position: Option<Position>,
+    pub label: Option<String>,
+    /// The product's title, live.
+    pub title: String,
+    /// The product's (or variant's) price, live.
+    pub price: Money,
+    /// The object key of the product's first picture, smallest size.
+    pub image_key: Option<String>,
+    pub in_stock: bool,
+}
+
 /// The tags of each video with their product's live title, price, picture and stock, in time
 /// order.
 pub async fn for_videos(
     db: &Db,
-    urls: &Urls,
     videos: &[&VideoId],
     shown: Shown,
-) -> sqlx::Result<HashMap<String, Vec<TagView>>> {
-    let mut out: HashMap<String, Vec<TagView>> = HashMap::new();
+) -> sqlx::Result<HashMap<String, Vec<Tag>>> {
+    let mut out: HashMap<String, Vec<Tag>> = HashMap::new();
     if videos.is_empty() {
         return Ok(out);
     }
@@ -361,18 +484,18 @@ pub async fn for_videos(
             _ => None,
         };
         // The smallest size of the first picture: cards are small.
-        let image = row
+        let image_key = row
             .get::<Option<String>, _>("image_sizes")
             .and_then(|sizes| serde_json::from_str::<Vec<StoredSize>>(&sizes).ok())
-            .and_then(|sizes| sizes.last().map(|s| urls.media(&s.key)));
+            .and_then(|sizes| sizes.last().map(|s| s.key.clone()));
         // A tag that no longer fits the video (its decoded duration came out shorter than the
         // probe's) is reported invalid, as `revalidate` would have made it.
         let (end_ms, duration): (i64, Option<i64>) = (row.get("end_ms"), row.get("duration_ms"));
-        let mut status: String = row.get("status");
+        let mut status = TagStatus::parse(&row.get::<String, _>("status"));
         let mut reason: Option<String> = row.get("reason");
         if let Some(duration) = duration.filter(|&d| end_ms > d) {
-            if status == "live" || status == "pending" {
-                status = TagStatus::Invalid.as_str().to_owned();
+            if matches!(status, TagStatus::Live | TagStatus::Pending) {
+                status = TagStatus::Invalid;
                 reason = Some(
                     RangeError::BeyondVideo {
                         end_ms,
@@ -382,13 +505,17 @@ pub async fn for_videos(
                 );
             }
         }
-        out.entry(video_id.clone()).or_default().push(TagView {
-            id: row.get("id"),
-            video_id,
-            product_id: row.get("product_id"),
-            variant_id: row.get("variant_id"),
-            start_ms: row.get("start_ms"),
-            end_ms,
+        out.entry(video_id.clone()).or_default().push(Tag {
+            id: TagId::from_db(row.get("id")),
+            video_id: VideoId::from_db(video_id),
+            product_id: ProductId::from_db(row.get("product_id")),
+            variant_id: row
+                .get::<Option<String>, _>("variant_id")
+                .map(VariantId::from_db),
+            range: TimeRange {
+                start_ms: row.get("start_ms"),
+                end_ms,
+            },
             status,
             reason,
             position,
@@ -398,20 +525,15 @@ pub async fn for_videos(
                 amount_minor: row.get("price_minor"),
                 currency: row.get("currency"),
             },
-            image,
+            image_key,
             in_stock: row.get::<i64, _>("in_stock") == 1,
         });
     }
     Ok(out)
 }
 
-pub async fn for_video(
-    db: &Db,
-    urls: &Urls,
-    video: &VideoId,
-    shown: Shown,
-) -> sqlx::Result<Vec<TagView>> {
-    Ok(for_videos(db, urls, &[video], shown)
+pub async fn for_video(db: &Db, video: &VideoId, shown: Shown) -> sqlx::Result<Vec<Tag>> {
+    Ok(for_videos(db, &[video], shown)
         .await?
         .remove(video.as_str())
         .unwrap_or_default())
@@ -420,6 +542,36 @@ pub async fn for_video(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_needs_the_consent_of_the_side_that_did_not_place_it() {
+        // (owns the video, owns the product, open to affiliates) → what becomes of the tag.
+        let table = [
+            ((true, true, false), Some(TagStatus::Live)),
+            ((true, true, true), Some(TagStatus::Live)),
+            ((false, true, false), Some(TagStatus::Pending)),
+            ((false, true, true), Some(TagStatus::Pending)),
+            ((true, false, true), Some(TagStatus::Live)),
+            ((true, false, false), None),
+            ((false, false, true), None),
+            ((false, false, false), None),
+        ];
+        for ((video, product, open), expected) in table {
+            let got = consent(video, product, open).ok();
+            assert_eq!(
+                got, expected,
+                "owns video {video}, product {product}, open {open}"
+            );
+        }
+        assert!(matches!(
+            consent(true, false, false),
+            Err(PlaceError::NotAffiliate)
+        ));
+        assert!(matches!(
+            consent(false, false, true),
+            Err(PlaceError::NeitherYours)
+        ));
+    }
 
     #[test]
     fn ranges_must_be_ordered_and_inside_the_video() {

@@ -198,7 +198,7 @@ pub async fn login(
             return Ok(response);
         }
         Err(LogInError::Db(e)) => return Err(e.into()),
-        Err(LogInError::Internal(e)) => return Err(ApiError::Internal(e)),
+        Err(LogInError::Internal(e)) => return Err(e.into()),
     };
     if let Some(anonymous) = anonymous_caller(&caller) {
         if anonymous.id() != &account.id {
@@ -375,7 +375,7 @@ pub async fn password_reset_confirm(
             return Err(ApiError::invalid("weak_password", e.to_string()))
         }
         Err(ResetError::Db(e)) => return Err(e.into()),
-        Err(ResetError::Internal(e)) => return Err(ApiError::Internal(e)),
+        Err(ResetError::Internal(e)) => return Err(e.into()),
     };
     tracing::info!(account = %account.id, "password reset: every other session ended");
     Ok(granted(&state, StatusCode::OK, &account, session))

@@ -6,6 +6,12 @@
 //! to the clip), both lifted by the viewer's affinity; then freshness and creator fatigue scale
 //! it. Rates are posterior means: a clip's counts on top of its duration
 //! band's average worth `prior_strength` impressions, so three views never read as certainty.
+//! [`viewing`] is what one viewer's events change (their history, clip counts, affinities).
+//!
+//! (About 1,000 lines, a third of them the tests that read as its specification: the score's
+//! terms are easiest to check against each other in one place.)
+
+pub mod viewing;
 
 use std::collections::{HashMap, HashSet};
 

@@ -19,6 +19,10 @@ use std::{
 
 use vitrine_core::money::Money;
 
+mod saga;
+
+pub use saga::{pay, refund, PayError};
+
 /// Why a payment call did not go through.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PaymentError {

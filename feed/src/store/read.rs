@@ -1,0 +1,340 @@
+//! The read path: the catalog's clips (all, changed since, their sales), co-engagement
+//! histories, a viewer's state for a page, a clip's standing for its creator.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
+use vitrine_core::{
+    db::{placeholder_list as list, Backend, Db},
+    money::saturating_minor,
+};
+
+use crate::{
+    catalog::ViewerState,
+    config::RankConfig,
+    model::{self, key, Clip, Commerce, Counts, Key, Pool},
+};
+
+use super::{DAY_MS, ROWS_PER_STATEMENT};
+
+pub(super) fn counts_from(r: &sqlx::any::AnyRow) -> Counts {
+    let int = |name: &str| r.get::<Option<i64>, _>(name).unwrap_or(0);
+    Counts {
+        impressions: int("impressions"),
+        completes: int("completes"),
+        likes: int("likes"),
+        shares: int("shares"),
+        comments: int("comments"),
+        follows: int("follows"),
+        not_interested: int("not_interested"),
+        product_clicks: int("product_clicks"),
+        purchases: 0,
+        gmv_minor: 0,
+        watch_sum: r.get::<Option<f64>, _>("watch_sum").unwrap_or(0.0),
+        watched: int("watched"),
+    }
+}
+
+/// A clip is feedable when its video is `ready` or `playable` and its creator is not suspended
+/// (the suspension touches the creator's videos, so the refresh sees it).
+const CLIP_COLUMNS: &str = "v.id, v.creator_id, v.duration_ms, v.status, \
+    (SELECT a.suspended_at FROM accounts a WHERE a.id = v.creator_id) AS creator_suspended_at, \
+    COALESCE(v.ready_at, v.updated_at) AS ready_at, s.impressions, s.completes, s.likes, \
+    s.shares, s.comments, s.follows, s.not_interested, s.product_clicks, s.watch_sum, \
+    s.watched, s.trend, s.trend_epoch, s.stage, s.pool";
+
+/// A clip row, and whether it may be in the feed (`ready` or `playable`).
+fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
+    let status: String = r.get("status");
+    let suspended = r.get::<Option<i64>, _>("creator_suspended_at").is_some();
+    (
+        Clip {
+            id: r.get("id"),
+            creator: r.get("creator_id"),
+            duration_ms: r.get("duration_ms"),
+            ready_at: r.get("ready_at"),
+            counts: counts_from(r),
+            stage: r.get::<Option<i64>, _>("stage").unwrap_or(0),
+            pool: Pool::parse(r.get::<Option<String>, _>("pool").as_deref().unwrap_or("")),
+            trend: r.get::<Option<f64>, _>("trend").unwrap_or(0.0),
+            trend_epoch: r.get::<Option<i64>, _>("trend_epoch").unwrap_or(0),
+            commerce: None,
+        },
+        (status == "ready" || status == "playable") && !suspended,
+    )
+}
+
+/// Every feedable clip.
+pub async fn all_clips(db: &Db) -> sqlx::Result<Vec<Clip>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s ON s.video_id = v.id \
+         WHERE v.status IN ('ready', 'playable')"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(clip_from)
+        .filter(|(_, feedable)| *feedable)
+        .map(|(clip, _)| clip)
+        .collect())
+}
+
+/// How many clips are feedable now.
+pub async fn feedable_count(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM videos v WHERE v.status IN ('ready', 'playable') AND NOT EXISTS \
+         (SELECT 1 FROM accounts a WHERE a.id = v.creator_id AND a.suspended_at IS NOT NULL)",
+    )
+    .fetch_one(db.pool())
+    .await
+}
+
+/// Clips whose video or counts changed at or after `since`: `(clip, feedable)`.
+pub async fn changed_clips(db: &Db, since: i64) -> sqlx::Result<Vec<(Clip, bool)>> {
+    let mut out = Vec::new();
+    for sql in [
+        format!(
+            "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s \
+             ON s.video_id = v.id WHERE v.updated_at >= $1"
+        ),
+        format!(
+            "SELECT {CLIP_COLUMNS} FROM feed_video_stats s JOIN videos v ON v.id = s.video_id \
+             WHERE s.updated_at >= $1"
+        ),
+    ] {
+        for r in sqlx::query(&sql).bind(since).fetch_all(db.pool()).await? {
+            out.push(clip_from(&r));
+        }
+    }
+    Ok(out)
+}
+
+/// What each clip sells now (from the shop) and the purchases credited to it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Sales {
+    pub selling: HashMap<String, Commerce>,
+    pub sales: HashMap<String, (i64, i64)>,
+}
+
+pub async fn sales(db: &Db, cfg: &RankConfig) -> sqlx::Result<Sales> {
+    let mut selling: HashMap<String, Commerce> = HashMap::new();
+    for (video, category, price_minor, currency) in vitrine_shop::tags::visible_commerce(db).await?
+    {
+        let c = selling.entry(video).or_default();
+        if let Some(k) = category {
+            if !c.categories.contains(&k) {
+                c.categories.push(k);
+            }
+        }
+        if let Some(price) = cfg.in_reference(price_minor, &currency) {
+            c.price = c.price.max(price.min(cfg.max_commerce_price));
+        }
+    }
+    let mut sales: HashMap<String, (i64, i64)> = HashMap::new();
+    for (video, currency, units, gmv) in vitrine_shop::attribution::sales_by_video(db).await? {
+        let sold = sales.entry(video).or_default();
+        sold.0 = sold.0.saturating_add(units);
+        let cents = cfg
+            .in_reference(gmv, &currency)
+            .map_or(0, |major| saturating_minor(major * 100.0));
+        sold.1 = sold.1.saturating_add(cents);
+    }
+    Ok(Sales { selling, sales })
+}
+
+/// Each viewer's recent positive clips (newest first, at most `per_viewer`), for
+/// co-engagement.
+pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<Vec<Vec<Key>>> {
+    let rows = sqlx::query(
+        "SELECT viewer_id, video_id FROM feed_viewer_videos WHERE positive_at >= $1 \
+         ORDER BY viewer_id, positive_at DESC",
+    )
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<Vec<Key>> = Vec::new();
+    let mut last: Option<String> = None;
+    for r in rows {
+        let viewer: String = r.get("viewer_id");
+        if last.as_deref() != Some(viewer.as_str()) {
+            out.push(Vec::new());
+            last = Some(viewer);
+        }
+        let h = out.last_mut().expect("pushed");
+        if h.len() < per_viewer {
+            h.push(key(r.get("video_id")));
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the ranker knows about `viewer` now, in one round trip: their clips within the
+/// seen window, affinities, muted creators and follows, as one `UNION ALL` of rows tagged by
+/// kind (every statement costs two thread hand-offs in the driver; this runs per feed page).
+pub async fn viewer_state(
+    db: &Db,
+    cfg: &RankConfig,
+    viewer: &str,
+    now: i64,
+) -> sqlx::Result<ViewerState> {
+    let mut state = ViewerState::default();
+    let since = now - (cfg.seen_window_days * DAY_MS) as i64;
+    let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
+    // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did with a
+    // clip, one bit each: completed, liked, shared, commented, followed, not_interested,
+    // clicked).
+    let sql = db.backend().sql(
+        "SELECT 'clip' AS kind, video_id AS a, creator_id AS b, seen_at AS t1, \
+           positive_at AS t2, watch_ratio AS f, \
+           completed + 2 * liked + 4 * shared + 8 * commented + 16 * followed \
+             + 32 * not_interested + 64 * clicked AS flags \
+         FROM feed_viewer_videos WHERE viewer_id = $1 AND last_at >= $2 \
+         UNION ALL \
+         SELECT kind, key, NULL, at, NULL, score, 0 FROM feed_affinities WHERE viewer_id = $3 \
+         UNION ALL \
+         SELECT 'muted', creator_id, NULL, at, NULL, 0, 0 FROM feed_muted_creators \
+         WHERE viewer_id = $4 AND at >= $5 \
+         UNION ALL \
+         SELECT 'follow', creator_id, NULL, at, NULL, 0, 0 FROM ( \
+           SELECT creator_id, at FROM follows WHERE viewer_id = $6 ORDER BY at DESC LIMIT 200 \
+         ) AS recent",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(viewer)
+        .bind(since)
+        .bind(viewer)
+        .bind(viewer)
+        .bind(muted_since)
+        .bind(viewer)
+        .fetch_all(db.pool())
+        .await?;
+    let half_life = cfg.affinity_half_life_days * DAY_MS;
+    let mut positives: Vec<(i64, Key)> = Vec::new();
+    let mut follows: Vec<(i64, Key)> = Vec::new();
+    for r in rows {
+        let name: &str = r.get("a");
+        let at: Option<i64> = r.get("t1");
+        match r.get::<String, _>("kind").as_str() {
+            "clip" => {
+                let flags: i64 = r.get("flags");
+                let flag = |bit: u32| (flags >> bit) & 1;
+                if at.is_some() {
+                    let watch: f64 = r.get("f");
+                    state
+                        .viewer
+                        .history
+                        .entry(key(r.get("b")))
+                        .or_default()
+                        .add(&Counts {
+                            impressions: 1,
+                            completes: flag(0),
+                            likes: flag(1),
+                            shares: flag(2),
+                            comments: flag(3),
+                            follows: flag(4),
+                            not_interested: flag(5),
+                            product_clicks: flag(6),
+                            watch_sum: watch,
+                            watched: i64::from(watch > 0.0),
+                            ..Default::default()
+                        });
+                }
+                if let Some(positive) = r.get::<Option<i64>, _>("t2") {
+                    positives.push((positive, key(name)));
+                }
+                if at.is_some() || flag(5) != 0 {
+                    state.seen.insert(key(name));
+                }
+            }
+            "muted" => {
+                state.viewer.muted.insert(key(name), at.unwrap_or(0));
+            }
+            "follow" => follows.push((at.unwrap_or(0), key(name))),
+            kind => {
+                let score = model::decay(r.get("f"), now - at.unwrap_or(now), half_life);
+                if kind == "creator" {
+                    state.viewer.creators.insert(key(name), score);
+                } else {
+                    state.viewer.categories.insert(name.to_owned(), score);
+                }
+            }
+        }
+    }
+    positives.sort_by(|a, b| b.cmp(a));
+    state.positives = positives.into_iter().take(50).map(|(_, v)| v).collect();
+    follows.sort_by(|a, b| b.cmp(a));
+    state.follows = follows.into_iter().map(|(_, c)| c).collect();
+    Ok(state)
+}
+
+/// Viewers whose state changed at or after `since`, and when.
+pub async fn changed_viewers(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT viewer_id, changed_at FROM feed_viewer_changes WHERE changed_at >= $1")
+        .bind(since)
+        .fetch_all(db.pool())
+        .await
+}
+
+/// A clip's place in the traffic pools, for its creator.
+/// Where a clip stands in the staged traffic pools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// 0-based stage.
+    pub stage: i64,
+    pub pool: Pool,
+    /// Viewers who have been shown the clip.
+    pub impressions: i64,
+    /// Impressions at which the current stage ends (`None` once no longer testing).
+    pub stage_ends_at: Option<i64>,
+}
+
+pub async fn distribution(db: &Db, cfg: &RankConfig, video: &str) -> sqlx::Result<Standing> {
+    let row =
+        sqlx::query("SELECT impressions, stage, pool FROM feed_video_stats WHERE video_id = $1")
+            .bind(video)
+            .fetch_optional(db.pool())
+            .await?;
+    let (impressions, stage, pool) = match row {
+        Some(r) => (
+            r.get("impressions"),
+            r.get("stage"),
+            Pool::parse(r.get::<String, _>("pool").as_str()),
+        ),
+        None => (0, 0, Pool::Testing),
+    };
+    Ok(Standing {
+        stage,
+        pool,
+        impressions,
+        stage_ends_at: if pool == Pool::Testing {
+            cfg.stage_end(stage as usize)
+        } else {
+            None
+        },
+    })
+}
+
+/// Which of `ids` name videos that exist: `id → (creator, duration)`.
+pub async fn videos_named(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> sqlx::Result<HashMap<String, (String, Option<i64>)>> {
+    let backend = Backend::of(conn);
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id, creator_id, duration_ms FROM videos WHERE id IN ({})",
+            list(chunk.len(), 1)
+        );
+        let sql = backend.sql(&sql);
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(r.get("id"), (r.get("creator_id"), r.get("duration_ms")));
+        }
+    }
+    Ok(out)
+}
