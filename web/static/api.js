@@ -269,17 +269,11 @@ export async function signOut() {
 }
 
 /**
- * The element with this id, of this type: the page's HTML has it (else the page is broken,
- * and says so at once).
- * @template {Element} T
- * @param {string} id
- * @param {{new (): T, prototype: T}} type  e.g. `HTMLInputElement`
- * @returns {T}
+ * What a failure says: the API's own message, or the error's.
+ * @param {unknown} err
  */
-export function byId(id, type) {
-  const el = document.getElementById(id);
-  if (!(el instanceof type)) throw new Error(`#${id} is missing or not the element the script expects`);
-  return el;
+export function reason(err) {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -308,6 +302,22 @@ export function uuid() {
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// ---- The page's elements. ----
+
+/**
+ * The element with this id, of this type: the page's HTML has it (else the page is broken,
+ * and says so at once).
+ * @template {Element} T
+ * @param {string} id
+ * @param {{new (): T, prototype: T}} type  e.g. `HTMLInputElement`
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`#${id} is missing or not the element the script expects`);
+  return el;
+}
+
 /**
  * The first element under `root` that matches `selector`, of this type: the page's HTML (or
  * template) has it.
@@ -333,14 +343,6 @@ export function cloneTemplate(template) {
   const el = template.content.firstElementChild?.cloneNode(true);
   if (!(el instanceof HTMLElement)) throw new Error(`#${template.id} holds no element`);
   return el;
-}
-
-/**
- * What a failure says: the API's own message, or the error's.
- * @param {unknown} err
- */
-export function reason(err) {
-  return err instanceof Error ? err.message : String(err);
 }
 
 // ---- Sign in, sign up, forgotten password. ----
@@ -630,7 +632,7 @@ export function attachPlayback(video, playback, { hls: config = {}, status = vid
   };
   const Hls = window.Hls;
   if (playback.hls && Hls && Hls.isSupported()) {
-    const player = new Hls(config);
+    const player = new Hls({ ...config }); // a copy: each player owns its settings
     player.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       status.dataset.levelLoaded = String(data.level);
     });
