@@ -45,9 +45,12 @@ then
     hash -r
 fi
 
-# The web pages' vendored packages, pinned by web/package-lock.json (served under /vendor/).
+# The web pages' vendored packages, pinned by web/package-lock.json (served under /vendor/), and
+# their development tools (devDependencies, which `npm ci` installs too): Playwright's driver for
+# the browser tests and TypeScript, whose checker the test command runs over the pages' scripts.
 web_dir="$(dirname "$0")/../web"
-if [[ ! -f "$web_dir/node_modules/hls.js/dist/hls.min.js" || ! -d "$web_dir/node_modules/playwright-core" ]]; then
+if [[ ! -f "$web_dir/node_modules/hls.js/dist/hls.min.js" || ! -d "$web_dir/node_modules/playwright-core" \
+    || ! -x "$web_dir/node_modules/.bin/tsc" ]]; then
     echo "setup: vendoring the web pages' npm packages" >&2
     npm ci --prefix "$web_dir" --no-audit --no-fund --loglevel=error
 fi

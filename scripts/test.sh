@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: formatting, lints, then every test of every crate
-# against real components — GStreamer on real media, PostgreSQL (the machine's, at
-# 127.0.0.1:5432, or VITRINE_TEST_POSTGRES_URL), and an S3-compatible server (moto) started here.
+# Sets up and runs the whole test suite: formatting, lints, the web pages' type check, then
+# every test of every crate against real components — GStreamer on real media, PostgreSQL (the
+# machine's, at 127.0.0.1:5432, or VITRINE_TEST_POSTGRES_URL), and an S3-compatible server
+# (moto) started here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -14,4 +15,7 @@ psql "$admin_url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'vit
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The web pages' scripts: TypeScript's checker over their JSDoc types (web/tsconfig.json; the
+# compiler is pinned in web/package.json, installed by setup.sh).
+npm exec --prefix web -- tsc -p web --noEmit
 scripts/with-s3.sh cargo test --workspace --locked -- "$@"

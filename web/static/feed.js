@@ -1,40 +1,85 @@
+// @ts-check
 // The viewer's feed: one full-screen clip at a time, the next one already loading, product
 // cards while their tag's range plays, a buy sheet over the video, and every viewing action
 // sent to `POST /v1/events` in batches, as any app would. Whoever opens the page watches under
 // a session: their own once signed in, else an anonymous viewer's, made on the first visit (the
 // feed learns from it, and signing up later keeps what it learnt).
 
-import { api, ApiError, authPanel, me, money, signOut, uuid } from "/assets/api.js";
+import {
+  api, ApiError, attachPlayback, authPanel, byId, cloneTemplate, EVENT_TYPES, find, me, money,
+  reason, signOut, uuid,
+} from "/assets/api.js";
+
+/**
+ * @import {
+ *   Account, EventType, Order, Page, Player, Product, SessionGranted, Tag, Video, ViewerEvent,
+ * } from "/assets/api.js"
+ */
 
 const PAGE = 5;
 const FLUSH_MS = 3000;
 const SWIPE_PX = 50;
 const WHEEL_GAP_MS = 450;
+/** hls.js for a phone's feed: no level above the player's size, a short buffer. */
+const HLS_CONFIG = { capLevelToPlayerSize: true, startLevel: -1, maxBufferLength: 10 };
 
-const feed = document.getElementById("feed");
-const template = document.getElementById("slide-template");
-const toastEl = document.getElementById("toast");
-const muteButton = document.getElementById("mute");
-const sheet = document.getElementById("sheet");
-const buyButton = document.getElementById("buy");
-const sheetAuth = document.getElementById("sheet-auth");
-const accountDialog = document.getElementById("account");
+const feed = byId("feed", HTMLElement);
+const template = byId("slide-template", HTMLTemplateElement);
+const toastEl = byId("toast", HTMLElement);
+const muteButton = byId("mute", HTMLButtonElement);
+const sheet = byId("sheet", HTMLDialogElement);
+const buyButton = byId("buy", HTMLButtonElement);
+const sheetAuth = byId("sheet-auth", HTMLElement);
+const accountDialog = byId("account", HTMLDialogElement);
+
+/**
+ * A clip on screen or next to it.
+ * @typedef {object} Slide
+ * @property {HTMLElement} el
+ * @property {HTMLVideoElement} video
+ * @property {Player} player
+ * @property {Video} item
+ * @property {number} watched  seconds watched since it came on screen
+ * @property {number} last  the playhead at the last look, in seconds
+ * @property {boolean} completed  watched to the end at least once
+ * @property {boolean} [entered]  on screen
+ * @property {Tag | null} shownTag  the tag whose card shows
+ */
+
+/**
+ * The product in the buy sheet: the tag whose card was tapped, the clip, the purchase's
+ * idempotency key, and the product once loaded.
+ * @typedef {{tag: Tag, item: Video, key: string, product?: Product}} SheetTag
+ */
 
 const state = {
-  viewer: null, // the session's account, maybe anonymous (events and orders need its id)
+  /** @type {Account | null} the session's account, maybe anonymous (events, orders need its id) */
+  viewer: null,
+  /** @type {Video[]} */
   items: [],
+  /** @type {string | null} */
   cursor: null,
   done: false,
+  /** @type {Promise<void> | null} */
   loading: null,
   index: 0,
+  moving: false,
   muted: true,
-  slides: new Map(), // index → { el, video, hls, item, watched, last, completed }
+  /** @type {Map<number, Slide>} by index in `items` */
+  slides: new Map(),
+  /** @type {ViewerEvent[]} */
   queue: [],
+  /** @type {SheetTag | null} */
   sheetTag: null,
 };
 
 // ---- Events: queued, sent in batches (and on leaving the page, with keepalive). ----
 
+/**
+ * @param {EventType} type
+ * @param {Video} item
+ * @param {{watch_ms?: number, tag_id?: string, product_id?: string}} [extra]
+ */
 function track(type, item, extra = {}) {
   if (!state.viewer || !item) return;
   state.queue.push({
@@ -48,9 +93,13 @@ function track(type, item, extra = {}) {
   if (state.queue.length >= 50) flush();
 }
 
-/** The batch being sent, if any. */
+/**
+ * The batch being sent, if any.
+ * @type {Promise<unknown>}
+ */
 let flushing = Promise.resolve();
 
+/** @param {boolean} [keepalive] sent even if the page is closing */
 function flush(keepalive = false) {
   if (!state.queue.length || !state.viewer) return flushing;
   const events = state.queue.splice(0, 1000);
@@ -81,13 +130,14 @@ async function more() {
     const q = new URLSearchParams({ limit: String(PAGE) });
     if (state.cursor) q.set("cursor", state.cursor);
     try {
+      /** @type {Page<Video>} */
       const page = await api(`/v1/feed?${q}`);
       const seen = new Set(state.items.map((i) => i.id));
       state.items.push(...page.items.filter((i) => !seen.has(i.id)));
       state.cursor = page.next_cursor;
       state.done = !page.next_cursor;
     } catch (e) {
-      toast(`Feed unavailable: ${e.message}`);
+      toast(`Feed unavailable: ${reason(e)}`);
     } finally {
       state.loading = null;
     }
@@ -97,18 +147,22 @@ async function more() {
 
 // ---- Slides: the current clip and its neighbours exist; the rest are torn down. ----
 
+/**
+ * The slide of the `i`th clip, made if it is not there yet (none past the last clip loaded).
+ * @param {number} i
+ */
 function slideFor(i) {
   let s = state.slides.get(i);
   if (s || !state.items[i]) return s;
   const item = state.items[i];
-  const el = template.content.firstElementChild.cloneNode(true);
+  const el = cloneTemplate(template);
   el.dataset.index = String(i);
   el.dataset.videoId = item.id;
   el.setAttribute("aria-label", item.title || "Clip");
-  el.querySelector(".title").textContent = item.title || "";
-  const poster = el.querySelector(".poster");
-  const video = el.querySelector(".video");
-  const pb = item.playback || {};
+  find(el, ".title", HTMLElement).textContent = item.title || "";
+  const poster = find(el, ".poster", HTMLImageElement);
+  const video = find(el, ".video", HTMLVideoElement);
+  const pb = item.playback;
   if (pb.poster) {
     poster.src = pb.poster;
     video.poster = pb.poster;
@@ -117,63 +171,23 @@ function slideFor(i) {
   }
   video.muted = state.muted;
   video.loop = true;
-  s = { el, video, hls: null, item, watched: 0, last: 0, completed: false, shownTag: null };
-  attach(s);
+  const player = attachPlayback(video, pb, { hls: HLS_CONFIG, status: el });
+  const slide = { el, video, player, item, watched: 0, last: 0, completed: false, shownTag: null };
   video.addEventListener("playing", () => { poster.hidden = true; });
-  video.addEventListener("timeupdate", () => onTime(s));
-  wireRail(s);
-  el.querySelector(".card").addEventListener("click", () => openSheet(s));
+  video.addEventListener("timeupdate", () => onTime(slide));
+  wireRail(slide);
+  find(el, ".card", HTMLElement).addEventListener("click", () => openSheet(slide));
   feed.appendChild(el);
-  state.slides.set(i, s);
-  return s;
+  state.slides.set(i, slide);
+  return slide;
 }
 
-/** HLS through hls.js, native HLS where the browser plays it, else the progressive MP4. */
-function attach(s) {
-  const pb = s.item.playback || {};
-  const video = s.video;
-  const Hls = window.Hls;
-  if (pb.hls && Hls && Hls.isSupported()) {
-    const hls = new Hls({ capLevelToPlayerSize: true, startLevel: -1, maxBufferLength: 10 });
-    hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
-      s.el.dataset.levelLoaded = String(data.level);
-    });
-    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
-      s.el.dataset.level = String(data.level);
-    });
-    hls.on(Hls.Events.ERROR, (_, data) => {
-      if (data.fatal) {
-        hls.destroy();
-        s.hls = null;
-        progressive(s);
-      }
-    });
-    hls.loadSource(pb.hls);
-    hls.attachMedia(video);
-    s.hls = hls;
-    s.el.dataset.player = "hls.js";
-  } else if (pb.hls && video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = pb.hls;
-    s.el.dataset.player = "native";
-  } else {
-    progressive(s);
-  }
-}
-
-function progressive(s) {
-  const mp4 = [...(s.item.playback?.mp4 || [])].sort((a, b) => a.height - b.height);
-  // The smallest rendition at least as tall as the screen, else the largest.
-  const want = innerHeight * devicePixelRatio;
-  const pick = mp4.find((r) => r.height >= want) || mp4[mp4.length - 1];
-  if (pick) s.video.src = pick.url;
-  s.el.dataset.player = "mp4";
-}
-
+/** @param {number} i */
 function teardown(i) {
   const s = state.slides.get(i);
   if (!s) return;
   leave(s);
-  if (s.hls) s.hls.destroy();
+  s.player.destroy();
   s.video.removeAttribute("src");
   s.video.load();
   s.el.remove();
@@ -188,6 +202,7 @@ function layout() {
   }
 }
 
+/** @param {number} to */
 async function go(to) {
   // One move at a time: a second swipe while the next page loads would enter a clip twice.
   if (to < 0 || state.moving) return;
@@ -199,6 +214,7 @@ async function go(to) {
   }
 }
 
+/** @param {number} to */
 async function move(to) {
   if (to >= state.items.length - 2) await more();
   if (to >= state.items.length) {
@@ -214,7 +230,7 @@ async function move(to) {
   for (const i of [...state.slides.keys()]) if (Math.abs(i - to) > 1) teardown(i);
   for (const i of [to - 1, to, to + 1]) slideFor(i);
   layout();
-  const s = state.slides.get(to);
+  const s = /** @type {Slide} */ (state.slides.get(to)); // made just above
   // The next clip buffers while this one plays, so a swipe starts it at once.
   const next = state.slides.get(to + 1);
   if (next) next.video.preload = "auto";
@@ -225,33 +241,38 @@ async function move(to) {
   if (to >= state.items.length - 2) more();
 }
 
+/** @param {Slide} s */
 function enter(s) {
   s.watched = 0;
   s.last = 0;
   s.entered = true;
   s.video.muted = state.muted;
-  track("impression", s.item);
+  track(EVENT_TYPES.impression, s.item);
   const played = s.video.play();
   if (played) played.catch(() => { /* autoplay refused: the first tap plays */ });
   onTime(s);
 }
 
-/** The clip leaves the screen: how much of it was watched. */
+/**
+ * The clip leaves the screen: how much of it was watched.
+ * @param {Slide} s
+ */
 function leave(s) {
   if (!s.entered) return;
   s.entered = false;
-  if (s.watched > 0) track("progress", s.item, { watch_ms: Math.round(s.watched * 1000) });
+  if (s.watched > 0) track(EVENT_TYPES.progress, s.item, { watch_ms: Math.round(s.watched * 1000) });
   showTag(s, null);
 }
 
 // ---- Playback: progress, completion, and the product card of the tag on screen. ----
 
+/** @param {Slide} s */
 function onTime(s) {
   const t = s.video.currentTime;
   if (s.entered) {
     if (t + 0.5 < s.last) {
       // Looped back to the start: watched to the end.
-      track(s.completed ? "replay" : "complete", s.item, {
+      track(s.completed ? EVENT_TYPES.replay : EVENT_TYPES.complete, s.item, {
         watch_ms: Math.round((s.video.duration || s.last) * 1000),
       });
       s.completed = true;
@@ -265,11 +286,15 @@ function onTime(s) {
   showTag(s, tag);
 }
 
+/**
+ * @param {Slide} s
+ * @param {Tag | null} tag
+ */
 function showTag(s, tag) {
   if (s.shownTag?.id === tag?.id) return;
   s.shownTag = tag;
-  const card = s.el.querySelector(".card");
-  const pins = s.el.querySelector(".pins");
+  const card = find(s.el, ".card", HTMLElement);
+  const pins = find(s.el, ".pins", HTMLElement);
   pins.replaceChildren();
   if (!tag) {
     card.hidden = true;
@@ -277,9 +302,9 @@ function showTag(s, tag) {
     return;
   }
   card.dataset.tagId = tag.id;
-  card.querySelector(".card-title").textContent = tag.label || tag.title;
-  card.querySelector(".card-price").textContent = money(tag.price);
-  const img = card.querySelector(".card-image");
+  find(card, ".card-title", HTMLElement).textContent = tag.label || tag.title;
+  find(card, ".card-price", HTMLElement).textContent = money(tag.price);
+  const img = find(card, ".card-image", HTMLImageElement);
   if (tag.image) img.src = tag.image;
   else img.removeAttribute("src");
   card.hidden = false;
@@ -294,21 +319,23 @@ function showTag(s, tag) {
 
 // ---- The action rail. ----
 
+/** @param {Slide} s */
 function wireRail(s) {
-  const like = s.el.querySelector(".like");
+  const like = find(s.el, ".like", HTMLButtonElement);
   like.addEventListener("click", () => {
     if (!needViewer()) return;
     const on = like.getAttribute("aria-pressed") !== "true";
     like.setAttribute("aria-pressed", String(on));
-    track(on ? "like" : "unlike", s.item);
+    track(on ? EVENT_TYPES.like : EVENT_TYPES.unlike, s.item);
   });
-  s.el.querySelector(".follow").addEventListener("click", (e) => {
+  const follow = find(s.el, ".follow", HTMLButtonElement);
+  follow.addEventListener("click", () => {
     if (!needViewer()) return;
-    track("follow", s.item);
-    e.currentTarget.disabled = true;
+    track(EVENT_TYPES.follow, s.item);
+    follow.disabled = true;
     toast("Following");
   });
-  s.el.querySelector(".share").addEventListener("click", async () => {
+  find(s.el, ".share", HTMLButtonElement).addEventListener("click", async () => {
     const link = `${location.origin}/?v=${encodeURIComponent(s.item.id)}`;
     try {
       await navigator.clipboard.writeText(link);
@@ -316,25 +343,33 @@ function wireRail(s) {
     } catch {
       toast(link);
     }
-    track("share", s.item);
+    track(EVENT_TYPES.share, s.item);
   });
-  s.el.querySelector(".not-interested").addEventListener("click", () => {
+  find(s.el, ".not-interested", HTMLButtonElement).addEventListener("click", () => {
     if (!needViewer()) return;
-    track("not_interested", s.item);
+    track(EVENT_TYPES.not_interested, s.item);
     flush(); // the next page must already know
     toast("You'll see less like this");
     go(state.index + 1);
   });
 }
 
+/** The session's account; null (and the viewer is told) while there is none. */
 function needViewer() {
-  if (state.viewer) return true;
+  if (state.viewer) return state.viewer;
   toast("Not connected to Vitrine: try again in a moment");
-  return false;
+  return null;
 }
 
 // ---- The buy sheet: the product, its variants and stock, and one tap to order. ----
 
+const sheetVariants = byId("sheet-variants", HTMLFieldSetElement);
+const sheetStock = byId("sheet-stock", HTMLElement);
+const sheetDescription = byId("sheet-description", HTMLElement);
+const sheetResult = byId("sheet-result", HTMLElement);
+const sheetPrice = byId("sheet-price", HTMLElement);
+
+/** @param {Slide} s */
 async function openSheet(s) {
   const tag = s.shownTag;
   if (!tag) return;
@@ -342,43 +377,46 @@ async function openSheet(s) {
   buyButton.disabled = true; // until this product is loaded
   buyButton.hidden = false;
   sheetAuth.hidden = true;
-  document.getElementById("sheet-variants").querySelectorAll("label").forEach((l) => l.remove());
-  document.getElementById("sheet-stock").textContent = "";
-  delete document.getElementById("sheet-stock").dataset.units;
-  document.getElementById("sheet-description").textContent = "";
-  track("product_click", s.item, { tag_id: tag.id, product_id: tag.product_id });
+  sheetVariants.querySelectorAll("label").forEach((l) => l.remove());
+  sheetStock.textContent = "";
+  delete sheetStock.dataset.units;
+  sheetDescription.textContent = "";
+  track(EVENT_TYPES.product_click, s.item, { tag_id: tag.id, product_id: tag.product_id });
   // At once: the shop credits a sale to the clip whose card was tapped, by this click.
   flush();
-  document.getElementById("sheet-result").textContent = "";
-  document.getElementById("sheet-result").className = "result";
-  document.getElementById("sheet-title").textContent = tag.title;
-  document.getElementById("sheet-price").textContent = money(tag.price);
-  const image = document.getElementById("sheet-image");
+  sheetResult.textContent = "";
+  sheetResult.className = "result";
+  byId("sheet-title", HTMLElement).textContent = tag.title;
+  sheetPrice.textContent = money(tag.price);
+  const image = byId("sheet-image", HTMLImageElement);
   if (tag.image) image.src = tag.image;
   else image.removeAttribute("src");
   sheet.showModal();
   await showProduct(tag.product_id, tag.variant_id);
 }
 
+/**
+ * @param {string} productId
+ * @param {string | null} preferred  the variant to choose first
+ */
 async function showProduct(productId, preferred) {
-  const stock = document.getElementById("sheet-stock");
   const sheetTag = state.sheetTag;
+  /** @type {Product} */
   let product;
   try {
     product = await api(`/v1/products/${encodeURIComponent(productId)}`);
   } catch (e) {
     if (state.sheetTag !== sheetTag) return;
-    stock.textContent = e.message;
+    sheetStock.textContent = reason(e);
     buyButton.disabled = true;
     return;
   }
   // The sheet may have moved on to another card meanwhile.
-  if (state.sheetTag !== sheetTag) return;
+  if (!sheetTag || state.sheetTag !== sheetTag) return;
   sheetTag.product = product;
-  document.getElementById("sheet-description").textContent = product.description || "";
-  const box = document.getElementById("sheet-variants");
-  box.querySelectorAll("label").forEach((l) => l.remove());
-  box.hidden = product.variants.length === 0;
+  sheetDescription.textContent = product.description || "";
+  sheetVariants.querySelectorAll("label").forEach((l) => l.remove());
+  sheetVariants.hidden = product.variants.length === 0;
   product.variants.forEach((v, n) => {
     const label = document.createElement("label");
     const input = document.createElement("input");
@@ -391,52 +429,56 @@ async function showProduct(productId, preferred) {
     const span = document.createElement("span");
     span.textContent = `${Object.values(v.options).join(" / ") || v.sku} · ${money(v.price)}`;
     label.append(input, span);
-    box.appendChild(label);
+    sheetVariants.appendChild(label);
   });
   renderStock();
 }
 
 function chosenVariant() {
   const product = state.sheetTag?.product;
-  const id = sheet.querySelector("input[name=variant]:checked")?.value;
+  const checked = sheet.querySelector("input[name=variant]:checked");
+  const id = checked instanceof HTMLInputElement ? checked.value : undefined;
   return product?.variants.find((v) => v.id === id) || null;
 }
 
 function renderStock() {
-  const product = state.sheetTag.product;
+  const product = state.sheetTag?.product;
+  if (!product) return;
   const variant = chosenVariant();
   const units = variant ? variant.stock : product.stock;
   const price = variant ? variant.price : product.price;
-  document.getElementById("sheet-price").textContent = money(price);
-  const stock = document.getElementById("sheet-stock");
-  stock.textContent = units > 0 ? `${units} in stock` : "Sold out";
-  stock.dataset.units = String(units);
+  sheetPrice.textContent = money(price);
+  sheetStock.textContent = units > 0 ? `${units} in stock` : "Sold out";
+  sheetStock.dataset.units = String(units);
   buyButton.disabled = units <= 0;
 }
 
 buyButton.addEventListener("click", buy);
-sheet.querySelector(".close").addEventListener("click", () => sheet.close());
+find(sheet, ".close", HTMLButtonElement).addEventListener("click", () => sheet.close());
 
 async function buy() {
-  if (!needViewer() || !state.sheetTag?.product) return;
+  const viewer = needViewer();
+  const sheetTag = state.sheetTag;
+  const product = sheetTag?.product;
+  if (!viewer || !sheetTag || !product) return;
   // Orders are for people who signed up: the sheet asks for it, then goes on with the purchase.
-  if (state.viewer.anonymous) return askToSignUp();
-  const { tag, item, key, product } = state.sheetTag;
+  if (viewer.anonymous) return askToSignUp();
+  const { tag, item, key } = sheetTag;
   const variant = chosenVariant();
-  const result = document.getElementById("sheet-result");
   buyButton.disabled = true;
-  result.className = "result";
-  result.textContent = "Placing your order…";
+  sheetResult.className = "result";
+  sheetResult.textContent = "Placing your order…";
   try {
     // The card's tap must be stored before the order, or the sale is credited to no clip.
     await flushing;
     await flush();
     // The same key for every retry of this purchase: the server places it once.
+    /** @type {Order} */
     const order = await api("/v1/orders", {
       method: "POST",
       headers: { "Idempotency-Key": key },
       body: {
-        viewer_id: state.viewer.id,
+        viewer_id: viewer.id,
         items: [{ product_id: product.id, variant_id: variant ? variant.id : null, quantity: 1 }],
         video_id: item.id,
         tag_id: tag.id,
@@ -448,28 +490,27 @@ async function buy() {
       // numbers never reach the API.
       body: { payment_method: "pm_card_approved" },
     });
-    result.textContent = `Order ${order.id} paid · ${money(order.total)}`;
-    result.dataset.orderId = order.id;
-    state.sheetTag.key = uuid(); // the next tap is a new purchase
+    sheetResult.textContent = `Order ${order.id} paid · ${money(order.total)}`;
+    sheetResult.dataset.orderId = order.id;
+    if (state.sheetTag) state.sheetTag.key = uuid(); // the next tap is a new purchase
     await showProduct(product.id, variant ? variant.id : null);
   } catch (e) {
-    if (e.code === "sign_up_required") return askToSignUp();
-    result.className = "result error";
-    result.textContent = e.message;
+    if (e instanceof ApiError && e.code === "sign_up_required") return askToSignUp();
+    sheetResult.className = "result error";
+    sheetResult.textContent = reason(e);
     buyButton.disabled = false;
   }
 }
 
 function askToSignUp() {
-  const result = document.getElementById("sheet-result");
-  result.className = "result";
-  result.textContent = "";
+  sheetResult.className = "result";
+  sheetResult.textContent = "";
   buyButton.hidden = true;
   sheetAuth.hidden = false;
-  sheetAuth.querySelector("form:not([hidden]) input")?.focus();
+  /** @type {HTMLInputElement | null} */ (sheetAuth.querySelector("form:not([hidden]) input"))?.focus();
 }
 
-authPanel(document.getElementById("sheet-auth-forms"), {
+authPanel(byId("sheet-auth-forms", HTMLElement), {
   start: "signup",
   before: async () => { await flush(); },
   onSignedIn: async (account) => {
@@ -477,11 +518,11 @@ authPanel(document.getElementById("sheet-auth-forms"), {
     setViewer(account);
     sheetAuth.hidden = true;
     buyButton.hidden = false;
-    const { tag, item } = state.sheetTag;
+    const { tag, item } = /** @type {SheetTag} */ (state.sheetTag); // the sheet is open
     // Signing in to another account (not signing this one up): the card's tap is credited to
     // whoever taps, so it is told again, as the account that buys.
     if (before?.id !== account.id) {
-      track("product_click", item, { tag_id: tag.id, product_id: tag.product_id });
+      track(EVENT_TYPES.product_click, item, { tag_id: tag.id, product_id: tag.product_id });
     }
     await buy();
   },
@@ -489,9 +530,17 @@ authPanel(document.getElementById("sheet-auth-forms"), {
 
 // ---- Input: swipe, wheel, keys, tap. ----
 
+/**
+ * Whether an event happened in (or on) an element that matches `selector`.
+ * @param {Event} e
+ * @param {string} selector
+ */
+const within = (e, selector) => e.target instanceof Element && e.target.closest(selector) !== null;
+
+/** @type {{y: number, t: number} | null} where and when the finger went down */
 let pointer = null;
 feed.addEventListener("pointerdown", (e) => {
-  if (e.target.closest("button")) return;
+  if (within(e, "button")) return;
   pointer = { y: e.clientY, t: performance.now() };
 });
 feed.addEventListener("pointerup", (e) => {
@@ -512,10 +561,10 @@ feed.addEventListener("wheel", (e) => {
   go(state.index + (e.deltaY > 0 ? 1 : -1));
 }, { passive: false });
 document.addEventListener("keydown", (e) => {
-  if (e.target.closest("input, textarea, select, dialog")) return;
+  if (within(e, "input, textarea, select, dialog")) return;
   if (["ArrowDown", "PageDown", "j"].includes(e.key)) { e.preventDefault(); go(state.index + 1); }
   else if (["ArrowUp", "PageUp", "k"].includes(e.key)) { e.preventDefault(); go(state.index - 1); }
-  else if (e.key === " " && !e.target.closest("button")) { e.preventDefault(); togglePause(); }
+  else if (e.key === " " && !within(e, "button")) { e.preventDefault(); togglePause(); }
   else if (e.key === "m") toggleMute();
 });
 
@@ -535,6 +584,7 @@ function toggleMute() {
 muteButton.addEventListener("click", toggleMute);
 
 let toastTimer = 0;
+/** @param {string} text */
 function toast(text) {
   toastEl.textContent = text;
   toastEl.classList.add("show");
@@ -549,44 +599,55 @@ function toast(text) {
  * visit (and again after signing out, or when the old session ended).
  */
 async function session() {
+  /** @type {Account | null} */
   let account = null;
   try {
     account = await me();
-    if (!account) account = (await api("/v1/auth/anonymous", { method: "POST" })).account;
+    if (!account) {
+      /** @type {SessionGranted} */
+      const anonymous = await api("/v1/auth/anonymous", { method: "POST" });
+      account = anonymous.account;
+    }
   } catch (e) {
-    toast(`Vitrine is unreachable: ${e.message}`);
+    toast(`Vitrine is unreachable: ${reason(e)}`);
   }
   setViewer(account);
 }
 
-/** The header: who is signed in and "Sign out", or "Sign in / Sign up" for anonymous viewers. */
+const signInButton = byId("signin-open", HTMLButtonElement);
+const signOutButton = byId("signout", HTMLButtonElement);
+
+/**
+ * The header: who is signed in and "Sign out", or "Sign in / Sign up" for anonymous viewers.
+ * @param {Account | null} account
+ */
 function setViewer(account) {
   state.viewer = account;
   const person = Boolean(account && !account.anonymous);
-  const who = document.getElementById("who");
+  const who = byId("who", HTMLElement);
   who.hidden = !person;
-  who.textContent = person ? account.display_name : "";
-  document.getElementById("signout").hidden = !person;
-  document.getElementById("signin-open").hidden = person;
+  who.textContent = person && account ? account.display_name : "";
+  signOutButton.hidden = !person;
+  signInButton.hidden = person;
   document.body.dataset.viewerId = account ? account.id : "";
   document.body.dataset.anonymous = String(!person);
 }
 
-authPanel(document.getElementById("account-forms"), {
+authPanel(byId("account-forms", HTMLElement), {
   // What this session watched is sent before it ends.
   before: async () => { await flush(); },
   // The person's own feed, from the clip on screen (it is in the address).
   onSignedIn: () => location.reload(),
 });
-document.getElementById("signin-open").addEventListener("click", () => accountDialog.showModal());
-accountDialog.querySelector(".close").addEventListener("click", () => accountDialog.close());
+signInButton.addEventListener("click", () => accountDialog.showModal());
+find(accountDialog, ".close", HTMLButtonElement).addEventListener("click", () => accountDialog.close());
 
-document.getElementById("signout").addEventListener("click", async () => {
+signOutButton.addEventListener("click", async () => {
   await flush();
   try {
     await signOut();
   } catch (e) {
-    toast(e.message);
+    toast(reason(e));
     return;
   }
   location.reload();
@@ -597,12 +658,13 @@ async function start() {
   const shared = new URLSearchParams(location.search).get("v");
   if (shared && !state.items.length) {
     try {
+      /** @type {Video} */
       const v = await api(`/v1/videos/${encodeURIComponent(shared)}`);
       if (v.playback && (v.playback.hls || v.playback.mp4.length)) state.items.push(v);
     } catch { /* gone: the feed alone */ }
   }
   await more();
-  const empty = document.getElementById("empty");
+  const empty = byId("empty", HTMLElement);
   empty.textContent = state.viewer ? "You're all caught up: no clips you haven't seen." : "No clips yet.";
   empty.hidden = state.items.length > 0;
   if (state.items.length) await go(0);

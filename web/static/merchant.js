@@ -1,19 +1,58 @@
+// @ts-check
 // The merchant's console: products (with pictures), tagging a product into a clip on its
 // timeline (storyboard to scrub, start and end, a pin on the frame), and per-video analytics.
 
-import { api, ApiError, consoleGate, money, seconds } from "/assets/api.js";
+import {
+  api, ApiError, attachPlayback, byId, consoleGate, find, minorDigits, money, reason, seconds,
+} from "/assets/api.js";
+
+/**
+ * @import { Me, Money, Page, Player, Position, Product, Stats, Tag, Video } from "/assets/api.js"
+ */
+
+/**
+ * One frame of the storyboard: its time range (ms) and its tile in the sprite sheet.
+ * @typedef {{start: number, end: number, image: string, x: number, y: number, w: number,
+ *   h: number}} Cue
+ */
 
 /** The shop this console works for: the signed-in account's first. */
 function shopId() {
+  if (!state.shop) throw new Error("the console has no shop yet");
   return state.shop.shop_id;
 }
 
-const state = { me: null, products: new Map(), video: null, start: null, end: null, pin: null, cues: [] };
-const $ = (id) => document.getElementById(id);
+const state = {
+  /** @type {Me | null} */
+  me: null,
+  /** @type {Me["shops"][number] | null} */
+  shop: null,
+  /** @type {Map<string, Product>} the shop's, by id */
+  products: new Map(),
+  /** @type {Video | null} the clip being tagged */
+  video: null,
+  /** @type {number | null} the tag's start (ms) */
+  start: null,
+  /** @type {number | null} the tag's end (ms) */
+  end: null,
+  /** @type {Position | null} */
+  pin: null,
+  /** @type {Cue[]} */
+  cues: [],
+  /** @type {{w: number, h: number} | null} the storyboard's sprite sheet size */
+  sprite: null,
+  /** @type {Player | null} */
+  player: null,
+};
+/** @param {string} id */
+const $ = (id) => byId(id, HTMLElement);
+const videoEl = byId("tag-video", HTMLVideoElement);
+const productSelect = byId("tag-product", HTMLSelectElement);
 
 // ---- Products. ----
 
 async function loadProducts() {
+  /** @type {Page<Product>} */
   const page = await api(`/v1/products?shop_id=${encodeURIComponent(shopId())}&limit=100`);
   state.products = new Map(page.items.map((p) => [p.id, p]));
   const list = $("products");
@@ -30,58 +69,62 @@ async function loadProducts() {
     li.append(img, `${p.title} · ${money(p.price)} · ${p.stock} in stock`);
     return li;
   }));
-  const select = $("tag-product");
-  const chosen = select.value;
-  select.replaceChildren(...page.items.map((p) => new Option(`${p.title} (${money(p.price)})`, p.id)));
-  if (chosen && state.products.has(chosen)) select.value = chosen;
+  const chosen = productSelect.value;
+  productSelect.replaceChildren(...page.items.map((p) =>
+    new Option(`${p.title} (${money(p.price)})`, p.id)));
+  if (chosen && state.products.has(chosen)) productSelect.value = chosen;
 }
 
-$("product-form").addEventListener("submit", async (e) => {
+const productForm = byId("product-form", HTMLFormElement);
+productForm.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const f = e.currentTarget;
+  /** @param {string} id */
+  const input = (id) => byId(id, HTMLInputElement);
   const error = $("product-error");
   error.textContent = "";
-  const currency = f.currency.value.trim().toUpperCase();
+  const currency = input("p-currency").value.trim().toUpperCase();
   let digits;
   try {
-    digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
-      .maximumFractionDigits;
+    digits = minorDigits(currency);
   } catch {
     error.textContent = `${currency || "That"} is not a currency code (e.g. USD, EUR, JPY).`;
     return;
   }
+  /** @type {{title: string, price: Money, stock: number, category?: string}} */
   const body = {
-    title: f.title.value.trim(),
-    price: { amount_minor: Math.round(Number(f.price.value) * 10 ** digits), currency },
-    stock: Number(f.stock.value),
+    title: input("p-title").value.trim(),
+    price: { amount_minor: Math.round(Number(input("p-price").value) * 10 ** digits), currency },
+    stock: Number(input("p-stock").value),
   };
-  if (f.category.value.trim()) body.category = f.category.value.trim();
+  if (input("p-category").value.trim()) body.category = input("p-category").value.trim();
   try {
+    /** @type {Product} */
     const product = await api("/v1/products", { method: "POST", body });
-    const image = f.image.files[0];
+    const image = input("p-image").files?.[0];
     if (image) {
-      const r = await fetch(`/v1/products/${encodeURIComponent(product.id)}/images`, {
-        method: "POST",
-        headers: { "Content-Type": image.type },
-        body: image,
-      });
-      if (!r.ok) {
-        const err = await r.json().catch(() => ({}));
-        error.textContent = `Product created, picture refused: ${err.error?.message || r.status}`;
+      try {
+        await api(`/v1/products/${encodeURIComponent(product.id)}/images`, {
+          method: "POST", file: image,
+        });
+      } catch (err) {
+        // The product stands: say why its picture does not, and go on.
+        if (!(err instanceof ApiError)) throw err;
+        error.textContent = `Product created, picture refused: ${err.message}`;
       }
     }
-    f.reset();
+    productForm.reset();
     await loadProducts();
-    $("tag-product").value = product.id;
+    productSelect.value = product.id;
   } catch (err) {
-    error.textContent = err.message;
+    error.textContent = reason(err);
   }
 });
 
 // ---- Opening a clip: player, storyboard, timeline. ----
 
 async function recent() {
-  const page = await api("/v1/feed?limit=12").catch(() => ({ items: [] }));
+  const page = await /** @type {Promise<Page<Video>>} */ (api("/v1/feed?limit=12"))
+    .catch(() => ({ items: [] }));
   $("recent").replaceChildren(...page.items.map((v) => {
     const b = document.createElement("button");
     b.type = "button";
@@ -104,54 +147,57 @@ async function recent() {
 
 $("open-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  const raw = $("video-id").value.trim();
+  const raw = byId("video-id", HTMLInputElement).value.trim();
   const id = raw.match(/vid_[0-9a-f]+/)?.[0] || raw;
   openVideo(id);
 });
 
+/** @param {string} id */
 async function openVideo(id) {
   const error = $("tag-error");
   error.textContent = "";
+  /** @type {Video} */
   let video;
   try {
     video = await api(`/v1/videos/${encodeURIComponent(id)}`);
   } catch (e) {
-    error.textContent = e.message;
+    error.textContent = reason(e);
     $("tagger").hidden = false;
     return;
   }
   Object.assign(state, { video, start: null, end: null, pin: null, cues: [] });
   $("tagger").hidden = false;
   $("tagger").dataset.videoId = video.id;
-  $("video-id").value = video.id;
-  const el = $("tag-video");
-  if (state.hls) state.hls.destroy();
-  state.hls = null;
+  byId("video-id", HTMLInputElement).value = video.id;
+  state.player?.destroy();
   const pb = video.playback;
-  if (pb.hls && window.Hls && window.Hls.isSupported()) {
-    state.hls = new window.Hls({ maxBufferLength: 30 });
-    state.hls.loadSource(pb.hls);
-    state.hls.attachMedia(el);
-  } else if (pb.hls && el.canPlayType("application/vnd.apple.mpegurl")) {
-    el.src = pb.hls;
-  } else if (pb.mp4.length) {
-    el.src = pb.mp4[pb.mp4.length - 1].url;
-  }
-  if (pb.poster) el.poster = pb.poster;
+  // A longer buffer than the feed's: the merchant scrubs back and forth.
+  state.player = attachPlayback(videoEl, pb, { hls: { maxBufferLength: 30 } });
+  if (pb.poster) videoEl.poster = pb.poster;
   $("tag-pin").hidden = true;
   await storyboard(pb.storyboard);
   drawRange();
   tags();
 }
 
-/** The storyboard's WebVTT cues (`sprite.jpg#xywh=x,y,w,h`) as a strip of frames. */
+/**
+ * The storyboard's WebVTT cues (`sprite.jpg#xywh=x,y,w,h`) as a strip of frames.
+ * @param {string | null} url
+ */
 async function storyboard(url) {
   const strip = $("strip");
   strip.replaceChildren();
   if (!url) return;
+  // Media, not the API: a WebVTT text from where the clip's files are served.
   const text = await fetch(url).then((r) => (r.ok ? r.text() : ""));
+  /** @type {Cue[]} */
   const cues = [];
   const re = /(\d+):(\d+):(\d+\.\d+)\s+-->\s+(\d+):(\d+):(\d+\.\d+)\s*\n\s*(\S+)#xywh=(\d+),(\d+),(\d+),(\d+)/g;
+  /**
+   * @param {string} h
+   * @param {string} m
+   * @param {string} s
+   */
   const t = (h, m, s) => (Number(h) * 3600 + Number(m) * 60 + Number(s)) * 1000;
   for (const m of text.matchAll(re)) {
     cues.push({
@@ -175,10 +221,10 @@ async function storyboard(url) {
     frame.style.width = `${(100 * (c.end - c.start)) / total}%`;
     frame.style.backgroundImage = `url("${c.image}")`;
     // Scale the sprite so that one tile fills the thumb's height.
-    frame.style.setProperty("--x", c.x);
-    frame.style.setProperty("--y", c.y);
-    frame.style.setProperty("--w", c.w);
-    frame.style.setProperty("--h", c.h);
+    frame.style.setProperty("--x", String(c.x));
+    frame.style.setProperty("--y", String(c.y));
+    frame.style.setProperty("--w", String(c.w));
+    frame.style.setProperty("--h", String(c.h));
     strip.appendChild(frame);
   }
   layoutThumbs();
@@ -189,6 +235,7 @@ function layoutThumbs() {
   const sprite = state.sprite;
   if (!sprite || !sprite.h) return;
   for (const f of $("strip").children) {
+    if (!(f instanceof HTMLElement)) continue;
     // One tile of the sprite sheet fills the thumb's height.
     const s = height / Number(f.style.getPropertyValue("--h"));
     f.style.backgroundSize = `${sprite.w * s}px ${sprite.h * s}px`;
@@ -198,50 +245,52 @@ function layoutThumbs() {
 addEventListener("resize", layoutThumbs);
 
 function durationMs() {
-  const d = $("tag-video").duration;
+  const d = videoEl.duration;
   if (Number.isFinite(d) && d > 0) return d * 1000;
   return state.video?.duration_ms || 0;
 }
 
-// Scrub: a click (or a drag) on the timeline seeks there.
+/**
+ * Scrub: a click (or a drag) on the timeline seeks there.
+ * @param {PointerEvent} e
+ */
 function seekFromPointer(e) {
   const box = $("timeline").getBoundingClientRect();
   const f = Math.min(1, Math.max(0, (e.clientX - box.left) / box.width));
-  const el = $("tag-video");
-  el.currentTime = (f * durationMs()) / 1000;
+  videoEl.currentTime = (f * durationMs()) / 1000;
 }
 $("timeline").addEventListener("pointerdown", (e) => {
   seekFromPointer(e);
+  /** @param {PointerEvent} ev */
   const move = (ev) => seekFromPointer(ev);
   $("timeline").addEventListener("pointermove", move);
   addEventListener("pointerup", () => $("timeline").removeEventListener("pointermove", move), { once: true });
 });
 
-$("tag-video").addEventListener("timeupdate", drawRange);
-$("tag-video").addEventListener("seeked", drawRange);
-$("tag-video").addEventListener("loadedmetadata", () => {
+videoEl.addEventListener("timeupdate", drawRange);
+videoEl.addEventListener("seeked", drawRange);
+videoEl.addEventListener("loadedmetadata", () => {
   layoutThumbs();
   drawRange();
 });
 $("play").addEventListener("click", () => {
-  const el = $("tag-video");
-  if (el.paused) el.play().catch(() => {});
-  else el.pause();
+  if (videoEl.paused) videoEl.play().catch(() => {});
+  else videoEl.pause();
 });
 $("set-start").addEventListener("click", () => {
-  state.start = Math.round($("tag-video").currentTime * 1000);
+  state.start = Math.round(videoEl.currentTime * 1000);
   if (state.end !== null && state.end <= state.start) state.end = null;
   drawRange();
 });
 $("set-end").addEventListener("click", () => {
-  state.end = Math.round($("tag-video").currentTime * 1000);
+  state.end = Math.round(videoEl.currentTime * 1000);
   if (state.start !== null && state.start >= state.end) state.start = null;
   drawRange();
 });
 
 function drawRange() {
   const total = durationMs() || 1;
-  const now = $("tag-video").currentTime * 1000;
+  const now = videoEl.currentTime * 1000;
   $("now").textContent = seconds(now);
   $("playhead").style.left = `${(100 * now) / total}%`;
   const range = $("range");
@@ -255,16 +304,15 @@ function drawRange() {
   $("range-text").textContent = start === null ? "not set"
     : `${seconds(start)} – ${end === null ? "…" : seconds(end)}`;
   const tagger = $("tagger");
-  tagger.dataset.start = start ?? "";
-  tagger.dataset.end = end ?? "";
+  tagger.dataset.start = String(start ?? "");
+  tagger.dataset.end = String(end ?? "");
 }
 
 // The pin: where on the picture (not the letterbox) the card points.
 $("stage").addEventListener("click", (e) => {
-  const el = $("tag-video");
-  const box = el.getBoundingClientRect();
-  const vw = el.videoWidth || 9;
-  const vh = el.videoHeight || 16;
+  const box = videoEl.getBoundingClientRect();
+  const vw = videoEl.videoWidth || 9;
+  const vh = videoEl.videoHeight || 16;
   const scale = Math.min(box.width / vw, box.height / vh);
   const w = vw * scale;
   const h = vh * scale;
@@ -292,15 +340,20 @@ $("tag-form").addEventListener("submit", async (e) => {
     error.textContent = "Set the tag's start and end on the timeline first.";
     return;
   }
+  /**
+   * @type {{product_id: string, start_ms: number, end_ms: number, position?: Position,
+   *   label?: string}}
+   */
   const body = {
-    product_id: $("tag-product").value,
+    product_id: productSelect.value,
     start_ms: state.start,
     end_ms: state.end,
   };
   if (state.pin) body.position = state.pin;
-  const label = $("tag-label").value.trim();
+  const label = byId("tag-label", HTMLInputElement).value.trim();
   if (label) body.label = label;
   try {
+    /** @type {Tag} */
     const tag = await api(`/v1/videos/${encodeURIComponent(state.video.id)}/tags`, { method: "POST", body });
     result.textContent = tag.status === "pending"
       ? "Tag created: waiting for the creator's approval."
@@ -315,7 +368,8 @@ $("tag-form").addEventListener("submit", async (e) => {
 
 async function tags() {
   if (!state.video) return;
-  const list = await api(`/v1/videos/${encodeURIComponent(state.video.id)}/tags`).catch(() => []);
+  const path = `/v1/videos/${encodeURIComponent(state.video.id)}/tags`;
+  const list = await /** @type {Promise<Tag[]>} */ (api(path)).catch(() => []);
   $("video-tags").replaceChildren(...list
     .filter((t) => state.products.has(t.product_id))
     .map((t) => {
@@ -331,8 +385,9 @@ async function tags() {
 // ---- Analytics. ----
 
 async function analytics() {
-  const rows = await api(`/v1/shops/${encodeURIComponent(shopId())}/analytics`).catch(() => []);
-  $("analytics").querySelector("tbody").replaceChildren(...rows.map((r) => {
+  const path = `/v1/shops/${encodeURIComponent(shopId())}/analytics`;
+  const rows = await /** @type {Promise<Stats[]>} */ (api(path)).catch(() => []);
+  find($("analytics"), "tbody", HTMLTableSectionElement).replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
     tr.dataset.productId = r.product_id;
     tr.dataset.videoId = r.video_id;
@@ -355,7 +410,9 @@ async function analytics() {
 // A signed-in person with no shop opens one first; the console then works for their first.
 await consoleGate({
   ready: (account) => account.shops.length > 0,
-  setup: (f) => api("/v1/shops", { method: "POST", body: { name: f.name.value.trim() } }),
+  setup: () => api("/v1/shops", {
+    method: "POST", body: { name: byId("shop-name", HTMLInputElement).value.trim() },
+  }),
   onReady: async (account) => {
     state.me = account;
     state.shop = account.shops[0];

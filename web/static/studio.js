@@ -1,35 +1,60 @@
+// @ts-check
 // The creator's studio: resumable uploads (tus) with rate and ETA, transcode progress live,
 // poster and renditions when ready, merchants' tags to approve or reject, each clip's
 // traffic-pool stage, and earnings.
 
-import { api, bytes, clock, consoleGate, money, seconds } from "/assets/api.js";
+import {
+  api, byId, bytes, clock, cloneTemplate, consoleGate, find, money, reason, seconds,
+} from "/assets/api.js";
 
+/** @import { Page, Stats, Tag, Video, VideoStatus } from "/assets/api.js" */
+
+/** @type {Set<VideoStatus>} the states a video leaves by itself: the list polls while one is */
 const ACTIVE = new Set(["uploading", "queued", "processing", "playable"]);
 const POLL_MS = 1000;
 
-const list = document.getElementById("videos");
-const template = document.getElementById("video-template");
-const state = { cursor: null, rows: new Map(), videos: new Map(), timer: 0, upload: null };
+const list = byId("videos", HTMLElement);
+const template = byId("video-template", HTMLTemplateElement);
+const state = {
+  /** @type {string | null} where "More" continues */
+  cursor: null,
+  /** @type {Map<string, HTMLElement>} each video's row, by id */
+  rows: new Map(),
+  /** @type {Map<string, Video>} */
+  videos: new Map(),
+  timer: 0,
+  /** @type {import("tus-js-client").Upload | null} the upload under way */
+  upload: null,
+  /** @type {string | null} its video's id, once the server said it */
+  uploadVideo: null,
+  /** whether older pages are shown */
+  older: false,
+};
 
 // ---- Upload (tus-js-client against /v1/uploads). ----
 
-const form = document.getElementById("upload-form");
-const pauseButton = document.getElementById("upload-pause");
-const progress = document.getElementById("upload-progress");
-const text = document.getElementById("upload-text");
+const form = byId("upload-form", HTMLFormElement);
+const pauseButton = byId("upload-pause", HTMLButtonElement);
+const startButton = byId("upload-start", HTMLButtonElement);
+const transfer = byId("transfer", HTMLElement);
+const progress = byId("upload-progress", HTMLProgressElement);
+const text = byId("upload-text", HTMLElement);
+const moreButton = byId("more-videos", HTMLButtonElement);
 
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const file = form.file.files[0];
+  const file = byId("file", HTMLInputElement).files?.[0];
   if (!file || state.upload) return; // one upload at a time: they share the progress bar
-  if (!window.tus || !window.tus.isSupported) {
+  const tus = window.tus;
+  if (!tus || !tus.isSupported) {
     text.textContent = "Resumable uploads need tus-js-client (run npm ci --prefix web).";
     return;
   }
-  const title = form.title.value.trim() || file.name;
+  const title = byId("title", HTMLInputElement).value.trim() || file.name;
   const started = performance.now();
+  /** @type {number | null} */
   let startOffset = null;
-  const upload = new window.tus.Upload(file, {
+  const upload = new tus.Upload(file, {
     endpoint: "/v1/uploads",
     // Pieces a phone can resend cheaply after a drop (only the unacknowledged piece is).
     chunkSize: 5 * 1024 * 1024,
@@ -43,7 +68,7 @@ form.addEventListener("submit", async (e) => {
       const id = res.getHeader("Video-Id");
       if (id && !state.uploadVideo) {
         state.uploadVideo = id;
-        document.getElementById("transfer").dataset.videoId = id;
+        transfer.dataset.videoId = id;
       }
     },
     onProgress(sent, total) {
@@ -60,21 +85,20 @@ form.addEventListener("submit", async (e) => {
       text.textContent = `Uploaded ${bytes(file.size)}: transcoding…`;
       pauseButton.hidden = true;
       state.upload = null;
-      document.getElementById("upload-start").disabled = false;
-      document.getElementById("transfer").dataset.done = "true";
+      startButton.disabled = false;
+      transfer.dataset.done = "true";
       refresh();
     },
     onError(err) {
       text.textContent = `Upload stopped: ${err.message}. Press Upload to try again; it resumes.`;
       pauseButton.hidden = true;
       state.upload = null;
-      document.getElementById("upload-start").disabled = false;
+      startButton.disabled = false;
     },
   });
   state.upload = upload;
   state.uploadVideo = null;
-  document.getElementById("upload-start").disabled = true;
-  const transfer = document.getElementById("transfer");
+  startButton.disabled = true;
   transfer.hidden = false;
   delete transfer.dataset.done;
   delete transfer.dataset.videoId;
@@ -112,44 +136,50 @@ pauseButton.addEventListener("click", () => {
 async function refresh() {
   clearTimeout(state.timer);
   try {
+    /** @type {Page<Video>} */
     const page = await api("/v1/creators/me/videos?limit=20");
     render(page.items);
     // Once older pages are shown, "More" continues from the last of them, not from page one.
     if (!state.older) {
       state.cursor = page.next_cursor;
-      document.getElementById("more-videos").hidden = !page.next_cursor;
+      moreButton.hidden = !page.next_cursor;
     }
     if (page.items.some((v) => ACTIVE.has(v.status)) || state.upload) {
       state.timer = setTimeout(refresh, POLL_MS);
     }
   } catch (e) {
-    list.dataset.error = e.message;
+    list.dataset.error = reason(e);
     state.timer = setTimeout(refresh, 5 * POLL_MS);
   }
 }
 
-document.getElementById("more-videos").addEventListener("click", async (e) => {
+moreButton.addEventListener("click", async () => {
   if (!state.cursor) return;
-  const button = e.currentTarget;
-  button.disabled = true;
+  moreButton.disabled = true;
   try {
+    /** @type {Page<Video>} */
     const page = await api(`/v1/creators/me/videos?limit=20&cursor=${encodeURIComponent(state.cursor)}`);
     render(page.items, true);
     state.older = true;
     state.cursor = page.next_cursor;
-    button.hidden = !page.next_cursor;
+    moreButton.hidden = !page.next_cursor;
   } catch (err) {
-    list.dataset.error = err.message;
+    list.dataset.error = reason(err);
   } finally {
-    button.disabled = false;
+    moreButton.disabled = false;
   }
 });
 
+/**
+ * Shows `videos`: the first page (in place of the rows shown), or an older one (`append`).
+ * @param {Video[]} videos
+ * @param {boolean} [append]
+ */
 function render(videos, append = false) {
   const rows = videos.map((v) => {
     let row = state.rows.get(v.id);
     if (!row) {
-      row = template.content.firstElementChild.cloneNode(true);
+      row = cloneTemplate(template);
       row.dataset.videoId = v.id;
       state.rows.set(v.id, row);
     }
@@ -161,11 +191,13 @@ function render(videos, append = false) {
     list.append(...rows);
   } else {
     // The first page, refreshed; rows of later pages ("More") stay below it.
-    const older = [...list.children].filter((r) => r.dataset.older && !rows.includes(r));
+    const older = [...list.children].filter((r) => r instanceof HTMLElement && r.dataset.older
+      && !rows.includes(r));
     list.replaceChildren(...rows, ...older);
   }
 }
 
+/** @type {Record<VideoStatus, string>} */
 const STATUS = {
   uploading: "Uploading",
   queued: "Waiting to transcode",
@@ -175,11 +207,15 @@ const STATUS = {
   failed: "Failed",
 };
 
+/**
+ * @param {HTMLElement} row
+ * @param {Video} v
+ */
 function fill(row, v) {
   state.videos.set(v.id, v);
   row.dataset.status = v.status;
-  row.querySelector(".video-title").textContent = v.title || "Untitled";
-  const thumb = row.querySelector(".thumb");
+  find(row, ".video-title", HTMLElement).textContent = v.title || "Untitled";
+  const thumb = find(row, ".thumb", HTMLImageElement);
   if (v.playback.poster && thumb.getAttribute("src") !== v.playback.poster) thumb.src = v.playback.poster;
   thumb.hidden = !v.playback.poster;
   let status = STATUS[v.status] || v.status;
@@ -188,18 +224,18 @@ function fill(row, v) {
   }
   if (v.status === "processing") status += ` ${Math.round(v.progress * 100)}%`;
   if (v.status === "failed" && v.error) status += `: ${v.error}`;
-  row.querySelector(".status").textContent = status;
-  const bar = row.querySelector(".transcode");
+  find(row, ".status", HTMLElement).textContent = status;
+  const bar = find(row, ".transcode", HTMLProgressElement);
   bar.value = v.progress;
   bar.hidden = !["processing", "playable", "queued"].includes(v.status);
 
   const d = v.distribution;
-  row.querySelector(".video-stage").textContent = d
+  find(row, ".video-stage", HTMLElement).textContent = d
     ? `Traffic pool: ${d.pool === "testing" ? `stage ${d.stage}` : d.pool} · ${d.impressions} impressions`
       + (d.stage_ends_at ? ` of ${d.stage_ends_at} for this stage` : "")
     : "";
 
-  const r = row.querySelector(".renditions");
+  const r = find(row, ".renditions", HTMLElement);
   r.replaceChildren();
   if (v.status === "ready" || v.status === "playable") {
     const sizes = v.playback.mp4.map((m) => `${m.width}×${m.height}`);
@@ -210,10 +246,15 @@ function fill(row, v) {
     r.append(watch);
   }
 
-  const tags = row.querySelector(".tags");
+  const tags = find(row, ".tags", HTMLElement);
   tags.replaceChildren(...v.tags.map((t) => tagItem(v, t)));
 }
 
+/**
+ * A tag of one of your clips, with Approve and Reject while it waits for you.
+ * @param {Video} video
+ * @param {Tag} tag
+ */
 function tagItem(video, tag) {
   const li = document.createElement("li");
   li.className = "tag";
@@ -232,7 +273,7 @@ function tagItem(video, tag) {
         try {
           await api(`/v1/videos/${encodeURIComponent(video.id)}/tags/${encodeURIComponent(tag.id)}/${action}`, { method: "POST" });
         } catch (e) {
-          li.append(` (${e.message})`);
+          li.append(` (${reason(e)})`);
         }
         refresh();
         earnings();
@@ -246,8 +287,9 @@ function tagItem(video, tag) {
 // ---- Earnings. ----
 
 async function earnings() {
-  const rows = await api("/v1/creators/me/earnings").catch(() => []);
-  const body = document.querySelector("#earnings tbody");
+  const rows = await /** @type {Promise<Stats[]>} */ (api("/v1/creators/me/earnings"))
+    .catch(() => []);
+  const body = find(document, "#earnings tbody", HTMLTableSectionElement);
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
     const video = state.videos.get(r.video_id);
@@ -261,11 +303,12 @@ async function earnings() {
     }
     return tr;
   }));
+  /** @type {Map<string, number>} minor units by currency */
   const totals = new Map();
   for (const r of rows) {
     totals.set(r.commission.currency, (totals.get(r.commission.currency) || 0) + r.commission.amount_minor);
   }
-  document.getElementById("earnings-total").textContent = rows.length
+  byId("earnings-total", HTMLElement).textContent = rows.length
     ? `Commission earned: ${[...totals].map(([currency, amount_minor]) => money({ currency, amount_minor })).join(" + ")}`
     : "No sales through your clips yet.";
 }
@@ -273,7 +316,9 @@ async function earnings() {
 // A signed-in person who is not a creator yet takes a handle first.
 await consoleGate({
   ready: (account) => account.creator,
-  setup: (f) => api("/v1/me/creator", { method: "POST", body: { handle: f.handle.value.trim() } }),
+  setup: () => api("/v1/me/creator", {
+    method: "POST", body: { handle: byId("handle", HTMLInputElement).value.trim() },
+  }),
   onReady: async () => {
     await refresh();
     earnings();
