@@ -72,7 +72,7 @@ if [[ "${1:-}" == "--test" ]]; then
         echo "setup: installing aiosmtpd for the mail tests" >&2
         python3 -m pip install --quiet 'aiosmtpd>=1.4,<2'
     fi
-    # The contract fuzzer the API test runs against /openapi.json (tests/contract.rs).
+    # The contract fuzzer the API test runs against /openapi.json (tests/api/contract.rs).
     if ! command -v st >/dev/null || ! st --version 2>/dev/null | grep -q 'version 4\.'; then
         echo "setup: installing schemathesis for the API contract test" >&2
         python3 -m pip install --quiet 'schemathesis>=4.32,<5'

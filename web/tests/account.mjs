@@ -1,4 +1,4 @@
-// Signing up from the feed's header, and the links the mail brings. Run by tests/web.rs in two
+// Signing up from the feed's header, and the links the mail brings. Run by tests/api/web.rs in two
 // steps, the test reading the mail in between:
 //
 //   node web/tests/account.mjs BASE_URL ask ARTIFACTS_DIR

@@ -1,4 +1,4 @@
-// The merchant's console shows what a viewer's visit did: run by tests/web.rs after the viewer
+// The merchant's console shows what a viewer's visit did: run by tests/api/web.rs after the viewer
 // test bought one unit through the clip's card.
 //
 //   node web/tests/analytics.mjs BASE_URL MERCHANT_SESSION PRODUCT_ID VIDEO_ID ARTIFACTS_DIR

@@ -1,6 +1,6 @@
 // A viewer (not signed in) opens a shared link to a clip and sees the product card of TAG_ID
 // while its range plays, watching as an anonymous viewer the page made for them. Run by
-// tests/web.rs:
+// tests/api/web.rs:
 //
 //   node web/tests/card.mjs BASE_URL VIDEO_ID TAG_ID ARTIFACTS_DIR
 

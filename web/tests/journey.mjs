@@ -1,4 +1,4 @@
-// Two people, each in a browser of their own, from signing up to a sale. Run by tests/web.rs on a
+// Two people, each in a browser of their own, from signing up to a sale. Run by tests/api/web.rs on a
 // fresh server (no accounts):
 //
 //   node web/tests/journey.mjs BASE_URL VIDEO_FILE ARTIFACTS_DIR

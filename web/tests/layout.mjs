@@ -1,5 +1,5 @@
 // Every page at phone size (390×844) and on a desktop (1280×800), signed in and out: nothing
-// wider than the screen (no sideways scrolling), and a screenshot of each. Run by tests/web.rs:
+// wider than the screen (no sideways scrolling), and a screenshot of each. Run by tests/api/web.rs:
 //
 //   node web/tests/layout.mjs BASE_URL VIEWER_SESSION CREATOR_SESSION MERCHANT_SESSION VIDEO_ID ARTIFACTS_DIR
 

@@ -1,4 +1,4 @@
-// The merchant's console in a real browser at phone size. Run by tests/web.rs:
+// The merchant's console in a real browser at phone size. Run by tests/api/web.rs:
 //
 //   node web/tests/merchant.mjs BASE_URL MERCHANT_SESSION VIDEO_ID IMAGE ARTIFACTS_DIR
 //

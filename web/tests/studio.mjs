@@ -1,4 +1,4 @@
-// The creator's studio in a real browser at phone size. Run by tests/web.rs:
+// The creator's studio in a real browser at phone size. Run by tests/api/web.rs:
 //
 //   node web/tests/studio.mjs BASE_URL CREATOR_SESSION FILE TAGGED_VIDEO_ID TAG_ID OTHER_TAG_ID ARTIFACTS_DIR
 //

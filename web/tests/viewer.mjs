@@ -1,5 +1,5 @@
 // The viewer's feed in a real browser (Debian's Chromium, driven by playwright-core), at phone
-// size. Run by tests/web.rs against a `vitrine serve` it started and filled:
+// size. Run by tests/api/web.rs against a `vitrine serve` it started and filled:
 //
 //   node web/tests/viewer.mjs BASE_URL VIEWER_SESSION TAGGED_VIDEO_ID TAG_ID ARTIFACTS_DIR
 //

@@ -3,11 +3,9 @@
 //! the client as a child process (`tests/tus/*`), which prints what it saw; the test then checks
 //! the server's side: the stored original's SHA-256, the video, the upload's offset.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{media, test_config, TestApp};
+use crate::common::{media, test_config, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

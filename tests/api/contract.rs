@@ -10,11 +10,9 @@
 //! are in `tests/contract/schemathesis.toml`; `tests/contract/hooks.py` teaches it the tus
 //! bodies' media type.
 
-mod common;
-
 use std::process::Command;
 
-use common::{test_config, TestApp};
+use crate::common::{test_config, TestApp};
 use vitrine::Role;
 
 /// Runs schemathesis against the API at `base` as `token` (anonymous when `None`); its output

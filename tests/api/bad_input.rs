@@ -1,11 +1,9 @@
 //! Bad input gets a clear error in our format and the right status; nothing already stored is
 //! lost and the server stays up.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_error, media, TestApp};
+use crate::common::{assert_error, media, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -105,7 +103,7 @@ async fn a_file_that_probes_but_does_not_decode_fails_with_a_reason_and_the_queu
 async fn callers_get_401_403_404_and_422_where_they_should() {
     // API only: no worker moves the video on while its status is compared below.
     let dir = tempfile::tempdir().unwrap();
-    let config = common::test_config(dir.path());
+    let config = crate::common::test_config(dir.path());
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, creator) = app.account("creator", "c").await;
     let (_, other_creator) = app.account("creator", "d").await;
@@ -318,7 +316,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.max_upload_bytes = 100_000;
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "c").await;
@@ -351,7 +349,7 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn videos_beyond_the_configured_limits_are_refused_with_the_number_that_was_over() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.max_duration_seconds = 5;
     config.max_long_side = 1900;
     config.max_fps = 20.0;

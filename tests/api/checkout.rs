@@ -2,11 +2,9 @@
 //! PostgreSQL), idempotent orders, the payment lifecycle with the test provider, expiry of unpaid
 //! orders, and bad input refused with nothing written.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_error, fresh_postgres_url, test_config, DbKind, TestApp};
+use crate::common::{assert_error, fresh_postgres_url, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
@@ -24,19 +22,6 @@ async fn app(db: DbKind, order_expiry_minutes: f64) -> TestApp {
         config.database_url = Some(fresh_postgres_url().await);
     }
     TestApp::spawn_with(config, Role::Api, Some(dir)).await
-}
-
-async fn product(app: &TestApp, merchant: &str, body: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url("/v1/products"))
-        .bearer_auth(merchant)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
 }
 
 async fn order(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
@@ -93,9 +78,7 @@ async fn stock(app: &TestApp, product: &str) -> i64 {
 async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
     let app = app(db, 30.0).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
-    let balm = product(
-        &app,
-        &merchant,
+    let balm = app.product(&merchant,
         json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 10}),
     )
     .await;
@@ -147,9 +130,7 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     let app = app(DbKind::Sqlite, 30.0).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
-    let lamp = product(
-        &app,
-        &merchant,
+    let lamp = app.product(&merchant,
         json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
                "variants": [{"sku": "RED", "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 5}]}),
     )
@@ -304,12 +285,12 @@ async fn unpaid_orders_expire_and_release_their_stock() {
     let app = app(DbKind::Sqlite, 2.0 / 60.0).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
-    let balm = product(
-        &app,
-        &merchant,
-        json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 3}),
-    )
-    .await;
+    let balm = app
+        .product(
+            &merchant,
+            json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 3}),
+        )
+        .await;
     let balm_id = balm["id"].as_str().unwrap();
     let body = json!({"viewer_id": viewer_id, "items": [{"product_id": balm_id, "quantity": 3}]});
     let placed: Value = order(&app, &viewer, Some("k"), &body)
@@ -349,22 +330,20 @@ async fn bad_orders_are_refused_and_nothing_is_reserved() {
     let (_, creator) = app.account("creator", "Mia").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
     let (other_id, _) = app.account("viewer", "Bo").await;
-    let usd = product(
-        &app,
-        &merchant,
-        json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 5}),
-    )
-    .await;
-    let eur = product(
-        &app,
-        &merchant,
+    let usd = app
+        .product(
+            &merchant,
+            json!({"title": "Balm", "price": {"amount_minor": 500, "currency": "USD"}, "stock": 5}),
+        )
+        .await;
+    let eur = app.product(&merchant,
         json!({"title": "Serum", "price": {"amount_minor": 900, "currency": "EUR"}, "stock": 5}),
     )
     .await;
-    let lamp = product(&app, &merchant, json!({"title": "Lamp", "price": {"amount_minor": 900, "currency": "USD"}, "variants": [{"sku": "A", "stock": 2}]})).await;
-    let draft = product(&app, &merchant, json!({"title": "Soon", "price": {"amount_minor": 900, "currency": "USD"}, "stock": 2, "status": "draft"})).await;
+    let lamp = app.product(&merchant, json!({"title": "Lamp", "price": {"amount_minor": 900, "currency": "USD"}, "variants": [{"sku": "A", "stock": 2}]})).await;
+    let draft = app.product(&merchant, json!({"title": "Soon", "price": {"amount_minor": 900, "currency": "USD"}, "stock": 2, "status": "draft"})).await;
     let video: Value = app
-        .upload(&creator, &common::media("mp_smpte-2997.mp4"), "v")
+        .upload(&creator, &crate::common::media("mp_smpte-2997.mp4"), "v")
         .await
         .json()
         .await
@@ -441,9 +420,7 @@ async fn bad_orders_are_refused_and_nothing_is_reserved() {
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let (_, rival) = app.account("merchant", "Rival").await;
-    let theirs = product(
-        &app,
-        &rival,
+    let theirs = app.product(&rival,
         json!({"title": "Theirs", "price": {"amount_minor": 100, "currency": "USD"}, "stock": 5}),
     )
     .await;
@@ -496,9 +473,7 @@ async fn a_lost_payment_answer_is_settled_with_the_provider() {
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
-    let balm = product(
-        &app,
-        &merchant,
+    let balm = app.product(&merchant,
         json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
     )
     .await;

@@ -1,10 +1,8 @@
 //! What operators and API clients rely on: health, metrics, the OpenAPI document, the CLI.
 
-mod common;
-
 use std::{process::Command, time::Duration};
 
-use common::{media, TestApp};
+use crate::common::{media, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -111,7 +109,7 @@ async fn metrics_count_requests_upload_bytes_and_the_queue() {
     // compares before and after. The API-only role leaves the job in the queue to be counted.
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn_with(
-        common::test_config(dir.path()),
+        crate::common::test_config(dir.path()),
         vitrine::Role::Api,
         Some(dir),
     )
@@ -353,7 +351,7 @@ async fn the_cli_makes_operators_with_a_password_link_or_a_password_on_stdin() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = common::serve_process(dir.path(), "all", &[]);
+    let (mut server, addr) = crate::common::serve_process(dir.path(), "all", &[]);
     let child = &mut server.0;
     let health = reqwest::get(format!("http://{addr}/healthz"))
         .await

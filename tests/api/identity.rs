@@ -2,11 +2,9 @@
 //! history, creators, shops with staff, scoped API keys and operators — over real HTTP, on
 //! SQLite and PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_error, DbKind, SmtpServer, TestApp};
+use crate::common::{assert_error, DbKind, SmtpServer, TestApp};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -525,7 +523,11 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
 
     // Not a creator yet: uploading is refused with the way forward.
     let r = app
-        .upload(&mia_token, &common::media("mb_rotate-buck-bunny.mp4"), "x")
+        .upload(
+            &mia_token,
+            &crate::common::media("mb_rotate-buck-bunny.mp4"),
+            "x",
+        )
         .await;
     assert_error(r, StatusCode::FORBIDDEN, "not_a_creator").await;
     for (handle, status, code) in [
@@ -1147,7 +1149,7 @@ async fn accounts_from_before_identity_become_persons(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let url = match db {
         DbKind::Sqlite => Db::sqlite_url_in(dir.path()),
-        DbKind::Postgres => common::fresh_postgres_url().await,
+        DbKind::Postgres => crate::common::fresh_postgres_url().await,
     };
     let db = Db::connect(&url).await.unwrap();
     // The schema as it was before the identity migration.
@@ -1238,10 +1240,10 @@ async fn accounts_from_before_identity_become_persons(db: DbKind) {
 async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.smtp_url = Some(smtp.url());
     if db == DbKind::Postgres {
-        config.database_url = Some(common::fresh_postgres_url().await);
+        config.database_url = Some(crate::common::fresh_postgres_url().await);
     }
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
 
@@ -1496,7 +1498,7 @@ async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
 async fn repeated_wrong_passwords_slow_down_then_get_429_with_retry_after() {
     // Two API processes on one database: the failures are counted where both see them.
     let dir = tempfile::tempdir().unwrap();
-    let config = common::test_config(dir.path());
+    let config = crate::common::test_config(dir.path());
     let app = TestApp::spawn_with(config.clone(), vitrine::Role::All, Some(dir)).await;
     let other = TestApp::spawn_with(config, vitrine::Role::Api, None).await;
     sign_up(&app, "mia@example.com", None).await;
@@ -1641,7 +1643,7 @@ async fn a_page_on_another_site_cannot_sign_a_visitor_in_or_out() {
 async fn a_password_reset_voids_the_other_reset_links() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.smtp_url = Some(smtp.url());
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     sign_up(&app, "mia@example.com", None).await;

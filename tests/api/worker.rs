@@ -1,11 +1,9 @@
 //! Jobs survive their workers: a worker that dies loses its lease and another finishes the job;
 //! a worker that is shut down hands its job back.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{media, test_config, TestApp};
+use crate::common::{media, test_config, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use vitrine::Role;

@@ -3,15 +3,13 @@
 //! upload URLs, duplicates and the expiry sweep. The worker is not started where the test is
 //! about the upload only: the video then stays `queued`, which is what admission means.
 
-mod common;
-
 use std::{path::Path, time::Duration};
 
-use base64::Engine as _;
-use common::{
+use crate::common::{
     assert_error, big_video, fresh_postgres_url, fresh_s3_bucket, media, test_config, DbKind,
     TestApp,
 };
+use base64::Engine as _;
 use reqwest::{header::HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -1033,7 +1031,7 @@ async fn on_s3_small_patches_become_multipart_parts_of_at_least_5_mib() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = patch(&app, &up.location, 6 * mib, &bytes[6 * mib..7 * mib]).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let s3 = common::s3_client(&app.config).await;
+    let s3 = crate::common::s3_client(&app.config).await;
     let bucket = app.config.s3_bucket.clone().unwrap();
     let pending = s3
         .list_multipart_uploads()

@@ -1,10 +1,8 @@
 //! Repository tests: the same assertions on SQLite and on PostgreSQL, every run.
 
-mod common;
-
 use std::{collections::HashSet, time::Duration};
 
-use common::{fresh_postgres_url, DbKind};
+use crate::common::{fresh_postgres_url, DbKind};
 use vitrine_core::{
     db::Db,
     ids::{AccountId, VideoId},

@@ -4,11 +4,9 @@
 //! (the accounts a test makes get theirs put in the browser's cookie jar; the journey signs up
 //! in the pages). Screenshots land in `target/tmp/web-artifacts/`.
 
-mod common;
-
 use std::{path::Path, process::Command};
 
-use common::{id_of, media, SmtpServer, TestApp};
+use crate::common::{id_of, media, SmtpServer, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -166,7 +164,7 @@ async fn the_creator_studio_uploads_through_tus_resumes_after_a_reload_and_appro
     let (_, other_tag) = pending_tag(&app, &merchant.1, &clip).await;
     // ~16 MB: four 5 MiB pieces, so that the page can be reloaded between two of them.
     let scratch = tempfile::tempdir().unwrap();
-    let file = common::big_video(scratch.path(), 8);
+    let file = crate::common::big_video(scratch.path(), 8);
 
     in_browser(
         &app,
@@ -353,7 +351,7 @@ async fn a_new_person_sells_through_their_clip_and_another_buys_it_from_the_feed
 async fn a_person_verifies_their_email_and_resets_a_forgotten_password_from_the_mailed_links() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.smtp_url = Some(smtp.url());
     let app = TestApp::spawn_with(config, vitrine::Role::All, Some(dir)).await;
     let email = "mia@example.com";

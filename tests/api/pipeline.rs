@@ -1,10 +1,8 @@
 //! The whole pipeline on real video: upload → transcode → media over HTTP → tag → feed → delete.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_playable_upright, media, TestApp};
+use crate::common::{assert_playable_upright, media, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -3,9 +3,7 @@
 //! viewers see follows stock and status live; tags placed before the duration is known are
 //! checked when it is.
 
-mod common;
-
-use common::{assert_error, fresh_postgres_url, media, test_config, DbKind, TestApp};
+use crate::common::{assert_error, fresh_postgres_url, media, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
@@ -40,19 +38,6 @@ async fn world(max_live_tags: u32) -> World {
         creator,
         merchant,
     }
-}
-
-async fn product(app: &TestApp, merchant: &str, body: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url("/v1/products"))
-        .bearer_auth(merchant)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
 }
 
 async fn tag(app: &TestApp, token: &str, video: &str, body: Value) -> reqwest::Response {
@@ -95,9 +80,7 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     let w = world(5).await;
     let (app, video) = (&w.app, w.video.as_str());
     let (_, other_creator) = app.account("creator", "Bo").await;
-    let balm = product(
-        app,
-        &w.merchant,
+    let balm = app.product(&w.merchant,
         json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
     )
     .await;
@@ -145,9 +128,7 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     assert_eq!(shown(app, video).await, [pending_id]);
 
     // The creator tags products open to affiliates (live at once), not others.
-    let serum = product(
-        app,
-        &w.merchant,
+    let serum = app.product(&w.merchant,
         json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "USD"}, "stock": 2, "commission_bps": 1000}),
     )
     .await;
@@ -186,9 +167,7 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 
     // Draft products are invisible to others; archived ones cannot be tagged.
-    let draft = product(
-        app,
-        &w.merchant,
+    let draft = app.product(&w.merchant,
         json!({"title": "Soon", "price": {"amount_minor": 1, "currency": "USD"}, "stock": 1, "status": "draft", "commission_bps": 500}),
     )
     .await;
@@ -220,9 +199,7 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let merch = product(
-        app,
-        &w.creator,
+    let merch = app.product(&w.creator,
         json!({"title": "Mia's tote", "price": {"amount_minor": 3000, "currency": "USD"}, "stock": 3}),
     )
     .await;
@@ -275,21 +252,19 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
 async fn limits_pins_labels_variants_and_stock_decide_what_viewers_see() {
     let w = world(2).await;
     let (app, video) = (&w.app, w.video.as_str());
-    let lamp = product(
-        app,
-        &w.merchant,
+    let lamp = app.product(&w.merchant,
         json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
                "variants": [{"sku": "L-RED", "options": {"colour": "red"}, "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 1},
                             {"sku": "L-BLUE", "options": {"colour": "blue"}, "stock": 0}]}),
     )
     .await;
-    let other = product(
-        app,
-        &w.merchant,
-        json!({"title": "Other", "price": {"amount_minor": 1, "currency": "EUR"}, "stock": 1,
+    let other = app
+        .product(
+            &w.merchant,
+            json!({"title": "Other", "price": {"amount_minor": 1, "currency": "EUR"}, "stock": 1,
                "variants": [{"sku": "O-1", "stock": 1}]}),
-    )
-    .await;
+        )
+        .await;
     let lamp_id = lamp["id"].as_str().unwrap();
     let red = lamp["variants"][0]["id"].as_str().unwrap();
     let blue = lamp["variants"][1]["id"].as_str().unwrap();
@@ -387,9 +362,7 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
     let app = TestApp::spawn_with(test_config(dir.path()), Role::Api, Some(dir)).await;
     let (_, creator) = app.account("creator", "Mia").await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
-    let balm = product(
-        &app,
-        &merchant,
+    let balm = app.product(&merchant,
         json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
     )
     .await;
@@ -497,9 +470,7 @@ async fn the_live_tag_limit_holds_under_concurrency(db: DbKind) {
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (creator_id, creator) = app.account("creator", "Mia").await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
-    let serum = product(
-        &app,
-        &merchant,
+    let serum = app.product(&merchant,
         json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "USD"}, "stock": 9, "commission_bps": 1000}),
     )
     .await;
@@ -586,12 +557,12 @@ async fn pending_and_rejected_tags_are_shown_only_to_the_creator_and_the_seller(
     let app = &w.app;
     let (_, rival) = app.account("merchant", "Rival Co").await;
     let (_, viewer) = app.account("viewer", "Vic").await;
-    let balm = product(
-        app,
-        &w.merchant,
-        json!({"title": "Balm", "price": {"amount_minor": 999, "currency": "USD"}, "stock": 5}),
-    )
-    .await;
+    let balm = app
+        .product(
+            &w.merchant,
+            json!({"title": "Balm", "price": {"amount_minor": 999, "currency": "USD"}, "stock": 5}),
+        )
+        .await;
     let balm = balm["id"].as_str().unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {

@@ -9,11 +9,9 @@
 //! staff, other people, an operator, a suspended account), made fresh for every request that
 //! can change something, so no row of the table depends on another.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{DbKind, TestApp};
+use crate::common::{DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine_core::ids::AccountId;
@@ -1094,9 +1092,9 @@ fn png() -> Vec<u8> {
 
 async fn every_route_answers_every_caller_as_the_matrix_says(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(common::fresh_postgres_url().await);
+        config.database_url = Some(crate::common::fresh_postgres_url().await);
     }
     // The matrix places an order per cell as one account; budgets are `hardening.rs`'s subject.
     config.rate_limits.enabled = false;

@@ -1,6 +1,5 @@
 //! `TestApp`: the real application (the same wiring as `vitrine serve`) on a random port with a
 //! fresh data dir and a fresh database, driven over real HTTP.
-#![allow(dead_code)]
 
 use std::{
     path::{Path, PathBuf},
@@ -272,6 +271,21 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// A product listed by `merchant` (the body as `POST /v1/products` takes it): its JSON,
+    /// after checking it was created.
+    pub async fn product(&self, merchant: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .post(self.url("/v1/products"))
+            .bearer_auth(merchant)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
     }
 
     pub async fn create_product(

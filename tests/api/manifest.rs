@@ -2,11 +2,9 @@
 //! with upright, unstretched, never-upscaled output; or refused / `failed` with a reason. Never a
 //! hang, never a crashed worker.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{media, TestApp};
+use crate::common::{media, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -119,7 +117,7 @@ fn check_ready(row: &Row, video: &Value) -> Result<(), String> {
 async fn every_file_in_the_media_manifest_ends_as_expected() {
     // One creator uploads the whole manifest at once: more than the uploads budget allows.
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+    let mut config = crate::common::test_config(dir.path());
     config.rate_limits.uploads = vitrine_api::rate::Rate {
         per_minute: 600,
         burst: 200,

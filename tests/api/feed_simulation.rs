@@ -4,11 +4,9 @@
 //! like rises across sessions — and its traffic pools must promote a new clip everyone loves
 //! while stopping one everyone skips.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 
-use common::{test_config, TestApp};
+use crate::common::{test_config, TestApp};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

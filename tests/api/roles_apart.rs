@@ -2,11 +2,9 @@
 //! PostgreSQL and an S3-compatible store (a real server we did not write, started by the test
 //! command).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     assert_playable_upright, fresh_postgres_url, fresh_s3_bucket, media, test_config, TestApp,
 };
 use reqwest::StatusCode;
@@ -113,7 +111,7 @@ async fn with_a_media_url_players_fetch_renditions_straight_from_the_bucket() {
 /// never `originals/`).
 async fn allow_anonymous_reads_of_renditions(config: &vitrine::Config) {
     let bucket = config.s3_bucket.clone().unwrap();
-    let s3 = common::s3_client(config).await;
+    let s3 = crate::common::s3_client(config).await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{

@@ -2,9 +2,7 @@
 //! affiliate commission and variants; merchants change only their own; listing with filters and
 //! pagination; bad input refused with a code and nothing written.
 
-mod common;
-
-use common::{assert_error, DbKind, TestApp};
+use crate::common::{assert_error, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -4,11 +4,9 @@
 //! creator's earnings are then checked against figures this test computes on its own from what
 //! it sent.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{assert_error, fresh_postgres_url, media, test_config, DbKind, TestApp};
+use crate::common::{assert_error, fresh_postgres_url, media, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
@@ -428,7 +426,7 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
         "the affiliate's tags are gone, the shop's stays"
     );
     let r = tag_as(&creator.1, 20_000).await;
-    common::assert_error(r, StatusCode::FORBIDDEN, "blocked_by_shop").await;
+    crate::common::assert_error(r, StatusCode::FORBIDDEN, "blocked_by_shop").await;
     let list = app
         .get_json(
             &format!("/v1/shops/{shop}/blocked-affiliates"),
@@ -448,7 +446,7 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
         .send()
         .await
         .unwrap();
-    common::assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "shop_member").await;
+    crate::common::assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "shop_member").await;
     let r = app.delete(&blocked, &merchant).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(

@@ -4,11 +4,9 @@
 //! the stored original ends up byte for byte the file. Also `vitrine upload`, killed with the
 //! server, resuming when run again.
 
-mod common;
-
 use std::{path::Path, process::Command, time::Duration};
 
-use common::{big_video, serve_process, KillOnDrop};
+use crate::common::{big_video, serve_process, KillOnDrop};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -4,11 +4,9 @@
 //! viewer's very next request, explanations for creators and admins, and each clip's
 //! traffic-pool stage for its creator.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{assert_error, test_config, DbKind, TestApp};
+use crate::common::{assert_error, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
@@ -358,7 +356,7 @@ async fn events_for_a_clip_deleted_meanwhile_are_refused_alone(db: DbKind) {
 async fn events_posted_to_another_process_show_on_the_next_page_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.database_url = Some(common::fresh_postgres_url().await);
+    config.database_url = Some(crate::common::fresh_postgres_url().await);
     let one = TestApp::spawn_with(config.clone(), Role::All, Some(dir)).await;
     let two = TestApp::spawn_with(config, Role::Api, None).await;
     let a = one.account("creator", "Ana").await;

@@ -2,11 +2,9 @@
 //! connections, a connection flood, more requests at once than the server answers, one viewer's
 //! event flood, an order spree across two API processes, and numbers too big to add up.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{assert_error, fresh_postgres_url, test_config, DbKind, TestApp};
+use crate::common::{assert_error, fresh_postgres_url, test_config, DbKind, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::{
@@ -534,7 +532,7 @@ async fn a_huge_picture_is_refused_from_its_header_without_the_server_growing() 
         .as_str()
         .unwrap()
         .to_owned();
-    let (server, addr) = common::serve_process(dir.path(), "api", &[]);
+    let (server, addr) = crate::common::serve_process(dir.path(), "api", &[]);
     let client = reqwest::Client::new();
     let r = client
         .post(format!("http://{addr}/v1/products"))
@@ -641,7 +639,7 @@ async fn text_with_a_nul_character_is_refused(db: DbKind) {
         .post(app.url("/v1/videos?title=a%00b"))
         .bearer_auth(&creator)
         .header("content-type", "video/mp4")
-        .body(std::fs::read(common::media("mb_rotate-buck-bunny.mp4")).unwrap())
+        .body(std::fs::read(crate::common::media("mb_rotate-buck-bunny.mp4")).unwrap())
         .send()
         .await
         .unwrap();
@@ -800,7 +798,9 @@ async fn a_creators_uploads_per_day_are_bounded() {
         "mb_rotate-buck-bunny.mp4",
         "mb_1080p-portrait-derotated.mp4",
     ] {
-        let r = app.upload(&creator, &common::media(clip), clip).await;
+        let r = app
+            .upload(&creator, &crate::common::media(clip), clip)
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     // Deleting one does not give its place back: uploading is what is counted.
@@ -813,7 +813,11 @@ async fn a_creators_uploads_per_day_are_bounded() {
         StatusCode::NO_CONTENT
     );
     let r = app
-        .upload(&creator, &common::media("mp4ff_bbb_prog_10s.mp4"), "third")
+        .upload(
+            &creator,
+            &crate::common::media("mp4ff_bbb_prog_10s.mp4"),
+            "third",
+        )
         .await;
     let retry_after: u64 = r.headers()["retry-after"]
         .to_str()
@@ -829,7 +833,11 @@ async fn a_creators_daily_minutes_are_bounded() {
     let app = app_with(DbKind::Sqlite, |c| c.max_upload_minutes_per_day = 0).await;
     let (_, creator) = app.account("creator", "Long Takes").await;
     let r = app
-        .upload(&creator, &common::media("mb_rotate-buck-bunny.mp4"), "over")
+        .upload(
+            &creator,
+            &crate::common::media("mb_rotate-buck-bunny.mp4"),
+            "over",
+        )
         .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "daily_minutes_limit").await;
     let videos: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM videos")
@@ -845,7 +853,11 @@ async fn new_uploads_are_refused_before_the_disk_runs_short() {
     let app = app_with(DbKind::Sqlite, |c| c.min_free_disk_bytes = 1 << 60).await;
     let (_, creator) = app.account("creator", "Full Disk").await;
     let r = app
-        .upload(&creator, &common::media("mb_rotate-buck-bunny.mp4"), "x")
+        .upload(
+            &creator,
+            &crate::common::media("mb_rotate-buck-bunny.mp4"),
+            "x",
+        )
         .await;
     assert_error(r, StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage").await;
     let r = tus_create(&app, &creator, 1_000).await;
@@ -957,7 +969,7 @@ async fn a_creators_uploads_in_progress_count_among_the_unfinished_ones() {
             .send();
         tokio::spawn(request)
     };
-    let clip = common::media("mb_rotate-buck-bunny.mp4");
+    let clip = crate::common::media("mb_rotate-buck-bunny.mp4");
     // Once the server is receiving it (on a busy machine that can take a moment)…
     let deadline = Instant::now() + Duration::from_secs(30);
     while app
