@@ -29,7 +29,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::ToSchema;
 use vitrine_api::{
     extract::{media_type, request_media_type, Caller},
-    ApiError, ApiResult, AppState,
+    ApiResult, AppState,
 };
 use vitrine_core::{
     ids::{AccountId, DirectUploadId, UploadId, VideoId},
@@ -40,9 +40,137 @@ use vitrine_identity::principal::Scope;
 
 use crate::{
     finish::{self, staging_key, target_key},
-    upload,
+    quota::QuotaError,
+    upload::{self, TitleError},
     uploads::{self, Concat, DirectUpload, Upload, UploadState},
 };
+
+/// Why a tus request (or a direct upload's creation) is refused. Mapped to statuses and codes
+/// once, at the edge (`http::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum TusError {
+    // The request's headers.
+    #[error("send Tus-Resumable: 1.0.0 with every tus request")]
+    MissingVersion,
+    #[error("this server speaks tus 1.0.0 (Tus-Resumable: 1.0.0)")]
+    UnsupportedVersion,
+    #[error("{0} is not valid text")]
+    NotText(HeaderName),
+    #[error("send the file's size as Upload-Length (or Upload-Defer-Length: 1)")]
+    MissingLength,
+    #[error("send Upload-Length or Upload-Defer-Length, not both")]
+    LengthAndDeferLength,
+    #[error("Upload-Defer-Length must be 1")]
+    InvalidDeferLength,
+    #[error("Upload-Length must be a number of bytes, not {0:?}")]
+    InvalidLength(String),
+    #[error("send Upload-Offset")]
+    MissingOffset,
+    #[error("Upload-Offset must be a number of bytes, not {0:?}")]
+    InvalidOffset(String),
+    #[error("Upload-Concat must be `partial` or `final;URL URL…`")]
+    InvalidConcat,
+    #[error("{0:?} is not an upload URL of this server")]
+    NotAnUploadUrl(String),
+    #[error("a final upload must name at least one partial upload")]
+    NoPartials,
+    #[error("Upload-Metadata pairs are `key base64value`; {0:?} is not")]
+    InvalidMetadataPair(String),
+    #[error("the value of {0:?} in Upload-Metadata is not base64 text")]
+    MetadataNotBase64(String),
+    #[error("Upload-Checksum is `algorithm base64digest`")]
+    InvalidChecksum,
+    #[error("the Upload-Checksum digest is not base64")]
+    ChecksumNotBase64,
+    #[error("checksum algorithm {0:?} is not supported; use sha1 or sha256")]
+    UnsupportedChecksumAlgorithm(String),
+    #[error(
+        "a PATCH with Upload-Checksum carries at most {} MiB; send the file in smaller chunks",
+        MAX_CHECKSUMMED_BODY >> 20
+    )]
+    ChecksummedBodyTooLarge,
+    #[error("send the bytes with Content-Type: application/offset+octet-stream")]
+    NotOffsetStream,
+    #[error("the file's type is {0}; upload a video (video/*)")]
+    NotVideoType(String),
+
+    // The upload and its state.
+    #[error("upload not found")]
+    UploadNotFound,
+    #[error("this upload expired before it was finished; start a new one")]
+    UploadExpired,
+    #[error("this upload is finished; delete its video with DELETE /v1/videos/{{id}}")]
+    UploadFinished,
+    #[error("a final upload is made of its partial uploads and takes no bytes of its own")]
+    FinalTakesNoBytes,
+    #[error("there is no upload {0:?} of yours to concatenate")]
+    NoSuchPartial(String),
+    #[error("{0:?} was not created as a partial upload")]
+    NotPartial(String),
+    #[error(
+        "{url:?} has {offset} of its {} bytes: finish it before concatenating",
+        .length.map_or("?".to_owned(), |l| l.to_string())
+    )]
+    PartialUnfinished {
+        url: String,
+        offset: u64,
+        length: Option<u64>,
+    },
+    #[error("the upload is {length} bytes, more than the limit of {max} bytes")]
+    TooLarge { length: u64, max: u64 },
+    #[error("Upload-Length is 0: a video needs bytes")]
+    EmptyUpload,
+    #[error("the upload's length is already {0} bytes")]
+    LengthAlreadyKnown(u64),
+    #[error("{0} bytes have already arrived")]
+    LengthBelowOffset(u64),
+    #[error("Upload-Offset is {sent} but the upload has {current} bytes: resume from {current}")]
+    OffsetMismatch { sent: u64, current: u64 },
+    /// Another request holds the write lease and did not let go in time.
+    #[error("another request is writing to this upload; retry in a few seconds")]
+    Busy,
+    /// The write lease was lost while a piece was being appended.
+    #[error("another request took this upload over; resume from its offset")]
+    TakenOver,
+    #[error("the body goes past the upload's length of {limit} bytes")]
+    BodyPastLength { limit: u64 },
+    #[error("the body does not match Upload-Checksum; nothing of it was kept")]
+    ChecksumMismatch,
+    #[error("the upload was interrupted ({reason}); resume from offset {offset}")]
+    Interrupted { reason: String, offset: u64 },
+
+    #[error(transparent)]
+    Direct(#[from] DirectUploadError),
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
+    #[error(transparent)]
+    Title(#[from] TitleError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Why a direct upload URL cannot be made, or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectUploadError {
+    #[error("direct upload not found")]
+    NotFound,
+    #[error("this upload URL has already been used for a video; ask for a new one")]
+    Used,
+    #[error("this upload URL has expired; ask for a new one")]
+    Expired,
+    #[error("expires_in_seconds must be between {DIRECT_MIN_SECONDS} and {DIRECT_MAX_SECONDS}")]
+    InvalidExpiry,
+    #[error("max_size_bytes must be between 1 and {limit}")]
+    InvalidMaxSize { limit: u64 },
+    #[error(transparent)]
+    Title(#[from] TitleError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
 
 pub const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,expiration,\
@@ -226,7 +354,7 @@ pub async fn create_upload(
         title: None,
         direct: None,
     };
-    create(&state, owner, &headers, body).await
+    Ok(create(&state, owner, &headers, body).await?)
 }
 
 /// Create the one upload a direct upload URL allows (tus creation, as for `POST /v1/uploads`,
@@ -250,35 +378,34 @@ pub async fn create_direct_upload_video(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let direct = id
-        .parse::<DirectUploadId>()
-        .map_err(|_| ApiError::NotFound("direct upload"))?;
-    let direct = uploads::get_direct(&state.db, &direct)
-        .await?
-        .ok_or(ApiError::NotFound("direct upload"))?;
-    check_direct_usable(&direct)?;
+    let direct = usable_direct(&state, &id).await?;
     let owner = Owner {
         creator: direct.creator_id,
         max_size: direct.max_size.min(state.limits.max_upload_bytes),
         title: direct.title,
         direct: Some(direct.id),
     };
-    create(&state, owner, &headers, body).await
+    Ok(create(&state, owner, &headers, body).await?)
 }
 
-fn check_direct_usable(direct: &DirectUpload) -> Result<(), ApiError> {
+/// The direct upload a URL names, if it can still create its upload.
+async fn usable_direct(state: &AppState, id: &str) -> Result<DirectUpload, DirectUploadError> {
+    let id = id
+        .parse::<DirectUploadId>()
+        .map_err(|_| DirectUploadError::NotFound)?;
+    let direct = uploads::get_direct(&state.db, &id)
+        .await?
+        .ok_or(DirectUploadError::NotFound)?;
+    check_direct_usable(&direct)?;
+    Ok(direct)
+}
+
+fn check_direct_usable(direct: &DirectUpload) -> Result<(), DirectUploadError> {
     if direct.upload_id.is_some() {
-        return Err(ApiError::Conflict {
-            code: "direct_upload_used",
-            message: "this upload URL has already been used for a video; ask for a new one".into(),
-        });
+        return Err(DirectUploadError::Used);
     }
     if direct.expires_at <= now_ms() {
-        return Err(ApiError::status(
-            StatusCode::GONE,
-            "direct_upload_expired",
-            "this upload URL has expired; ask for a new one",
-        ));
+        return Err(DirectUploadError::Expired);
     }
     Ok(())
 }
@@ -288,19 +415,14 @@ async fn create(
     owner: Owner,
     headers: &HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> Result<Response, TusError> {
     check_version(headers)?;
     let concat = match header_str(headers, &UPLOAD_CONCAT)? {
         None => None,
         Some("partial") => Some(Concat::Partial),
         Some(value) => match value.strip_prefix("final;") {
             Some(parts) => Some(Concat::Final(parts.trim().to_owned())),
-            None => {
-                return Err(ApiError::bad_request(
-                    "invalid_upload_concat",
-                    "Upload-Concat must be `partial` or `final;URL URL…`",
-                ))
-            }
+            None => return Err(TusError::InvalidConcat),
         },
     };
     let partials = match &concat {
@@ -313,16 +435,13 @@ async fn create(
     };
     if let Some(length) = length {
         if length > owner.max_size {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the upload is {length} bytes, more than the limit of {} bytes",
-                owner.max_size
-            )));
+            return Err(TusError::TooLarge {
+                length,
+                max: owner.max_size,
+            });
         }
         if length == 0 {
-            return Err(ApiError::bad_request(
-                "empty_upload",
-                "Upload-Length is 0: a video needs bytes",
-            ));
+            return Err(TusError::EmptyUpload);
         }
     }
     if concat.is_none() || concat == Some(Concat::Partial) {
@@ -340,9 +459,7 @@ async fn create(
     if let Some(filetype) = metadata.get("filetype").and_then(|t| t.as_deref()) {
         let essence = media_type(filetype);
         if !upload::is_video_type(&essence) {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "the file's type is {essence}; upload a video (video/*)"
-            )));
+            return Err(TusError::NotVideoType(essence));
         }
     }
     let title = match owner.title.clone() {
@@ -396,7 +513,7 @@ async fn create(
             drop(tx);
             let direct = uploads::get_direct(&state.db, direct)
                 .await?
-                .ok_or(ApiError::NotFound("direct upload"))?;
+                .ok_or(DirectUploadError::NotFound)?;
             check_direct_usable(&direct)?;
             return Err(anyhow::anyhow!("direct upload {} could not be claimed", direct.id).into());
         }
@@ -431,7 +548,7 @@ async fn load_partials(
     state: &AppState,
     creator: &AccountId,
     parts: &str,
-) -> ApiResult<Vec<Upload>> {
+) -> Result<Vec<Upload>, TusError> {
     let mut partials = Vec::new();
     for url in parts.split_whitespace() {
         let id = url
@@ -439,50 +556,35 @@ async fn load_partials(
             .rsplit('/')
             .next()
             .and_then(|id| id.parse::<UploadId>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_upload_concat",
-                    format!("{url:?} is not an upload URL of this server"),
-                )
-            })?;
+            .ok_or_else(|| TusError::NotAnUploadUrl(url.to_owned()))?;
         let partial = uploads::get(&state.db, &id)
             .await?
             .filter(|p| &p.creator_id == creator)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_upload_concat",
-                    format!("there is no upload {url:?} of yours to concatenate"),
-                )
-            })?;
+            .ok_or_else(|| TusError::NoSuchPartial(url.to_owned()))?;
         if partial.concat != Some(Concat::Partial) {
-            return Err(ApiError::bad_request(
-                "invalid_upload_concat",
-                format!("{url:?} was not created as a partial upload"),
-            ));
+            return Err(TusError::NotPartial(url.to_owned()));
         }
         if partial.state == UploadState::Receiving {
-            return Err(ApiError::bad_request(
-                "partial_upload_unfinished",
-                format!(
-                    "{url:?} has {} of its {} bytes: finish it before concatenating",
-                    partial.offset,
-                    partial.length.map_or("?".to_owned(), |l| l.to_string())
-                ),
-            ));
+            return Err(TusError::PartialUnfinished {
+                url: url.to_owned(),
+                offset: partial.offset,
+                length: partial.length,
+            });
         }
         partials.push(partial);
     }
     if partials.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_upload_concat",
-            "a final upload must name at least one partial upload",
-        ));
+        return Err(TusError::NoPartials);
     }
     Ok(partials)
 }
 
 /// Builds the final upload from its partials' stored objects, in order, then admits it.
-async fn concatenate(state: &AppState, upload: &mut Upload, partials: &[Upload]) -> ApiResult<()> {
+async fn concatenate(
+    state: &AppState,
+    upload: &mut Upload,
+    partials: &[Upload],
+) -> Result<(), TusError> {
     let owner = acquire(state, &upload.id).await?;
     let _renewed = KeepLeased::start(state, &upload.id, &owner);
     let scratch = &state.limits.spool_dir;
@@ -517,35 +619,24 @@ async fn concatenate(state: &AppState, upload: &mut Upload, partials: &[Upload])
 }
 
 /// Upload-Length, or none with `Upload-Defer-Length: 1`.
-fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, TusError> {
     match (
         header_str(headers, &UPLOAD_LENGTH)?,
         header_str(headers, &UPLOAD_DEFER_LENGTH)?,
     ) {
         (Some(length), None) => parse_length(length).map(Some),
         (None, Some("1")) => Ok(None),
-        (Some(_), Some(_)) => Err(ApiError::bad_request(
-            "invalid_upload_length",
-            "send Upload-Length or Upload-Defer-Length, not both",
-        )),
-        (None, Some(_)) => Err(ApiError::bad_request(
-            "invalid_upload_length",
-            "Upload-Defer-Length must be 1",
-        )),
-        (None, None) => Err(ApiError::bad_request(
-            "missing_upload_length",
-            "send the file's size as Upload-Length (or Upload-Defer-Length: 1)",
-        )),
+        (Some(_), Some(_)) => Err(TusError::LengthAndDeferLength),
+        (None, Some(_)) => Err(TusError::InvalidDeferLength),
+        (None, None) => Err(TusError::MissingLength),
     }
 }
 
-fn parse_length(value: &str) -> Result<u64, ApiError> {
-    value.trim().parse::<u64>().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_upload_length",
-            format!("Upload-Length must be a number of bytes, not {value:?}"),
-        )
-    })
+fn parse_length(value: &str) -> Result<u64, TusError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| TusError::InvalidLength(value.to_owned()))
 }
 
 /// An upload's state, for resuming (tus HEAD): `Upload-Offset` (bytes stored so far),
@@ -615,7 +706,7 @@ pub async fn append(
         Ok(checked) => checked,
         Err(e) => {
             drain(body).await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     write_body(&state, &mut upload, checksum, body).await?;
@@ -652,58 +743,41 @@ async fn check_append(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
-) -> ApiResult<(Upload, Option<Checksum>)> {
+) -> Result<(Upload, Option<Checksum>), TusError> {
     check_version(headers)?;
     if !is_offset_stream(headers) {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the bytes with Content-Type: application/offset+octet-stream".into(),
-        ));
+        return Err(TusError::NotOffsetStream);
     }
     let mut upload = find(state, id).await?;
     if matches!(upload.concat, Some(Concat::Final(_))) {
-        return Err(ApiError::forbidden(
-            "a final upload is made of its partial uploads and takes no bytes of its own",
-        ));
+        return Err(TusError::FinalTakesNoBytes);
     }
-    let offset = header_str(headers, &UPLOAD_OFFSET)?
-        .ok_or_else(|| ApiError::bad_request("missing_upload_offset", "send Upload-Offset"))?;
-    let offset = offset.trim().parse::<u64>().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_upload_offset",
-            format!("Upload-Offset must be a number of bytes, not {offset:?}"),
-        )
-    })?;
+    let offset = header_str(headers, &UPLOAD_OFFSET)?.ok_or(TusError::MissingOffset)?;
+    let offset = offset
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| TusError::InvalidOffset(offset.to_owned()))?;
     if offset != upload.offset {
-        return Err(offset_mismatch(offset, upload.offset));
+        return Err(TusError::OffsetMismatch {
+            sent: offset,
+            current: upload.offset,
+        });
     }
     if let Some(length) = header_str(headers, &UPLOAD_LENGTH)? {
         let length = parse_length(length)?;
         match upload.length {
-            Some(known) if known != length => {
-                return Err(ApiError::bad_request(
-                    "invalid_upload_length",
-                    format!("the upload's length is already {known} bytes"),
-                ))
-            }
+            Some(known) if known != length => return Err(TusError::LengthAlreadyKnown(known)),
             Some(_) => {}
             None => {
                 let max = max_size_for(state, &upload).await?;
                 if length > max {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "the upload is {length} bytes, more than the limit of {max} bytes"
-                    )));
+                    return Err(TusError::TooLarge { length, max });
                 }
                 if length == 0 {
-                    return Err(ApiError::bad_request(
-                        "empty_upload",
-                        "Upload-Length is 0: a video needs bytes",
-                    ));
+                    return Err(TusError::EmptyUpload);
                 }
                 if length < upload.offset {
-                    return Err(ApiError::bad_request(
-                        "invalid_upload_length",
-                        format!("{} bytes have already arrived", upload.offset),
-                    ));
+                    return Err(TusError::LengthBelowOffset(upload.offset));
                 }
                 upload.length = Some(length);
             }
@@ -728,13 +802,9 @@ pub async fn terminate(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     check_version(&headers)?;
-    let finished = || ApiError::Conflict {
-        code: "upload_finished",
-        message: "this upload is finished; delete its video with DELETE /v1/videos/{id}".into(),
-    };
     let upload = find(&state, &id).await?;
     if upload.state != UploadState::Receiving && upload.concat != Some(Concat::Partial) {
-        return Err(finished());
+        return Err(TusError::UploadFinished.into());
     }
     let owner = acquire(&state, &upload.id).await?;
     // Read again under the lease: a last PATCH may have finished the upload (and queued its
@@ -743,11 +813,12 @@ pub async fn terminate(
         Ok(Some(u)) if u.state == UploadState::Receiving || u.concat == Some(Concat::Partial) => u,
         other => {
             let _ = uploads::unlock(&state.db, &upload.id, &owner).await;
-            return match other {
-                Ok(Some(_)) => Err(finished()),
-                Ok(None) => Err(ApiError::NotFound("upload")),
-                Err(e) => Err(e.into()),
-            };
+            return Err(match other {
+                Ok(Some(_)) => TusError::UploadFinished,
+                Ok(None) => TusError::UploadNotFound,
+                Err(e) => TusError::Internal(e),
+            }
+            .into());
         }
     };
     let removed = discard(&state, &upload).await;
@@ -779,33 +850,22 @@ pub async fn discard(state: &AppState, upload: &Upload) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn checksummed_too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "a PATCH with Upload-Checksum carries at most {} MiB; send the file in smaller chunks",
-        MAX_CHECKSUMMED_BODY >> 20
-    ))
-}
-
 /// The upload named in a URL: 404 if there is none, 410 if it expired unfinished.
-async fn find(state: &AppState, id: &str) -> ApiResult<Upload> {
+async fn find(state: &AppState, id: &str) -> Result<Upload, TusError> {
     let id = id
         .parse::<UploadId>()
-        .map_err(|_| ApiError::NotFound("upload"))?;
+        .map_err(|_| TusError::UploadNotFound)?;
     let upload = uploads::get(&state.db, &id)
         .await?
-        .ok_or(ApiError::NotFound("upload"))?;
+        .ok_or(TusError::UploadNotFound)?;
     if upload.state == UploadState::Receiving && upload.expires_at <= now_ms() {
-        return Err(ApiError::status(
-            StatusCode::GONE,
-            "upload_expired",
-            "this upload expired before it was finished; start a new one",
-        ));
+        return Err(TusError::UploadExpired);
     }
     Ok(upload)
 }
 
 /// The size limit that applies to an upload (a direct upload's may be lower than the server's).
-async fn max_size_for(state: &AppState, upload: &Upload) -> ApiResult<u64> {
+async fn max_size_for(state: &AppState, upload: &Upload) -> Result<u64, TusError> {
     let server = state.limits.max_upload_bytes;
     Ok(uploads::direct_limit_for(&state.db, &upload.id)
         .await?
@@ -839,7 +899,7 @@ impl Drop for KeepLeased {
 }
 
 /// Takes the write lease on an upload, waiting for a writer that is appending a piece.
-async fn acquire(state: &AppState, id: &UploadId) -> ApiResult<String> {
+async fn acquire(state: &AppState, id: &UploadId) -> Result<String, TusError> {
     let owner = uuid::Uuid::new_v4().to_string();
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     loop {
@@ -847,11 +907,7 @@ async fn acquire(state: &AppState, id: &UploadId) -> ApiResult<String> {
             return Ok(owner);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::status(
-                StatusCode::LOCKED,
-                "upload_busy",
-                "another request is writing to this upload; retry in a few seconds",
-            ));
+            return Err(TusError::Busy);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -870,7 +926,7 @@ async fn write_body(
     upload: &mut Upload,
     mut checksum: Option<Checksum>,
     body: Body,
-) -> ApiResult<()> {
+) -> Result<(), TusError> {
     let scratch = state.limits.spool_dir.clone();
     tokio::fs::create_dir_all(&scratch)
         .await
@@ -928,7 +984,7 @@ async fn write_body(
                 break;
             }
             if checksum.is_some() && len + chunk.len() as u64 > MAX_CHECKSUMMED_BODY {
-                return Err(checksummed_too_large());
+                return Err(TusError::ChecksummedBodyTooLarge);
             }
             let take = usize::try_from(cap - len)
                 .unwrap_or(usize::MAX)
@@ -950,10 +1006,7 @@ async fn write_body(
             }
         }
         if overflow {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body goes past the upload's length of {} bytes",
-                total
-            )));
+            return Err(TusError::BodyPastLength { limit: total });
         }
         if let Some(sum) = checksum.take() {
             if interrupted.is_some() {
@@ -962,11 +1015,7 @@ async fn write_body(
                 break;
             }
             if !sum.matches() {
-                return Err(ApiError::status(
-                    StatusCode::from_u16(460).expect("valid status"),
-                    "checksum_mismatch",
-                    "the body does not match Upload-Checksum; nothing of it was kept",
-                ));
+                return Err(TusError::ChecksumMismatch);
             }
         }
         file.flush()
@@ -996,13 +1045,10 @@ async fn write_body(
     }
     if let Some(reason) = interrupted {
         tracing::info!(upload = %upload.id, offset = upload.offset, reason, "upload request ended early; resumable");
-        return Err(ApiError::bad_request(
-            "upload_interrupted",
-            format!(
-                "the upload was interrupted ({reason}); resume from offset {}",
-                upload.offset
-            ),
-        ));
+        return Err(TusError::Interrupted {
+            reason,
+            offset: upload.offset,
+        });
     }
     Ok(())
 }
@@ -1014,16 +1060,19 @@ async fn commit_piece(
     upload: &mut Upload,
     piece: &std::path::Path,
     scratch: &std::path::Path,
-) -> ApiResult<()> {
+) -> Result<(), TusError> {
     let owner = acquire(state, &upload.id).await?;
     let _renewed = KeepLeased::start(state, &upload.id, &owner);
     let result = async {
         let current = uploads::get(&state.db, &upload.id)
             .await?
-            .ok_or(ApiError::NotFound("upload"))?;
+            .ok_or(TusError::UploadNotFound)?;
         if current.offset != upload.offset {
             // Another request appended meanwhile: this piece no longer starts at the end.
-            return Err(offset_mismatch(upload.offset, current.offset));
+            return Err(TusError::OffsetMismatch {
+                sent: upload.offset,
+                current: current.offset,
+            });
         }
         upload.storage = current.storage;
         state
@@ -1040,10 +1089,7 @@ async fn commit_piece(
         upload.offset = upload.storage.stored;
         upload.expires_at = expiry(state);
         if !uploads::record_progress(&state.db, upload, &owner, LEASE_MS).await? {
-            return Err(ApiError::Conflict {
-                code: "upload_busy",
-                message: "another request took this upload over; resume from its offset".into(),
-            });
+            return Err(TusError::TakenOver);
         }
         Ok(())
     }
@@ -1052,17 +1098,8 @@ async fn commit_piece(
     result
 }
 
-fn offset_mismatch(sent: u64, current: u64) -> ApiError {
-    ApiError::Conflict {
-        code: "offset_mismatch",
-        message: format!(
-            "Upload-Offset is {sent} but the upload has {current} bytes: resume from {current}"
-        ),
-    }
-}
-
 /// Headers every upload response carries: offset, expiry, video id.
-fn describe(headers: &mut HeaderMap, upload: &Upload) -> ApiResult<()> {
+fn describe(headers: &mut HeaderMap, upload: &Upload) -> anyhow::Result<()> {
     headers.insert(UPLOAD_OFFSET, HeaderValue::from(upload.offset));
     if upload.state == UploadState::Receiving {
         let expires = std::time::UNIX_EPOCH
@@ -1082,19 +1119,11 @@ fn expiry(state: &AppState) -> i64 {
     now_ms() + i64::try_from(state.limits.upload_expiry.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
-fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_version(headers: &HeaderMap) -> Result<(), TusError> {
     match headers.get(&TUS_RESUMABLE).map(HeaderValue::as_bytes) {
         Some(b"1.0.0") => Ok(()),
-        Some(_) => Err(ApiError::status(
-            StatusCode::PRECONDITION_FAILED,
-            "unsupported_tus_version",
-            "this server speaks tus 1.0.0 (Tus-Resumable: 1.0.0)",
-        )),
-        None => Err(ApiError::status(
-            StatusCode::PRECONDITION_FAILED,
-            "missing_tus_resumable",
-            "send Tus-Resumable: 1.0.0 with every tus request",
-        )),
+        Some(_) => Err(TusError::UnsupportedVersion),
+        None => Err(TusError::MissingVersion),
     }
 }
 
@@ -1102,34 +1131,26 @@ fn is_offset_stream(headers: &HeaderMap) -> bool {
     request_media_type(headers).is_some_and(|t| t == "application/offset+octet-stream")
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, ApiError> {
+fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, TusError> {
     headers
         .get(name)
-        .map(|v| {
-            v.to_str().map_err(|_| {
-                ApiError::bad_request("invalid_header", format!("{name} is not valid text"))
-            })
-        })
+        .map(|v| v.to_str().map_err(|_| TusError::NotText(name.clone())))
         .transpose()
 }
 
-fn header_value(value: &str) -> ApiResult<HeaderValue> {
-    HeaderValue::from_str(value)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("building a header")))
+fn header_value(value: &str) -> anyhow::Result<HeaderValue> {
+    HeaderValue::from_str(value).map_err(|e| anyhow::Error::new(e).context("building a header"))
 }
 
 /// `key base64,key2 base64,key3` → keys with their decoded values (a key may have none).
-fn parse_metadata(header: &str) -> Result<HashMap<String, Option<String>>, ApiError> {
+fn parse_metadata(header: &str) -> Result<HashMap<String, Option<String>>, TusError> {
     let mut metadata = HashMap::new();
     for pair in header.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut parts = pair.split(' ');
         let key = parts.next().unwrap_or("");
         let value = parts.next();
         if key.is_empty() || parts.next().is_some() {
-            return Err(ApiError::bad_request(
-                "invalid_metadata",
-                format!("Upload-Metadata pairs are `key base64value`; {pair:?} is not"),
-            ));
+            return Err(TusError::InvalidMetadataPair(pair.to_owned()));
         }
         let value = value
             .map(|v| {
@@ -1137,12 +1158,7 @@ fn parse_metadata(header: &str) -> Result<HashMap<String, Option<String>>, ApiEr
                     .decode(v)
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_metadata",
-                            format!("the value of {key:?} in Upload-Metadata is not base64 text"),
-                        )
-                    })
+                    .ok_or_else(|| TusError::MetadataNotBase64(key.to_owned()))
             })
             .transpose()?;
         metadata.insert(key.to_owned(), value);
@@ -1172,7 +1188,7 @@ impl Checksum {
     }
 }
 
-fn parse_checksum(headers: &HeaderMap) -> Result<Option<Checksum>, ApiError> {
+fn parse_checksum(headers: &HeaderMap) -> Result<Option<Checksum>, TusError> {
     let Some(value) = header_str(headers, &UPLOAD_CHECKSUM)? else {
         return Ok(None);
     };
@@ -1183,29 +1199,19 @@ fn parse_checksum(headers: &HeaderMap) -> Result<Option<Checksum>, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|len| len > MAX_CHECKSUMMED_BODY) {
-        return Err(checksummed_too_large());
+        return Err(TusError::ChecksummedBodyTooLarge);
     }
-    let (algorithm, digest) = value.trim().split_once(' ').ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_checksum",
-            "Upload-Checksum is `algorithm base64digest`",
-        )
-    })?;
+    let (algorithm, digest) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(TusError::InvalidChecksum)?;
     let digest = base64::engine::general_purpose::STANDARD
         .decode(digest.trim())
-        .map_err(|_| {
-            ApiError::bad_request(
-                "invalid_checksum",
-                "the Upload-Checksum digest is not base64",
-            )
-        })?;
+        .map_err(|_| TusError::ChecksumNotBase64)?;
     match algorithm.to_ascii_lowercase().as_str() {
         "sha1" => Ok(Some(Checksum::Sha1(Sha1::new(), digest))),
         "sha256" => Ok(Some(Checksum::Sha256(Sha256::new(), digest))),
-        other => Err(ApiError::bad_request(
-            "unsupported_checksum_algorithm",
-            format!("checksum algorithm {other:?} is not supported; use sha1 or sha256"),
-        )),
+        other => Err(TusError::UnsupportedChecksumAlgorithm(other.to_owned())),
     }
 }
 
@@ -1248,33 +1254,7 @@ pub async fn create_direct_upload(
     vitrine_api::extract::ApiJson(request): vitrine_api::extract::ApiJson<NewDirectUpload>,
 ) -> ApiResult<(StatusCode, Json<DirectUploadView>)> {
     let creator = caller.allow(Scope::VideosWrite)?.creator()?;
-    let seconds = request.expires_in_seconds.unwrap_or(DIRECT_DEFAULT_SECONDS);
-    if !(DIRECT_MIN_SECONDS..=DIRECT_MAX_SECONDS).contains(&seconds) {
-        return Err(ApiError::invalid(
-            "invalid_expiry",
-            format!(
-                "expires_in_seconds must be between {DIRECT_MIN_SECONDS} and {DIRECT_MAX_SECONDS}"
-            ),
-        ));
-    }
-    let limit = state.limits.max_upload_bytes;
-    let max_size = request.max_size_bytes.unwrap_or(limit);
-    if max_size == 0 || max_size > limit {
-        return Err(ApiError::invalid(
-            "invalid_max_size",
-            format!("max_size_bytes must be between 1 and {limit}"),
-        ));
-    }
-    let title = upload::title(request.title.as_deref())?;
-    let direct = DirectUpload {
-        id: DirectUploadId::generate_unguessable(),
-        creator_id: creator.id.clone(),
-        title,
-        max_size,
-        expires_at: now_ms() + i64::try_from(seconds * 1000).unwrap_or(i64::MAX / 2),
-        upload_id: None,
-    };
-    uploads::insert_direct(&state.db, &direct).await?;
+    let direct = new_direct(&state, &creator.id, request).await?;
     Ok((
         StatusCode::CREATED,
         Json(DirectUploadView {
@@ -1284,4 +1264,32 @@ pub async fn create_direct_upload(
             max_size_bytes: direct.max_size,
         }),
     ))
+}
+
+/// Makes the direct upload a creator asked for, within the server's limits.
+async fn new_direct(
+    state: &AppState,
+    creator: &AccountId,
+    request: NewDirectUpload,
+) -> Result<DirectUpload, DirectUploadError> {
+    let seconds = request.expires_in_seconds.unwrap_or(DIRECT_DEFAULT_SECONDS);
+    if !(DIRECT_MIN_SECONDS..=DIRECT_MAX_SECONDS).contains(&seconds) {
+        return Err(DirectUploadError::InvalidExpiry);
+    }
+    let limit = state.limits.max_upload_bytes;
+    let max_size = request.max_size_bytes.unwrap_or(limit);
+    if max_size == 0 || max_size > limit {
+        return Err(DirectUploadError::InvalidMaxSize { limit });
+    }
+    let title = upload::title(request.title.as_deref())?;
+    let direct = DirectUpload {
+        id: DirectUploadId::generate_unguessable(),
+        creator_id: creator.clone(),
+        title,
+        max_size,
+        expires_at: now_ms() + i64::try_from(seconds * 1000).unwrap_or(i64::MAX / 2),
+        upload_id: None,
+    };
+    uploads::insert_direct(&state.db, &direct).await?;
+    Ok(direct)
 }
