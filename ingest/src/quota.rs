@@ -1,6 +1,7 @@
 //! Per-creator upload quotas and the disk's free-space floor, checked before a new upload takes
-//! a byte (and the daily minutes once its duration is known), so one creator cannot fill the
-//! disk or the queue, and the database never fails for lack of space.
+//! a byte, so one creator cannot fill the disk or the queue, and the database never fails for
+//! lack of space. The daily minutes are counted here and applied once a clip's duration is known
+//! (`upload::check`: a file over them is a `Rejection`, not a quota error).
 
 use std::{
     collections::HashMap,
