@@ -6,13 +6,13 @@
 //! the sweep ([`crate::sweep`]) finishes it.
 
 use anyhow::Context;
-use vitrine_api::{ApiError, AppState};
+use vitrine_api::AppState;
 use vitrine_assets::{keys, Store};
 use vitrine_core::videos;
 use vitrine_transcode::queue;
 
 use crate::{
-    upload::{self, MAX_ATTEMPTS},
+    upload::{self, UploadError, MAX_ATTEMPTS},
     uploads::{self, Concat, Upload, UploadState},
 };
 
@@ -97,15 +97,16 @@ pub async fn admit(state: &AppState, upload: &mut Upload) -> anyhow::Result<()> 
             vitrine_shop::tags::revalidate(&state.db, &video, info.duration_ms).await?;
             tracing::info!(upload = %upload.id, %video, size = upload.offset, "resumable upload admitted");
         }
-        Err(ApiError::Invalid { message, .. }) => {
-            tracing::info!(upload = %upload.id, %video, reason = %message, "resumable upload refused");
+        Err(UploadError::Rejected(rejection)) => {
+            let reason = rejection.to_string();
+            tracing::info!(upload = %upload.id, %video, code = rejection.code(), %reason, "resumable upload refused");
             let mut tx = state.db.begin().await?;
-            videos::mark_failed(&mut tx, &video, &message).await?;
+            videos::mark_failed(&mut tx, &video, &reason).await?;
             tx.commit().await?;
             // Nothing will ever read a refused file: reclaim the space.
             state.store.delete(&target).await?;
         }
-        Err(other) => return Err(anyhow::anyhow!("{other}").context("probing the upload")),
+        Err(other) => return Err(anyhow::Error::new(other).context("probing the upload")),
     }
     done(state, upload).await
 }

@@ -1,5 +1,7 @@
 //! Video routes: upload, read, delete.
 
+mod error;
+
 use std::sync::Arc;
 
 use axum::{
@@ -25,7 +27,7 @@ use vitrine_feed::RankConfig;
 use vitrine_identity::principal::Scope;
 
 use crate::{
-    spool::{spool, SpoolError},
+    spool::spool,
     tus,
     upload::{self, Accepted},
     uploads,
@@ -112,21 +114,7 @@ async fn upload_video(
     // Counted among the creator's unfinished uploads until this request ends.
     let _slot = crate::quota::check_new_upload(&state, &creator.id, declared).await?;
 
-    let spooled = spool(body.into_data_stream(), &state.limits.spool_dir, limit)
-        .await
-        .map_err(|e| match e {
-            SpoolError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            SpoolError::Empty => ApiError::bad_request(
-                "empty_body",
-                "the request body was empty: send the video's bytes",
-            ),
-            SpoolError::Interrupted(_) => {
-                ApiError::bad_request("upload_interrupted", e.to_string())
-            }
-            SpoolError::Io(io) => {
-                ApiError::Internal(anyhow::Error::new(io).context("spooling the upload"))
-            }
-        })?;
+    let spooled = spool(body.into_data_stream(), &state.limits.spool_dir, limit).await?;
     let (status, id) = match upload::accept(&state, &creator.id, title, spooled).await? {
         Accepted::New(id) => (StatusCode::CREATED, id),
         Accepted::Existing(id) => (StatusCode::OK, id),

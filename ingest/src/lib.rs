@@ -8,6 +8,7 @@
 //! video always has a job and a job always has its original. [`sweep`] reclaims expired uploads
 //! and finishes any whose last request died.
 
+pub mod codes;
 pub mod finish;
 pub mod gc;
 pub mod http;

@@ -1,6 +1,7 @@
 //! Per-creator upload quotas and the disk's free-space floor, checked before a new upload takes
-//! a byte (and the daily minutes once its duration is known), so one creator cannot fill the
-//! disk or the queue, and the database never fails for lack of space.
+//! a byte, so one creator cannot fill the disk or the queue, and the database never fails for
+//! lack of space. The daily minutes are counted here and applied once a clip's duration is known
+//! (`upload::check`: a file over them is a `Rejection`, not a quota error).
 
 use std::{
     collections::HashMap,
@@ -8,12 +9,49 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use axum::http::StatusCode;
 use sqlx::Row;
-use vitrine_api::{ApiError, ApiResult, AppState};
+use vitrine_api::AppState;
 use vitrine_core::{ids::AccountId, time::now_ms};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Why a new upload may not start now.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    #[error("you have {count} unfinished uploads (the most is {max}): finish or cancel one first")]
+    TooManyUnfinished { count: i64, max: i64 },
+    #[error(
+        "your unfinished uploads would hold more than {} MiB: finish or cancel one first",
+        .max_bytes >> 20
+    )]
+    UnfinishedBytes { max_bytes: u64 },
+    #[error(
+        "you uploaded {count} videos in the last 24 hours, the most allowed; the next one can \
+         start in {} minutes",
+        (.wait_ms + 59_999) / 60_000
+    )]
+    DailyUploads {
+        count: i64,
+        /// Until the oldest upload of the day leaves the window (at least a second).
+        wait_ms: i64,
+    },
+    #[error("the server is short of disk space; try again later")]
+    InsufficientStorage,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl QuotaError {
+    /// When to try again, for the quotas that lift by themselves.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            QuotaError::DailyUploads { wait_ms, .. } => {
+                Some(u64::try_from(wait_ms / 1000).unwrap_or(1))
+            }
+            _ => None,
+        }
+    }
+}
 
 /// A place among a creator's unfinished uploads, held while a single-request upload is being
 /// received (a resumable one has its row instead): given back when dropped.
@@ -42,7 +80,7 @@ pub async fn check_new_upload(
     state: &AppState,
     creator: &AccountId,
     length: Option<u64>,
-) -> ApiResult<UploadSlot> {
+) -> Result<UploadSlot, QuotaError> {
     check_space(state, length.unwrap_or(0))?;
     let quotas = &state.limits.quotas;
     let unfinished = sqlx::query(
@@ -62,25 +100,16 @@ pub async fn check_new_upload(
             .copied()
             .unwrap_or(0);
     if count >= quotas.max_unfinished_uploads {
-        return Err(quota(
-            "too_many_unfinished_uploads",
-            format!(
-                "you have {count} unfinished uploads (the most is {}): finish or cancel one first",
-                quotas.max_unfinished_uploads
-            ),
-            None,
-        ));
+        return Err(QuotaError::TooManyUnfinished {
+            count,
+            max: quotas.max_unfinished_uploads,
+        });
     }
     let bytes = u64::try_from(bytes).unwrap_or(0);
     if bytes.saturating_add(length.unwrap_or(0)) > quotas.max_unfinished_bytes {
-        return Err(quota(
-            "unfinished_bytes_quota",
-            format!(
-                "your unfinished uploads would hold more than {} MiB: finish or cancel one first",
-                quotas.max_unfinished_bytes >> 20
-            ),
-            None,
-        ));
+        return Err(QuotaError::UnfinishedBytes {
+            max_bytes: quotas.max_unfinished_bytes,
+        });
     }
     let since = now_ms() - DAY_MS;
     // Deleted videos count too: uploading, deleting and uploading again is still uploading.
@@ -98,29 +127,16 @@ pub async fn check_new_upload(
     let (count, oldest): (i64, Option<i64>) = (day.get("n"), day.get("oldest"));
     if count >= quotas.max_uploads_per_day {
         let wait_ms = oldest.map_or(DAY_MS, |o| o + DAY_MS - now_ms()).max(1000);
-        return Err(quota(
-            "daily_upload_limit",
-            format!(
-                "you uploaded {count} videos in the last 24 hours, the most allowed; the next \
-                 one can start in {} minutes",
-                (wait_ms + 59_999) / 60_000
-            ),
-            Some(u64::try_from(wait_ms / 1000).unwrap_or(1)),
-        ));
+        return Err(QuotaError::DailyUploads { count, wait_ms });
     }
     // Taken and checked again under the lock: two uploads arriving at once get one place each.
     let mut in_flight = table.lock().unwrap();
     let mine = in_flight.entry(creator.as_str().to_owned()).or_insert(0);
     if resumable + *mine >= quotas.max_unfinished_uploads {
-        return Err(quota(
-            "too_many_unfinished_uploads",
-            format!(
-                "you have {} uploads unfinished (the most is {}): finish or cancel one first",
-                resumable + *mine,
-                quotas.max_unfinished_uploads
-            ),
-            None,
-        ));
+        return Err(QuotaError::TooManyUnfinished {
+            count: resumable + *mine,
+            max: quotas.max_unfinished_uploads,
+        });
     }
     *mine += 1;
     drop(in_flight);
@@ -130,19 +146,11 @@ pub async fn check_new_upload(
     })
 }
 
-/// Once an upload's duration is known: 422 `daily_minutes_limit` if it would take the creator
-/// past their minutes of the last 24 hours (the clip itself excluded, it is not counted yet).
-pub async fn check_minutes(
-    state: &AppState,
-    creator: &AccountId,
-    duration_ms: i64,
-) -> ApiResult<()> {
-    let limit_ms = state
-        .limits
-        .quotas
-        .max_upload_minutes_per_day
-        .saturating_mul(60_000);
-    let used: i64 = sqlx::query_scalar(
+/// The creator's minutes of video of the last 24 hours, in milliseconds: every clip admitted
+/// (deleted ones too), none refused. The daily minutes quota is applied once a clip's duration
+/// is known (`upload::check`).
+pub async fn minutes_used_today(state: &AppState, creator: &AccountId) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(d), 0) AS BIGINT) FROM ( \
            SELECT duration_ms AS d FROM videos WHERE creator_id = $1 AND created_at >= $2 \
            AND status IN ('queued', 'processing', 'playable', 'ready') \
@@ -154,23 +162,12 @@ pub async fn check_minutes(
     .bind(creator.as_str())
     .bind(now_ms() - DAY_MS)
     .fetch_one(state.db.pool())
-    .await?;
-    if used.saturating_add(duration_ms.max(0)) > limit_ms {
-        return Err(ApiError::invalid(
-            "daily_minutes_limit",
-            format!(
-                "this video would take you past {} minutes of video in 24 hours ({} used)",
-                state.limits.quotas.max_upload_minutes_per_day,
-                used / 60_000
-            ),
-        ));
-    }
-    Ok(())
+    .await
 }
 
-/// 507 `insufficient_storage` unless `incoming` more bytes leave the floor free on the data
-/// directory's disk.
-pub fn check_space(state: &AppState, incoming: u64) -> ApiResult<()> {
+/// [`QuotaError::InsufficientStorage`] unless `incoming` more bytes leave the floor free on the
+/// data directory's disk.
+pub fn check_space(state: &AppState, incoming: u64) -> Result<(), QuotaError> {
     let dir = &state.limits.spool_dir;
     let probe = if dir.exists() {
         dir.as_path()
@@ -183,11 +180,7 @@ pub fn check_space(state: &AppState, incoming: u64) -> ApiResult<()> {
     let floor = state.limits.quotas.min_free_disk_bytes;
     if free < floor.saturating_add(incoming) {
         metrics::counter!("vitrine_uploads_refused_for_space_total").increment(1);
-        return Err(ApiError::status(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
-            "the server is short of disk space; try again later",
-        ));
+        return Err(QuotaError::InsufficientStorage);
     }
     Ok(())
 }
@@ -202,15 +195,4 @@ fn free_bytes(path: &Path) -> Option<u64> {
         return None;
     }
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-fn quota(code: &'static str, message: String, retry_after_secs: Option<u64>) -> ApiError {
-    match retry_after_secs {
-        Some(secs) => ApiError::RateLimited {
-            code,
-            message,
-            retry_after_secs: secs,
-        },
-        None => ApiError::status(StatusCode::TOO_MANY_REQUESTS, code, message),
-    }
 }
