@@ -416,7 +416,11 @@ fn router(
         Role::Worker => ops,
         Role::All | Role::Api => ops
             .merge(identity::router())
-            .merge(vitrine_ingest::router(state, ranker.config().clone()))
+            .merge(vitrine_ingest::router(state))
+            .merge(crate::videos::router(
+                state.clone(),
+                ranker.config().clone(),
+            ))
             .merge(vitrine_shop::router())
             .merge(vitrine_shop::checkout::router(
                 state.clone(),

@@ -15,6 +15,7 @@ pub mod observability;
 pub mod openapi;
 pub mod seed;
 pub mod server;
+pub mod videos;
 pub mod web;
 
 pub use app::{Application, Role};

@@ -33,6 +33,8 @@ pub const MALFORMED_JSON: &str = "malformed_json";
 pub const INVALID_TEXT: &str = "invalid_text";
 pub const INVALID_QUERY: &str = "invalid_query";
 pub const INVALID_LIMIT: &str = "invalid_limit";
+/// 400: a list's cursor we did not issue.
+pub const INVALID_CURSOR: &str = "invalid_cursor";
 pub const SHOP_ID_REQUIRED: &str = "shop_id_required";
 
 /// Sign-up.

@@ -1,39 +1,36 @@
-//! Video routes: upload, read, delete.
+//! Video routes: upload and delete (reading the video object is the root crate's `videos`,
+//! where its tags and its standing in the feed meet).
 
 mod error;
-
-use std::sync::Arc;
 
 use axum::{
     body::Body,
     extract::{Path, State},
     http::{header::CONTENT_LENGTH, HeaderMap, StatusCode},
-    Extension, Json,
+    Json,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, request_media_type, ApiQuery, Caller, MaybeCaller},
-    views::{UploadProgress, VideoView},
+    extract::{parse_id, request_media_type, ApiQuery, Caller},
+    views::VideoView,
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
     ids::VideoId,
-    videos::{self, VideoStatus},
+    videos::{self},
 };
-use vitrine_feed::RankConfig;
 use vitrine_identity::principal::Scope;
 
 use crate::{
     spool::spool,
     tus,
     upload::{self, Accepted},
-    uploads,
 };
 
-pub fn router(state: &AppState, feed: RankConfig) -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(upload_video))
         .layer(axum::middleware::map_response(close_after_refusal));
@@ -41,9 +38,7 @@ pub fn router(state: &AppState, feed: RankConfig) -> OpenApiRouter<AppState> {
         .merge(uploads)
         .merge(OpenApiRouter::from(tus::router(state)))
         .routes(routes!(tus::create_direct_upload))
-        .routes(routes!(get_video, delete_video))
-        .routes(routes!(my_videos))
-        .layer(Extension(Arc::new(feed)))
+        .routes(routes!(delete_video))
 }
 
 /// An upload refused early (bad token, wrong type, too large) leaves most of its body unread on
@@ -127,124 +122,6 @@ async fn upload_video(
         &state.urls,
     );
     Ok((status, Json(VideoView::new(&video, tags, &state.urls))))
-}
-
-/// A video: status, progress, playback URLs once ready, and its product tags.
-#[utoipa::path(get, path = "/v1/videos/{id}",
-    security((), ("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])), tag = "videos",
-    params(("id" = String, Path, description = "Video id (vid_…)")),
-    responses((status = 200, body = VideoView), (status = 404, body = ErrorBody)))]
-async fn get_video(
-    State(state): State<AppState>,
-    Extension(feed): Extension<Arc<RankConfig>>,
-    caller: MaybeCaller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<VideoView>> {
-    let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
-    let mut id: VideoId = parse_id(&id, "video")?;
-    let mut video = videos::get(&state.db, &id).await?;
-    if video.is_none() {
-        // A resumable upload's video that turned out to be a copy of an existing one.
-        if let Some(existing) = uploads::resolve_alias(&state.db, &id).await? {
-            id = existing;
-            video = videos::get(&state.db, &id).await?;
-        }
-    }
-    let video = video.ok_or(ApiError::NotFound("video"))?;
-    let tags = vitrine_shop::http::tag_views(
-        vitrine_shop::tags::for_video(&state.db, &id, vitrine_shop::tags::Shown::Public).await?,
-        &state.urls,
-    );
-    let mut view = VideoView::new(&video, tags, &state.urls);
-    if video.status == VideoStatus::Uploading {
-        if let Some(upload) = uploads::for_video(&state.db, &id).await? {
-            view.upload = Some(UploadProgress {
-                offset: upload.offset,
-                length: upload.length,
-            });
-        }
-    }
-    if caller.is_some_and(|c| c.is_personal() && c.id() == &video.creator_id) {
-        view.distribution = Some(vitrine_feed::http::distribution_view(
-            vitrine_feed::store::distribution(&state.db, &feed, id.as_str()).await?,
-        ));
-    }
-    Ok(Json(view))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MyVideosQuery {
-    /// Items per page, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// `next_cursor` from the previous page.
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct MyVideosPage {
-    pub items: Vec<VideoView>,
-    /// Pass as `cursor` for the next page; null at the end.
-    pub next_cursor: Option<String>,
-}
-
-/// Your videos, newest first, whatever their state, with every product tag (pending ones
-/// included) and each clip's traffic-pool stage (creators only).
-#[utoipa::path(get, path = "/v1/creators/me/videos", tag = "videos",
-    params(MyVideosQuery),
-    security(("session" = []), ("cookie" = []), ("api_key" = ["videos:read"])),
-    responses(
-        (status = 200, body = MyVideosPage),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-    ))]
-async fn my_videos(
-    State(state): State<AppState>,
-    Extension(feed): Extension<Arc<RankConfig>>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<MyVideosQuery>,
-) -> ApiResult<Json<MyVideosPage>> {
-    let creator = caller.allow(Scope::VideosRead)?.creator()?;
-    let limit = page_limit(q.limit, 20, 100)?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<VideoId>().map_err(|_| {
-                ApiError::bad_request("invalid_cursor", "cursor is not a next_cursor of this list")
-            })
-        })
-        .transpose()?;
-    // One more than asked: whether a next page exists, without a last, empty one.
-    let mut page =
-        videos::list_by_creator(&state.db, &creator.id, cursor.as_ref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
-    let mut items = Vec::with_capacity(page.len());
-    for video in &page {
-        let tags = vitrine_shop::http::tag_views(
-            vitrine_shop::tags::for_video(&state.db, &video.id, vitrine_shop::tags::Shown::All)
-                .await?,
-            &state.urls,
-        );
-        let mut view = VideoView::new(video, tags, &state.urls);
-        if video.status == VideoStatus::Uploading {
-            if let Some(upload) = uploads::for_video(&state.db, &video.id).await? {
-                view.upload = Some(UploadProgress {
-                    offset: upload.offset,
-                    length: upload.length,
-                });
-            }
-        }
-        view.distribution = Some(vitrine_feed::http::distribution_view(
-            vitrine_feed::store::distribution(&state.db, &feed, video.id.as_str()).await?,
-        ));
-        items.push(view);
-    }
-    let next_cursor = more
-        .then(|| page.last().map(|v| v.id.to_string()))
-        .flatten();
-    Ok(Json(MyVideosPage { items, next_cursor }))
 }
 
 /// Delete a video and every object it produced (its creator only): it is gone at once (its
