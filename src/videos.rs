@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     Json,
 };
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, ApiQuery, Caller, MaybeCaller},
+    extract::{page_limit, ApiQuery, Caller, Id, MaybeCaller},
     views::{UploadProgress, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -89,10 +89,9 @@ async fn video_view(
 async fn get_video(
     State(state): State<VideosState>,
     caller: MaybeCaller,
-    Path(id): Path<String>,
+    Id(mut id): Id<VideoId>,
 ) -> ApiResult<Json<VideoView>> {
     let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
-    let mut id: VideoId = parse_id(&id, "video")?;
     let db = &state.app.db;
     let mut video = videos::get(db, &id).await?;
     if video.is_none() {

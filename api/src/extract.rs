@@ -3,7 +3,8 @@
 
 use axum::{
     extract::{
-        rejection::JsonRejection, rejection::QueryRejection, FromRef, FromRequest, FromRequestParts,
+        rejection::JsonRejection, rejection::QueryRejection, FromRef, FromRequest,
+        FromRequestParts, Path,
     },
     http::{
         header::{AUTHORIZATION, CONTENT_TYPE, COOKIE},
@@ -12,7 +13,9 @@ use axum::{
     },
 };
 use serde::de::DeserializeOwned;
-use vitrine_core::ids::{AccountId, SessionId, ShopId};
+use vitrine_core::ids::{
+    AccountId, ApiKeyId, ImageId, OrderId, ProductId, SessionId, ShopId, TagId, VariantId, VideoId,
+};
 use vitrine_identity::{
     accounts::Account,
     principal::{self, Credential, Principal, Scope},
@@ -498,6 +501,74 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, Api
 /// is a 404, like an unknown one.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(what))
+}
+
+/// An id a route's path may carry, and what a client calls the thing it names (the 404 of a
+/// malformed one says `{WHAT} not found`, like an unknown one's).
+pub trait PathId: std::str::FromStr {
+    const WHAT: &'static str;
+}
+
+macro_rules! path_ids {
+    ($($id:ty => $what:literal),* $(,)?) => {$(
+        impl PathId for $id {
+            const WHAT: &'static str = $what;
+        }
+    )*};
+}
+
+path_ids!(
+    AccountId => "account",
+    ApiKeyId => "API key",
+    ImageId => "image",
+    OrderId => "order",
+    ProductId => "product",
+    SessionId => "session",
+    ShopId => "shop",
+    TagId => "tag",
+    VariantId => "variant",
+    VideoId => "video",
+);
+
+/// A typed id from a path with one parameter (`/v1/orders/{id}` → `Id<OrderId>`), parsed once
+/// here: a malformed one is 404, like an unknown one.
+#[derive(Debug, Clone)]
+pub struct Id<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Id<T>
+where
+    S: Send + Sync,
+    T: PathId + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound(T::WHAT))?;
+        parse_id(&raw, T::WHAT).map(Id)
+    }
+}
+
+/// Two typed ids from a path with two parameters (`/v1/videos/{id}/tags/{tag_id}` →
+/// `Ids<VideoId, TagId>`), in the path's order; the first malformed one is the 404.
+#[derive(Debug, Clone)]
+pub struct Ids<A, B>(pub A, pub B);
+
+impl<S, A, B> FromRequestParts<S> for Ids<A, B>
+where
+    S: Send + Sync,
+    A: PathId + Send,
+    B: PathId + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound(A::WHAT))?;
+        Ok(Ids(parse_id(&a, A::WHAT)?, parse_id(&b, B::WHAT)?))
+    }
 }
 
 /// The media type of a `Content-Type` value, without its parameters, in lower case

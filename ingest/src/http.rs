@@ -5,7 +5,7 @@ mod error;
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::State,
     http::{header::CONTENT_LENGTH, HeaderMap, StatusCode},
     Json,
 };
@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, request_media_type, ApiQuery, Caller},
+    extract::{request_media_type, ApiQuery, Caller, Id},
     views::VideoView,
     ApiError, ApiResult, AppState,
 };
@@ -133,10 +133,9 @@ async fn upload_video(
 async fn delete_video(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<VideoId>,
 ) -> ApiResult<StatusCode> {
     caller.allow(Scope::VideosWrite)?.personal()?;
-    let id: VideoId = parse_id(&id, "video")?;
     let video = videos::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;

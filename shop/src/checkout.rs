@@ -2,7 +2,7 @@
 //! payment provider, cancel it, and — for its shop — fulfil or refund it.
 
 use axum::{
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, ApiJson, ApiQuery, Caller},
+    extract::{page_limit, ApiJson, ApiQuery, Caller, Id},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::{
-    ids::{AccountId, OrderId},
+    ids::{AccountId, OrderId, ShopId},
     money::Money,
 };
 use vitrine_identity::principal::Scope;
@@ -265,9 +265,8 @@ impl From<Refusal> for ApiError {
 }
 
 /// The order, for its buyer or the members of its shop.
-async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Order> {
-    let id: OrderId = parse_id(id, "order")?;
-    let order = orders::get(&state.db, &id)
+async fn visible_order(state: &AppState, caller: &Caller, id: &OrderId) -> ApiResult<Order> {
+    let order = orders::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
     let buyer = caller.is_personal() && &order.buyer == caller.id();
@@ -293,7 +292,7 @@ async fn sells(state: &AppState, caller: &Caller, order: &Order) -> ApiResult<bo
 async fn get_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
 ) -> ApiResult<Json<OrderView>> {
     caller.allow(Scope::OrdersRead)?;
     Ok(Json((&visible_order(&state, &caller, &id).await?).into()))
@@ -340,7 +339,7 @@ async fn pay_order(
         payments,
     }): State<CheckoutState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
     ApiJson(body): ApiJson<PayBody>,
 ) -> ApiResult<Json<PaymentView>> {
     caller.allow(Scope::OrdersWrite)?;
@@ -403,7 +402,7 @@ impl From<PayError> for ApiError {
 async fn cancel_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
 ) -> ApiResult<Json<OrderView>> {
     caller.allow(Scope::OrdersWrite)?;
     let order = visible_order(&state, &caller, &id).await?;
@@ -426,7 +425,7 @@ async fn cancel_order(
 async fn fulfil_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &caller, &id).await?;
     if !orders::fulfil(&state.db, &order).await? {
@@ -447,7 +446,7 @@ async fn refund_order(
         payments,
     }): State<CheckoutState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
 ) -> ApiResult<Json<OrderView>> {
     let order = merchant_order(&state, &caller, &id).await?;
     payment::refund(&state.db, &payments, &order).await?;
@@ -482,10 +481,10 @@ pub struct OrderPage {
 async fn shop_orders(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(shop): Id<ShopId>,
     ApiQuery(q): ApiQuery<ShopOrdersQuery>,
 ) -> ApiResult<Json<OrderPage>> {
-    let shop = crate::http::members_shop(&state, &caller, &id, Scope::OrdersRead).await?;
+    crate::http::members_shop(&state, &caller, &shop, Scope::OrdersRead).await?;
     let limit = page_limit(q.limit, 20, 100)?;
     let status = q
         .status
@@ -518,7 +517,7 @@ async fn shop_orders(
     }))
 }
 
-async fn merchant_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Order> {
+async fn merchant_order(state: &AppState, caller: &Caller, id: &OrderId) -> ApiResult<Order> {
     caller.allow(Scope::OrdersWrite)?;
     let order = visible_order(state, caller, id).await?;
     if !sells(state, caller, &order).await? {

@@ -258,13 +258,18 @@ pub async fn placed(
     db: &Db,
     video: &VideoId,
     tag: &TagId,
-) -> sqlx::Result<Option<(AccountId, String)>> {
+) -> sqlx::Result<Option<(AccountId, TagStatus)>> {
     let row = sqlx::query("SELECT created_by, status FROM tags WHERE id = $1 AND video_id = $2")
         .bind(tag.as_str())
         .bind(video.as_str())
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| (AccountId::from_db(r.get("created_by")), r.get("status"))))
+    Ok(row.map(|r| {
+        (
+            AccountId::from_db(r.get("created_by")),
+            TagStatus::parse(&r.get::<String, _>("status")),
+        )
+    }))
 }
 
 /// Moves a tag from `from` to `to`; false if it was not in `from` any more.

@@ -1,14 +1,11 @@
 //! `/v1/admin/…`: operators find accounts and suspend or restore them.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, ApiJson, ApiQuery, Caller},
+    extract::{page_limit, ApiJson, ApiQuery, Caller, Id},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::ids::AccountId;
@@ -100,11 +97,10 @@ pub struct SuspendBody {
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<AccountId>,
     ApiJson(body): ApiJson<SuspendBody>,
 ) -> ApiResult<Json<AdminAccountView>> {
     let operator = caller.operator()?;
-    let id: AccountId = parse_id(&id, "account")?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid(
@@ -129,10 +125,9 @@ pub async fn suspend(
 pub async fn restore(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<AccountId>,
 ) -> ApiResult<Json<AdminAccountView>> {
     let operator = caller.operator()?;
-    let id: AccountId = parse_id(&id, "account")?;
     set(&state, &id, None, &operator.id).await
 }
 

@@ -1,16 +1,12 @@
 //! `/v1/api-keys…`: integrators' keys. A key is made, listed and revoked with a session (keys
 //! cannot make keys); a shop's key only by the shop's owner.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller},
+    extract::{ApiJson, Caller, Id},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::ids::{ApiKeyId, ShopId};
@@ -172,10 +168,9 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
     caller.session()?;
-    let id: ApiKeyId = parse_id(&id, "API key")?;
     let key = api_keys::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;

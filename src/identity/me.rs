@@ -1,16 +1,12 @@
 //! `/v1/me…`: who is signed in (the account, its creator handle, its shops, how it signed in),
 //! turning on creator capabilities, and the account's sessions.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller},
+    extract::{ApiJson, Caller, Id},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::ids::SessionId;
@@ -192,10 +188,9 @@ pub async fn sessions(
 pub async fn end_session(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<SessionId>,
 ) -> ApiResult<StatusCode> {
     caller.session()?;
-    let id: SessionId = parse_id(&id, "session")?;
     if !sessions::end(&state.db, caller.id(), &id).await? {
         return Err(ApiError::NotFound("session"));
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller, MaybeCaller},
+    extract::{parse_id, ApiJson, Caller, Id, MaybeCaller},
     ApiError, ApiResult, AppState,
 };
 use vitrine_core::ids::{AccountId, ShopId};
@@ -73,9 +73,8 @@ pub async fn create_shop(
     Ok((StatusCode::CREATED, Json((&shop).into())))
 }
 
-async fn existing(state: &AppState, id: &str) -> ApiResult<Shop> {
-    let id: ShopId = parse_id(id, "shop")?;
-    shops::get(&state.db, &id)
+async fn existing(state: &AppState, id: &ShopId) -> ApiResult<Shop> {
+    shops::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("shop"))
 }
@@ -88,14 +87,14 @@ async fn existing(state: &AppState, id: &str) -> ApiResult<Shop> {
 pub async fn get_shop(
     State(state): State<AppState>,
     caller: MaybeCaller,
-    Path(id): Path<String>,
+    Id(id): Id<ShopId>,
 ) -> ApiResult<Json<ShopView>> {
     caller.allow(Scope::ProductsRead)?;
     Ok(Json((&existing(&state, &id).await?).into()))
 }
 
 /// The shop, if the caller is its owner (signed in with a session).
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Shop> {
+async fn owned(state: &AppState, caller: &Caller, id: &ShopId) -> ApiResult<Shop> {
     caller.session()?;
     let shop = existing(state, id).await?;
     if &shop.owner != caller.id() {
@@ -152,7 +151,7 @@ pub struct InvitationView {
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ShopId>,
     ApiJson(body): ApiJson<NewMemberBody>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let shop = owned(&state, &caller, &id).await?;
@@ -209,7 +208,7 @@ fn send_invitation(state: &AppState, shop: &Shop, email: &str) {
 pub async fn join(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ShopId>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
     caller.session()?;
     let account = caller.person()?;
@@ -281,7 +280,7 @@ async fn members_of(state: &AppState, shop: &Shop) -> ApiResult<Vec<MemberView>>
 pub async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ShopId>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
     caller.session()?;
     let shop = existing(&state, &id).await?;
@@ -310,6 +309,7 @@ pub async fn remove_member(
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let account: AccountId = parse_id(&account, "member")?;
+    let id: ShopId = parse_id(&id, "shop")?;
     let shop = if &account == caller.id() {
         caller.session()?;
         existing(&state, &id).await?

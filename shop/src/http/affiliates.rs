@@ -1,16 +1,12 @@
 //! The creators a shop blocked from tagging its products.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, Caller},
+    extract::{Caller, Id, Ids},
     ApiError, ApiResult, AppState,
 };
-use vitrine_core::ids::AccountId;
+use vitrine_core::ids::{AccountId, ShopId};
 use vitrine_identity::principal::Scope;
 
 use super::members_shop;
@@ -27,9 +23,9 @@ use crate::{
 pub async fn list_blocked_affiliates(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(shop): Id<ShopId>,
 ) -> ApiResult<Json<Vec<Blocked>>> {
-    let shop = members_shop(&state, &caller, &id, Scope::ProductsRead).await?;
+    members_shop(&state, &caller, &shop, Scope::ProductsRead).await?;
     Ok(Json(affiliates::list(&state.db, &shop).await?))
 }
 
@@ -45,10 +41,9 @@ pub async fn list_blocked_affiliates(
 pub async fn block_affiliate(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, account)): Path<(String, String)>,
+    Ids(shop, creator): Ids<ShopId, AccountId>,
 ) -> ApiResult<StatusCode> {
-    let shop = members_shop(&state, &caller, &id, Scope::ProductsWrite).await?;
-    let creator: AccountId = parse_id(&account, "account")?;
+    members_shop(&state, &caller, &shop, Scope::ProductsWrite).await?;
     vitrine_identity::accounts::get(&state.db, &creator)
         .await?
         .ok_or(ApiError::NotFound("account"))?;
@@ -76,10 +71,9 @@ pub async fn block_affiliate(
 pub async fn unblock_affiliate(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, account)): Path<(String, String)>,
+    Ids(shop, creator): Ids<ShopId, AccountId>,
 ) -> ApiResult<StatusCode> {
-    let shop = members_shop(&state, &caller, &id, Scope::ProductsWrite).await?;
-    let creator: AccountId = parse_id(&account, "account")?;
+    members_shop(&state, &caller, &shop, Scope::ProductsWrite).await?;
     if !affiliates::unblock(&state.db, &shop, &creator).await? {
         return Err(ApiError::NotFound("blocked affiliate"));
     }

@@ -1,10 +1,12 @@
 //! What tags sold: per product × video for a shop, and a creator's earnings.
 
-use axum::{
-    extract::{Path, State},
-    Json,
+use axum::{extract::State, Json};
+use vitrine_api::{
+    error::ErrorBody,
+    extract::{Caller, Id},
+    ApiResult, AppState,
 };
-use vitrine_api::{error::ErrorBody, extract::Caller, ApiResult, AppState};
+use vitrine_core::ids::ShopId;
 use vitrine_identity::principal::Scope;
 
 use super::members_shop;
@@ -19,9 +21,9 @@ use crate::attribution::{self, ProductVideoStats};
 pub async fn shop_analytics(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(shop): Id<ShopId>,
 ) -> ApiResult<Json<Vec<ProductVideoStats>>> {
-    let shop = members_shop(&state, &caller, &id, Scope::AnalyticsRead).await?;
+    members_shop(&state, &caller, &shop, Scope::AnalyticsRead).await?;
     Ok(Json(
         attribution::stats(&state.db, attribution::Scope::Shop(&shop)).await?,
     ))

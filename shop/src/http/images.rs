@@ -1,16 +1,16 @@
 //! Product pictures: add (decoded, turned upright, stored as JPEG at several widths) and remove.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, request_media_type, Caller},
+    extract::{request_media_type, Caller, Id, Ids},
     ApiError, ApiResult, AppState,
 };
-use vitrine_core::ids::ImageId;
+use vitrine_core::ids::{ImageId, ProductId};
 
 use super::products::{own_product, reread, ProductView};
 use crate::{
@@ -39,7 +39,7 @@ pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 pub async fn add_image(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
@@ -134,10 +134,9 @@ pub const MAX_IMAGES: usize = 20;
 pub async fn delete_image(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, image_id)): Path<(String, String)>,
+    Ids(id, image): Ids<ProductId, ImageId>,
 ) -> ApiResult<StatusCode> {
     let product = own_product(&state, &caller, &id).await?;
-    let image: ImageId = parse_id(&image_id, "image")?;
     if !products::delete_image(&state.db, &product.id, &image).await? {
         return Err(ApiError::NotFound("image"));
     }

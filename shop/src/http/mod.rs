@@ -4,10 +4,7 @@
 //! answer to a view; the rules live there.
 
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vitrine_api::{
-    extract::{parse_id, Caller},
-    ApiError, ApiResult, AppState,
-};
+use vitrine_api::{extract::Caller, ApiError, ApiResult, AppState};
 use vitrine_core::ids::ShopId;
 use vitrine_identity::principal::Scope;
 
@@ -50,17 +47,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The shop named by the path's `id`, for a caller who acts for it with `scope`: 400/404/403
-/// as [`member_of`] and `parse_id` say.
+/// as [`member_of`] says.
 pub async fn members_shop(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    shop: &ShopId,
     scope: Scope,
-) -> ApiResult<ShopId> {
+) -> ApiResult<()> {
     caller.allow(scope)?;
-    let shop: ShopId = parse_id(id, "shop")?;
-    member_of(state, caller, &shop).await?;
-    Ok(shop)
+    member_of(state, caller, shop).await
 }
 
 /// 404 for a shop that does not exist, 403 unless the caller acts for it (`not_a_member`, or

@@ -1,15 +1,11 @@
 //! Products and their variants: list, read, change (`/v1/products…`).
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vitrine_api::{
     error::ErrorBody,
-    extract::{page_limit, parse_id, ApiJson, ApiQuery, Caller, MaybeCaller},
+    extract::{page_limit, ApiJson, ApiQuery, Caller, Id, Ids, MaybeCaller},
     state::Urls,
     ApiError, ApiResult, AppState,
 };
@@ -298,10 +294,9 @@ pub async fn list_products(
 pub async fn get_product(
     State(state): State<AppState>,
     caller: MaybeCaller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
 ) -> ApiResult<Json<ProductView>> {
     let MaybeCaller(caller) = caller.allow(Scope::ProductsRead)?;
-    let id: ProductId = parse_id(&id, "product")?;
     let product = products::get(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
@@ -327,10 +322,9 @@ pub async fn reread(state: &AppState, id: &ProductId) -> ApiResult<ProductView> 
 
 /// The product, if it exists and the caller may change it (a member of its shop, with the
 /// `products:write` scope): 404 or 403 otherwise.
-pub async fn own_product(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Product> {
+pub async fn own_product(state: &AppState, caller: &Caller, id: &ProductId) -> ApiResult<Product> {
     caller.allow(Scope::ProductsWrite)?;
-    let id: ProductId = parse_id(id, "product")?;
-    let product = products::get(&state.db, &id)
+    let product = products::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
     if !caller.acts_for(state, &product.shop_id).await? {
@@ -366,7 +360,7 @@ pub struct ProductPatchBody {
 pub async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     ApiJson(body): ApiJson<ProductPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
     let product = own_product(&state, &caller, &id).await?;
@@ -404,7 +398,7 @@ pub async fn update_product(
 pub async fn add_variant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     ApiJson(body): ApiJson<VariantInput>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
     let product = own_product(&state, &caller, &id).await?;
@@ -438,11 +432,10 @@ pub struct VariantPatchBody {
 pub async fn update_variant(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, variant_id)): Path<(String, String)>,
+    Ids(id, variant): Ids<ProductId, VariantId>,
     ApiJson(body): ApiJson<VariantPatchBody>,
 ) -> ApiResult<Json<ProductView>> {
     let product = own_product(&state, &caller, &id).await?;
-    let variant: VariantId = parse_id(&variant_id, "variant")?;
     if !product.variants.iter().any(|v| v.id == variant) {
         return Err(ApiError::NotFound("variant"));
     }

@@ -3,16 +3,12 @@
 
 use std::collections::HashMap;
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vitrine_api::{
     error::ErrorBody,
-    extract::{parse_id, ApiJson, Caller, MaybeCaller},
+    extract::{ApiJson, Caller, Id, Ids, MaybeCaller},
     state::Urls,
     views::{Position, TagView},
     ApiError, ApiResult, AppState,
@@ -63,10 +59,9 @@ pub struct NewTagBody {
 pub async fn create_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path(video_id): Path<String>,
+    Id(video_id): Id<VideoId>,
     ApiJson(body): ApiJson<NewTagBody>,
 ) -> ApiResult<(StatusCode, Json<TagView>)> {
-    let video_id: VideoId = parse_id(&video_id, "video")?;
     let range = TimeRange::new(body.start_ms, body.end_ms)
         .map_err(|e| ApiError::invalid(codes::INVALID_RANGE, e.to_string()))?;
     if let Some(p) = body.position {
@@ -235,10 +230,9 @@ async fn placed_tag(state: &AppState, video: &VideoId, tag: &TagId) -> ApiResult
 pub async fn list_tags(
     State(state): State<AppState>,
     caller: MaybeCaller,
-    Path(video_id): Path<String>,
+    Id(video_id): Id<VideoId>,
 ) -> ApiResult<Json<Vec<TagView>>> {
     let caller = caller.allow(Scope::VideosRead)?;
-    let video_id: VideoId = parse_id(&video_id, "video")?;
     let video = videos::get(&state.db, &video_id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
@@ -283,7 +277,7 @@ pub async fn list_tags(
 pub async fn approve_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path((video_id, tag_id)): Path<(String, String)>,
+    Ids(video_id, tag_id): Ids<VideoId, TagId>,
 ) -> ApiResult<Json<TagView>> {
     decide(&state, &caller, &video_id, &tag_id, TagStatus::Live).await
 }
@@ -296,7 +290,7 @@ pub async fn approve_tag(
 pub async fn reject_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path((video_id, tag_id)): Path<(String, String)>,
+    Ids(video_id, tag_id): Ids<VideoId, TagId>,
 ) -> ApiResult<Json<TagView>> {
     decide(&state, &caller, &video_id, &tag_id, TagStatus::Rejected).await
 }
@@ -305,16 +299,14 @@ pub async fn reject_tag(
 pub async fn decide(
     state: &AppState,
     caller: &Caller,
-    video_id: &str,
-    tag_id: &str,
+    video_id: &VideoId,
+    tag_id: &TagId,
     to: TagStatus,
 ) -> ApiResult<Json<TagView>> {
-    let video_id: VideoId = parse_id(video_id, "video")?;
-    let tag_id: TagId = parse_id(tag_id, "tag")?;
-    let video = videos::get(&state.db, &video_id)
+    let video = videos::get(&state.db, video_id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    let (_, status) = tags::placed(&state.db, &video_id, &tag_id)
+    let (_, status) = tags::placed(&state.db, video_id, tag_id)
         .await?
         .ok_or(ApiError::NotFound("tag"))?;
     caller.allow(Scope::VideosWrite)?.personal()?;
@@ -323,22 +315,22 @@ pub async fn decide(
             "only the video's creator approves or rejects its tags",
         ));
     }
-    if status != TagStatus::Pending.as_str() {
+    if status != TagStatus::Pending {
         return Err(ApiError::Conflict {
             code: codes::TAG_NOT_PENDING,
-            message: format!("the tag is {status}, not pending"),
+            message: format!("the tag is {}, not pending", status.as_str()),
         });
     }
     tags::set_status(
         &state.db,
-        &video_id,
-        &tag_id,
+        video_id,
+        tag_id,
         TagStatus::Pending,
         to,
         state.limits.max_live_tags,
     )
     .await?;
-    Ok(Json(placed_tag(state, &video_id, &tag_id).await?))
+    Ok(Json(placed_tag(state, video_id, tag_id).await?))
 }
 
 /// Remove a tag: the video's creator, or a member of the product's shop (an affiliate's tag
@@ -350,10 +342,8 @@ pub async fn decide(
 pub async fn delete_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path((video_id, tag_id)): Path<(String, String)>,
+    Ids(video_id, tag_id): Ids<VideoId, TagId>,
 ) -> ApiResult<StatusCode> {
-    let video_id: VideoId = parse_id(&video_id, "video")?;
-    let tag_id: TagId = parse_id(&tag_id, "tag")?;
     let video = videos::get(&state.db, &video_id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
