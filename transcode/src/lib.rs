@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod early;
+pub mod gst_util;
 pub mod images;
 pub mod ladder;
 pub mod limits;

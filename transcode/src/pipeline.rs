@@ -55,8 +55,9 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use crate::container;
+use crate::gst_util::{discard, link_first_h264, make, path_str, NullOnDrop};
 use crate::images::{self, PosterImage};
-use crate::ladder::Rung;
+use crate::ladder::{self, Rung};
 use crate::poster::{self, RgbFrame};
 use crate::probe;
 use crate::storyboard::{self, Thumb};
@@ -64,10 +65,6 @@ use crate::storyboard::{self, Thumb};
 const AUDIO_RATE: i32 = 48_000;
 const AUDIO_CHANNELS: i32 = 2;
 const AUDIO_BITRATE: i32 = 128_000;
-/// Used for the GOP length when the source does not declare a frame rate (variable rate).
-const FALLBACK_FPS: f64 = 30.0;
-/// Output frame rates are capped here (and kept constant).
-pub(crate) const MAX_FPS: f64 = 60.0;
 /// The animated preview: the first 3 s at 10 fps, at most 320 px wide.
 const PREVIEW_FPS: i32 = 10;
 const PREVIEW_MAX_FRAMES: usize = 30;
@@ -130,8 +127,6 @@ impl TranscodeOptions {
 /// container rounding).
 const DURATION_TOLERANCE: Duration = Duration::from_millis(500);
 
-/// How long dropping a pipeline waits for it to stop (see [`NullOnDrop`]).
-const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
 /// How long the last frame may be repeated to reach the announced end of the clip.
 const MAX_CLOSING_DUPLICATION: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 /// A clip that decodes to at least this share of its announced duration is complete.
@@ -224,7 +219,10 @@ pub fn transcode(
     }
 
     let graph = Graph::build(input, out_dir, opts)?;
-    let playing = NullOnDrop::start(&graph.pipeline)?;
+    let playing = NullOnDrop::play(&graph.pipeline, |error| match error {
+        Some(error) => bus_error(error),
+        None => anyhow!("the pipeline refused to start").into(),
+    })?;
     let duration = watch(&graph, opts, progress, cancel)?;
     // Read the codecs while the pads still have caps: the Null state clears them.
     let video_codecs: Vec<Option<String>> = graph.rung_parsers.iter().map(codec_of).collect();
@@ -422,10 +420,7 @@ impl Graph {
         let shared = Arc::new(Shared::default());
 
         let source = make("filesrc")
-            .property(
-                "location",
-                input.to_str().context("input path is not UTF-8")?,
-            )
+            .property("location", path_str(input)?)
             .build()?;
         // expose-all-streams stays on: turning it off makes 1.22 refuse VP9 with alpha. Streams it
         // cannot decode (metadata tracks) come out encoded and go to a fakesink.
@@ -554,10 +549,6 @@ fn report_failure(pipeline: &gst::Pipeline, shared: &Shared, error: TranscodeErr
     }
 }
 
-fn make(factory: &str) -> gst::element_factory::ElementBuilder<'_> {
-    gst::ElementFactory::make(factory)
-}
-
 /// Starts the encoders when the decoded video's caps (or its end) arrive. key-int-max needs the
 /// frame rate, and x264enc accepts it only while stopped, so the encoders are built locked in
 /// `Null`. The caps event is seen here, before the queue, and reaches the encoders only after
@@ -620,22 +611,10 @@ fn start_encoders_on_caps(
     });
 }
 
-/// The constant output frame rate for a source rate: the source's own up to [`MAX_FPS`];
-/// above it, the largest whole fraction of it that fits (119.88 → 59.94, 240 → 60); unknown or
-/// variable rates (0/1) get [`FALLBACK_FPS`].
+/// [`ladder::output_rate`] for a source rate from the caps.
 fn output_rate(source: Option<gst::Fraction>) -> gst::Fraction {
-    let Some(source) = source.filter(|f| f.numer() > 0 && f.denom() > 0) else {
-        return gst::Fraction::new(FALLBACK_FPS as i32, 1);
-    };
-    let fps = f64::from(source.numer()) / f64::from(source.denom());
-    if fps <= MAX_FPS {
-        return source;
-    }
-    let divisor = (fps / MAX_FPS).ceil() as i32;
-    match source.denom().checked_mul(divisor) {
-        Some(denom) => gst::Fraction::new(source.numer(), denom),
-        None => gst::Fraction::new(MAX_FPS as i32, 1),
-    }
+    let (numer, denom) = ladder::output_rate(source.map(|f| (f.numer(), f.denom())));
+    gst::Fraction::new(numer, denom)
 }
 
 /// Counts decoded video frames: a source whose stream never decodes ends with zero.
@@ -722,7 +701,7 @@ fn build_rung(
     // (see `start_encoders_on_caps`).
     let encoder = make("x264enc")
         .property("name", format!("x264enc-{}", rung.name))
-        .property_from_str("speed-preset", "veryfast")
+        .property_from_str("speed-preset", ladder::X264_PRESET)
         .property("bitrate", rung.video_bitrate.div_ceil(1000))
         .property("option-string", "scenecut=0")
         .build()?;
@@ -794,53 +773,6 @@ fn build_copied_rung(
         .context("queue without a sink pad")?;
     link_first_h264(pipeline, &parse, copy_in);
     build_rung_outputs(pipeline, &encoded_tee, None, rung, out_dir, opts)
-}
-
-/// Links the first H.264 stream `parsebin` exposes to `target` and every other stream to a
-/// fakesink.
-pub(crate) fn link_first_h264(pipeline: &gst::Pipeline, parsebin: &gst::Element, target: gst::Pad) {
-    let pipeline_weak = pipeline.downgrade();
-    parsebin.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else {
-            return;
-        };
-        let linked = if is_h264(pad) && !target.is_linked() {
-            pad.link(&target).map(|_| ()).map_err(anyhow::Error::from)
-        } else {
-            discard(&pipeline, pad)
-        };
-        if let Err(error) = linked {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "linking a parsed stream failed"
-            );
-        }
-    });
-}
-
-/// Whether `pad` carries encoded H.264.
-fn is_h264(pad: &gst::Pad) -> bool {
-    pad.current_caps()
-        .unwrap_or_else(|| pad.query_caps(None))
-        .structure(0)
-        .is_some_and(|s| s.name() == "video/x-h264")
-}
-
-/// Links `pad` to a new fakesink: a stream nobody uses.
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
-    let sink = make("fakesink")
-        .property("sync", false)
-        .property("async", false)
-        .build()
-        .context("creating a fakesink")?;
-    pipeline.add(&sink).context("adding a fakesink")?;
-    sink.sync_state_with_parent()
-        .context("starting a fakesink")?;
-    let sink_pad = sink
-        .static_pad("sink")
-        .context("fakesink without sink pad")?;
-    pad.link(&sink_pad).context("discarding an unused stream")?;
-    Ok(())
 }
 
 /// `encoded_tee`'s HLS and MP4 outputs for one rung (whose `encoder`, if it is encoded, is
@@ -1324,65 +1256,6 @@ fn link_to_request_pad(
     Ok(())
 }
 
-fn path_str(path: &Path) -> anyhow::Result<&str> {
-    path.to_str()
-        .with_context(|| format!("{} is not UTF-8", path.display()))
-}
-
-/// Sets the pipeline to `Null` when dropped, whatever happened.
-struct NullOnDrop(gst::Pipeline);
-
-impl NullOnDrop {
-    fn start(pipeline: &gst::Pipeline) -> Result<Self, TranscodeError> {
-        let guard = Self(pipeline.clone());
-        if pipeline.set_state(gst::State::Playing).is_err() {
-            // The reason is on the bus.
-            let bus = pipeline.bus().context("pipeline without a bus")?;
-            let error = bus
-                .timed_pop_filtered(BUS_POLL, &[gst::MessageType::Error])
-                .and_then(|message| match message.view() {
-                    gst::MessageView::Error(error) => Some(bus_error(error)),
-                    _ => None,
-                });
-            return Err(error.unwrap_or_else(|| anyhow!("the pipeline refused to start").into()));
-        }
-        Ok(guard)
-    }
-}
-
-impl Drop for NullOnDrop {
-    /// Stops the pipeline on a thread of its own and waits for it at most [`TEARDOWN_WAIT`]. On
-    /// 1.22, stopping mid-stream can deadlock inside hlssink2's splitmuxsink (its input queue
-    /// blocks on the muxer while the state change waits for that queue's stream lock): the job
-    /// must not hang on it, so a teardown that takes too long is left to its thread.
-    fn drop(&mut self) {
-        let pipeline = self.0.clone();
-        let (done, stopped) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("pipeline-teardown".into())
-            .spawn(move || {
-                if let Err(error) = pipeline.set_state(gst::State::Null) {
-                    tracing::warn!(%error, "could not stop the transcode pipeline");
-                }
-                let _ = done.send(());
-            });
-        match spawned {
-            Ok(_) => {
-                if stopped.recv_timeout(TEARDOWN_WAIT).is_err() {
-                    tracing::error!(
-                        "the transcode pipeline is still stopping after {TEARDOWN_WAIT:?}; \
-                         leaving it to its own thread"
-                    );
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "no thread for the teardown; stopping inline");
-                let _ = self.0.set_state(gst::State::Null);
-            }
-        }
-    }
-}
-
 /// Runs the bus loop until end of stream; returns the media duration the pipeline reported.
 fn watch(
     graph: &Graph,
@@ -1712,17 +1585,6 @@ mod tests {
             "one every 4 s for 450 s"
         );
         assert_eq!(times[0], 0);
-    }
-
-    #[test]
-    fn output_rates_are_the_source_rate_capped_at_sixty() {
-        let f = gst::Fraction::new;
-        assert_eq!(output_rate(Some(f(30000, 1001))), f(30000, 1001));
-        assert_eq!(output_rate(Some(f(60, 1))), f(60, 1));
-        assert_eq!(output_rate(Some(f(120000, 1001))), f(120000, 2002));
-        assert_eq!(output_rate(Some(f(240, 1))), f(240, 4));
-        assert_eq!(output_rate(Some(f(0, 1))), f(30, 1));
-        assert_eq!(output_rate(None), f(30, 1));
     }
 
     #[test]
