@@ -21,8 +21,9 @@ use bytes::Bytes;
 use vitrine_assets::Store;
 use vitrine_core::videos::{RenditionOutput, VideoOutputs};
 
+use crate::hls;
 use crate::ladder::Rung;
-use crate::pipeline::{self, MASTER_PLAYLIST};
+use crate::pipeline::MASTER_PLAYLIST;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 
@@ -68,7 +69,7 @@ impl EarlyPublisher {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e).context("reading the rung's playlist"),
         };
-        let listed = pipeline::media_segments(&text);
+        let listed = hls::media_segments(&text);
         if listed.len() <= self.segments.len() {
             return Ok(false);
         }
@@ -85,7 +86,7 @@ impl EarlyPublisher {
                 .put_file(&key(&rel), &self.out_dir.join(&rel), "video/mp2t")
                 .await
                 .with_context(|| format!("uploading {rel}"))?;
-            self.peak_bps = self.peak_bps.max(pipeline::segment_bps(bytes, seconds));
+            self.peak_bps = self.peak_bps.max(hls::segment_bps(bytes, seconds));
             self.target_duration = self.target_duration.max(seconds.round() as u64);
             self.published.insert(rel);
             self.segments.push((uri, seconds));
@@ -203,7 +204,7 @@ mod tests {
             "the rung is still growing"
         );
         assert_eq!(
-            pipeline::media_segments(&text),
+            hls::media_segments(&text),
             publisher.segments,
             "segments round-trip in order"
         );

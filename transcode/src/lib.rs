@@ -8,6 +8,7 @@
 pub mod container;
 pub mod early;
 pub mod gst_util;
+pub mod hls;
 pub mod images;
 pub mod ladder;
 pub mod limits;
