@@ -1,6 +1,8 @@
-//! HLS playlist text (RFC 8216), and nothing else: no files, no GStreamer. Every playlist Vitrine
-//! writes or rewrites is built here: the finished media playlists (hlssink2's, made VOD), the
-//! multivariant (master) playlist, and the reading of segments back from a media playlist.
+//! HLS playlist text (RFC 8216), and nothing else: no files, no GStreamer, no HTTP. Every
+//! playlist Vitrine writes or rewrites is built here: the finished media playlists (hlssink2's,
+//! made VOD), the growing EVENT playlist of a video that is playable early, the multivariant
+//! (master) playlist, the product tags added as `EXT-X-DATERANGE`s when a media playlist is
+//! served, and the reading of segments back from a media playlist.
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -97,6 +99,84 @@ pub(crate) fn master_playlist(variants: &[Variant<'_>]) -> String {
     text
 }
 
+/// The target duration a media playlist declares.
+pub(crate) fn target_duration(playlist: &str) -> Option<u64> {
+    playlist
+        .lines()
+        .find_map(|line| line.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// A media playlist that is still growing (RFC 8216 §4.3.3.5, EVENT): `segments` (`(uri,
+/// seconds)`, in order) so far, no end list. `EXT-X-START:TIME-OFFSET=0` makes players start at
+/// the beginning, as they would a VOD, rather than at the live edge.
+pub(crate) fn event_playlist(target_duration: u64, segments: &[(String, f64)]) -> String {
+    let mut text = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n\
+         #EXT-X-TARGETDURATION:{target_duration}\n#EXT-X-MEDIA-SEQUENCE:0\n"
+    );
+    for (uri, seconds) in segments {
+        writeln!(text, "#EXTINF:{seconds:.3},\n{uri}").expect("writing to a String");
+    }
+    text
+}
+
+/// The date a video's timeline starts at in its media playlists: `EXT-X-DATERANGE` needs
+/// absolute dates, so playback time t is this date plus t.
+const TIMELINE_START: &str = "1970-01-01T00:00:00.000Z";
+
+/// A product shown over part of a video's timeline: one `EXT-X-DATERANGE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductRange<'a> {
+    /// The range's ID (the tag's id).
+    pub id: &'a str,
+    pub product_id: &'a str,
+    pub title: &'a str,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// Inserts `EXT-X-PROGRAM-DATE-TIME` before the first segment of a media playlist and an
+/// `EXT-X-DATERANGE` per product range (RFC 8216 §4.3.2.7), so that any HLS player (hls.js,
+/// AVPlayer, ExoPlayer) surfaces them as timed metadata. Without ranges the playlist is
+/// unchanged.
+pub fn with_product_ranges(playlist: &str, ranges: &[ProductRange<'_>]) -> String {
+    if ranges.is_empty() {
+        return playlist.to_owned();
+    }
+    let quoted = |s: &str| s.replace(['"', '\n', '\r'], "'");
+    let mut text = format!("#EXT-X-PROGRAM-DATE-TIME:{TIMELINE_START}\n");
+    for range in ranges {
+        let start = timeline_date(range.start_ms);
+        writeln!(
+            text,
+            "#EXT-X-DATERANGE:ID=\"{}\",CLASS=\"com.vitrine.product\",START-DATE=\"{start}\",\
+             DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\"",
+            range.id,
+            (range.end_ms - range.start_ms) as f64 / 1000.0,
+            range.product_id,
+            quoted(range.title),
+        )
+        .expect("writing to a String");
+    }
+    match playlist.find("#EXTINF") {
+        Some(at) => format!("{}{text}{}", &playlist[..at], &playlist[at..]),
+        None => format!("{playlist}{text}"),
+    }
+}
+
+/// [`TIMELINE_START`] plus `ms`, as an ISO 8601 date (within the first day of 1970 for any clip).
+fn timeline_date(ms: i64) -> String {
+    let (s, ms) = (ms / 1000, ms % 1000);
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    let days = h / 24;
+    format!(
+        "1970-01-{:02}T{:02}:{m:02}:{s:02}.{ms:03}Z",
+        1 + days,
+        h % 24
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +233,92 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=420000,RESOLUTION=240x426,\
              CODECS=\"avc1.64001f,mp4a.40.2\"\n240p.m3u8\n"
         );
+    }
+
+    #[test]
+    fn an_early_master_lists_its_one_rung_without_codecs() {
+        let text = master_playlist(&[Variant {
+            bandwidth: 412_345,
+            width: 240,
+            height: 426,
+            codecs: None,
+            uri: "240p.m3u8",
+        }]);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=412345,RESOLUTION=240x426\n240p.m3u8\n"
+        );
+    }
+
+    #[test]
+    fn an_event_playlist_lists_its_segments_from_the_start_and_does_not_end() {
+        let segments = [
+            ("240p_00000.ts".to_owned(), 2.0),
+            ("240p_00001.ts".to_owned(), 1.25),
+        ];
+        let text = event_playlist(2, &segments);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n\
+             #EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXTINF:2.000,\n240p_00000.ts\n#EXTINF:1.250,\n240p_00001.ts\n"
+        );
+        assert_eq!(
+            media_segments(&text),
+            segments,
+            "segments round-trip in order"
+        );
+        assert_eq!(target_duration(&text), Some(2));
+    }
+
+    #[test]
+    fn product_ranges_become_date_ranges_on_the_playlists_timeline() {
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
+            #EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n";
+        let range = ProductRange {
+            id: "tag_a",
+            product_id: "prd_x",
+            title: "Say \"hi\"\nnow",
+            start_ms: 1500,
+            end_ms: 2800,
+        };
+        assert_eq!(
+            with_product_ranges(playlist, &[range]),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n\
+             #EXT-X-DATERANGE:ID=\"tag_a\",CLASS=\"com.vitrine.product\",\
+             START-DATE=\"1970-01-01T00:00:01.500Z\",DURATION=1.300,X-PRODUCT-ID=\"prd_x\",\
+             X-TITLE=\"Say 'hi''now\"\n#EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n"
+        );
+    }
+
+    #[test]
+    fn a_playlist_without_product_ranges_is_served_as_it_is() {
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:2.0,\n240p_00000.ts\n";
+        assert_eq!(with_product_ranges(playlist, &[]), playlist);
+    }
+
+    #[test]
+    fn ranges_go_at_the_end_of_a_playlist_without_segments() {
+        let range = ProductRange {
+            id: "tag_a",
+            product_id: "prd_x",
+            title: "Hat",
+            start_ms: 0,
+            end_ms: 1000,
+        };
+        let text = with_product_ranges("#EXTM3U\n", &[range]);
+        assert!(
+            text.starts_with("#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{text}"
+        );
+        assert!(text.ends_with("X-TITLE=\"Hat\"\n"), "{text}");
+    }
+
+    #[test]
+    fn timeline_dates_count_hours_minutes_seconds_and_days() {
+        assert_eq!(timeline_date(3_723_004), "1970-01-01T01:02:03.004Z");
+        assert_eq!(timeline_date(90_000_000), "1970-01-02T01:00:00.000Z");
     }
 }

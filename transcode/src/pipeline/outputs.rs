@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use vitrine_assets::content_type_for;
 
 use super::error::TranscodeError;
 use crate::hls::{self, Variant};
@@ -184,16 +185,16 @@ pub(super) fn list_outputs(out_dir: &Path) -> anyhow::Result<Vec<OutputFile>> {
     Ok(files)
 }
 
+/// Extensions of the files a transcode produces for upload. Anything else in the output
+/// directory (mp4mux's `.moov-scratch` files) stays behind.
+const UPLOADED: [&str; 6] = ["m3u8", "ts", "mp4", "jpg", "webp", "vtt"];
+
+/// The content type of an output to upload, `None` for a file that is not one.
 fn content_type(file_name: &str) -> Option<&'static str> {
-    match file_name.rsplit_once('.')?.1 {
-        "m3u8" => Some("application/vnd.apple.mpegurl"),
-        "ts" => Some("video/mp2t"),
-        "mp4" => Some("video/mp4"),
-        "jpg" => Some("image/jpeg"),
-        "webp" => Some("image/webp"),
-        "vtt" => Some("text/vtt"),
-        _ => None,
-    }
+    let extension = file_name.rsplit_once('.')?.1;
+    UPLOADED
+        .contains(&extension)
+        .then(|| content_type_for(file_name))
 }
 
 #[cfg(test)]
@@ -208,5 +209,7 @@ mod tests {
         );
         assert_eq!(content_type("720p_00000.ts"), Some("video/mp2t"));
         assert_eq!(content_type("720p.mp4.moov-scratch"), None);
+        assert_eq!(content_type("poster-720.webp"), Some("image/webp"));
+        assert_eq!(content_type("storyboard.vtt"), Some("text/vtt"));
     }
 }
