@@ -11,7 +11,9 @@
 //! The ffmpeg side is the command an operator would write for the same job. It decodes once,
 //! `split`s the video into one `scale` per rung, and uses libx264 with the same preset, bitrate,
 //! VBV and GOP as Vitrine's x264enc. It encodes AAC once, and the `tee` muxer writes each encode
-//! to an MP4 and to HLS. The benchmark prints the command so that anyone can run it again.
+//! to an MP4 and to HLS. The benchmark prints the command so that anyone can run it again. The
+//! settings both sides share (preset, output frame rate, audio) are read from
+//! `vitrine_transcode::ladder`, never restated here, so the two sides cannot drift apart.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -25,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use serde::{Deserialize, Serialize};
-use vitrine_transcode::ladder::{self, Rung};
+use vitrine_transcode::gst_util::path_str;
+use vitrine_transcode::ladder::{self, Rung, X264_PRESET};
 use vitrine_transcode::pipeline::{self, TranscodeOptions};
 use vitrine_transcode::{probe, remux};
 
@@ -35,10 +38,6 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// x264enc's `vbv-buf-capacity` default: with `pass=cbr`, Vitrine's encoders run ABR with the VBV
 /// max rate equal to the bitrate and a buffer this long. ffmpeg gets the same limits.
 const X264ENC_VBV_BUFFER_MS: u32 = 600;
-const X264_PRESET: &str = "veryfast";
-/// Vitrine's output rate cap (see `pipeline::output_rate`) and its rate for variable-rate input.
-const MAX_FPS: f64 = 60.0;
-const FALLBACK_FPS: i32 = 30;
 const POLL_EVERY: Duration = Duration::from_millis(20);
 /// The issue's goals (issue 3, "Speed").
 const GOAL_WALL_RATIO: f64 = 1.0;
@@ -163,7 +162,7 @@ impl Source {
             codec: info.video_codec,
             has_audio: info.has_audio,
             duration_seconds: info.duration_ms as f64 / 1000.0,
-            rate: output_rate(info.framerate),
+            rate: ladder::output_rate(info.framerate),
         })
     }
 
@@ -272,22 +271,6 @@ fn check_ffmpeg() -> anyhow::Result<()> {
     }
 }
 
-/// Vitrine's constant output rate: the source's up to 60 fps, above it the largest whole fraction
-/// that fits, 30 fps when the source declares none.
-fn output_rate(source: Option<(i32, i32)>) -> (i32, i32) {
-    let Some((numer, denom)) = source.filter(|&(n, d)| n > 0 && d > 0) else {
-        return (FALLBACK_FPS, 1);
-    };
-    let fps = f64::from(numer) / f64::from(denom);
-    if fps <= MAX_FPS {
-        return (numer, denom);
-    }
-    let divisor = (fps / MAX_FPS).ceil() as i32;
-    denom
-        .checked_mul(divisor)
-        .map_or((MAX_FPS as i32, 1), |denom| (numer, denom))
-}
-
 /// The ffmpeg arguments that produce `rungs` into `out_dir` like Vitrine does: `mp4/<rung>.mp4`
 /// (moov first) and `hls/<rung>.m3u8` with `hls/<rung>_NNNNN.ts` segments.
 fn ffmpeg_ladder_args(
@@ -353,7 +336,16 @@ fn ffmpeg_ladder_args(
         ]);
     }
     if source.has_audio {
-        args.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"].map(String::from));
+        args.extend([
+            "-c:a".into(),
+            "aac".into(),
+            "-b:a".into(),
+            format!("{}k", ladder::AUDIO_BITRATE / 1000),
+            "-ar".into(),
+            ladder::AUDIO_RATE.to_string(),
+            "-ac".into(),
+            ladder::AUDIO_CHANNELS.to_string(),
+        ]);
     }
     // One encode per stream, muxed twice by `tee`: parameter sets go in the global header, from
     // which both the MP4 (avcC) and the MPEG-TS muxer (in-band before keyframes) take them.
@@ -917,11 +909,6 @@ fn join(values: impl Iterator<Item = impl ToString>) -> String {
     values.map(|v| v.to_string()).collect::<Vec<_>>().join(",")
 }
 
-fn path_str(path: &Path) -> anyhow::Result<&str> {
-    path.to_str()
-        .with_context(|| format!("{} is not UTF-8", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -964,10 +951,20 @@ mod tests {
         let rungs = ladder::plan(1080, 1920, &[720, 360]);
         let args = ffmpeg_ladder_args(&source, &rungs, Path::new("/out")).unwrap();
         let line = args.join(" ");
+        // The pipeline's own settings, read from it.
         assert!(
-            line.contains("-g 60 -keyint_min 60 -sc_threshold 0"),
+            line.contains(&format!(
+                "-preset {X264_PRESET} -g 60 -keyint_min 60 -sc_threshold 0"
+            )),
             "{line}"
         );
+        let audio = format!(
+            "-c:a aac -b:a {}k -ar {} -ac {}",
+            ladder::AUDIO_BITRATE / 1000,
+            ladder::AUDIO_RATE,
+            ladder::AUDIO_CHANNELS
+        );
+        assert!(line.contains(&audio), "{line}");
         // 720x1280 at 0.1 bit per pixel: 2765 kbit/s, VBV buffer 600 ms of it.
         assert!(
             line.contains("-b:v:0 2765k -maxrate:v:0 2765k -bufsize:v:0 1659k"),
@@ -990,13 +987,6 @@ mod tests {
         let args = ffmpeg_ladder_args(&source, &rungs, Path::new("/out")).unwrap();
         assert!(!args.iter().any(|a| a == "0:a:0" || a == "aac"));
         assert!(args.last().unwrap().starts_with("[select=0:f=mp4"));
-    }
-
-    #[test]
-    fn output_rates_follow_vitrines_cap() {
-        assert_eq!(output_rate(Some((30, 1))), (30, 1));
-        assert_eq!(output_rate(Some((120_000, 1001))), (120_000, 2002));
-        assert_eq!(output_rate(None), (30, 1));
     }
 
     #[test]

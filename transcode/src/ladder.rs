@@ -1,5 +1,5 @@
-//! The rendition ladder: which sizes, bitrates and frame rate one upload is encoded to, and with
-//! which x264 preset.
+//! The rendition ladder: which sizes, bitrates and frame rate one upload is encoded to, with
+//! which x264 preset, and the audio every rung shares.
 //!
 //! Rungs are chosen by the picture's *short* side, so a portrait phone video and a landscape one
 //! get the same quality steps ("720p" is 720x1280 or 1280x720). The source is never upscaled: the
@@ -21,6 +21,10 @@ pub const X264_PRESET: &str = "veryfast";
 pub const MAX_FPS: f64 = 60.0;
 /// The output rate when the source does not declare a frame rate (variable rate).
 pub const FALLBACK_FPS: i32 = 30;
+/// Audio is AAC at this bitrate (bits/s), sample rate and channel count, whatever the source.
+pub const AUDIO_BITRATE: i32 = 128_000;
+pub const AUDIO_RATE: i32 = 48_000;
+pub const AUDIO_CHANNELS: i32 = 2;
 
 /// One output size of the ladder.
 #[derive(Debug, Clone, PartialEq, Eq)]

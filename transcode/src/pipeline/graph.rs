@@ -50,9 +50,6 @@ use super::options::TranscodeOptions;
 use crate::gst_util::{self, discard, make, path_str};
 use crate::ladder::{self, Rung};
 
-const AUDIO_RATE: i32 = 48_000;
-const AUDIO_CHANNELS: i32 = 2;
-const AUDIO_BITRATE: i32 = 128_000;
 /// Name of the audio branch's first element.
 const AUDIO_IN: &str = "audio-in";
 /// Muxers wait for both audio and video, and x264's lookahead delays video by a second or two:
@@ -605,13 +602,13 @@ fn build_audio_branch(
         .property(
             "caps",
             gst::Caps::builder("audio/x-raw")
-                .field("rate", AUDIO_RATE)
-                .field("channels", AUDIO_CHANNELS)
+                .field("rate", ladder::AUDIO_RATE)
+                .field("channels", ladder::AUDIO_CHANNELS)
                 .build(),
         )
         .build()?;
     let encoder = make("avenc_aac")
-        .property("bitrate", AUDIO_BITRATE)
+        .property("bitrate", ladder::AUDIO_BITRATE)
         .build()?;
     let audio_tee = make("tee").build()?;
     let chain = [&queue, &convert, &resample, &format, &encoder, &audio_tee];
