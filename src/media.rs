@@ -17,7 +17,6 @@
 
 use std::{
     collections::HashMap,
-    fmt::Write as _,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -34,6 +33,7 @@ use axum::{
 use tower_http::services::ServeDir;
 use vitrine_api::{ApiError, AppState};
 use vitrine_assets::{content_type_for, ByteRange, StoreError};
+use vitrine_transcode::hls::{self, ProductRange};
 
 /// Only published renditions and product images are public. Originals (the creator's raw file,
 /// with whatever its metadata holds, e.g. a phone's location) never are.
@@ -110,10 +110,6 @@ async fn only_existing_videos(
     next.run(request).await
 }
 
-/// The date a video's timeline starts at in its media playlists: `EXT-X-DATERANGE` needs
-/// absolute dates, so playback time t is this date plus t.
-const TIMELINE_START: &str = "1970-01-01T00:00:00.000Z";
-
 /// A rendition's media playlist gets one `EXT-X-DATERANGE` per product tag viewers see, so that
 /// any HLS player (hls.js, AVPlayer, ExoPlayer) surfaces the tags as timed metadata. Tags change
 /// after transcoding, so they are added as the playlist is served (playlists are never cached).
@@ -137,7 +133,17 @@ async fn product_ranges(State(state): State<AppState>, request: Request, next: N
             Ok(tags) => tags,
             Err(e) => return ApiError::from(e).into_response(),
         };
-    let playlist = with_date_ranges(&String::from_utf8_lossy(&bytes), &tags);
+    let ranges: Vec<ProductRange> = tags
+        .iter()
+        .map(|tag| ProductRange {
+            id: tag.id.as_str(),
+            product_id: tag.product_id.as_str(),
+            title: &tag.title,
+            start_ms: tag.range.start_ms,
+            end_ms: tag.range.end_ms,
+        })
+        .collect();
+    let playlist = hls::with_product_ranges(&String::from_utf8_lossy(&bytes), &ranges);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::ETAG);
     parts.headers.remove(header::LAST_MODIFIED);
@@ -152,43 +158,6 @@ fn media_playlist_video(path: &str) -> Option<vitrine_core::ids::VideoId> {
         return None;
     }
     rest.split('/').next()?.parse().ok()
-}
-
-/// Inserts `EXT-X-PROGRAM-DATE-TIME` before the first segment and an `EXT-X-DATERANGE` per tag.
-fn with_date_ranges(playlist: &str, tags: &[vitrine_shop::tags::Tag]) -> String {
-    if tags.is_empty() {
-        return playlist.to_owned();
-    }
-    let quoted = |s: &str| s.replace(['"', '\n', '\r'], "'");
-    let mut ranges = format!("#EXT-X-PROGRAM-DATE-TIME:{TIMELINE_START}\n");
-    for tag in tags {
-        let start = timeline_date(tag.range.start_ms);
-        let _ = writeln!(
-            ranges,
-            "#EXT-X-DATERANGE:ID=\"{}\",CLASS=\"com.vitrine.product\",START-DATE=\"{start}\",\
-             DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\"",
-            tag.id,
-            (tag.range.end_ms - tag.range.start_ms) as f64 / 1000.0,
-            tag.product_id,
-            quoted(&tag.title),
-        );
-    }
-    match playlist.find("#EXTINF") {
-        Some(at) => format!("{}{ranges}{}", &playlist[..at], &playlist[at..]),
-        None => format!("{playlist}{ranges}"),
-    }
-}
-
-/// `TIMELINE_START` plus `ms`, as an ISO 8601 date (within the first day of 1970 for any clip).
-fn timeline_date(ms: i64) -> String {
-    let (s, ms) = (ms / 1000, ms % 1000);
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    let days = h / 24;
-    format!(
-        "1970-01-{:02}T{:02}:{m:02}:{s:02}.{ms:03}Z",
-        1 + days,
-        h % 24
-    )
 }
 
 /// Playlists revalidate, videos' objects are kept an hour, product images are immutable (see
@@ -262,44 +231,6 @@ async fn proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tag(id: &str, start_ms: i64, end_ms: i64, title: &str) -> vitrine_shop::tags::Tag {
-        use vitrine_core::ids::{ProductId, TagId, VideoId};
-        vitrine_shop::tags::Tag {
-            id: TagId::from_db(id.into()),
-            video_id: VideoId::from_db("vid_x".into()),
-            product_id: ProductId::from_db("prd_x".into()),
-            variant_id: None,
-            range: vitrine_shop::tags::TimeRange { start_ms, end_ms },
-            status: vitrine_shop::tags::TagStatus::Live,
-            reason: None,
-            position: None,
-            label: None,
-            title: title.into(),
-            price: vitrine_core::money::Money {
-                amount_minor: 1,
-                currency: "USD".into(),
-            },
-            image_key: None,
-            in_stock: true,
-        }
-    }
-
-    #[test]
-    fn tags_become_date_ranges_on_the_playlists_timeline() {
-        let playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n";
-        let out = with_date_ranges(playlist, &[tag("tag_a", 1500, 2800, "Say \"hi\"")]);
-        assert_eq!(
-            out,
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
-             #EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n\
-             #EXT-X-DATERANGE:ID=\"tag_a\",CLASS=\"com.vitrine.product\",\
-             START-DATE=\"1970-01-01T00:00:01.500Z\",DURATION=1.300,X-PRODUCT-ID=\"prd_x\",\
-             X-TITLE=\"Say 'hi'\"\n#EXTINF:2.0,\n240p_00000.ts\n#EXT-X-ENDLIST\n"
-        );
-        assert_eq!(with_date_ranges(playlist, &[]), playlist);
-        assert_eq!(timeline_date(3_723_004), "1970-01-01T01:02:03.004Z");
-    }
 
     #[test]
     fn only_rendition_playlists_of_videos_get_ranges() {

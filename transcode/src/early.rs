@@ -12,19 +12,17 @@
 //! once its file is closed, and is never rewritten afterwards.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use vitrine_assets::Store;
+use vitrine_assets::{content_type_for, Store};
 use vitrine_core::videos::{RenditionOutput, VideoOutputs};
 
+use crate::hls::{self, Variant};
 use crate::ladder::Rung;
-use crate::pipeline::{self, MASTER_PLAYLIST};
-
-const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+use crate::pipeline::MASTER_PLAYLIST;
 
 /// Publishes one rung's segments while the pipeline writes them.
 pub struct EarlyPublisher {
@@ -68,11 +66,11 @@ impl EarlyPublisher {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e).context("reading the rung's playlist"),
         };
-        let listed = pipeline::media_segments(&text);
+        let listed = hls::media_segments(&text);
         if listed.len() <= self.segments.len() {
             return Ok(false);
         }
-        if let Some(target) = target_duration(&text) {
+        if let Some(target) = hls::target_duration(&text) {
             self.target_duration = self.target_duration.max(target);
         }
         for (uri, seconds) in listed.into_iter().skip(self.segments.len()) {
@@ -82,10 +80,10 @@ impl EarlyPublisher {
             }
             let rel = format!("hls/{uri}");
             let bytes = store
-                .put_file(&key(&rel), &self.out_dir.join(&rel), "video/mp2t")
+                .put_file(&key(&rel), &self.out_dir.join(&rel), content_type_for(&rel))
                 .await
                 .with_context(|| format!("uploading {rel}"))?;
-            self.peak_bps = self.peak_bps.max(pipeline::segment_bps(bytes, seconds));
+            self.peak_bps = self.peak_bps.max(hls::segment_bps(bytes, seconds));
             self.target_duration = self.target_duration.max(seconds.round() as u64);
             self.published.insert(rel);
             self.segments.push((uri, seconds));
@@ -93,8 +91,8 @@ impl EarlyPublisher {
         store
             .put_bytes(
                 &key(&playlist_rel),
-                Bytes::from(self.event_playlist()),
-                PLAYLIST_TYPE,
+                Bytes::from(hls::event_playlist(self.target_duration, &self.segments)),
+                content_type_for(&playlist_rel),
             )
             .await
             .with_context(|| format!("uploading {playlist_rel}"))?;
@@ -105,7 +103,7 @@ impl EarlyPublisher {
             .put_bytes(
                 &key(MASTER_PLAYLIST),
                 Bytes::from(self.master_playlist()),
-                PLAYLIST_TYPE,
+                content_type_for(MASTER_PLAYLIST),
             )
             .await
             .context("uploading the early master playlist")?;
@@ -142,37 +140,17 @@ impl EarlyPublisher {
         format!("hls/{}.m3u8", self.rung.name)
     }
 
-    fn event_playlist(&self) -> String {
-        let mut text = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n\
-             #EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n",
-            self.target_duration
-        );
-        for (uri, seconds) in &self.segments {
-            writeln!(text, "#EXTINF:{seconds:.3},\n{uri}").expect("writing to a String");
-        }
-        text
-    }
-
     /// Like the final master, less CODECS: the encoder's profile and level are known only once
     /// the pipeline ends, and players do without it.
     fn master_playlist(&self) -> String {
-        format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
-             #EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{}\n{}.m3u8\n",
-            self.peak_bps.max(1),
-            self.rung.width,
-            self.rung.height,
-            self.rung.name
-        )
+        hls::master_playlist(&[Variant {
+            bandwidth: self.peak_bps.max(1),
+            width: self.rung.width,
+            height: self.rung.height,
+            codecs: None,
+            uri: &format!("{}.m3u8", self.rung.name),
+        }])
     }
-}
-
-fn target_duration(playlist: &str) -> Option<u64> {
-    playlist
-        .lines()
-        .find_map(|line| line.strip_prefix("#EXT-X-TARGETDURATION:"))
-        .and_then(|value| value.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -186,27 +164,6 @@ mod tests {
             height: 426,
             video_bitrate: 300_000,
         }
-    }
-
-    #[test]
-    fn event_playlist_lists_published_segments_from_the_start() {
-        let mut publisher = EarlyPublisher::new(PathBuf::from("/nowhere"), rung());
-        publisher.segments = vec![("240p_00000.ts".into(), 2.0), ("240p_00001.ts".into(), 2.0)];
-        publisher.target_duration = 2;
-        let text = publisher.event_playlist();
-        assert!(text.starts_with("#EXTM3U\n"));
-        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
-        assert!(text.contains("#EXT-X-START:TIME-OFFSET=0\n"));
-        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"));
-        assert!(
-            !text.contains("#EXT-X-ENDLIST"),
-            "the rung is still growing"
-        );
-        assert_eq!(
-            pipeline::media_segments(&text),
-            publisher.segments,
-            "segments round-trip in order"
-        );
     }
 
     #[test]

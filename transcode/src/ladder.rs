@@ -1,4 +1,5 @@
-//! The rendition ladder: which sizes and bitrates one upload is encoded to.
+//! The rendition ladder: which sizes, bitrates and frame rate one upload is encoded to, with
+//! which x264 preset, and the audio every rung shares.
 //!
 //! Rungs are chosen by the picture's *short* side, so a portrait phone video and a landscape one
 //! get the same quality steps ("720p" is 720x1280 or 1280x720). The source is never upscaled: the
@@ -13,6 +14,17 @@ const BITS_PER_PIXEL: f64 = 0.1;
 const REFERENCE_FPS: f64 = 30.0;
 /// Below this even a tiny picture looks broken.
 const MIN_VIDEO_BITRATE: u32 = 200_000;
+
+/// x264's speed/quality trade-off for every encoded rung.
+pub const X264_PRESET: &str = "veryfast";
+/// Output frame rates are capped here (and kept constant).
+pub const MAX_FPS: f64 = 60.0;
+/// The output rate when the source does not declare a frame rate (variable rate).
+pub const FALLBACK_FPS: i32 = 30;
+/// Audio is AAC at this bitrate (bits/s), sample rate and channel count, whatever the source.
+pub const AUDIO_BITRATE: i32 = 128_000;
+pub const AUDIO_RATE: i32 = 48_000;
+pub const AUDIO_CHANNELS: i32 = 2;
 
 /// One output size of the ladder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +102,24 @@ pub fn cap_bitrates(rungs: &mut [Rung], source_video_bitrate: Option<u32>) {
 pub fn bitrate_for(width: u32, height: u32) -> u32 {
     let bits = f64::from(width) * f64::from(height) * REFERENCE_FPS * BITS_PER_PIXEL;
     (bits.round() as u32).max(MIN_VIDEO_BITRATE)
+}
+
+/// The constant output frame rate `(numerator, denominator)` for a source rate: the source's
+/// own up to [`MAX_FPS`]; above it, the largest whole fraction of it that fits (119.88 → 59.94,
+/// 240 → 60); unknown or variable rates (0/1) get [`FALLBACK_FPS`].
+pub fn output_rate(source: Option<(i32, i32)>) -> (i32, i32) {
+    let Some((numer, denom)) = source.filter(|&(n, d)| n > 0 && d > 0) else {
+        return (FALLBACK_FPS, 1);
+    };
+    let fps = f64::from(numer) / f64::from(denom);
+    if fps <= MAX_FPS {
+        return (numer, denom);
+    }
+    let divisor = (fps / MAX_FPS).ceil() as i32;
+    match denom.checked_mul(divisor) {
+        Some(denom) => (numer, denom),
+        None => (MAX_FPS as i32, 1),
+    }
 }
 
 #[cfg(test)]
@@ -189,5 +219,15 @@ mod tests {
         let mut rungs = plan(1080, 1920, &DEFAULT_SHORT_SIDES);
         cap_bitrates(&mut rungs, None);
         assert_eq!(rungs[0].video_bitrate, bitrate_for(1080, 1920));
+    }
+
+    #[test]
+    fn output_rates_are_the_source_rate_capped_at_sixty() {
+        assert_eq!(output_rate(Some((30000, 1001))), (30000, 1001));
+        assert_eq!(output_rate(Some((60, 1))), (60, 1));
+        assert_eq!(output_rate(Some((120000, 1001))), (120000, 2002));
+        assert_eq!(output_rate(Some((240, 1))), (240, 4));
+        assert_eq!(output_rate(Some((0, 1))), (30, 1));
+        assert_eq!(output_rate(None), (30, 1));
     }
 }

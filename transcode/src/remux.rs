@@ -18,8 +18,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::ladder::Rung;
-use crate::pipeline;
+use crate::gst_util::{self, NullOnDrop};
+use crate::ladder::{self, Rung};
 use crate::probe::ProbeInfo;
 
 /// The source may be up to this much heavier than the top rung's target and still be copied.
@@ -62,7 +62,7 @@ pub fn plan(
     let Some(frame) = info
         .framerate
         .filter(|&(n, d)| n > 0 && d > 0)
-        .filter(|&(n, d)| f64::from(n) / f64::from(d) <= pipeline::MAX_FPS)
+        .filter(|&(n, d)| f64::from(n) / f64::from(d) <= ladder::MAX_FPS)
         .map(|(n, d)| Duration::from_secs_f64(f64::from(d) / f64::from(n)))
     else {
         return Ok(None);
@@ -126,7 +126,7 @@ type Scan = (Vec<gst::ClockTime>, gst::ClockTime, gst::ClockTime);
 fn scan_keyframes(path: &Path) -> anyhow::Result<Scan> {
     let pipeline = gst::Pipeline::with_name("keyframe-scan");
     let source = gst::ElementFactory::make("filesrc")
-        .property("location", path.to_str().context("path is not UTF-8")?)
+        .property("location", gst_util::path_str(path)?)
         .build()?;
     let parse = gst::ElementFactory::make("parsebin").build()?;
     let sink = gst_app::AppSink::builder()
@@ -139,12 +139,13 @@ fn scan_keyframes(path: &Path) -> anyhow::Result<Scan> {
     let sink_pad = sink
         .static_pad("sink")
         .context("appsink without a sink pad")?;
-    pipeline::link_first_h264(&pipeline, &parse, sink_pad);
+    gst_util::link_first_h264(&pipeline, &parse, sink_pad);
 
-    pipeline.set_state(gst::State::Playing)?;
-    let result = collect(&pipeline, &sink);
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+    let _playing = NullOnDrop::play(&pipeline, |error| match error {
+        Some(error) => anyhow!("scanning keyframes: {}", error.error()),
+        None => anyhow!("the keyframe scan refused to start"),
+    })?;
+    collect(&pipeline, &sink)
 }
 
 fn collect(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> anyhow::Result<Scan> {
