@@ -422,7 +422,7 @@ fn router(
                 ranker.config().clone(),
             ))
             .merge(vitrine_shop::router())
-            .merge(vitrine_shop::checkout::router(
+            .merge(vitrine_shop::http::checkout::router(
                 state.clone(),
                 payments.clone(),
             ))

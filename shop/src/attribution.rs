@@ -18,7 +18,7 @@ use vitrine_core::{
     time::now_ms,
 };
 
-use crate::{codes, orders::Order};
+use crate::{codes, orders::Order, tags::TagStatus};
 
 /// How long a product click can be credited with a purchase.
 pub const WINDOW_MS: i64 = 14 * 24 * 3600 * 1000;
@@ -111,7 +111,9 @@ pub async fn clicked(
     .await?;
     Ok(match row {
         None => Err(ClickError::UnknownTag),
-        Some(row) if row.get::<String, _>("status") != "live" => Err(ClickError::NotLive),
+        Some(row) if TagStatus::parse(&row.get::<String, _>("status")) != TagStatus::Live => {
+            Err(ClickError::NotLive)
+        }
         Some(row) => Ok(Click {
             video: video.clone(),
             tag: tag.clone(),

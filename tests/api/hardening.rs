@@ -1,6 +1,9 @@
 //! The hostile-client suite, bounded in count and time and on loopback only: idle and half-sent
 //! connections, a connection flood, more requests at once than the server answers, one viewer's
 //! event flood, an order spree across two API processes, and numbers too big to add up.
+//!
+//! (About 1,000 lines: one hostile client per test, each with its own raw-socket or process
+//! setup.)
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! extensions, errors, durability of the offset, the S3 multipart path with PostgreSQL, direct
 //! upload URLs, duplicates and the expiry sweep. The worker is not started where the test is
 //! about the upload only: the video then stays `queued`, which is what admission means.
+//!
+//! (About 1,100 lines: one test per behaviour of the two upload paths, which share their fixtures
+//! and their checks of what was stored.)
 
 use std::{path::Path, time::Duration};
 

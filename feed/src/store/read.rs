@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 use vitrine_core::{
     db::{placeholder_list as list, Backend, Db},
     money::saturating_minor,
+    videos::VideoStatus,
 };
 
 use crate::{
@@ -60,7 +61,10 @@ fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
             trend_epoch: r.get::<Option<i64>, _>("trend_epoch").unwrap_or(0),
             commerce: None,
         },
-        (status == "ready" || status == "playable") && !suspended,
+        matches!(
+            status.parse::<VideoStatus>(),
+            Ok(VideoStatus::Ready | VideoStatus::Playable)
+        ) && !suspended,
     )
 }
 

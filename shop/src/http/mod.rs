@@ -10,6 +10,7 @@ use vitrine_identity::principal::Scope;
 
 mod affiliates;
 mod analytics;
+pub mod checkout;
 mod images;
 mod products;
 mod tags;

@@ -1,5 +1,8 @@
 //! `TestApp`: the real application (the same wiring as `vitrine serve`) on a random port with a
 //! fresh data dir and a fresh database, driven over real HTTP.
+//!
+//! (About 900 lines: one helper per endpoint the tests share, and the real components they start —
+//! server processes, an SMTP server, ffprobe checks.)
 
 use std::{
     path::{Path, PathBuf},

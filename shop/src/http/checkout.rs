@@ -484,7 +484,7 @@ async fn shop_orders(
     Id(shop): Id<ShopId>,
     ApiQuery(q): ApiQuery<ShopOrdersQuery>,
 ) -> ApiResult<Json<OrderPage>> {
-    crate::http::members_shop(&state, &caller, &shop, Scope::OrdersRead).await?;
+    super::members_shop(&state, &caller, &shop, Scope::OrdersRead).await?;
     let limit = page_limit(q.limit, 20, 100)?;
     let status = q
         .status
