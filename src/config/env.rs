@@ -117,7 +117,7 @@ impl Provider for FlatEnv {
         let mut dict = Dict::new();
         for &(var, place, unit) in FLAT {
             if let Some(text) = set.get(var) {
-                let value = read(var, unit, text)?;
+                let value = read(var, unit, text).map_err(Error::from)?;
                 let Value::Dict(_, nested) = nest(place, value) else {
                     unreachable!("a non-empty path nests into a dict");
                 };
@@ -129,7 +129,7 @@ impl Provider for FlatEnv {
 }
 
 /// `text`, the value of `var`, as the configuration reads it.
-fn read(var: &str, unit: Unit, text: &str) -> Result<Value, Error> {
+fn read(var: &str, unit: Unit, text: &str) -> Result<Value, String> {
     match unit {
         Plain => Ok(text.parse().expect("infallible")),
         Unit::Span(name, span) => {
@@ -138,12 +138,10 @@ fn read(var: &str, unit: Unit, text: &str) -> Result<Value, Error> {
                 .parse()
                 .ok()
                 .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| {
-                    Error::from(format!("{}: {text:?} is not a number of {name}", var))
-                })?;
+                .ok_or_else(|| format!("{var}: {text:?} is not a number of {name}"))?;
             // Negative spans meant zero before (they were clamped where used); keep that.
             let d = Duration::try_from_secs_f64(span.as_secs_f64() * n.max(0.0))
-                .map_err(|_| Error::from(format!("{}: {text:?} is too large", var)))?;
+                .map_err(|_| format!("{var}: {text:?} is too large"))?;
             Ok(humantime_serde::re::humantime::format_duration(d)
                 .to_string()
                 .into())
