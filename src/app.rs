@@ -3,10 +3,11 @@
 //! `Application::build` binds the listener (port 0 works: tests read the real port back), so a
 //! test runs the very same wiring as `vitrine serve`.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{middleware, routing::get, Json, Router};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -19,13 +20,13 @@ use vitrine_api::{
     state::{Limits, Urls},
     ApiError, AppState,
 };
-use vitrine_assets::{FsStore, S3Config, S3Store, Store};
+use vitrine_assets::{FsStore, S3Store, Store};
 use vitrine_core::Db;
 use vitrine_transcode::worker::{self, WorkerConfig};
 
 use crate::{
     admission::{self, Admission},
-    config::Config,
+    config::{Config, ObjectStore},
     identity, media, observability,
     server::{self, ServerLimits},
     web,
@@ -117,10 +118,11 @@ impl Application {
         let state_parts = connect(config).await?;
         let listener = TcpListener::bind(config.bind_addr()?)
             .await
-            .with_context(|| format!("binding {}", config.bind))?;
+            .with_context(|| format!("binding {}", config.server.bind))?;
         let bound = listener.local_addr()?;
         let public = config.public_url_for(bound);
         let media = config
+            .server
             .media_url
             .clone()
             .unwrap_or_else(|| format!("{public}/media"));
@@ -129,31 +131,29 @@ impl Application {
             store: state_parts.1,
             urls: Arc::new(Urls { public, media }),
             limits: Arc::new(Limits {
-                max_upload_bytes: config.max_upload_bytes,
-                spool_dir: config.data_dir.join("spool"),
-                max_live_tags: i64::from(config.max_live_tags),
-                order_expiry: Duration::from_secs_f64(config.order_expiry_minutes.max(0.0) * 60.0),
-                upload_expiry: Duration::from_secs_f64(
-                    config.upload_expiry_hours.max(0.0) * 3600.0,
-                ),
-                media: config.media_limits(),
-                quotas: config.upload_quotas(),
-                max_image_pixels: config.max_image_pixels.max(1),
-                image_work: Arc::new(tokio::sync::Semaphore::new(config.image_workers.max(1))),
+                max_upload_bytes: config.uploads.max_bytes,
+                spool_dir: config.storage.data_dir.join("spool"),
+                max_live_tags: i64::from(config.shop.max_live_tags),
+                order_expiry: config.shop.order_expiry,
+                upload_expiry: config.uploads.expiry,
+                media: config.uploads.media_limits(),
+                quotas: config.uploads.quotas(),
+                max_image_pixels: config.shop.max_image_pixels.max(1),
+                image_work: Arc::new(tokio::sync::Semaphore::new(
+                    config.shop.image_workers.max(1),
+                )),
                 uploads_in_flight: Arc::default(),
             }),
-            sessions: config.session_policy(),
-            mail: Arc::new(vitrine_identity::mail::Mailer::new(
-                config.smtp_url.as_deref(),
-                &config.mail_from,
-                &config.data_dir,
-            )?),
+            sessions: config.auth.session_policy(),
+            mail: Arc::new(config.auth.mailer(&config.storage.data_dir)?),
             rate: Arc::new(vitrine_api::rate::RateLimits::new(
-                config.rate_limits.clone(),
+                config.server.rate_limits.clone(),
             )),
         };
-        if !config.rate_limits.enabled {
-            tracing::warn!("rate limits are off (rate_limits.enabled = false): benchmarks only");
+        if !config.server.rate_limits.enabled {
+            tracing::warn!(
+                "rate limits are off (server.rate_limits.enabled = false): benchmarks only"
+            );
         }
         let ranker = vitrine_feed::Ranker::new(config.feed.clone());
         if role != Role::Worker {
@@ -167,31 +167,32 @@ impl Application {
                 tracing::error!(error = ?e, "loading the feed catalog failed; serving without it until the next refresh");
             }
         }
-        let payments = config.payments()?;
+        let payments = config.shop.payments()?;
         if role != Role::Worker && payments.test_mode() {
             tracing::warn!(
                 provider = payments.name(),
-                "payments: the test provider — no money moves (payment_provider in the configuration)"
+                "payments: the test provider — no money moves (shop.payment_provider in the configuration)"
             );
         }
-        let router = router(&state, role, &ranker, &payments, &config.web_vendor_dir()).layer(
+        let vendor_dir = config.server.web_vendor_dir(&config.storage.data_dir);
+        let router = router(&state, role, &ranker, &payments, &vendor_dir).layer(
             middleware::from_fn_with_state(
-                Admission::new(state.clone(), config.admission()),
+                Admission::new(state.clone(), config.server.admission()),
                 admission::admit,
             ),
         );
         Ok(Application {
             payments,
-            retention: Duration::from_secs(
-                u64::from(config.raw_event_retention_days.max(15)) * 86_400,
-            ),
+            retention: config.storage.raw_event_retention(),
             listener,
             router,
             state,
             ranker,
             role,
-            worker: worker_config(config),
-            server: config.server_limits(),
+            worker: config
+                .transcode
+                .worker(&config.uploads, &config.storage.data_dir),
+            server: config.server.limits(),
         })
     }
 
@@ -359,47 +360,21 @@ async fn prune_raw_events(db: Db, retention: Duration, shutdown: CancellationTok
 
 /// Database (migrated) and object store for `config`.
 pub async fn connect(config: &Config) -> anyhow::Result<(Db, Store)> {
-    tokio::fs::create_dir_all(&config.data_dir)
+    let storage = &config.storage;
+    tokio::fs::create_dir_all(&storage.data_dir)
         .await
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let db = Db::connect(&config.database_url()).await?;
+        .with_context(|| format!("creating data dir {}", storage.data_dir.display()))?;
+    let db = Db::connect(storage.database_url().expose_secret()).await?;
     db.migrate().await?;
     vitrine_identity::upgrade::upgrade(&db)
         .await
         .context("upgrading accounts")?;
     db.optimize().await.context("updating planner statistics")?;
-    let store = match &config.s3_bucket {
-        Some(bucket) => {
-            let s3 = S3Store::connect(&S3Config {
-                endpoint: config.s3_endpoint.clone(),
-                bucket: bucket.clone(),
-                region: config.s3_region.clone(),
-                path_style: config.s3_path_style,
-            })
-            .await?;
-            Store::S3(s3)
-        }
-        None => Store::Fs(FsStore::new(config.data_dir.join("objects"))?),
+    let store = match storage.object_store()? {
+        ObjectStore::S3(s3) => Store::S3(S3Store::connect(&s3).await?),
+        ObjectStore::Filesystem(root) => Store::Fs(FsStore::new(root)?),
     };
     Ok((db, store))
-}
-
-fn worker_config(config: &Config) -> WorkerConfig {
-    WorkerConfig {
-        concurrency: config.worker_concurrency,
-        lease: config.lease(),
-        poll_interval: Duration::from_millis(config.poll_interval_ms.max(10)),
-        ladder: config.ladder.clone(),
-        stall_timeout: Duration::from_secs(config.stall_timeout_seconds.max(1)),
-        work_dir: work_dir(config),
-        retry_backoff: Duration::from_secs(config.retry_backoff_seconds),
-        max_duration: Duration::from_secs(config.max_duration_seconds),
-        time_factor: config.transcode_time_factor,
-    }
-}
-
-fn work_dir(config: &Config) -> PathBuf {
-    config.data_dir.join("work")
 }
 
 fn router(

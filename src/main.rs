@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use vitrine::{app, client, observability, Application, Config, Role};
 
@@ -140,7 +141,10 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             app::connect(&config).await?;
-            eprintln!("database is up to date: {}", config.database_url());
+            eprintln!(
+                "database is up to date: {}",
+                vitrine_core::db::redact(config.database_url().expose_secret())
+            );
             Ok(())
         }
         Command::Account {
@@ -149,7 +153,7 @@ async fn run() -> anyhow::Result<()> {
             let (db, _) = app::connect(&config).await?;
             let account = vitrine_identity::script::create(
                 &db,
-                &config.session_policy(),
+                &config.auth.session_policy(),
                 role.parse()?,
                 &name,
             )

@@ -6,9 +6,10 @@
 //!
 //! The pages' own HTML, JavaScript and CSS (`web/static/`) are built into the binary. The npm
 //! packages they use (hls.js, tus-js-client) are vendored at setup time through the npm registry
-//! (`npm ci --prefix web`, run by `scripts/setup.sh`) and served from `web_vendor_dir` under
-//! `/vendor/`: nothing is fetched from a CDN at run time. Without them the feed falls back to
-//! the progressive MP4 rendition (and to native HLS where the browser has it).
+//! (`npm ci --prefix web`, run by `scripts/setup.sh`) and served from `server.web_vendor_dir`
+//! (`VITRINE_WEB_VENDOR_DIR`) under `/vendor/`: nothing is fetched from a CDN at run time.
+//! Without them the feed falls back to the progressive MP4 rendition (and to native HLS where
+//! the browser has it).
 //!
 //! Every response from here carries the security headers of [`security_headers`]: a
 //! Content-Security-Policy that allows only our own scripts (no inline script, no inline event
@@ -58,11 +59,6 @@ const VENDORED: &[(&str, &str)] = &[
     ("tus.min.js", "tus-js-client/dist/tus.min.js"),
 ];
 
-/// Where `npm ci --prefix web` puts the vendored packages in this checkout.
-pub fn default_vendor_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules")
-}
-
 /// The pages, their assets and the vendored packages; `urls` says where media is served from
 /// (the players and the storyboard load it, so the Content-Security-Policy must allow it).
 pub fn router(vendor_dir: &Path, urls: &Urls) -> Router<AppState> {
@@ -73,7 +69,7 @@ pub fn router(vendor_dir: &Path, urls: &Urls) -> Router<AppState> {
     for (name, file) in VENDORED {
         let file = vendor_dir.join(file);
         if !file.is_file() {
-            tracing::warn!(file = %file.display(), "vendored web package missing: run `npm ci --prefix web` (scripts/setup.sh does)");
+            tracing::warn!(file = %file.display(), "vendored web package missing: run `npm ci --prefix web` (scripts/setup.sh does) and point VITRINE_WEB_VENDOR_DIR at web/node_modules (scripts/start.sh does)");
         }
         router = router.route_service(&format!("/vendor/{name}"), ServeFile::new(file));
     }

@@ -102,7 +102,7 @@ impl Rate {
 }
 
 /// The `rate_limits` settings (`VITRINE_RATE_LIMITS='{reads={per_minute=600,burst=200}}'` or
-/// the `[rate_limits]` section of the file).
+/// the `[server.rate_limits]` section of the file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {

@@ -308,7 +308,7 @@ impl FromStr for Backend {
 }
 
 /// Hides a password in a database URL before it reaches a log line.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

@@ -75,7 +75,7 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, creator) = app.account("creator", "Mia").await;
@@ -461,7 +461,7 @@ async fn old_raw_rows_roll_up_without_changing_the_analytics(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (creator_id, creator) = app.account("creator", "Mia").await;

@@ -1097,10 +1097,10 @@ async fn every_route_answers_every_caller_as_the_matrix_says(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(crate::common::fresh_postgres_url().await);
+        config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
     }
     // The matrix places an order per cell as one account; budgets are `hardening.rs`'s subject.
-    config.rate_limits.enabled = false;
+    config.server.rate_limits.enabled = false;
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let matrix = matrix();
 

@@ -317,7 +317,7 @@ async fn callers_get_401_403_404_and_422_where_they_should() {
 async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.max_upload_bytes = 100_000;
+    config.uploads.max_bytes = 100_000;
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "c").await;
     let r = app
@@ -340,7 +340,7 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
         .unwrap();
     assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(app.state.store.list("originals/").await.unwrap().is_empty());
-    let spooled = std::fs::read_dir(app.config.data_dir.join("spool"))
+    let spooled = std::fs::read_dir(app.config.storage.data_dir.join("spool"))
         .unwrap()
         .count();
     assert_eq!(spooled, 0, "the partial upload's spool file is gone");
@@ -350,9 +350,9 @@ async fn uploads_over_the_size_limit_get_413_before_anything_is_stored() {
 async fn videos_beyond_the_configured_limits_are_refused_with_the_number_that_was_over() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.max_duration_seconds = 5;
-    config.max_long_side = 1900;
-    config.max_fps = 20.0;
+    config.uploads.max_duration = std::time::Duration::from_secs(5);
+    config.uploads.max_long_side = 1900;
+    config.uploads.max_fps = 20.0;
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "c").await;
 

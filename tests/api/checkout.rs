@@ -9,17 +9,19 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vitrine::Role;
 
-async fn app(db: DbKind, order_expiry_minutes: f64) -> TestApp {
+const THIRTY_MINUTES: Duration = Duration::from_secs(30 * 60);
+
+async fn app(db: DbKind, order_expiry: Duration) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.order_expiry_minutes = order_expiry_minutes;
+    config.shop.order_expiry = order_expiry;
     // These buyers retry, race and pay twice on purpose: budgets are `hardening.rs`'s subject.
-    config.rate_limits.orders = vitrine_api::rate::Rate {
+    config.server.rate_limits.orders = vitrine_api::rate::Rate {
         per_minute: 6_000,
         burst: 1_000,
     };
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     TestApp::spawn_with(config, Role::Api, Some(dir)).await
 }
@@ -76,7 +78,7 @@ async fn stock(app: &TestApp, product: &str) -> i64 {
 }
 
 async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
-    let app = app(db, 30.0).await;
+    let app = app(db, THIRTY_MINUTES).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let balm = app.product(&merchant,
         json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 10}),
@@ -127,7 +129,7 @@ async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_stock() {
-    let app = app(DbKind::Sqlite, 30.0).await;
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
     let lamp = app.product(&merchant,
@@ -282,7 +284,7 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
 #[tokio::test(flavor = "multi_thread")]
 async fn unpaid_orders_expire_and_release_their_stock() {
     // Two seconds to pay; the sweep runs every second.
-    let app = app(DbKind::Sqlite, 2.0 / 60.0).await;
+    let app = app(DbKind::Sqlite, Duration::from_secs(2)).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
     let balm = app
@@ -325,7 +327,7 @@ async fn unpaid_orders_expire_and_release_their_stock() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_orders_are_refused_and_nothing_is_reserved() {
-    let app = app(DbKind::Sqlite, 30.0).await;
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (_, creator) = app.account("creator", "Mia").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;
@@ -469,7 +471,7 @@ crate::on_each_database!(two_hundred_buyers_for_the_last_ten_units,);
 async fn a_lost_payment_answer_is_settled_with_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.payment_timeout_seconds = 0.3;
+    config.shop.payment_timeout = std::time::Duration::from_millis(300);
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
     let (viewer_id, viewer) = app.account("viewer", "Ana").await;

@@ -62,7 +62,7 @@ fn fuzz(base: &str, token: Option<&str>, who: &str) -> Result<(), String> {
 async fn the_api_keeps_its_documented_contract_for_every_kind_of_caller() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.rate_limits.enabled = false;
+    config.server.rate_limits.enabled = false;
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let mut callers = vec![("an anonymous caller".to_owned(), None)];
     for role in ["viewer", "creator", "merchant", "admin"] {

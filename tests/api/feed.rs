@@ -356,7 +356,7 @@ async fn events_for_a_clip_deleted_meanwhile_are_refused_alone(db: DbKind) {
 async fn events_posted_to_another_process_show_on_the_next_page_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.database_url = Some(crate::common::fresh_postgres_url().await);
+    config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
     let one = TestApp::spawn_with(config.clone(), Role::All, Some(dir)).await;
     let two = TestApp::spawn_with(config, Role::Api, None).await;
     let a = one.account("creator", "Ana").await;

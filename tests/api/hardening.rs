@@ -20,7 +20,7 @@ async fn app_with(db: DbKind, configure: impl FnOnce(&mut vitrine::Config)) -> T
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     configure(&mut config);
     TestApp::spawn_with(config, Role::Api, Some(dir)).await
@@ -48,8 +48,8 @@ async fn closed_within(mut stream: TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_half_sent_connections_are_dropped_while_a_normal_client_is_answered() {
     let app = app_with(DbKind::Sqlite, |c| {
-        c.header_read_timeout_seconds = 2.0;
-        c.idle_timeout_seconds = 3.0;
+        c.server.header_read_timeout = Duration::from_secs(2);
+        c.server.idle_timeout = Duration::from_secs(3);
     })
     .await;
     let address = addr(&app);
@@ -104,8 +104,8 @@ async fn idle_and_half_sent_connections_are_dropped_while_a_normal_client_is_ans
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_are_turned_away_with_a_503() {
     let app = app_with(DbKind::Sqlite, |c| {
-        c.max_connections = 50;
-        c.header_read_timeout_seconds = 30.0;
+        c.server.max_connections = 50;
+        c.server.header_read_timeout = Duration::from_secs(30);
     })
     .await;
     let address = addr(&app);
@@ -148,7 +148,7 @@ async fn connections_past_the_cap_are_turned_away_with_a_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_the_in_flight_cap_are_shed_with_retry_after() {
-    let app = app_with(DbKind::Sqlite, |c| c.max_in_flight = 2).await;
+    let app = app_with(DbKind::Sqlite, |c| c.server.max_in_flight = 2).await;
     let (_, creator) = app.account("creator", "Slow Uploader").await;
 
     // Two uploads whose bodies never finish hold both places.
@@ -216,7 +216,10 @@ async fn requests_past_the_in_flight_cap_are_shed_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_is_cut_off_by_the_request_timeout() {
     // A table lock makes the next read wait; the request deadline answers first.
-    let app = app_with(DbKind::Postgres, |c| c.request_timeout_seconds = 1.0).await;
+    let app = app_with(DbKind::Postgres, |c| {
+        c.server.request_timeout = Duration::from_secs(1)
+    })
+    .await;
     let (_, merchant) = app.account("merchant", "Locked Shop").await;
     let mut blocker = app.state.db.pool().begin().await.unwrap();
     sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
@@ -330,8 +333,8 @@ async fn place(
 async fn orders_per_hour_hold_across_api_processes() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.database_url = Some(fresh_postgres_url().await);
-    config.rate_limits.orders_per_hour = 3;
+    config.storage.database_url = Some(fresh_postgres_url().await.into());
+    config.server.rate_limits.orders_per_hour = 3;
     let first = TestApp::spawn_with(config.clone(), Role::Api, None).await;
     let second = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, merchant) = first.account("merchant", "Lamp Shop").await;
@@ -742,8 +745,8 @@ async fn tus_create(app: &TestApp, token: &str, length: u64) -> reqwest::Respons
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creators_unfinished_uploads_are_bounded() {
     let app = app_with(DbKind::Sqlite, |c| {
-        c.max_unfinished_uploads = 2;
-        c.max_unfinished_bytes = 5_000;
+        c.uploads.max_unfinished = 2;
+        c.uploads.max_unfinished_bytes = 5_000;
     })
     .await;
     let (_, creator) = app.account("creator", "Prolific").await;
@@ -795,7 +798,7 @@ async fn a_creators_unfinished_uploads_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creators_uploads_per_day_are_bounded() {
-    let app = app_with(DbKind::Sqlite, |c| c.max_uploads_per_day = 2).await;
+    let app = app_with(DbKind::Sqlite, |c| c.uploads.max_per_day = 2).await;
     let (_, creator) = app.account("creator", "Daily").await;
     for clip in [
         "mb_rotate-buck-bunny.mp4",
@@ -833,7 +836,7 @@ async fn a_creators_uploads_per_day_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creators_daily_minutes_are_bounded() {
-    let app = app_with(DbKind::Sqlite, |c| c.max_upload_minutes_per_day = 0).await;
+    let app = app_with(DbKind::Sqlite, |c| c.uploads.max_minutes_per_day = 0).await;
     let (_, creator) = app.account("creator", "Long Takes").await;
     let r = app
         .upload(
@@ -853,7 +856,7 @@ async fn a_creators_daily_minutes_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_uploads_are_refused_before_the_disk_runs_short() {
     // A floor no disk here can stand above.
-    let app = app_with(DbKind::Sqlite, |c| c.min_free_disk_bytes = 1 << 60).await;
+    let app = app_with(DbKind::Sqlite, |c| c.uploads.min_free_disk_bytes = 1 << 60).await;
     let (_, creator) = app.account("creator", "Full Disk").await;
     let r = app
         .upload(
@@ -865,7 +868,7 @@ async fn new_uploads_are_refused_before_the_disk_runs_short() {
     assert_error(r, StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage").await;
     let r = tus_create(&app, &creator, 1_000).await;
     assert_error(r, StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage").await;
-    let spooled = std::fs::read_dir(app.config.data_dir.join("spool"))
+    let spooled = std::fs::read_dir(app.config.storage.data_dir.join("spool"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(spooled, 0, "nothing was spooled");
@@ -895,7 +898,7 @@ async fn checksummed_patches_cannot_spool_more_than_their_bound() {
         assert_eq!(r.status(), StatusCode::CREATED);
         uploads.push(r.headers()["location"].to_str().unwrap().to_owned());
     }
-    let spool = app.config.data_dir.join("spool");
+    let spool = app.config.storage.data_dir.join("spool");
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watcher = {
         let (spool, peak) = (spool.clone(), peak.clone());
@@ -955,7 +958,7 @@ async fn checksummed_patches_cannot_spool_more_than_their_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creators_uploads_in_progress_count_among_the_unfinished_ones() {
-    let app = app_with(DbKind::Sqlite, |c| c.max_unfinished_uploads = 1).await;
+    let app = app_with(DbKind::Sqlite, |c| c.uploads.max_unfinished = 1).await;
     let (_, creator) = app.account("creator", "Busy Phone").await;
     // A single-request upload whose body is still arriving holds the creator's one place.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
@@ -1028,8 +1031,8 @@ async fn a_creators_uploads_in_progress_count_among_the_unfinished_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_outlives_the_idle_timeout() {
     let app = app_with(DbKind::Postgres, |c| {
-        c.idle_timeout_seconds = 1.0;
-        c.header_read_timeout_seconds = 1.0;
+        c.server.idle_timeout = Duration::from_secs(1);
+        c.server.header_read_timeout = Duration::from_secs(1);
     })
     .await;
     let mut blocker = app.state.db.pool().begin().await.unwrap();

@@ -118,7 +118,7 @@ async fn every_file_in_the_media_manifest_ends_as_expected() {
     // One creator uploads the whole manifest at once: more than the uploads budget allows.
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.rate_limits.uploads = vitrine_api::rate::Rate {
+    config.server.rate_limits.uploads = vitrine_api::rate::Rate {
         per_minute: 600,
         burst: 200,
     };

@@ -162,7 +162,7 @@ fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
 async fn the_cli_creates_accounts_and_uploads_with_the_same_settings_as_the_server() {
     let app = TestApp::spawn().await;
     let bin = env!("CARGO_BIN_EXE_vitrine");
-    let data_dir = app.config.data_dir.clone();
+    let data_dir = app.config.storage.data_dir.clone();
 
     let out = Command::new(bin)
         .args([
@@ -239,7 +239,7 @@ async fn the_cli_makes_operators_with_a_password_link_or_a_password_on_stdin() {
     use std::io::Write;
     let app = TestApp::spawn().await;
     let bin = env!("CARGO_BIN_EXE_vitrine");
-    let data_dir = app.config.data_dir.clone();
+    let data_dir = app.config.storage.data_dir.clone();
     let run = |args: &[&str], stdin: Option<&str>| {
         let mut child = Command::new(bin)
             .args(args)

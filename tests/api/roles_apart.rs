@@ -16,13 +16,11 @@ async fn an_api_and_a_separate_worker_share_postgres_and_s3() {
     let api_dir = tempfile::tempdir().unwrap();
     let worker_dir = tempfile::tempdir().unwrap();
     let mut api_config = test_config(api_dir.path());
-    api_config.database_url = Some(fresh_postgres_url().await);
+    api_config.storage.database_url = Some(fresh_postgres_url().await.into());
     fresh_s3_bucket(&mut api_config).await;
     // The worker shares only the database and the bucket, not the data dir.
-    let worker_config = vitrine::Config {
-        data_dir: worker_dir.path().to_owned(),
-        ..api_config.clone()
-    };
+    let mut worker_config = api_config.clone();
+    worker_config.storage.data_dir = worker_dir.path().to_owned();
 
     let api = TestApp::spawn_with(api_config, Role::Api, None).await;
     let mut worker = TestApp::spawn_with(worker_config, Role::Worker, None).await;
@@ -75,12 +73,12 @@ async fn with_a_media_url_players_fetch_renditions_straight_from_the_bucket() {
     // A public bucket (or a CDN in front of it): media URLs bypass the API entirely.
     let bucket_url = format!(
         "{}/{}",
-        config.s3_endpoint.clone().unwrap(),
-        config.s3_bucket.clone().unwrap()
+        config.storage.s3.endpoint.clone().unwrap(),
+        config.storage.s3.bucket.clone().unwrap()
     );
     allow_anonymous_reads_of_renditions(&config).await;
-    config.media_url = Some(bucket_url.clone());
-    config.public_url = Some("http://api.vitrine.test".into());
+    config.server.media_url = Some(bucket_url.clone());
+    config.server.public_url = Some("http://api.vitrine.test".into());
     let app = TestApp::spawn_with(config, Role::All, Some(dir)).await;
     let (_, token) = app.account("creator", "Ana").await;
 
@@ -110,7 +108,7 @@ async fn with_a_media_url_players_fetch_renditions_straight_from_the_bucket() {
 /// What an operator does once for a public bucket: anyone may GET `videos/*` (renditions only,
 /// never `originals/`).
 async fn allow_anonymous_reads_of_renditions(config: &vitrine::Config) {
-    let bucket = config.s3_bucket.clone().unwrap();
+    let bucket = config.storage.s3.bucket.clone().unwrap();
     let s3 = crate::common::s3_client(config).await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",

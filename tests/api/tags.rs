@@ -21,7 +21,7 @@ struct World {
 async fn world(max_live_tags: u32) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.max_live_tags = max_live_tags;
+    config.shop.max_live_tags = max_live_tags;
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, creator) = app.account("creator", "Mia").await;
     let (_, merchant) = app.account("merchant", "Glow Co").await;
@@ -463,9 +463,9 @@ async fn tags_placed_while_uploading_are_checked_once_the_duration_is_known() {
 async fn the_live_tag_limit_holds_under_concurrency(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.max_live_tags = 3;
+    config.shop.max_live_tags = 3;
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (creator_id, creator) = app.account("creator", "Mia").await;

@@ -25,7 +25,7 @@ async fn api_only(db: DbKind) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     if db == DbKind::Postgres {
-        config.database_url = Some(fresh_postgres_url().await);
+        config.storage.database_url = Some(fresh_postgres_url().await.into());
     }
     TestApp::spawn_with(config, Role::Api, Some(dir)).await
 }
@@ -195,7 +195,7 @@ async fn options_announces_tus_and_browsers_may_call_it_from_another_origin() {
     }
     assert_eq!(
         header(h, "tus-max-size"),
-        app.config.max_upload_bytes.to_string()
+        app.config.uploads.max_bytes.to_string()
     );
     let algorithms = header(h, "tus-checksum-algorithm");
     assert!(algorithms.contains("sha1") && algorithms.contains("sha256"));
@@ -358,7 +358,7 @@ async fn bad_tus_requests_get_clear_errors_and_lose_nothing_stored() {
         .header(TUS.0, TUS.1)
         .header(
             "Upload-Length",
-            (app.config.max_upload_bytes + 1).to_string(),
+            (app.config.uploads.max_bytes + 1).to_string(),
         )
         .send()
         .await
@@ -869,7 +869,7 @@ async fn an_upload_whose_bytes_all_arrived_but_was_never_finished_is_finished_by
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     // The sweep runs every second.
-    config.upload_expiry_hours = 4.0 / 3600.0;
+    config.uploads.expiry = std::time::Duration::from_secs(4);
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "Ana").await;
     let bytes = std::fs::read(media("mp_smpte-2997.mp4")).unwrap();
@@ -934,7 +934,7 @@ async fn expired_unfinished_uploads_are_swept_and_their_space_reclaimed() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     // Two seconds to live; the sweep then runs every second.
-    config.upload_expiry_hours = 2.0 / 3600.0;
+    config.uploads.expiry = std::time::Duration::from_secs(2);
     let app = TestApp::spawn_with(config, Role::Api, Some(dir)).await;
     let (_, token) = app.account("creator", "Ana").await;
     let bytes = std::fs::read(media("mb_fucked-keyframes.mp4")).unwrap();
@@ -981,7 +981,7 @@ async fn on_s3_small_patches_become_multipart_parts_of_at_least_5_mib() {
     let bytes = std::fs::read(&source).unwrap();
     assert!(bytes.len() > 16 * 1024 * 1024, "{}", bytes.len());
     let mut config = test_config(dir.path());
-    config.database_url = Some(fresh_postgres_url().await);
+    config.storage.database_url = Some(fresh_postgres_url().await.into());
     fresh_s3_bucket(&mut config).await;
     let app = TestApp::spawn_with(config, Role::Api, None).await;
     let (_, token) = app.account("creator", "Ana").await;
@@ -1035,7 +1035,7 @@ async fn on_s3_small_patches_become_multipart_parts_of_at_least_5_mib() {
     let r = patch(&app, &up.location, 6 * mib, &bytes[6 * mib..7 * mib]).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let s3 = crate::common::s3_client(&app.config).await;
-    let bucket = app.config.s3_bucket.clone().unwrap();
+    let bucket = app.config.storage.s3.bucket.clone().unwrap();
     let pending = s3
         .list_multipart_uploads()
         .bucket(&bucket)

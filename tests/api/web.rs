@@ -352,7 +352,7 @@ async fn a_person_verifies_their_email_and_resets_a_forgotten_password_from_the_
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.smtp_url = Some(smtp.url());
+    config.auth.smtp_url = Some(smtp.url().into());
     let app = TestApp::spawn_with(config, vitrine::Role::All, Some(dir)).await;
     let email = "mia@example.com";
 

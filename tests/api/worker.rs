@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::common::{media, test_config, TestApp};
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use vitrine::Role;
 use vitrine_core::ids::VideoId;
@@ -77,7 +78,7 @@ async fn a_job_whose_worker_died_is_finished_by_another_worker() {
 async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.ladder = vec![720, 360];
+    config.transcode.ladder = vec![720, 360];
     let mut app = TestApp::spawn_with(config.clone(), Role::All, None).await;
     let (_, token) = app.account("creator", "c").await;
     // A 10 s 1080p clip: long enough to catch it mid-job.
@@ -112,7 +113,7 @@ async fn shutting_down_mid_transcode_hands_the_job_back_and_a_restart_finishes_i
     app.stop().await; // as on SIGTERM
 
     // The stopped app closed its pool: look at the database as an operator would.
-    let db = vitrine_core::Db::connect(&app.config.database_url())
+    let db = vitrine_core::Db::connect(app.config.database_url().expose_secret())
         .await
         .unwrap();
     let job = queue::state_of(&db, &vid).await.unwrap().unwrap();

@@ -71,13 +71,13 @@ pub async fn fresh_s3_bucket(config: &mut Config) {
         "VITRINE_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts an S3 server",
     );
     let bucket = format!("vitrine-{}", uuid::Uuid::new_v4().simple());
-    config.s3_endpoint = Some(endpoint.clone());
-    config.s3_bucket = Some(bucket.clone());
-    config.s3_path_style = true;
+    config.storage.s3.endpoint = Some(endpoint.clone());
+    config.storage.s3.bucket = Some(bucket.clone());
+    config.storage.s3.path_style = true;
     let store = vitrine_assets::S3Store::connect(&vitrine_assets::S3Config {
         endpoint: Some(endpoint),
         bucket,
-        region: config.s3_region.clone(),
+        region: config.storage.s3.region.clone(),
         path_style: true,
     })
     .await
@@ -102,15 +102,20 @@ pub struct TestApp {
 
 /// Settings for tests: fast polling, short leases.
 pub fn test_config(data_dir: &Path) -> Config {
-    Config {
-        data_dir: data_dir.to_owned(),
-        bind: "127.0.0.1:0".into(),
-        poll_interval_ms: 100,
-        lease_seconds: 10,
-        retry_backoff_seconds: 1,
-        stall_timeout_seconds: 30,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.storage.data_dir = data_dir.to_owned();
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.web_vendor_dir = Some(web_vendor_dir());
+    config.transcode.poll_interval = Duration::from_millis(100);
+    config.transcode.lease = Duration::from_secs(10);
+    config.transcode.retry_backoff = Duration::from_secs(1);
+    config.transcode.stall_timeout = Duration::from_secs(30);
+    config
+}
+
+/// The web pages' packages as `npm ci --prefix web` vendors them in this checkout.
+pub fn web_vendor_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules")
 }
 
 impl TestApp {
@@ -125,7 +130,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         if db == DbKind::Postgres {
-            config.database_url = Some(fresh_postgres_url().await);
+            config.storage.database_url = Some(fresh_postgres_url().await.into());
         }
         TestApp::spawn_with(config, Role::All, Some(dir)).await
     }
@@ -519,7 +524,7 @@ pub async fn assert_playable_upright(app: &TestApp, video: &Value, source: &std:
     let rungs = vitrine_transcode::ladder::plan(
         video["width"].as_u64().unwrap() as u32,
         video["height"].as_u64().unwrap() as u32,
-        &app.config.ladder,
+        &app.config.transcode.ladder,
     );
     let top = (rungs[0].width, rungs[0].height);
 
@@ -737,6 +742,7 @@ pub fn serve_process(data_dir: &Path, role: &str, env: &[(&str, &str)]) -> (Kill
         .args(["serve", "--role", role])
         .env("VITRINE_DATA_DIR", data_dir)
         .env("VITRINE_BIND", "127.0.0.1:0")
+        .env("VITRINE_WEB_VENDOR_DIR", web_vendor_dir())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .envs(env.iter().copied())
@@ -869,8 +875,8 @@ pub fn big_video(dir: &Path, seconds: u32) -> PathBuf {
 /// A plain S3 client of the test server, for what an operator does outside Vitrine.
 pub async fn s3_client(config: &Config) -> aws_sdk_s3::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(config.s3_endpoint.clone().unwrap())
-        .region(aws_config::Region::new(config.s3_region.clone()))
+        .endpoint_url(config.storage.s3.endpoint.clone().unwrap())
+        .region(aws_config::Region::new(config.storage.s3.region.clone()))
         .load()
         .await;
     aws_sdk_s3::Client::from_conf(

@@ -432,9 +432,9 @@ async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.smtp_url = Some(smtp.url());
+    config.auth.smtp_url = Some(smtp.url().into());
     if db == DbKind::Postgres {
-        config.database_url = Some(crate::common::fresh_postgres_url().await);
+        config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
     }
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
 
@@ -622,7 +622,7 @@ async fn repeated_wrong_passwords_slow_down_then_get_429_with_retry_after() {
 async fn without_a_mail_server_links_are_written_as_eml_files() {
     let app = TestApp::spawn().await;
     sign_up(&app, "mia@example.com", None).await;
-    let dir = app.config.data_dir.join("mail");
+    let dir = app.config.storage.data_dir.join("mail");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let message = loop {
         let found = std::fs::read_dir(&dir)
@@ -693,7 +693,7 @@ async fn a_password_reset_voids_the_other_reset_links() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
-    config.smtp_url = Some(smtp.url());
+    config.auth.smtp_url = Some(smtp.url().into());
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
     sign_up(&app, "mia@example.com", None).await;
     for _ in 0..2 {
