@@ -505,3 +505,36 @@ async fn every_page_and_asset_is_served_with_the_security_headers() {
         }
     }
 }
+
+/// The pages send events by the names in `web/static/api.js`'s `EVENT_TYPES`; the server accepts
+/// the ones in `vitrine_feed::events::TYPES`. A type added or renamed on one side only would
+/// have the server refuse what the pages send (per event, silently to the viewer).
+#[test]
+fn the_pages_event_types_are_the_ones_the_server_accepts() {
+    let script =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("web/static/api.js"))
+            .unwrap();
+    let start = script
+        .find("export const EVENT_TYPES = Object.freeze({")
+        .expect("api.js declares EVENT_TYPES");
+    let body = &script[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("})").unwrap()];
+    let mut pages: Vec<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (key, value) = line.trim_end_matches(',').split_once(':').unwrap();
+            let value = value.trim().trim_matches('"');
+            assert_eq!(key.trim(), value, "EVENT_TYPES.{key} must be its own name");
+            value.to_owned()
+        })
+        .collect();
+    let mut server: Vec<String> = vitrine_feed::events::TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    pages.sort();
+    server.sort();
+    assert_eq!(pages, server);
+}
