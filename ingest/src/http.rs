@@ -1,4 +1,4 @@
-//! Video routes: upload and delete (reading the video object is the root crate's `videos`,
+//! Video routes: upload and delete (reading the video object is the server crate's `videos`,
 //! where its tags and its standing in the feed meet).
 
 mod error;

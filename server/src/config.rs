@@ -587,7 +587,7 @@ mod tests {
 
     /// The README's TOML example that starts with `first_line`.
     fn readme_toml(first_line: &str) -> &'static str {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let start = readme
             .find(&format!("```toml\n{first_line}\n"))
             .unwrap_or_else(|| panic!("README has a TOML example starting with {first_line}"))

@@ -34,21 +34,29 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// `(name, content type, contents)` of the pages' own files.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.css", CSS, include_str!("../web/static/app.css")),
-    ("api.js", JS, include_str!("../web/static/api.js")),
-    ("feed.js", JS, include_str!("../web/static/feed.js")),
-    ("studio.js", JS, include_str!("../web/static/studio.js")),
-    ("merchant.js", JS, include_str!("../web/static/merchant.js")),
-    ("account.js", JS, include_str!("../web/static/account.js")),
+    ("app.css", CSS, include_str!("../../web/static/app.css")),
+    ("api.js", JS, include_str!("../../web/static/api.js")),
+    ("feed.js", JS, include_str!("../../web/static/feed.js")),
+    ("studio.js", JS, include_str!("../../web/static/studio.js")),
+    (
+        "merchant.js",
+        JS,
+        include_str!("../../web/static/merchant.js"),
+    ),
+    (
+        "account.js",
+        JS,
+        include_str!("../../web/static/account.js"),
+    ),
 ];
 
 /// One page answers both links a mail carries; its script reads which from the path.
-const ACCOUNT_PAGE: &str = include_str!("../web/static/account.html");
+const ACCOUNT_PAGE: &str = include_str!("../../web/static/account.html");
 
 const PAGES: &[(&str, &str)] = &[
-    ("/", include_str!("../web/static/index.html")),
-    ("/studio", include_str!("../web/static/studio.html")),
-    ("/merchant", include_str!("../web/static/merchant.html")),
+    ("/", include_str!("../../web/static/index.html")),
+    ("/studio", include_str!("../../web/static/studio.html")),
+    ("/merchant", include_str!("../../web/static/merchant.html")),
     ("/reset-password", ACCOUNT_PAGE),
     ("/verify-email", ACCOUNT_PAGE),
 ];
