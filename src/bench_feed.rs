@@ -26,9 +26,15 @@ use crate::bench_upload::{anon_mb, rss_mb, Server, Watch};
 pub struct FeedBenchArgs {
     #[command(flatten)]
     pub seed: crate::seed::SeedArgs,
-    /// Feed requests per second.
+    /// Feed requests per second (also the rate of the busy-core phase).
     #[arg(long, default_value_t = 1000)]
     pub rate: u32,
+    /// A second phase at this many requests per second (0: none).
+    #[arg(long, default_value_t = 2000)]
+    pub high_rate: u32,
+    /// A third phase at `--rate` while another process keeps one core busy.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub busy: bool,
     /// Seconds of feed load.
     #[arg(long, default_value_t = 60)]
     pub seconds: u32,
@@ -42,6 +48,14 @@ pub struct FeedBenchArgs {
     /// Where the seeded platform lives (reused when it was seeded with the same settings).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to seed and serve from instead of SQLite in the data dir
+    /// (`postgres://…`). It is emptied when it has to be seeded again: give it one of its own.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Serve with this `vitrine` binary instead of this one (to measure another build, e.g.
+    /// the one before a change, with the same load).
+    #[arg(long)]
+    pub server_exe: Option<PathBuf>,
 }
 
 fn oha() -> anyhow::Result<PathBuf> {
@@ -96,11 +110,17 @@ fn ingest_viewers(viewers: usize) -> std::ops::Range<usize> {
     }
 }
 
-fn seed_if_needed(exe: &Path, dir: &Path, args: &crate::seed::SeedArgs) -> anyhow::Result<()> {
+fn seed_if_needed(
+    exe: &Path,
+    dir: &Path,
+    args: &crate::seed::SeedArgs,
+    database: Option<&str>,
+) -> anyhow::Result<()> {
     let marker = dir.join("seeded.json");
     // `identity`: seeds from before accounts had sessions and shops are made again.
     let wanted = json!({"videos": args.videos, "viewers": args.viewers, "events": args.events,
-                        "seed": args.seed, "identity": 1});
+                        "seed": args.seed, "identity": 1,
+                        "database": database.map(vitrine_core::db::redact)});
     if std::fs::read(&marker)
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -113,8 +133,15 @@ fn seed_if_needed(exe: &Path, dir: &Path, args: &crate::seed::SeedArgs) -> anyho
         std::fs::remove_dir_all(dir)?;
     }
     std::fs::create_dir_all(dir)?;
+    if let Some(url) = database {
+        empty_database(url)?;
+    }
     println!("seeding {} (once; later runs reuse it)…", dir.display());
-    let status = Command::new(exe)
+    let mut seed = Command::new(exe);
+    if let Some(url) = database {
+        seed.env("VITRINE_DATABASE_URL", url);
+    }
+    let status = seed
         .args([
             "seed",
             "--videos",
@@ -137,29 +164,39 @@ fn seed_if_needed(exe: &Path, dir: &Path, args: &crate::seed::SeedArgs) -> anyho
 pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
     let oha = oha()?;
     let exe = std::env::current_exe()?;
+    let server_exe = args.server_exe.clone().unwrap_or_else(|| exe.clone());
     let dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("vitrine-bench-feed"));
-    seed_if_needed(&exe, &dir, &args.seed)?;
+    let database = args.database.clone();
+    seed_if_needed(&exe, &dir, &args.seed, database.as_deref())?;
+    let db_url = database
+        .clone()
+        .unwrap_or_else(|| vitrine_core::db::Db::sqlite_url_in(&dir));
     // Seeded sessions expire like anyone's: start their lifetime again for this run.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let db =
-                vitrine_core::db::Db::connect(&vitrine_core::db::Db::sqlite_url_in(&dir)).await?;
+            let db = vitrine_core::db::Db::connect(&db_url).await?;
             crate::seed::renew_sessions(&db).await?;
             db.close().await;
             anyhow::Ok(())
         })?;
 
     let started = Instant::now();
-    let mut server = Server::start(&exe, &dir)?;
+    let mut server = Server::start_with(&server_exe, &dir, database.as_deref())?;
     let pid = server.child.id();
     let base = format!("http://{}", server.addr);
+    let backend = if database.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
-        "server: vitrine serve --role api (pid {pid}), SQLite + filesystem store; catalog loaded in {:.1} s",
+        "server: {} serve --role api (pid {pid}), {backend} + filesystem store; catalog loaded in {:.1} s",
+        server_exe.display(),
         started.elapsed().as_secs_f64()
     );
     let (idle, idle_anon) = (rss_mb(pid), anon_mb(pid));
@@ -174,24 +211,48 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let watch = Watch::start(pid);
-    let (events, seconds, folded) = runtime.block_on(async {
-        let (events, seconds) = ingest(&base, &args).await?;
-        let folded = wait_for_fold(&dir).await?;
-        anyhow::Ok((events, seconds, folded))
+    let cpu_before = cpu_seconds(pid);
+    let (ingested, seconds, folded) = runtime.block_on(async {
+        let ingested = ingest(&base, &args).await?;
+        let folded = wait_for_fold(&db_url).await?;
+        let seconds = ingested.seconds;
+        anyhow::Ok((ingested, seconds, folded))
     })?;
+    let ingest_cpu = cpu_seconds(pid) - cpu_before;
     let ingest_peak = watch.stop();
+    let events = ingested.events;
     let ingest_rate = events as f64 / seconds;
     println!(
         "event ingest: {events} events in {seconds:.1} s = {ingest_rate:.0} events/s \
-         (8 clients, batches of 1000; goal ≥ 20,000: {:.2}×)",
-        ingest_rate / 20_000.0
+         (8 clients, batches of 1000; goal ≥ 40,000: {:.2}×)",
+        ingest_rate / 40_000.0
     );
     let with_fold = events as f64 / (seconds + folded);
     println!(
         "  clip counts all folded {folded:.1} s after the last batch; counting that, \
          {with_fold:.0} events/s ({:.2}×)",
-        with_fold / 20_000.0
+        with_fold / 40_000.0
     );
+    let per_event_us = ingest_cpu / events.max(1) as f64 * 1e6;
+    println!(
+        "server CPU per event: {per_event_us:.1} µs ({ingest_cpu:.1} s of CPU, fold included; \
+         goal ≤ 15 µs: {:.2}×)",
+        per_event_us / 15.0
+    );
+
+    // A heavy viewer's first page: each viewer the ingest just gave ~1,000 events, once.
+    let heavy = runtime.block_on(heavy_first_pages(&base, pid, &ingested.viewers))?;
+    if let Some(h) = heavy {
+        println!(
+            "heavy viewers' first pages: {} viewers (~{} events each), one page each in turn: \
+             p50 {:.2} ms, max {:.2} ms",
+            h.pages, h.events_each, h.p50_ms, h.max_ms
+        );
+        println!(
+            "server CPU per heavy viewer's first page: {:.2} ms (goal ≤ 1 ms: {:.2}×)",
+            h.cpu_ms, h.cpu_ms
+        );
+    }
 
     // Feed load: the seeded operator asks for each drawn viewer's feed (`?viewer=` is refused
     // to anyone else but that viewer).
@@ -210,10 +271,49 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         );
         run_oha(&oha, &url, args.rate, args.warmup)?;
     }
-    let watch = Watch::start(pid);
-    let output = run_oha(&oha, &url, args.rate, args.seconds);
-    let feed_peak = watch.stop();
-    let output = output?;
+    let mut phases = vec![(args.rate, false)];
+    if args.high_rate > 0 {
+        phases.push((args.high_rate, false));
+    }
+    if args.busy {
+        phases.push((args.rate, true));
+    }
+    let mut feed_peak = 0.0f64;
+    let mut feed_peak_rss = 0.0f64;
+    for (rate, busy) in phases {
+        let burner = busy.then(Burner::start).transpose()?;
+        let watch = Watch::start(pid);
+        let cpu_before = cpu_seconds(pid);
+        let output = run_oha(&oha, &url, rate, args.seconds);
+        let cpu = cpu_seconds(pid) - cpu_before;
+        let peak = watch.stop();
+        drop(burner);
+        feed_peak = feed_peak.max(peak.anon);
+        feed_peak_rss = feed_peak_rss.max(peak.rss);
+        report_feed(&output?, rate, busy, args.seconds, cpu)?;
+    }
+    println!(
+        "server memory, own (RssAnon): {idle_anon:.0} MB after start, peak {:.0} MB during \
+         ingest, peak {feed_peak:.0} MB during the feed load",
+        ingest_peak.anon
+    );
+    println!(
+        "server memory, resident with the mapped database (VmRSS): {idle:.0} MB after start, \
+         peak {:.0} MB during ingest, peak {feed_peak_rss:.0} MB during the feed load",
+        ingest_peak.rss
+    );
+    server.stop();
+    Ok(())
+}
+
+/// Prints one feed phase's figures from oha's JSON report.
+fn report_feed(
+    output: &std::process::Output,
+    rate: u32,
+    busy: bool,
+    seconds: u32,
+    cpu: f64,
+) -> anyhow::Result<()> {
     let report: Value = serde_json::from_slice(&output.stdout).context("reading oha's JSON")?;
     let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1000.0;
     let p = &report["latencyPercentiles"];
@@ -228,9 +328,14 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         .as_object()
         .map(|m| m.values().filter_map(Value::as_u64).sum::<u64>())
         .unwrap_or(0);
+    let load = if busy {
+        ", while another process burns one core"
+    } else {
+        ""
+    };
     println!(
-        "GET /v1/feed: {} s at {} req/s (oha, 64 connections, random seeded viewers, limit=10)",
-        args.seconds, args.rate
+        "GET /v1/feed: {seconds} s at {rate} req/s{load} (oha, 64 connections, random seeded \
+         viewers, limit=10)"
     );
     println!(
         "  achieved {:.0} req/s; {ok} × 200 of {total} responses, {} other statuses, {errors} connection errors",
@@ -247,24 +352,131 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         ms(&summary["slowest"]),
         ms(&p["p99"]) / 15.0
     );
+    let per_page = cpu / ok.max(1) as f64 * 1e3;
     println!(
-        "server memory, own (RssAnon): {idle_anon:.0} MB after start, peak {:.0} MB during \
-         ingest, peak {:.0} MB during the feed load",
-        ingest_peak.anon, feed_peak.anon
+        "  server CPU per feed page: {per_page:.3} ms ({cpu:.1} s of CPU; goal ≤ 0.3 ms: {:.2}×)",
+        per_page / 0.3
     );
-    println!(
-        "server memory, resident with the mapped database (VmRSS): {idle:.0} MB after start, \
-         peak {:.0} MB during ingest, peak {:.0} MB during the feed load",
-        ingest_peak.rss, feed_peak.rss
-    );
-    server.stop();
     Ok(())
+}
+
+/// CPU time (user + system, all threads) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
+/// A second process that keeps one core busy until dropped (a busy loop in `sh`).
+struct Burner(std::process::Child);
+
+impl Burner {
+    fn start() -> anyhow::Result<Burner> {
+        let child = Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .context("starting the busy loop")?;
+        Ok(Burner(child))
+    }
+}
+
+impl Drop for Burner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Heavy {
+    pages: usize,
+    events_each: usize,
+    p50_ms: f64,
+    max_ms: f64,
+    cpu_ms: f64,
+}
+
+/// Each of `viewers`' first page, one after another, as the seeded operator: the server reads
+/// each one's state (a thousand clips seen or more) once. Their server CPU per page.
+async fn heavy_first_pages(
+    base: &str,
+    pid: u32,
+    viewers: &[(usize, usize)],
+) -> anyhow::Result<Option<Heavy>> {
+    if viewers.is_empty() {
+        return Ok(None);
+    }
+    let client = reqwest::Client::new();
+    let token = crate::seed::operator().1;
+    let get = |v: usize| {
+        client
+            .get(format!(
+                "{base}/v1/feed?limit=10&viewer={}",
+                crate::seed::viewer_id(v)
+            ))
+            .bearer_auth(token)
+            .send()
+    };
+    // One request first, so that the connection and the caller are set up.
+    get(viewers[0].0).await?.error_for_status()?;
+    let mut times = Vec::with_capacity(viewers.len());
+    let cpu_before = cpu_seconds(pid);
+    for &(v, _) in &viewers[1..] {
+        let started = Instant::now();
+        let r = get(v).await?;
+        anyhow::ensure!(r.status().is_success(), "feed: {}", r.status());
+        r.bytes().await?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let pages = times.len().max(1);
+    times.sort_by(f64::total_cmp);
+    Ok(Some(Heavy {
+        pages,
+        events_each: viewers.iter().map(|&(_, n)| n).sum::<usize>() / viewers.len(),
+        p50_ms: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
+        max_ms: times.last().copied().unwrap_or(f64::NAN),
+        cpu_ms: cpu / pages as f64 * 1e3,
+    }))
+}
+
+/// Drops everything in the PostgreSQL database at `url`, to seed it again.
+fn empty_database(url: &str) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let db = vitrine_core::db::Db::connect(url).await?;
+            anyhow::ensure!(
+                db.backend() == vitrine_core::db::Backend::Postgres,
+                "--database takes a postgres:// URL"
+            );
+            for statement in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
+                sqlx::query(statement).execute(db.pool()).await?;
+            }
+            db.close().await;
+            anyhow::Ok(())
+        })
 }
 
 /// Seconds until the server has folded every queued batch's clip counts (`feed_count_deltas`
 /// empty): ingest is not done before its counts are in the clips' rows.
-async fn wait_for_fold(dir: &Path) -> anyhow::Result<f64> {
-    let db = vitrine_core::db::Db::connect(&vitrine_core::db::Db::sqlite_url_in(dir)).await?;
+async fn wait_for_fold(url: &str) -> anyhow::Result<f64> {
+    let db = vitrine_core::db::Db::connect(url).await?;
     let started = Instant::now();
     loop {
         let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_count_deltas")
@@ -313,7 +525,16 @@ fn run_oha(oha: &Path, url: &str, rate: u32, seconds: u32) -> anyhow::Result<std
     Ok(output)
 }
 
-async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)> {
+/// What the ingest phase did.
+struct Ingested {
+    /// Events accepted (or found already there).
+    events: usize,
+    seconds: f64,
+    /// The viewers posted for, with how many events each.
+    viewers: Vec<(usize, usize)>,
+}
+
+async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<Ingested> {
     const CLIENTS: usize = 8;
     const BATCH: usize = 1000;
     let batches = args.ingest_events.div_ceil(BATCH);
@@ -348,6 +569,10 @@ async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)
             (v, bytes::Bytes::from(body))
         })
         .collect();
+    let mut per_viewer: std::collections::BTreeMap<usize, usize> = Default::default();
+    for (v, _) in &bodies {
+        *per_viewer.entry(*v).or_default() += BATCH;
+    }
     let bodies = std::sync::Arc::new(bodies);
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -393,7 +618,11 @@ async fn ingest(base: &str, args: &FeedBenchArgs) -> anyhow::Result<(usize, f64)
     if retries > 0 {
         println!("  ({retries} batches were answered 503 busy and retried)");
     }
-    Ok((total, started.elapsed().as_secs_f64()))
+    Ok(Ingested {
+        events: total,
+        seconds: started.elapsed().as_secs_f64(),
+        viewers: per_viewer.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]

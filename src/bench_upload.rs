@@ -258,7 +258,20 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(exe: &Path, data: &Path) -> anyhow::Result<Server> {
-        let mut child = Command::new(exe)
+        Server::start_with(exe, data, None)
+    }
+
+    /// As `start`, on the PostgreSQL database at `database` if given.
+    pub(crate) fn start_with(
+        exe: &Path,
+        data: &Path,
+        database: Option<&str>,
+    ) -> anyhow::Result<Server> {
+        let mut command = Command::new(exe);
+        if let Some(url) = database {
+            command.env("VITRINE_DATABASE_URL", url);
+        }
+        let mut child = command
             .args(["serve", "--role", "api"])
             .env("VITRINE_DATA_DIR", data)
             .env("VITRINE_BIND", "127.0.0.1:0")

@@ -18,7 +18,7 @@ use vitrine_core::ids::{
 };
 use vitrine_identity::{
     accounts::Account,
-    principal::{self, Credential, Principal, Scope},
+    principal::{Credential, Principal, Scope},
     shops::{self, MemberRole},
 };
 
@@ -223,7 +223,10 @@ where
                 if from_cookie {
                     same_origin(parts, &state.urls.public)?;
                 }
-                let principal = principal::authenticate(&state.db, &state.sessions, &token).await?;
+                let principal = state
+                    .callers
+                    .authenticate(&state.db, &state.sessions, &token)
+                    .await?;
                 Some(Caller(principal))
             }
         };

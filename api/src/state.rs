@@ -18,6 +18,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// How long sessions last.
     pub sessions: SessionPolicy,
+    /// Callers kept between their requests (`principal::Callers`).
+    pub callers: Arc<vitrine_identity::principal::Callers>,
     /// Mail to people (verification and reset links).
     pub mail: Arc<Mailer>,
     /// Per-client request budgets.

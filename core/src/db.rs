@@ -6,13 +6,15 @@
 //! copy of every statement. The only backend-specific SQL is named here (`skip_locked`,
 //! `now_ms_sql`).
 
-use std::{borrow::Cow, path::Path, str::FromStr, time::Duration};
+use std::{borrow::Cow, path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
     any::{install_default_drivers, AnyPoolOptions},
     AnyPool, Executor,
 };
+
+use crate::changes::{Generations, Topic};
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -88,6 +90,19 @@ pub struct Db {
     /// serves both.
     writer: Option<AnyPool>,
     backend: Backend,
+    url: Url,
+    /// What this process's caches of the database are valid for (see `changes`).
+    generations: Arc<Generations>,
+}
+
+/// A connection URL that prints with its password hidden.
+#[derive(Clone)]
+struct Url(String);
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 /// SQLite page cache per reader connection, KiB.
@@ -185,6 +200,8 @@ impl Db {
             pool,
             writer,
             backend,
+            url: Url(url),
+            generations: Arc::default(),
         })
     }
 
@@ -197,7 +214,25 @@ impl Db {
         MIGRATOR
             .run(&self.pool)
             .await
-            .context("applying database migrations")
+            .context("applying database migrations")?;
+        crate::changes::install(self)
+            .await
+            .context("installing the change triggers")
+    }
+
+    /// This process's generation of each cached topic (`changes`).
+    pub fn generations(&self) -> &Generations {
+        &self.generations
+    }
+
+    /// Records that this process just wrote `topic`'s tables: its caches of them are stale.
+    pub fn changed(&self, topic: Topic) {
+        self.generations.bump(topic);
+    }
+
+    /// The URL this handle connected to (with its password: never log it, see `redact`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url.0
     }
 
     /// Refreshes the query planner's statistics. SQLite has none until `ANALYZE` runs, and

@@ -4,6 +4,7 @@
 //!
 //! **Architecture invariant:** nothing here knows HTTP; that edge is `vitrine-api`.
 
+pub mod changes;
 pub mod db;
 pub mod ids;
 pub mod limits;

@@ -14,6 +14,7 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
 use crate::{
+    changes::Topic,
     db::{Db, Tx},
     ids::{AccountId, VideoId},
     time::now_ms,
@@ -298,6 +299,7 @@ pub async fn mark_processing(db: &Db, id: &VideoId) -> Result<(), sqlx::Error> {
     .bind(id.as_str())
     .execute(db.pool())
     .await?;
+    db.changed(Topic::Showcase);
     Ok(())
 }
 
@@ -311,6 +313,7 @@ pub async fn set_progress(db: &Db, id: &VideoId, progress: f64) -> Result<(), sq
     .bind(id.as_str())
     .execute(db.pool())
     .await?;
+    db.changed(Topic::Showcase);
     Ok(())
 }
 
@@ -326,6 +329,7 @@ pub async fn mark_playable(db: &Db, id: &VideoId, outputs: &VideoOutputs) -> any
     .bind(id.as_str())
     .execute(db.pool())
     .await?;
+    db.changed(Topic::Showcase);
     Ok(done.rows_affected() > 0)
 }
 
@@ -440,6 +444,7 @@ pub async fn delete(db: &Db, id: &VideoId) -> Result<bool, sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    db.changed(Topic::Showcase);
     Ok(done.rows_affected() > 0)
 }
 

@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{FromRef, State},
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -13,6 +13,7 @@ use vitrine_api::{
     error::ErrorBody,
     extract::{page_limit, ApiJson, ApiQuery, Caller, MaybeCaller},
     rate::{Budget, Client},
+    state::Urls,
     views::{Distribution, VideoView},
     ApiError, ApiResult, AppState,
 };
@@ -21,8 +22,9 @@ use vitrine_identity::principal::Scope;
 use crate::{
     codes,
     events::{ingest, EventBatch, EventsResult, IngestError, MAX_BATCH},
-    page::{Explanation, PageError, PageRequest, Reader},
+    page::{Explanation, Page, PageError, PageRequest, Reader},
     ranker::Ranker,
+    showcase::Shown,
     store::Standing,
 };
 
@@ -107,7 +109,7 @@ async fn feed(
     State(state): State<FeedState>,
     caller: MaybeCaller,
     ApiQuery(q): ApiQuery<FeedQuery>,
-) -> ApiResult<Json<FeedPage>> {
+) -> ApiResult<Response> {
     let MaybeCaller(caller) = caller.allow(Scope::VideosRead)?;
     let limit = page_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let explain = match q.debug.as_deref() {
@@ -147,22 +149,53 @@ async fn feed(
     };
     let app = &state.app;
     let page = state.ranker.page(&app.db, &reader, request).await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| FeedItem {
-            video: VideoView::new(
-                &item.video,
-                vitrine_shop::http::tag_views(item.tags, &app.urls),
-                &app.urls,
-            ),
-            debug: item.explanation,
-        })
-        .collect();
-    Ok(Json(FeedPage {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(render(page, &app.urls))
+}
+
+/// A page as `FeedPage` JSON. Each clip's view is serialised once per showcase entry and
+/// reused by every page that shows it; only explained items are serialised per request.
+fn render(page: Page, urls: &Urls) -> Response {
+    let view = |shown: &Shown| {
+        VideoView::new(
+            &shown.video,
+            vitrine_shop::http::tag_views(shown.tags.clone(), urls),
+            urls,
+        )
+    };
+    let mut body = Vec::with_capacity(1024 + page.items.len() * 2048);
+    body.extend_from_slice(b"{\"items\":[");
+    for (n, item) in page.items.into_iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        let shown = &item.shown;
+        match item.explanation {
+            None => body.extend_from_slice(shown.rendered.get_or_init(|| {
+                serde_json::to_vec(&view(shown))
+                    .expect("a view serialises")
+                    .into()
+            })),
+            Some(debug) => serde_json::to_writer(
+                &mut body,
+                &FeedItem {
+                    video: view(shown),
+                    debug: Some(debug),
+                },
+            )
+            .expect("a view serialises"),
+        }
+    }
+    body.extend_from_slice(b"],\"next_cursor\":");
+    serde_json::to_writer(&mut body, &page.next_cursor).expect("a cursor serialises");
+    body.push(b'}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 impl From<PageError> for ApiError {

@@ -5,6 +5,7 @@
 //! `catalog` is the in-memory view of every feedable clip and the candidate pipeline; `store`
 //! keeps the ranker's state in the shared database; `ranker` refreshes the catalog; `page` makes
 //! one page (whose feed, ranking, the clips as they are now, the cursor: `Ranker::page`);
+//! `showcase` keeps what each clip shows (its row and live tags) between pages;
 //! `events` is the intake (checks, stores and applies a viewer's batch); `http` is the edge
 //! (`GET /v1/feed`, `POST /v1/events`, `FeedState`); `codes` names the error codes; `vitrine eval
 //! kuairand` replays a real interaction log through the same code.
@@ -22,6 +23,7 @@ pub mod http;
 pub mod model;
 pub mod page;
 pub mod ranker;
+pub mod showcase;
 pub mod store;
 
 pub use config::RankConfig;

@@ -2,28 +2,19 @@
 //! their live tags, and the cursor to the next page. `GET /v1/feed` is one [`Ranker::page`]
 //! call; who may see whose feed is decided here ([`Reader::feed_of`]), not in the handler.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashSet, sync::Arc};
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use vitrine_core::{
-    db::Db,
-    ids::{AccountId, VideoId},
-    time::now_ms,
-    videos::{self, Video, VideoStatus},
-};
-
-use vitrine_shop::tags::{self, Shown, Tag};
+use vitrine_core::{db::Db, ids::AccountId, time::now_ms};
 
 use crate::{
     catalog::{self, ViewerState},
     codes,
     cursor::Cursor,
-    model::{Pool, ScoreTerms, Source},
+    model::{Key, Pool, ScoreTerms, Source},
     ranker::Ranker,
+    showcase::Shown,
 };
 
 /// Who is asking for a page.
@@ -132,9 +123,8 @@ pub struct Explanation {
 /// One clip on a page, as it is now.
 #[derive(Debug)]
 pub struct PageItem {
-    pub video: Video,
-    /// Its live product tags, in time order.
-    pub tags: Vec<Tag>,
+    /// Its video and live product tags.
+    pub shown: Arc<Shown>,
     /// Why it is here (when asked, for those who may see it).
     pub explanation: Option<Explanation>,
 }
@@ -147,9 +137,9 @@ pub struct Page {
 }
 
 impl Ranker {
-    /// A page of the feed for `reader`: rank from the in-memory catalog, then read the picked
-    /// clips as they are now (one deleted since the catalog was built is left out) and their
-    /// live tags.
+    /// A page of the feed for `reader`: rank from the in-memory catalog, then the picked
+    /// clips as they are now (one deleted since the catalog was built is left out) with their
+    /// live tags, from the showcase (the database only for clips it does not hold as they are).
     pub async fn page(
         &self,
         db: &Db,
@@ -201,27 +191,23 @@ impl Ranker {
             now,
         );
 
-        let ids: Vec<VideoId> = picks
+        let clips: Vec<(Key, &str)> = picks
             .iter()
-            .filter_map(|p| catalog.clips[p.scored.clip].id.parse().ok())
+            .map(|p| {
+                let i = p.scored.clip;
+                (catalog.keys[i], catalog.clips[i].id.as_str())
+            })
             .collect();
-        let id_refs: Vec<&VideoId> = ids.iter().collect();
-        let mut rows: HashMap<String, Video> = videos::get_many(db, &id_refs)
-            .await?
-            .into_iter()
-            .filter(|v| matches!(v.status, VideoStatus::Ready | VideoStatus::Playable))
-            .map(|v| (v.id.to_string(), v))
-            .collect();
-        let mut tags = tags::for_videos(db, &id_refs, Shown::Public).await?;
+        let shown = self.showcase().get(db, &clips).await?;
         let mut items = Vec::with_capacity(picks.len());
-        for pick in &picks {
+        for (pick, shown) in picks.iter().zip(shown) {
             let clip = &catalog.clips[pick.scored.clip];
-            let Some(video) = rows.remove(&clip.id) else {
+            // Deleted, or no longer ready, since the catalog was built.
+            let Some(shown) = shown else {
                 continue;
             };
-            let explain = request.explain && reader.may_explain(&video.creator_id);
+            let explain = request.explain && reader.may_explain(&shown.video.creator_id);
             items.push(PageItem {
-                tags: tags.remove(video.id.as_str()).unwrap_or_default(),
                 explanation: explain.then(|| Explanation {
                     sources: pick.scored.sources.clone(),
                     score: pick.scored.terms,
@@ -231,7 +217,7 @@ impl Ranker {
                     pool: clip.pool,
                     impressions: clip.counts.impressions,
                 }),
-                video,
+                shown,
             });
         }
         let next_cursor = (picks.len() == request.limit).then(|| {

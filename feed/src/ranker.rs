@@ -29,6 +29,7 @@ use crate::{
     catalog::{self, Catalog, Neighbours, ViewerState},
     config::RankConfig,
     model::Clip,
+    showcase::Showcase,
     store::{self, Sales},
 };
 
@@ -68,6 +69,8 @@ struct Inner {
     /// Accounts known to exist (accounts are never deleted): `?viewer=` is checked once.
     known_viewers: quick_cache::sync::Cache<String, ()>,
     viewers: quick_cache::sync::Cache<String, Arc<Cached>, ByWeight>,
+    /// What clips show on a page, kept between pages.
+    showcase: Showcase,
 }
 
 /// A viewer's state as read at `loaded_at`.
@@ -137,8 +140,13 @@ impl Ranker {
                 cfg.viewer_cache_mb.max(1) << 20,
                 ByWeight,
             ),
+            showcase: Showcase::new(),
             cfg,
         }))
+    }
+
+    pub(crate) fn showcase(&self) -> &Showcase {
+        &self.0.showcase
     }
 
     /// Everything the ranker knows about `viewer` now: kept from an earlier page unless it

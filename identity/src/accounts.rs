@@ -185,6 +185,7 @@ pub async fn become_creator(
         .bind(account.as_str())
         .execute(db.pool())
         .await;
+    db.changed(vitrine_core::changes::Topic::Identity);
     match done {
         Ok(r) if r.rows_affected() == 1 => Ok(()),
         Ok(_) => {
@@ -272,6 +273,8 @@ pub async fn set_suspended(db: &Db, id: &AccountId, reason: Option<&str>) -> sql
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
+    db.changed(vitrine_core::changes::Topic::Showcase);
     Ok(done.rows_affected() == 1)
 }
 

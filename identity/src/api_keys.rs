@@ -152,11 +152,16 @@ pub async fn revoke(db: &Db, id: &ApiKeyId) -> sqlx::Result<bool> {
             .bind(id.as_str())
             .execute(db.pool())
             .await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
     Ok(done.rows_affected() == 1)
 }
 
-/// The caller behind an API key. A shop's key stops working when its maker leaves the shop.
-pub(crate) async fn authenticate(db: &Db, secret: &str) -> Result<Principal, AuthError> {
+/// The caller behind an API key, and when the key was last recorded used. A shop's key stops
+/// working when its maker leaves the shop. Keys do not expire (`i64::MAX`).
+pub(crate) async fn authenticate(
+    db: &Db,
+    secret: &str,
+) -> Result<(Principal, i64, Option<i64>), AuthError> {
     let row = sqlx::query(&format!(
         "SELECT k.id AS key_id, k.shop_id AS key_shop_id, k.scopes AS key_scopes, \
          k.revoked_at AS key_revoked_at, k.last_used_at AS key_last_used_at, \
@@ -186,12 +191,13 @@ pub(crate) async fn authenticate(db: &Db, secret: &str) -> Result<Principal, Aut
     let now = now_ms();
     let last_used: Option<i64> = row.try_get("key_last_used_at")?;
     crate::touch::used(db, "api_keys", id.as_str(), last_used, now);
-    Ok(Principal {
+    let principal = Principal {
         account,
         credential: Credential::ApiKey {
             id,
             scopes: split(&row.try_get::<String, _>("key_scopes")?),
             shop,
         },
-    })
+    };
+    Ok((principal, i64::MAX, last_used))
 }

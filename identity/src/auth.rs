@@ -95,6 +95,7 @@ pub async fn sign_up(
     };
     let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
     tx.commit().await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
     let account = accounts::get(db, &id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
@@ -312,6 +313,7 @@ pub async fn reset_password(
     sessions::end_all(&mut tx, &id, None).await?;
     let session = sessions::start(&mut tx, policy, &id, user_agent).await?;
     tx.commit().await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
     if let Some(email) = &email {
         throttle::forget(db, email).await?;
     }
@@ -352,5 +354,6 @@ pub async fn verify_email(db: &Db, token: &str) -> sqlx::Result<Option<Account>>
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
     accounts::get(db, &id).await
 }

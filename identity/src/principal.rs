@@ -1,11 +1,12 @@
 //! From a token to a caller: the one way every route learns who is asking.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
+    changes::Topic,
     db::Db,
     ids::{ApiKeyId, SessionId, ShopId},
     time::now_ms,
@@ -141,12 +142,112 @@ pub enum AuthError {
     Db(#[from] sqlx::Error),
 }
 
-/// The caller behind `token`: a session token (`vt_…`) or an API key (`vk_live_…`).
+/// The caller behind `token`: a session token (`vt_…`) or an API key (`vk_live_…`), read
+/// from the database. Routes go through [`Callers::authenticate`], which keeps the answer.
 pub async fn authenticate(
     db: &Db,
     policy: &SessionPolicy,
     token: &str,
 ) -> Result<Principal, AuthError> {
+    Ok(read(db, policy, token).await?.0)
+}
+
+/// How long a kept caller is used without reading it again, at most: the change generation
+/// already drops it when any process ends a session, revokes a key or changes an account.
+const KEEP_MS: i64 = 30_000;
+/// Most callers kept.
+const KEPT: usize = 100_000;
+
+/// Authenticated callers, kept between their requests so that a request in the steady state
+/// does not read the database to learn who is asking.
+///
+/// A kept caller is used only while the identity generation (`vitrine_core::changes`) is the
+/// one it was read at — this process's sign-outs, revocations, suspensions and membership
+/// changes move it at once, every process's within a quarter of a second — and not past its
+/// session's end (lifetime or idle timeout, as of the read) nor `KEEP_MS`. Failures are not
+/// kept.
+pub struct Callers {
+    kept: quick_cache::sync::Cache<String, Arc<Kept>>,
+}
+
+struct Kept {
+    principal: Principal,
+    generation: u64,
+    /// Used until then (Unix ms).
+    until: i64,
+    /// What `touch::used` needs to record the use.
+    table: &'static str,
+    last_used: Option<i64>,
+}
+
+impl Default for Callers {
+    fn default() -> Self {
+        Callers {
+            kept: quick_cache::sync::Cache::new(KEPT),
+        }
+    }
+}
+
+impl fmt::Debug for Callers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callers")
+            .field("kept", &self.kept.len())
+            .finish()
+    }
+}
+
+impl Callers {
+    /// The caller behind `token`, as [`authenticate`] finds it.
+    pub async fn authenticate(
+        &self,
+        db: &Db,
+        policy: &SessionPolicy,
+        token: &str,
+    ) -> Result<Principal, AuthError> {
+        let key = hash_secret(token);
+        let now = now_ms();
+        let generation = db.generations().current(Topic::Identity);
+        if let Some(kept) = self.kept.get(&key) {
+            if kept.generation == generation && now < kept.until {
+                crate::touch::used(db, kept.table, kept.id(), kept.last_used, now);
+                return Ok(kept.principal.clone());
+            }
+        }
+        let (principal, until, last_used) = read(db, policy, token).await?;
+        let table = match principal.credential {
+            Credential::Session { .. } => "sessions",
+            Credential::ApiKey { .. } => "api_keys",
+        };
+        self.kept.insert(
+            key,
+            Arc::new(Kept {
+                principal: principal.clone(),
+                generation,
+                until: until.min(now + KEEP_MS),
+                table,
+                last_used,
+            }),
+        );
+        Ok(principal)
+    }
+}
+
+impl Kept {
+    fn id(&self) -> &str {
+        match &self.principal.credential {
+            Credential::Session { id } => id.as_str(),
+            Credential::ApiKey { id, .. } => id.as_str(),
+        }
+    }
+}
+
+/// The caller behind `token`, until when that holds without reading again (a session's end),
+/// and when the credential was last recorded used.
+async fn read(
+    db: &Db,
+    policy: &SessionPolicy,
+    token: &str,
+) -> Result<(Principal, i64, Option<i64>), AuthError> {
     if token.starts_with(api_keys::KEY_PREFIX) {
         return api_keys::authenticate(db, token).await;
     }
@@ -166,15 +267,17 @@ pub async fn authenticate(
     let last_used_at: i64 = row.try_get("session_last_used_at")?;
     let ended_at: Option<i64> = row.try_get("session_ended_at")?;
     let now = now_ms();
-    if ended_at.is_some() || now >= policy.expires_at(created_at, last_used_at) {
+    let ends_at = policy.expires_at(created_at, last_used_at);
+    if ended_at.is_some() || now >= ends_at {
         return Err(AuthError::SessionExpired);
     }
     if account.suspended {
         return Err(AuthError::Suspended);
     }
     crate::touch::used(db, "sessions", id.as_str(), Some(last_used_at), now);
-    Ok(Principal {
+    let principal = Principal {
         account,
         credential: Credential::Session { id },
-    })
+    };
+    Ok((principal, ends_at, Some(last_used_at)))
 }

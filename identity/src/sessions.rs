@@ -99,6 +99,7 @@ pub async fn end(db: &Db, account: &AccountId, id: &SessionId) -> sqlx::Result<b
     .bind(account.as_str())
     .execute(db.pool())
     .await?;
+    db.changed(vitrine_core::changes::Topic::Identity);
     Ok(done.rows_affected() == 1)
 }
 

@@ -310,6 +310,7 @@ pub async fn remove(db: &Db, shop: &ShopId, account: &AccountId) -> Result<(), M
                 .bind(account.as_str())
                 .execute(db.pool())
                 .await?;
+            db.changed(vitrine_core::changes::Topic::Identity);
             Ok(())
         }
     }

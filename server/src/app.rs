@@ -145,6 +145,7 @@ impl Application {
                 uploads_in_flight: Arc::default(),
             }),
             sessions: config.auth.session_policy(),
+            callers: Arc::default(),
             mail: Arc::new(config.auth.mailer(&config.storage.data_dir)?),
             rate: Arc::new(vitrine_api::rate::RateLimits::new(
                 config.server.rate_limits.clone(),
@@ -218,6 +219,11 @@ impl Application {
     /// hands running transcode jobs back to the queue.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), role = ?self.role, public = %self.state.urls.public, "vitrine serving");
+        // What this process caches (feed items, callers) follows other processes' writes.
+        tokio::spawn(vitrine_core::changes::watch(
+            self.state.db.clone(),
+            shutdown.clone(),
+        ));
         let worker = match self.role {
             Role::All | Role::Worker => Some(tokio::spawn(worker::run(
                 self.state.db.clone(),

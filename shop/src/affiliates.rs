@@ -39,6 +39,7 @@ pub async fn block(db: &Db, shop: &ShopId, creator: &AccountId) -> sqlx::Result<
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    db.changed(vitrine_core::changes::Topic::Showcase);
     Ok(removed.rows_affected())
 }
 

@@ -221,6 +221,8 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
         .await?;
     }
     tx.commit().await?;
+    // The stock moved: a tag's "in stock" may have changed.
+    db.changed(vitrine_core::changes::Topic::Showcase);
     Ok(Order {
         id,
         buyer: new.buyer,
@@ -417,6 +419,9 @@ async fn transition(
         release(&mut tx, order).await?;
     }
     tx.commit().await?;
+    if stock == Stock::Release {
+        db.changed(vitrine_core::changes::Topic::Showcase);
+    }
     Ok(true)
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 use vitrine_core::{
+    changes::Topic,
     db::{placeholder_list, Db, Tx},
     ids::{AccountId, ImageId, ProductId, ShopId, VariantId},
     money::Money,
@@ -506,6 +507,7 @@ pub async fn add_variant(
     .await?;
     touch(&mut tx, &product.id).await?;
     tx.commit().await?;
+    db.changed(Topic::Showcase);
     Ok(Ok(added))
 }
 
@@ -540,6 +542,7 @@ pub async fn update_variant(
     .await?;
     touch(&mut tx, &product.id).await?;
     tx.commit().await?;
+    db.changed(Topic::Showcase);
     Ok(Ok(()))
 }
 
@@ -582,6 +585,7 @@ pub async fn update(
     .bind(patch.category)
     .execute(db.pool())
     .await?;
+    db.changed(Topic::Showcase);
     Ok(Ok(()))
 }
 
@@ -614,7 +618,9 @@ pub async fn add_image(db: &Db, product: &Product, image: &ProductImage) -> sqlx
     .execute(&mut *tx)
     .await?;
     touch(&mut tx, &product.id).await?;
-    tx.commit().await
+    tx.commit().await?;
+    db.changed(Topic::Showcase);
+    Ok(())
 }
 
 pub async fn delete_image(db: &Db, product: &ProductId, image: &ImageId) -> sqlx::Result<bool> {
@@ -623,6 +629,7 @@ pub async fn delete_image(db: &Db, product: &ProductId, image: &ImageId) -> sqlx
         .bind(product.as_str())
         .execute(db.pool())
         .await?;
+    db.changed(Topic::Showcase);
     Ok(done.rows_affected() > 0)
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 use vitrine_core::{
+    changes::Topic,
     db::{placeholder_list, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::Money,
@@ -123,6 +124,7 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    db.changed(Topic::Showcase);
     Ok(id)
 }
 
@@ -295,6 +297,7 @@ pub async fn set_status(
         return Err(LiveError::Changed);
     }
     tx.commit().await?;
+    db.changed(Topic::Showcase);
     Ok(())
 }
 
@@ -311,6 +314,7 @@ pub async fn revalidate(db: &Db, video: &VideoId, duration_ms: i64) -> sqlx::Res
     .bind(video.as_str())
     .execute(db.pool())
     .await?;
+    db.changed(Topic::Showcase);
     Ok(done.rows_affected())
 }
 
@@ -332,6 +336,7 @@ pub async fn delete(db: &Db, tag: &TagId) -> sqlx::Result<()> {
         .bind(tag.as_str())
         .execute(db.pool())
         .await?;
+    db.changed(Topic::Showcase);
     Ok(())
 }
 

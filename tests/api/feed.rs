@@ -394,6 +394,95 @@ async fn events_posted_to_another_process_show_on_the_next_page_within_a_second(
     }
 }
 
+/// The price of the first tag of `clip` on an anonymous page, if the clip is on it.
+async fn price_shown(app: &TestApp, clip: &str) -> Option<Value> {
+    page(app, None, "limit=50").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == clip)
+        .map(|i| i["tags"][0]["price"]["amount_minor"].clone())
+}
+
+async fn set_product_price(app: &TestApp, merchant: &str, product: &str, amount: i64) {
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/products/{product}")))
+        .bearer_auth(merchant)
+        .json(&json!({"price": {"amount_minor": amount, "currency": "USD"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Pages keep what clips show (rows, tags, products) between pages; a change shows on the
+/// next page all the same: at once on the process that made it, within a second on another
+/// (sharing the PostgreSQL database) — a price, a deleted clip.
+#[tokio::test]
+async fn what_a_page_shows_follows_changes_made_on_any_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
+    let one = TestApp::spawn_with(config.clone(), Role::All, Some(dir)).await;
+    let two = TestApp::spawn_with(config, Role::Api, None).await;
+    let (creator_id, creator) = one.account("creator", "Ana").await;
+    let (_, merchant) = one.account("merchant", "Glow Co").await;
+    let clips = one.ready_clips(&creator_id, 2, 20_000).await;
+    let serum = one
+        .product(
+            &merchant,
+            json!({"title": "Serum", "stock": 5, "commission_bps": 1000,
+            "price": {"amount_minor": 2500, "currency": "USD"}}),
+        )
+        .await;
+    let r = one
+        .tag(&creator, &clips[0], serum["id"].as_str().unwrap(), 0, 1000)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    one.refresh_feed().await;
+    let product = serum["id"].as_str().unwrap();
+    let price_on = |app| price_shown(app, &clips[0]);
+    assert_eq!(price_on(&one).await, Some(json!(2500)));
+    let set_price = |app, amount| set_product_price(app, &merchant, product, amount);
+
+    // Changed on this process: the very next page.
+    set_price(&one, 2700).await;
+    assert_eq!(price_on(&one).await, Some(json!(2700)));
+
+    // Changed on another process: within a second.
+    set_price(&two, 2900).await;
+    let changed = std::time::Instant::now();
+    while price_on(&one).await != Some(json!(2900)) {
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(2),
+            "another process's price change was not on the page after {:?}",
+            changed.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A clip deleted through another process leaves the page within a second too.
+    let r = two
+        .delete(&format!("/v1/videos/{}", clips[1]), &creator)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let deleted = std::time::Instant::now();
+    loop {
+        let shown = ids(&page(&one, None, "limit=50").await);
+        if !shown.contains(&clips[1]) {
+            assert!(shown.contains(&clips[0]), "{shown:?}");
+            break;
+        }
+        assert!(
+            deleted.elapsed() < std::time::Duration::from_secs(2),
+            "a clip deleted through another process was still served after {:?}",
+            deleted.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
     let app = TestApp::spawn().await;

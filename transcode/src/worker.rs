@@ -291,6 +291,7 @@ impl Job {
             if still_ours {
                 videos::return_to_queue(&mut tx, &lease.video_id).await?;
                 tx.commit().await?;
+                self.db.changed(vitrine_core::changes::Topic::Showcase);
             }
             Ok(())
         }
@@ -310,6 +311,7 @@ impl Job {
             if queue::fail(&mut tx, lease, cause).await? {
                 videos::mark_failed(&mut tx, &lease.video_id, reason).await?;
                 tx.commit().await?;
+                self.db.changed(vitrine_core::changes::Topic::Showcase);
             }
             Ok(())
         }
@@ -372,6 +374,7 @@ impl Job {
             .await
             .map_err(transient)?;
         tx.commit().await.map_err(|e| transient(e.into()))?;
+        self.db.changed(vitrine_core::changes::Topic::Showcase);
         self.remove_other_attempts(lease).await;
         Ok(())
     }

@@ -259,6 +259,7 @@ pub async fn logout_all(State(state): State<AppState>, caller: Caller) -> ApiRes
     let session = caller.session()?;
     let mut conn = state.db.pool().acquire().await?;
     let ended = sessions::end_all(&mut conn, caller.id(), Some(session)).await?;
+    state.db.changed(vitrine_core::changes::Topic::Identity);
     Ok(Json(Ended { ended }))
 }
 

@@ -7,6 +7,7 @@ crate::on_each_database!(
     sessions_end_on_their_idle_timeout_and_lifetime,
     an_anonymous_viewer_keeps_their_history_when_signing_up_or_in,
     mail_confirms_emails_and_resets_forgotten_passwords,
+    a_session_signed_out_on_one_process_stops_working_on_every_process,
 );
 
 async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
@@ -247,6 +248,50 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
         .await
         .unwrap();
     assert_eq!(own_page.status(), StatusCode::CREATED);
+}
+
+/// Processes keep who a token belongs to between requests; signing out still ends the session
+/// at once where it happened and within a second on every other process sharing the database.
+async fn a_session_signed_out_on_one_process_stops_working_on_every_process(db: DbKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::test_config(dir.path());
+    if db == DbKind::Postgres {
+        config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
+    }
+    let one = TestApp::spawn_with(config.clone(), vitrine::Role::All, Some(dir)).await;
+    let two = TestApp::spawn_with(config, vitrine::Role::Api, None).await;
+    let token = sign_up(&one, "ana@example.com", None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for app in [&one, &two] {
+        assert_eq!(
+            get(app, "/v1/me", Some(&token)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let r = post(&two, "/v1/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        get(&two, "/v1/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+    )
+    .await;
+    let ended = std::time::Instant::now();
+    loop {
+        let r = get(&one, "/v1/me", Some(&token)).await;
+        if r.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            ended.elapsed() < Duration::from_secs(2),
+            "a session signed out on another process still worked after {:?}",
+            ended.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn sessions_end_on_their_idle_timeout_and_lifetime(db: DbKind) {
