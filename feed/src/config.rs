@@ -248,10 +248,8 @@ impl RankConfig {
     /// minor-unit digits, then its rate. `None` for a currency without a rate.
     pub fn in_reference(&self, amount_minor: i64, currency: &str) -> Option<f64> {
         let rate = *self.currency_rates.get(currency)?;
-        let digits = iso_currency::Currency::from_code(currency)
-            .and_then(|c| c.exponent())
-            .unwrap_or(2);
-        Some(amount_minor as f64 / 10f64.powi(i32::from(digits)) * rate)
+        let digits = vitrine_core::money::minor_digits(currency);
+        Some(amount_minor as f64 / 10f64.powi(digits as i32) * rate)
     }
 
     /// Refuses settings that would make the ranker misbehave rather than merely rank badly.

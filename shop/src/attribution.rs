@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use vitrine_core::{
     db::{placeholder_rows, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VideoId},
-    money::{saturating_minor, sum_wide, Money},
+    money::{saturating_minor, sum_wide, Currency, Money},
     time::now_ms,
 };
 
@@ -248,7 +248,7 @@ pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()>
         .bind(line.quantity)
         .bind(gmv)
         .bind(commission_minor)
-        .bind(&order.total.currency)
+        .bind(order.total.currency.as_str())
         .execute(db.pool())
         .await?;
     }
@@ -304,7 +304,7 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
     for pair in pairs {
         let product: String = pair.get("product_id");
         let video: String = pair.get("video_id");
-        let currency: String = pair.get("currency");
+        let currency = Currency::from_db(pair.get("currency"));
         let count = |sql: &'static str| {
             let (product, video) = (product.clone(), video.clone());
             async move {

@@ -15,7 +15,7 @@ use sqlx::Row;
 use vitrine_core::{
     db::Db,
     ids::{AccountId, OrderId, ProductId, ShopId, TagId, VariantId, VideoId},
-    money::Money,
+    money::{Currency, Money},
     time::now_ms,
 };
 
@@ -119,7 +119,7 @@ pub struct NewOrder {
     pub idempotency_key: String,
     pub request_hash: String,
     pub lines: Vec<Line>,
-    pub currency: String,
+    pub currency: Currency,
     pub video: Option<VideoId>,
     pub tag: Option<TagId>,
     pub expires_at: i64,
@@ -183,7 +183,7 @@ pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
     .bind(new.buyer.as_str())
     .bind(&new.idempotency_key)
     .bind(&new.request_hash)
-    .bind(&new.currency)
+    .bind(new.currency.as_str())
     .bind(total)
     .bind(new.video.as_ref().map(|v| v.as_str()))
     .bind(new.tag.as_ref().map(|t| t.as_str()))
@@ -490,7 +490,7 @@ pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
         status: OrderStatus::parse(&row.get::<String, _>("status")),
         total: Money {
             amount_minor: row.get("total_minor"),
-            currency: row.get("currency"),
+            currency: Currency::from_db(row.get("currency")),
         },
         lines,
         video: row

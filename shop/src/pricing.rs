@@ -7,6 +7,7 @@ use std::time::Duration;
 use vitrine_core::{
     db::Db,
     ids::{AccountId, ProductId, TagId, VariantId, VideoId},
+    money::Currency,
     time::now_ms,
     videos,
 };
@@ -55,7 +56,7 @@ pub enum Refusal {
     #[error("{variant:?} is not a variant of {product:?}")]
     UnknownVariant { variant: String, product: String },
     #[error("one order is paid in one currency: {0} and {1} cannot be mixed")]
-    MixedCurrency(String, String),
+    MixedCurrency(Currency, Currency),
     #[error("an order holds one shop's products: place one order per shop")]
     OneMerchantPerOrder,
     #[error("video_id does not name a video")]
@@ -95,7 +96,7 @@ pub async fn price(db: &Db, request: OrderRequest<'_>) -> Result<NewOrder, Refus
         return Err(Refusal::InvalidItems);
     }
     let mut lines = Vec::new();
-    let mut currency: Option<String> = None;
+    let mut currency: Option<Currency> = None;
     for item in &request.items {
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             return Err(Refusal::InvalidQuantity);

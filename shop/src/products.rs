@@ -15,7 +15,7 @@ use vitrine_core::{
     changes::Topic,
     db::{placeholder_list, Db, Tx},
     ids::{AccountId, ImageId, ProductId, ShopId, VariantId},
-    money::Money,
+    money::{Currency, Money, MoneyInput, UnknownCurrency},
     time::now_ms,
 };
 
@@ -125,8 +125,8 @@ pub enum ProductError {
     NegativePrice,
     #[error("price.amount_minor must be at most 1000000000 (ten million in a two-digit currency)")]
     PriceTooHigh,
-    #[error("price.currency {0:?} is not an ISO 4217 currency code")]
-    Currency(String),
+    #[error("price.currency {0}")]
+    Currency(#[from] UnknownCurrency),
     #[error("stock must be between 0 and 1000000000")]
     Stock,
     #[error("commission_bps must be between 0 and 10000 (basis points of the price)")]
@@ -140,7 +140,7 @@ pub enum ProductError {
     #[error("variant options are at most 10 pairs of 1 to 50 characters each")]
     Options,
     #[error("a variant's price is in the product's currency {expected}, not {got}")]
-    VariantCurrency { expected: String, got: String },
+    VariantCurrency { expected: Currency, got: String },
     #[error("the currency of a product with variants cannot change")]
     CurrencyChange,
     #[error("category must be 1 to 64 lowercase letters, digits, '-' or '_'")]
@@ -179,7 +179,7 @@ pub struct VariantInput {
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     /// Its own price (default: the product's), in the product's currency.
-    pub price: Option<Money>,
+    pub price: Option<MoneyInput>,
     pub stock: i64,
 }
 
@@ -278,11 +278,9 @@ fn valid_price(amount_minor: i64, currency: &str) -> Result<Money, ProductError>
     if amount_minor > MAX_PRICE_MINOR {
         return Err(ProductError::PriceTooHigh);
     }
-    let currency = iso_currency::Currency::from_code(currency)
-        .ok_or_else(|| ProductError::Currency(currency.to_owned()))?;
     Ok(Money {
         amount_minor,
-        currency: currency.code().to_owned(),
+        currency: Currency::parse(currency)?,
     })
 }
 
@@ -316,7 +314,7 @@ fn valid_variant(input: &VariantInput, product_price: &Money) -> Result<NewVaria
             if price.currency != product_price.currency {
                 return Err(ProductError::VariantCurrency {
                     expected: product_price.currency.clone(),
-                    got: price.currency,
+                    got: price.currency.to_string(),
                 });
             }
             price.amount_minor
@@ -352,7 +350,7 @@ impl ProductPatch {
     pub fn parse(
         title: Option<&str>,
         description: Option<&str>,
-        price: Option<&Money>,
+        price: Option<&MoneyInput>,
         stock: Option<i64>,
         status: Option<ProductStatus>,
         commission_bps: Option<i64>,
@@ -384,7 +382,7 @@ fn from_row(row: &AnyRow) -> Product {
         description: row.get("description"),
         price: Money {
             amount_minor: row.get("price_minor"),
-            currency: row.get("currency"),
+            currency: Currency::from_db(row.get("currency")),
         },
         stock: row.get("stock"),
         status: ProductStatus::parse(&row.get::<String, _>("status")),
@@ -415,7 +413,7 @@ pub async fn create(
     .bind(&new.title)
     .bind(&new.description)
     .bind(new.price.amount_minor)
-    .bind(&new.price.currency)
+    .bind(new.price.currency.as_str())
     .bind(new.stock)
     .bind(new.status.as_str())
     .bind(new.commission_bps)
@@ -448,7 +446,7 @@ pub async fn create(
 async fn insert_variant(
     tx: &mut Tx,
     product: &ProductId,
-    currency: &str,
+    currency: &Currency,
     variant: NewVariant,
     position: usize,
 ) -> sqlx::Result<Variant> {
@@ -474,7 +472,7 @@ async fn insert_variant(
         options: variant.options,
         price: Money {
             amount_minor: variant.price_minor,
-            currency: currency.to_owned(),
+            currency: currency.clone(),
         },
         stock: variant.stock,
     })
@@ -576,7 +574,7 @@ pub async fn update(
     .bind(patch.title)
     .bind(patch.description)
     .bind(patch.price.as_ref().map(|p| p.amount_minor))
-    .bind(patch.price.as_ref().map(|p| p.currency.clone()))
+    .bind(patch.price.as_ref().map(|p| p.currency.as_str()))
     .bind(patch.stock)
     .bind(patch.status.map(|s| s.as_str()))
     .bind(patch.commission_bps)
@@ -781,10 +779,12 @@ mod tests {
             NewProduct::parse("x", -1, "EUR", 1).unwrap_err(),
             ProductError::NegativePrice
         );
-        assert!(matches!(
-            NewProduct::parse("x", 1, "EURO", 1),
-            Err(ProductError::Currency(_))
-        ));
+        assert_eq!(
+            NewProduct::parse("x", 1, "EURO", 1)
+                .unwrap_err()
+                .to_string(),
+            "price.currency \"EURO\" is not an ISO 4217 currency code"
+        );
         assert!(matches!(
             NewProduct::parse("x", 1, "usd", 1),
             Err(ProductError::Currency(_))
@@ -805,7 +805,7 @@ mod tests {
         let variant = |sku: &str, price: Option<(i64, &str)>, stock: i64| VariantInput {
             sku: sku.into(),
             options: BTreeMap::from([("size".into(), "30 ml".into())]),
-            price: price.map(|(amount_minor, currency)| Money {
+            price: price.map(|(amount_minor, currency)| MoneyInput {
                 amount_minor,
                 currency: currency.into(),
             }),

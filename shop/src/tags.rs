@@ -8,7 +8,7 @@ use vitrine_core::{
     changes::Topic,
     db::{placeholder_list, Backend, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
-    money::Money,
+    money::{Currency, Money},
     time::now_ms,
     videos::{Position, Video, VideoStatus},
 };
@@ -533,7 +533,7 @@ pub async fn for_videos(
             title: row.get("title"),
             price: Money {
                 amount_minor: row.get("price_minor"),
-                currency: row.get("currency"),
+                currency: Currency::from_db(row.get("currency")),
             },
             image_key,
             in_stock: row.get::<i64, _>("in_stock") == 1,

@@ -11,7 +11,7 @@ use vitrine_api::{
 };
 use vitrine_core::{
     ids::{ProductId, ShopId, VariantId},
-    money::Money,
+    money::{Money, MoneyInput},
 };
 use vitrine_identity::principal::Scope;
 
@@ -31,7 +31,7 @@ pub struct NewProductBody {
     #[schema(example = "Glow serum 30 ml")]
     pub title: String,
     pub description: Option<String>,
-    pub price: Money,
+    pub price: MoneyInput,
     /// The product's stock (with variants, each variant has its own).
     #[schema(example = 100)]
     #[serde(default)]
@@ -340,7 +340,7 @@ pub async fn own_product(state: &AppState, caller: &Caller, id: &ProductId) -> A
 pub struct ProductPatchBody {
     pub title: Option<String>,
     pub description: Option<String>,
-    pub price: Option<Money>,
+    pub price: Option<MoneyInput>,
     pub stock: Option<i64>,
     pub status: Option<ProductStatus>,
     pub commission_bps: Option<i64>,
@@ -415,7 +415,7 @@ pub async fn add_variant(
 #[serde(deny_unknown_fields)]
 pub struct VariantPatchBody {
     /// In the product's currency.
-    pub price: Option<Money>,
+    pub price: Option<MoneyInput>,
     pub stock: Option<i64>,
 }
 
@@ -440,7 +440,7 @@ pub async fn update_variant(
         return Err(ApiError::NotFound("variant"));
     }
     if let Some(price) = &body.price {
-        if price.currency != product.price.currency {
+        if product.price.currency != price.currency.as_str() {
             return Err(invalid(ProductError::VariantCurrency {
                 expected: product.price.currency.clone(),
                 got: price.currency.clone(),

@@ -288,7 +288,7 @@ mod tests {
     fn usd(amount_minor: i64) -> Money {
         Money {
             amount_minor,
-            currency: "USD".into(),
+            currency: vitrine_core::money::Currency::parse("USD").unwrap(),
         }
     }
 
