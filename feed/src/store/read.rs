@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 use vitrine_core::{
-    db::{placeholder_list as list, Backend, Db},
+    db::{placeholder_list as list, Backend, Db, ROW_SEPARATOR},
     money::saturating_minor,
     videos::VideoStatus,
 };
@@ -174,8 +174,9 @@ pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<V
 }
 
 /// Everything the ranker knows about `viewer` now, in one round trip: their clips within the
-/// seen window, affinities, muted creators and follows, as one `UNION ALL` of rows tagged by
-/// kind (every statement costs two thread hand-offs in the driver; this runs per feed page).
+/// seen window and their affinities, each joined into one text value (`Backend::join_rows`:
+/// a row costs a thread wake-up in the SQLite driver, and a heavy viewer has a thousand), and
+/// their muted creators and follows, as one `UNION ALL` of rows tagged by kind.
 pub async fn viewer_state(
     db: &Db,
     cfg: &RankConfig,
@@ -185,25 +186,37 @@ pub async fn viewer_state(
     let mut state = ViewerState::default();
     let since = now - (cfg.seen_window_days * DAY_MS) as i64;
     let muted_since = now - ((cfg.fatigue_filter_days + cfg.fatigue_recovery_days) * DAY_MS) as i64;
-    // Columns: kind, a, b (text), t1, t2 (times), f (real), flags (what the viewer did with a
-    // clip, one bit each: completed, liked, shared, commented, followed, not_interested,
-    // clicked).
-    let sql = db.backend().sql(
-        "SELECT 'clip' AS kind, video_id AS a, creator_id AS b, seen_at AS t1, \
-           positive_at AS t2, watch_ratio AS f, \
-           completed + 2 * liked + 4 * shared + 8 * commented + 16 * followed \
-             + 32 * not_interested + 64 * clicked AS flags \
+    let backend = db.backend();
+    // A clip: seen_at, positive_at, watch ratio, flags (what the viewer did with it, one bit
+    // each: completed, liked, shared, commented, followed, not_interested, clicked), creator,
+    // clip. An affinity: kind, at, score, key (last: a category may hold spaces).
+    let clip = format!(
+        "COALESCE(CAST(seen_at AS TEXT), '') || ' ' || COALESCE(CAST(positive_at AS TEXT), '') \
+         || ' ' || {} || ' ' || CAST(completed + 2 * liked + 4 * shared + 8 * commented \
+         + 16 * followed + 32 * not_interested + 64 * clicked AS TEXT) \
+         || ' ' || creator_id || ' ' || video_id",
+        backend.real_text("COALESCE(watch_ratio, 0)")
+    );
+    let affinity = format!(
+        "kind || ' ' || CAST(at AS TEXT) || ' ' || {} || ' ' || key",
+        backend.real_text("score")
+    );
+    let sql = format!(
+        "SELECT 'clips' AS kind, {} AS a, CAST(NULL AS BIGINT) AS at \
          FROM feed_viewer_videos WHERE viewer_id = $1 AND last_at >= $2 \
          UNION ALL \
-         SELECT kind, key, NULL, at, NULL, score, 0 FROM feed_affinities WHERE viewer_id = $3 \
+         SELECT 'affinities', {}, CAST(NULL AS BIGINT) FROM feed_affinities WHERE viewer_id = $3 \
          UNION ALL \
-         SELECT 'muted', creator_id, NULL, at, NULL, 0, 0 FROM feed_muted_creators \
+         SELECT 'muted', creator_id, at FROM feed_muted_creators \
          WHERE viewer_id = $4 AND at >= $5 \
          UNION ALL \
-         SELECT 'follow', creator_id, NULL, at, NULL, 0, 0 FROM ( \
+         SELECT 'follow', creator_id, at FROM ( \
            SELECT creator_id, at FROM follows WHERE viewer_id = $6 ORDER BY at DESC LIMIT 200 \
          ) AS recent",
+        backend.join_rows(&clip),
+        backend.join_rows(&affinity),
     );
+    let sql = backend.sql(&sql);
     let rows = sqlx::query(&sql)
         .bind(viewer)
         .bind(since)
@@ -216,53 +229,71 @@ pub async fn viewer_state(
     let half_life = cfg.affinity_half_life_days * DAY_MS;
     let mut positives: Vec<(i64, Key)> = Vec::new();
     let mut follows: Vec<(i64, Key)> = Vec::new();
+    let bad = |what: &str| sqlx::Error::Decode(format!("a viewer's {what} row").into());
     for r in rows {
-        let name: &str = r.get("a");
-        let at: Option<i64> = r.get("t1");
+        let Some(a) = r.get::<Option<String>, _>("a") else {
+            continue;
+        };
+        let at: Option<i64> = r.get("at");
         match r.get::<String, _>("kind").as_str() {
-            "clip" => {
-                let flags: i64 = r.get("flags");
-                let flag = |bit: u32| (flags >> bit) & 1;
-                if at.is_some() {
-                    let watch: f64 = r.get("f");
-                    state
-                        .viewer
-                        .history
-                        .entry(key(r.get("b")))
-                        .or_default()
-                        .add(&Counts {
-                            impressions: 1,
-                            completes: flag(0),
-                            likes: flag(1),
-                            shares: flag(2),
-                            comments: flag(3),
-                            follows: flag(4),
-                            not_interested: flag(5),
-                            product_clicks: flag(6),
-                            watch_sum: watch,
-                            watched: i64::from(watch > 0.0),
-                            ..Default::default()
-                        });
+            "clips" => {
+                for record in a.split(ROW_SEPARATOR) {
+                    let f: Vec<&str> = record.splitn(6, ' ').collect();
+                    let [seen_at, positive_at, watch, flags, creator, clip] = f[..] else {
+                        return Err(bad("clip"));
+                    };
+                    let time = |t: &str| t.parse::<i64>().ok();
+                    let flags: i64 = flags.parse().map_err(|_| bad("clip"))?;
+                    let flag = |bit: u32| (flags >> bit) & 1;
+                    if time(seen_at).is_some() {
+                        let watch: f64 = watch.parse().map_err(|_| bad("clip"))?;
+                        state
+                            .viewer
+                            .history
+                            .entry(key(creator))
+                            .or_default()
+                            .add(&Counts {
+                                impressions: 1,
+                                completes: flag(0),
+                                likes: flag(1),
+                                shares: flag(2),
+                                comments: flag(3),
+                                follows: flag(4),
+                                not_interested: flag(5),
+                                product_clicks: flag(6),
+                                watch_sum: watch,
+                                watched: i64::from(watch > 0.0),
+                                ..Default::default()
+                            });
+                    }
+                    if let Some(positive) = time(positive_at) {
+                        positives.push((positive, key(clip)));
+                    }
+                    if time(seen_at).is_some() || flag(5) != 0 {
+                        state.seen.insert(key(clip));
+                    }
                 }
-                if let Some(positive) = r.get::<Option<i64>, _>("t2") {
-                    positives.push((positive, key(name)));
-                }
-                if at.is_some() || flag(5) != 0 {
-                    state.seen.insert(key(name));
+            }
+            "affinities" => {
+                for record in a.split(ROW_SEPARATOR) {
+                    let f: Vec<&str> = record.splitn(4, ' ').collect();
+                    let [kind, at, score, name] = f[..] else {
+                        return Err(bad("affinity"));
+                    };
+                    let at: i64 = at.parse().map_err(|_| bad("affinity"))?;
+                    let score: f64 = score.parse().map_err(|_| bad("affinity"))?;
+                    let score = model::decay(score, now - at, half_life);
+                    if kind == "creator" {
+                        state.viewer.creators.insert(key(name), score);
+                    } else {
+                        state.viewer.categories.insert(name.to_owned(), score);
+                    }
                 }
             }
             "muted" => {
-                state.viewer.muted.insert(key(name), at.unwrap_or(0));
+                state.viewer.muted.insert(key(&a), at.unwrap_or(0));
             }
-            "follow" => follows.push((at.unwrap_or(0), key(name))),
-            kind => {
-                let score = model::decay(r.get("f"), now - at.unwrap_or(now), half_life);
-                if kind == "creator" {
-                    state.viewer.creators.insert(key(name), score);
-                } else {
-                    state.viewer.categories.insert(name.to_owned(), score);
-                }
-            }
+            _ => follows.push((at.unwrap_or(0), key(&a))),
         }
     }
     positives.sort_by(|a, b| b.cmp(a));
