@@ -55,8 +55,11 @@ const FOLD_EVERY_TICKS: u64 = 4;
 /// Most queued batches one pass folds (the queue holds about 2 s of batches).
 const FOLD_MAX: usize = 1024;
 const HISTORY_DAYS: i64 = 30;
-/// Longest a viewer's state is kept (their affinities decay and their seen window moves).
-const VIEWER_TTL_MS: i64 = 60_000;
+/// Longest a viewer's state is kept. Every change to it drops it (see the module's doc); this
+/// bounds only what time alone changes — affinities decaying with a half-life of days, the
+/// seen window of days moving on — so ten minutes changes nothing a viewer could notice, where
+/// a minute made a viewer who pages every 16 s read their state on every fourth page.
+const VIEWER_TTL_MS: i64 = 600_000;
 
 #[derive(Clone)]
 pub struct Ranker(Arc<Inner>);

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use sqlx::{AnyConnection, Row};
-use vitrine_core::db::{placeholder_list as list, placeholder_rows as values, Backend, Db, Tx};
+use vitrine_core::db::{
+    placeholder_list as list, placeholder_rows as values, Backend, Db, Tx, ROW_SEPARATOR,
+};
 
 use crate::{
     config::RankConfig,
@@ -66,13 +68,28 @@ pub async fn read_viewer(
     let backend = Backend::of(conn);
     let version = viewer_version(conn, viewer).await?;
     let seen = load_seen(conn, backend, viewer, videos).await?;
+    // One row (`Backend::join_rows`): a viewer has an affinity per creator they engaged with,
+    // hundreds for a heavy one, and the driver wakes the reader once per row.
     let mut affinities = HashMap::new();
-    for r in sqlx::query("SELECT kind, key, score, at FROM feed_affinities WHERE viewer_id = $1")
-        .bind(viewer)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        affinities.insert((r.get("kind"), r.get("key")), (r.get("score"), r.get("at")));
+    let joined: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT {} FROM feed_affinities WHERE viewer_id = $1",
+        backend.join_rows(&format!(
+            "kind || ' ' || CAST(at AS TEXT) || ' ' || {} || ' ' || key",
+            backend.real_text("score")
+        ))
+    ))
+    .bind(viewer)
+    .fetch_one(&mut *conn)
+    .await?;
+    let bad = || sqlx::Error::Decode("a viewer's affinity row".into());
+    for record in joined.iter().flat_map(|j| j.split(ROW_SEPARATOR)) {
+        let f: Vec<&str> = record.splitn(4, ' ').collect();
+        let [kind, at, score, key] = f[..] else {
+            return Err(bad());
+        };
+        let at: i64 = at.parse().map_err(|_| bad())?;
+        let score: f64 = score.parse().map_err(|_| bad())?;
+        affinities.insert((kind.to_owned(), key.to_owned()), (score, at));
     }
     Ok(ViewerRows {
         version,
