@@ -211,14 +211,16 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let watch = Watch::start(pid);
-    let cpu_before = cpu_seconds(pid);
+    let postgres = database.is_some();
+    let cpu_before = Cpu::read(pid, postgres);
     let (ingested, seconds, folded) = runtime.block_on(async {
         let ingested = ingest(&base, &args).await?;
         let folded = wait_for_fold(&db_url).await?;
         let seconds = ingested.seconds;
         anyhow::Ok((ingested, seconds, folded))
     })?;
-    let ingest_cpu = cpu_seconds(pid) - cpu_before;
+    let ingest = Cpu::read(pid, postgres).since(cpu_before);
+    let ingest_cpu = ingest.server;
     let ingest_peak = watch.stop();
     let events = ingested.events;
     let ingest_rate = events as f64 / seconds;
@@ -239,9 +241,10 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
          goal ≤ 15 µs: {:.2}×)",
         per_event_us / 15.0
     );
+    ingest.print_database("event", events as u64, 1e6, "µs");
 
     // A heavy viewer's first page: each viewer the ingest just gave ~1,000 events, once.
-    let heavy = runtime.block_on(heavy_first_pages(&base, pid, &ingested.viewers))?;
+    let heavy = runtime.block_on(heavy_first_pages(&base, pid, postgres, &ingested.viewers))?;
     if let Some(h) = heavy {
         println!(
             "heavy viewers' first pages: {} viewers (~{} events each), one page each in turn: \
@@ -250,8 +253,11 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
         );
         println!(
             "server CPU per heavy viewer's first page: {:.2} ms (goal ≤ 1 ms: {:.2}×)",
-            h.cpu_ms, h.cpu_ms
+            h.cpu.server / h.pages as f64 * 1e3,
+            h.cpu.server / h.pages as f64 * 1e3
         );
+        h.cpu
+            .print_database("heavy viewer's first page", h.pages as u64, 1e3, "ms");
     }
 
     // Feed load: the seeded operator asks for each drawn viewer's feed (`?viewer=` is refused
@@ -283,9 +289,9 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<()> {
     for (rate, busy) in phases {
         let burner = busy.then(Burner::start).transpose()?;
         let watch = Watch::start(pid);
-        let cpu_before = cpu_seconds(pid);
+        let cpu_before = Cpu::read(pid, postgres);
         let output = run_oha(&oha, &url, rate, args.seconds);
-        let cpu = cpu_seconds(pid) - cpu_before;
+        let cpu = Cpu::read(pid, postgres).since(cpu_before);
         let peak = watch.stop();
         drop(burner);
         feed_peak = feed_peak.max(peak.anon);
@@ -312,8 +318,9 @@ fn report_feed(
     rate: u32,
     busy: bool,
     seconds: u32,
-    cpu: f64,
+    cpu_used: Cpu,
 ) -> anyhow::Result<()> {
+    let cpu = cpu_used.server;
     let report: Value = serde_json::from_slice(&output.stdout).context("reading oha's JSON")?;
     let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1000.0;
     let p = &report["latencyPercentiles"];
@@ -357,7 +364,59 @@ fn report_feed(
         "  server CPU per feed page: {per_page:.3} ms ({cpu:.1} s of CPU; goal ≤ 0.3 ms: {:.2}×)",
         per_page / 0.3
     );
+    cpu_used.print_database("feed page", ok, 1e3, "ms");
     Ok(())
+}
+
+/// CPU time every PostgreSQL process on this machine has used so far, in seconds (the server's
+/// queries run there, not in the server's process).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return f64::NAN;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .filter(|s| s.is_finite())
+        .sum()
+}
+
+/// The server's CPU time and, when it runs on PostgreSQL, the database's, in seconds.
+#[derive(Clone, Copy)]
+struct Cpu {
+    server: f64,
+    database: Option<f64>,
+}
+
+impl Cpu {
+    fn read(pid: u32, postgres: bool) -> Cpu {
+        Cpu {
+            server: cpu_seconds(pid),
+            database: postgres.then(postgres_cpu_seconds),
+        }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            server: self.server - before.server,
+            database: self.database.zip(before.database).map(|(a, b)| a - b),
+        }
+    }
+
+    /// `  PostgreSQL's own CPU per …` for `work` units, in `unit` (`1e3`: ms, `1e6`: µs).
+    fn print_database(self, per: &str, work: u64, scale: f64, unit: &str) {
+        if let Some(db) = self.database {
+            println!(
+                "  PostgreSQL's own CPU per {per}: {:.3} {unit} ({db:.1} s of CPU, all its processes)",
+                db / work.max(1) as f64 * scale
+            );
+        }
+    }
 }
 
 /// CPU time (user + system, all threads) a process has used so far, in seconds.
@@ -407,7 +466,7 @@ struct Heavy {
     events_each: usize,
     p50_ms: f64,
     max_ms: f64,
-    cpu_ms: f64,
+    cpu: Cpu,
 }
 
 /// Each of `viewers`' first page, one after another, as the seeded operator: the server reads
@@ -415,6 +474,7 @@ struct Heavy {
 async fn heavy_first_pages(
     base: &str,
     pid: u32,
+    postgres: bool,
     viewers: &[(usize, usize)],
 ) -> anyhow::Result<Option<Heavy>> {
     if viewers.is_empty() {
@@ -434,7 +494,7 @@ async fn heavy_first_pages(
     // One request first, so that the connection and the caller are set up.
     get(viewers[0].0).await?.error_for_status()?;
     let mut times = Vec::with_capacity(viewers.len());
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = Cpu::read(pid, postgres);
     for &(v, _) in &viewers[1..] {
         let started = Instant::now();
         let r = get(v).await?;
@@ -442,7 +502,7 @@ async fn heavy_first_pages(
         r.bytes().await?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    let cpu = cpu_seconds(pid) - cpu_before;
+    let cpu = Cpu::read(pid, postgres).since(cpu_before);
     let pages = times.len().max(1);
     times.sort_by(f64::total_cmp);
     Ok(Some(Heavy {
@@ -450,7 +510,7 @@ async fn heavy_first_pages(
         events_each: viewers.iter().map(|&(_, n)| n).sum::<usize>() / viewers.len(),
         p50_ms: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
         max_ms: times.last().copied().unwrap_or(f64::NAN),
-        cpu_ms: cpu / pages as f64 * 1e3,
+        cpu,
     }))
 }
 
