@@ -32,7 +32,7 @@ pub enum Topic {
     /// What a clip shows a viewer: its video row, its tags, their products, variants, pictures
     /// and shops, and the accounts behind them (a suspended shop owner's tags disappear).
     Showcase,
-    /// Who a token belongs to: sessions, accounts, API keys.
+    /// Who a token belongs to: sessions, accounts, API keys, shop memberships.
     Identity,
 }
 
@@ -64,6 +64,8 @@ impl Topic {
             ],
             Topic::Identity => &[
                 ("accounts", Writes::UpdateDelete),
+                // A shop's key stops working when its maker leaves the shop.
+                ("shop_members", Writes::UpdateDelete),
                 // Not `last_used_at`, which every credential's use touches once a minute.
                 ("sessions", Writes::Ended),
                 ("api_keys", Writes::Revoked),
