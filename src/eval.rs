@@ -276,7 +276,7 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
     }
 
     let histories = store::histories(&db, 0, 30).await?;
-    let neighbours = Arc::new(catalog::neighbours(&histories, 20));
+    let neighbours = Arc::new(catalog::neighbours(&histories, catalog::NEIGHBOURS_KEPT));
     let clips = store::all_clips(&db)
         .await?
         .into_iter()

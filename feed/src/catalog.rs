@@ -26,6 +26,8 @@ type FastHash = foldhash::fast::RandomState;
 const LIST_CAP: usize = 2_000;
 /// Most entries per category list.
 const CATEGORY_CAP: usize = 500;
+/// Co-engagement neighbours kept per clip (`neighbours`' `keep` in the refresh loop).
+pub const NEIGHBOURS_KEPT: usize = 20;
 
 /// Clips similar to a clip by co-engagement: `(clip key, cosine similarity)`, best first.
 pub type Neighbours = FastMap<Key, Vec<(Key, f32)>>;
@@ -158,7 +160,9 @@ impl Catalog {
 
     /// Similarity of every clip co-engaged with `liked` (summed over the liked clips).
     pub fn co_engagement(&self, liked: &[Key]) -> FastMap<usize, f64> {
-        let mut out: FastMap<usize, f64> = FastMap::default();
+        // Sized once: a page would otherwise grow (rehash) it several times.
+        let mut out: FastMap<usize, f64> =
+            FastMap::with_capacity_and_hasher(liked.len() * NEIGHBOURS_KEPT, Default::default());
         for id in liked {
             for (other, sim) in self.neighbours.get(id).into_iter().flatten() {
                 if let Some(&i) = self.by_key.get(other) {
@@ -284,11 +288,15 @@ pub fn recommend<'a>(
                     now,
                 ) == 0.0)
     };
-    let mut proposed: HashMap<usize, Vec<Source>, FastHash> = HashMap::default();
+    let s = &cfg.sources;
+    // Sized once for every source's share: growing it would rehash it several times a page.
+    let mut proposed: HashMap<usize, Vec<Source>, FastHash> = HashMap::with_capacity_and_hasher(
+        s.traffic_pool + s.popular + s.followed + s.co_engagement + s.commerce + s.top,
+        FastHash::default(),
+    );
     let mut propose = |i: usize, source: Source| {
         proposed.entry(i).or_default().push(source);
     };
-    let s = &cfg.sources;
 
     // Traffic pool: the least exposed clips, spread across viewers by a salted offset.
     let mut pool_order = Vec::new();

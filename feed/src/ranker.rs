@@ -310,7 +310,10 @@ impl Ranker {
             let histories =
                 store::histories(db, started - HISTORY_DAYS * 24 * 3_600_000, 30).await?;
             w.neighbours = Arc::new(
-                tokio::task::spawn_blocking(move || catalog::neighbours(&histories, 20)).await?,
+                tokio::task::spawn_blocking(move || {
+                    catalog::neighbours(&histories, catalog::NEIGHBOURS_KEPT)
+                })
+                .await?,
             );
             changed = true;
         }

@@ -624,8 +624,10 @@ struct Remaining<'a> {
 
 impl<'a> Remaining<'a> {
     fn new(organic: &[Scored<'a>], pool: &[Scored<'a>]) -> Remaining<'a> {
-        let mut counts: FastMap<&str, usize> = FastMap::default();
-        let mut seen: FastSet<usize> = FastSet::default();
+        let n = organic.len() + pool.len();
+        let mut counts: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
+        let mut seen: FastSet<usize> = FastSet::with_capacity_and_hasher(n, Default::default());
         for s in organic.iter().chain(pool) {
             if seen.insert(s.clip) {
                 *counts.entry(s.creator).or_default() += 1;
