@@ -132,6 +132,18 @@ const POLL: Duration = Duration::from_millis(250);
 /// PostgreSQL's notification channel.
 const CHANNEL: &str = "vitrine_changes";
 
+/// Every trigger either backend installs: `(name, topic, table, SQL event)`.
+fn triggers() -> impl Iterator<Item = (String, &'static str, &'static str, &'static str)> {
+    Topic::ALL.into_iter().flat_map(|topic| {
+        let t = topic.as_str();
+        topic.sources().iter().flat_map(move |(table, writes)| {
+            writes.events().iter().map(move |(suffix, event)| {
+                (format!("changes_{t}_{table}_{suffix}"), t, *table, *event)
+            })
+        })
+    })
+}
+
 /// Creates the triggers (idempotent; run after the migrations by [`Db::migrate`]).
 pub(crate) async fn install(db: &Db) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
@@ -144,24 +156,20 @@ pub(crate) async fn install(db: &Db) -> anyhow::Result<()> {
             )
             .await?;
             for topic in Topic::ALL {
-                let t = topic.as_str();
                 sqlx::query("INSERT OR IGNORE INTO change_stamps (topic, n) VALUES ($1, 0)")
-                    .bind(t)
+                    .bind(topic.as_str())
                     .execute(&mut *tx)
                     .await?;
-                for (table, writes) in topic.sources() {
-                    for (suffix, event) in writes.events() {
-                        tx.execute(
-                            format!(
-                                "CREATE TRIGGER IF NOT EXISTS changes_{t}_{table}_{suffix} \
-                                 AFTER {event} ON {table} BEGIN \
-                                 UPDATE change_stamps SET n = n + 1 WHERE topic = '{t}'; END"
-                            )
-                            .as_str(),
-                        )
-                        .await?;
-                    }
-                }
+            }
+            for (name, t, table, event) in triggers() {
+                tx.execute(
+                    format!(
+                        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} BEGIN \
+                         UPDATE change_stamps SET n = n + 1 WHERE topic = '{t}'; END"
+                    )
+                    .as_str(),
+                )
+                .await?;
             }
         }
         Backend::Postgres => {
@@ -171,23 +179,17 @@ pub(crate) async fn install(db: &Db) -> anyhow::Result<()> {
                  PERFORM pg_notify('vitrine_changes', TG_ARGV[0]); RETURN NULL; END $$",
             )
             .await?;
-            for topic in Topic::ALL {
-                let t = topic.as_str();
-                for (table, writes) in topic.sources() {
-                    for (suffix, event) in writes.events() {
-                        // One notification per statement; PostgreSQL folds identical ones
-                        // within a transaction.
-                        tx.execute(
-                            format!(
-                                "CREATE OR REPLACE TRIGGER changes_{t}_{table}_{suffix} \
-                                 AFTER {event} ON {table} FOR EACH STATEMENT \
-                                 EXECUTE FUNCTION vitrine_announce_change('{t}')"
-                            )
-                            .as_str(),
-                        )
-                        .await?;
-                    }
-                }
+            for (name, t, table, event) in triggers() {
+                // One notification per statement; PostgreSQL folds identical ones within a
+                // transaction.
+                tx.execute(
+                    format!(
+                        "CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} \
+                         FOR EACH STATEMENT EXECUTE FUNCTION vitrine_announce_change('{t}')"
+                    )
+                    .as_str(),
+                )
+                .await?;
             }
         }
     }

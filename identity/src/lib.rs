@@ -8,7 +8,9 @@
 //!   belong to it; its members act for it, only its owner manages members and keys.
 //! - A caller proves who they are with a **session** (an opaque token that expires: absolute
 //!   lifetime and idle timeout) or an **API key** (scoped, optionally bound to one shop,
-//!   revocable). `principal::authenticate` is the one way from a token to a `Principal`.
+//!   revocable). `principal::authenticate` is the one way from a token to a `Principal`;
+//!   `principal::Callers` keeps its answers between requests until the identity change
+//!   generation moves.
 //!
 //! Secrets (session tokens, API keys, one-time links) are random and stored as SHA-256 hashes;
 //! passwords as argon2id. Nothing here knows HTTP.

@@ -175,8 +175,7 @@ struct Kept {
     generation: u64,
     /// Used until then (Unix ms).
     until: i64,
-    /// What `touch::used` needs to record the use.
-    table: &'static str,
+    /// When the credential was last recorded used (what `touch::used` needs).
     last_used: Option<i64>,
 }
 
@@ -209,22 +208,18 @@ impl Callers {
         let generation = db.generations().current(Topic::Identity);
         if let Some(kept) = self.kept.get(&key) {
             if kept.generation == generation && now < kept.until {
-                crate::touch::used(db, kept.table, kept.id(), kept.last_used, now);
+                let (table, id) = kept.credential();
+                crate::touch::used(db, table, id, kept.last_used, now);
                 return Ok(kept.principal.clone());
             }
         }
         let (principal, until, last_used) = read(db, policy, token).await?;
-        let table = match principal.credential {
-            Credential::Session { .. } => "sessions",
-            Credential::ApiKey { .. } => "api_keys",
-        };
         self.kept.insert(
             key,
             Arc::new(Kept {
                 principal: principal.clone(),
                 generation,
                 until: until.min(now + KEEP_MS),
-                table,
                 last_used,
             }),
         );
@@ -233,10 +228,11 @@ impl Callers {
 }
 
 impl Kept {
-    fn id(&self) -> &str {
+    /// The table and row of the credential, whose use `touch::used` records.
+    fn credential(&self) -> (&'static str, &str) {
         match &self.principal.credential {
-            Credential::Session { id } => id.as_str(),
-            Credential::ApiKey { id, .. } => id.as_str(),
+            Credential::Session { id } => ("sessions", id.as_str()),
+            Credential::ApiKey { id, .. } => ("api_keys", id.as_str()),
         }
     }
 }

@@ -189,17 +189,13 @@ pub async fn viewer_state(
     let backend = db.backend();
     // A clip: seen_at, positive_at, watch ratio, flags (what the viewer did with it, one bit
     // each: completed, liked, shared, commented, followed, not_interested, clicked), creator,
-    // clip. An affinity: kind, at, score, key (last: a category may hold spaces).
+    // clip. Affinities: see `affinities_joined`.
     let clip = format!(
         "COALESCE(CAST(seen_at AS TEXT), '') || ' ' || COALESCE(CAST(positive_at AS TEXT), '') \
          || ' ' || {} || ' ' || CAST(completed + 2 * liked + 4 * shared + 8 * commented \
          + 16 * followed + 32 * not_interested + 64 * clicked AS TEXT) \
          || ' ' || creator_id || ' ' || video_id",
         backend.real_text("COALESCE(watch_ratio, 0)")
-    );
-    let affinity = format!(
-        "kind || ' ' || CAST(at AS TEXT) || ' ' || {} || ' ' || key",
-        backend.real_text("score")
     );
     let sql = format!(
         "SELECT 'clips' AS kind, {} AS a, CAST(NULL AS BIGINT) AS at \
@@ -214,7 +210,7 @@ pub async fn viewer_state(
            SELECT creator_id, at FROM follows WHERE viewer_id = $6 ORDER BY at DESC LIMIT 200 \
          ) AS recent",
         backend.join_rows(&clip),
-        backend.join_rows(&affinity),
+        affinities_joined(backend),
     );
     let sql = backend.sql(&sql);
     let rows = sqlx::query(&sql)
@@ -229,7 +225,7 @@ pub async fn viewer_state(
     let half_life = cfg.affinity_half_life_days * DAY_MS;
     let mut positives: Vec<(i64, Key)> = Vec::new();
     let mut follows: Vec<(i64, Key)> = Vec::new();
-    let bad = |what: &str| sqlx::Error::Decode(format!("a viewer's {what} row").into());
+    let bad = || sqlx::Error::Decode("a viewer's clip row".into());
     for r in rows {
         let Some(a) = r.get::<Option<String>, _>("a") else {
             continue;
@@ -240,13 +236,13 @@ pub async fn viewer_state(
                 for record in a.split(ROW_SEPARATOR) {
                     let f: Vec<&str> = record.splitn(6, ' ').collect();
                     let [seen_at, positive_at, watch, flags, creator, clip] = f[..] else {
-                        return Err(bad("clip"));
+                        return Err(bad());
                     };
                     let time = |t: &str| t.parse::<i64>().ok();
-                    let flags: i64 = flags.parse().map_err(|_| bad("clip"))?;
+                    let flags: i64 = flags.parse().map_err(|_| bad())?;
                     let flag = |bit: u32| (flags >> bit) & 1;
                     if time(seen_at).is_some() {
-                        let watch: f64 = watch.parse().map_err(|_| bad("clip"))?;
+                        let watch: f64 = watch.parse().map_err(|_| bad())?;
                         state
                             .viewer
                             .history
@@ -276,12 +272,7 @@ pub async fn viewer_state(
             }
             "affinities" => {
                 for record in a.split(ROW_SEPARATOR) {
-                    let f: Vec<&str> = record.splitn(4, ' ').collect();
-                    let [kind, at, score, name] = f[..] else {
-                        return Err(bad("affinity"));
-                    };
-                    let at: i64 = at.parse().map_err(|_| bad("affinity"))?;
-                    let score: f64 = score.parse().map_err(|_| bad("affinity"))?;
+                    let (kind, at, score, name) = affinity_record(record)?;
                     let score = model::decay(score, now - at, half_life);
                     if kind == "creator" {
                         state.viewer.creators.insert(key(name), score);
@@ -301,6 +292,32 @@ pub async fn viewer_state(
     follows.sort_by(|a, b| b.cmp(a));
     state.follows = follows.into_iter().map(|(_, c)| c).collect();
     Ok(state)
+}
+
+/// SQL for a viewer's `feed_affinities` rows joined into one text value
+/// (`Backend::join_rows`), each as `kind at score key` (the key last: a category may hold
+/// spaces); [`affinity_record`] reads one back.
+pub(super) fn affinities_joined(backend: Backend) -> String {
+    backend.join_rows(&format!(
+        "kind || ' ' || CAST(at AS TEXT) || ' ' || {} || ' ' || key",
+        backend.real_text("score")
+    ))
+}
+
+/// One record of [`affinities_joined`]: `(kind, at, score, key)`.
+pub(super) fn affinity_record(record: &str) -> sqlx::Result<(&str, i64, f64, &str)> {
+    let bad = || sqlx::Error::Decode("a viewer's affinity row".into());
+    let mut f = record.splitn(4, ' ');
+    let (Some(kind), Some(at), Some(score), Some(key)) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return Err(bad());
+    };
+    Ok((
+        kind,
+        at.parse().map_err(|_| bad())?,
+        score.parse().map_err(|_| bad())?,
+        key,
+    ))
 }
 
 /// Viewers whose state changed at or after `since`, and when.

@@ -22,7 +22,7 @@ use crate::{
 };
 
 use super::{
-    read::{counts_from, videos_named},
+    read::{affinities_joined, affinity_record, counts_from, videos_named},
     Incoming, DAY_MS, ROWS_PER_STATEMENT,
 };
 
@@ -73,22 +73,13 @@ pub async fn read_viewer(
     let mut affinities = HashMap::new();
     let joined: Option<String> = sqlx::query_scalar(&format!(
         "SELECT {} FROM feed_affinities WHERE viewer_id = $1",
-        backend.join_rows(&format!(
-            "kind || ' ' || CAST(at AS TEXT) || ' ' || {} || ' ' || key",
-            backend.real_text("score")
-        ))
+        affinities_joined(backend)
     ))
     .bind(viewer)
     .fetch_one(&mut *conn)
     .await?;
-    let bad = || sqlx::Error::Decode("a viewer's affinity row".into());
     for record in joined.iter().flat_map(|j| j.split(ROW_SEPARATOR)) {
-        let f: Vec<&str> = record.splitn(4, ' ').collect();
-        let [kind, at, score, key] = f[..] else {
-            return Err(bad());
-        };
-        let at: i64 = at.parse().map_err(|_| bad())?;
-        let score: f64 = score.parse().map_err(|_| bad())?;
+        let (kind, at, score, key) = affinity_record(record)?;
         affinities.insert((kind.to_owned(), key.to_owned()), (score, at));
     }
     Ok(ViewerRows {
