@@ -37,10 +37,9 @@ const TICK: Duration = Duration::from_millis(500);
 /// Rebuilding the catalog scores every clip (≈ 0.2 s of CPU at 100,000 clips): under a steady
 /// stream of events, at most every 2 s (a tenth of a core).
 const MIN_REBUILD_INTERVAL_MS: i64 = 2_000;
-/// Re-read rows changed this long before the previous pass: transactions that were still
-/// open then (an event batch's lasts well under a second), and clocks of other machines a
-/// little behind ours. Under a steady stream of events nearly every changed clip is re-read
-/// once per this much, so it stays short…
+/// Re-read video rows changed this long before the previous pass: transactions that were still
+/// open then, and clocks of other machines a little behind ours (clip counts need no overlap:
+/// they are read by fold number, `store::changed_clips`)…
 const OVERLAP_MS: i64 = 1_000;
 /// …and once a minute (with the count of feedable clips) a pass reaches back this far, for
 /// slower transactions and clocks further off.
@@ -99,6 +98,8 @@ struct Working {
     neighbours: Arc<Neighbours>,
     /// Start of the last pass that read changes.
     since: Option<i64>,
+    /// The last fold of clip counts whose rows were read (`store::last_fold`).
+    fold_read: i64,
     /// Start of the last pass that read which viewers changed.
     viewers_since: Option<i64>,
     /// When the catalog was last rebuilt, and whether changes wait for the next rebuild.
@@ -273,6 +274,8 @@ impl Ranker {
                 && store::feedable_count(db).await? != w.clips.len() as i64);
         match (full, w.since) {
             (true, _) | (false, None) => {
+                // Read first: a fold committing during the read is read again next pass.
+                w.fold_read = store::last_fold(db).await?;
                 let fresh: HashMap<String, Arc<Clip>> = store::all_clips(db)
                     .await?
                     .into_iter()
@@ -288,7 +291,10 @@ impl Ranker {
             }
             (false, Some(since)) => {
                 let overlap = if what.verify { CATCH_UP_MS } else { OVERLAP_MS };
-                for (clip, feedable) in store::changed_clips(db, since - overlap).await? {
+                let (clips, fold_read) =
+                    store::changed_clips(db, since - overlap, w.fold_read).await?;
+                w.fold_read = fold_read;
+                for (clip, feedable) in clips {
                     if !feedable {
                         changed |= w.clips.remove(&clip.id).is_some();
                     } else if w.clips.get(&clip.id).is_none_or(|old| !same(old, &clip)) {

@@ -320,6 +320,54 @@ async fn queued_counts_fold_once(db: DbKind) {
     );
 }
 
+/// Another API process reads the clip counts of each fold once it commits (by the folds'
+/// numbers, not by time): its next pass after a fold ranks with the folded counts, fold after
+/// fold.
+async fn another_process_reads_each_fold(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let a = app.account("creator", "Ana").await;
+    let clips = app.ready_clips(&a.0, 2, 20_000).await;
+    app.refresh_feed().await;
+    let other = vitrine_feed::Ranker::new(app.ranker.config().clone());
+    other
+        .refresh(&app.state.db, vitrine_feed::ranker::Refresh::ALL)
+        .await
+        .unwrap();
+    // Only what changed, no fold of its own (`sales`: a pass that reads sales rebuilds the
+    // catalog at once, where a plain one waits up to 2 s after the previous build).
+    let pass = vitrine_feed::ranker::Refresh {
+        fold: false,
+        full: false,
+        verify: false,
+        sales: true,
+        neighbours: false,
+    };
+    for round in 1..=3i64 {
+        let viewer = app.account("viewer", &format!("V{round}")).await;
+        let r = app
+            .events(
+                &viewer.1,
+                json!([{"id": "imp", "viewer_id": viewer.0, "video_id": clips[0],
+                        "type": "impression"}]),
+            )
+            .await;
+        assert_eq!(r["accepted"], 1, "{r}");
+        // This process folds (unless its own loop just did).
+        app.ranker.fold(&app.state.db).await.unwrap();
+        other.refresh(&app.state.db, pass).await.unwrap();
+        let catalog = other.catalog();
+        assert_eq!(
+            catalog.get(&clips[0]).map(|c| c.counts.impressions),
+            Some(round),
+            "round {round}: the other process ranks with every folded impression"
+        );
+        assert_eq!(
+            catalog.get(&clips[1]).map(|c| c.counts.impressions),
+            Some(0)
+        );
+    }
+}
+
 /// Event batches look their clips up in the ranker's catalog, which keeps a deleted clip until
 /// its next full pass: an event for a clip deleted meanwhile is refused alone (unknown_video),
 /// the rest of the batch is accepted.
@@ -710,5 +758,6 @@ crate::on_each_database!(
     ranking_rules_and_real_time_events,
     concurrent_batches_of_one_viewer_count_once,
     queued_counts_fold_once,
+    another_process_reads_each_fold,
     events_for_a_clip_deleted_meanwhile_are_refused_alone,
 );

@@ -36,49 +36,124 @@ pub(super) fn counts_from(r: &sqlx::any::AnyRow) -> Counts {
     }
 }
 
+/// SQL for clips (over `videos v LEFT JOIN feed_video_stats s`) joined into one text value
+/// (`Backend::join_rows`): a pass reads tens of thousands of clips under a stream of events
+/// (every clip a fold touched), and the SQLite driver wakes the reading task once per row.
+/// A record is `id creator duration status suspended ready_at impressions completes likes
+/// shares comments follows not_interested product_clicks watch_sum watched trend trend_epoch
+/// stage pool`, an absent value empty; [`clip_record`] reads one back.
+///
 /// A clip is feedable when its video is `ready` or `playable` and its creator is not suspended
 /// (the suspension touches the creator's videos, so the refresh sees it).
-const CLIP_COLUMNS: &str = "v.id, v.creator_id, v.duration_ms, v.status, \
-    (SELECT a.suspended_at FROM accounts a WHERE a.id = v.creator_id) AS creator_suspended_at, \
-    COALESCE(v.ready_at, v.updated_at) AS ready_at, s.impressions, s.completes, s.likes, \
-    s.shares, s.comments, s.follows, s.not_interested, s.product_clicks, s.watch_sum, \
-    s.watched, s.trend, s.trend_epoch, s.stage, s.pool";
+fn clips_joined(backend: Backend) -> String {
+    let int = |e: &str| format!("COALESCE(CAST({e} AS TEXT), '')");
+    let real = |e: &str| backend.real_text(&format!("COALESCE({e}, 0)"));
+    let fields = [
+        "v.id".to_owned(),
+        "v.creator_id".to_owned(),
+        int("v.duration_ms"),
+        "v.status".to_owned(),
+        "CASE WHEN EXISTS (SELECT 1 FROM accounts a WHERE a.id = v.creator_id \
+         AND a.suspended_at IS NOT NULL) THEN '1' ELSE '0' END"
+            .to_owned(),
+        int("COALESCE(v.ready_at, v.updated_at)"),
+        int("s.impressions"),
+        int("s.completes"),
+        int("s.likes"),
+        int("s.shares"),
+        int("s.comments"),
+        int("s.follows"),
+        int("s.not_interested"),
+        int("s.product_clicks"),
+        real("s.watch_sum"),
+        int("s.watched"),
+        real("s.trend"),
+        int("s.trend_epoch"),
+        int("s.stage"),
+        "COALESCE(s.pool, '')".to_owned(),
+    ];
+    backend.join_rows(&fields.join(" || ' ' || "))
+}
 
-/// A clip row, and whether it may be in the feed (`ready` or `playable`).
-fn clip_from(r: &sqlx::any::AnyRow) -> (Clip, bool) {
-    let status: String = r.get("status");
-    let suspended = r.get::<Option<i64>, _>("creator_suspended_at").is_some();
-    (
+/// One record of [`clips_joined`]: the clip, and whether it may be in the feed.
+fn clip_record(record: &str) -> sqlx::Result<(Clip, bool)> {
+    let bad = || sqlx::Error::Decode(format!("a clip record: {record:?}").into());
+    let f: Vec<&str> = record.split(' ').collect();
+    let [id, creator, duration, status, suspended, ready_at, impressions, completes, likes, shares, comments, follows, not_interested, product_clicks, watch_sum, watched, trend, trend_epoch, stage, pool] =
+        f[..]
+    else {
+        return Err(bad());
+    };
+    let int = |t: &str| -> sqlx::Result<i64> {
+        if t.is_empty() {
+            Ok(0)
+        } else {
+            t.parse().map_err(|_| bad())
+        }
+    };
+    let real = |t: &str| t.parse::<f64>().map_err(|_| bad());
+    let feedable = matches!(
+        status.parse::<VideoStatus>(),
+        Ok(VideoStatus::Ready | VideoStatus::Playable)
+    ) && suspended == "0";
+    Ok((
         Clip {
-            id: r.get("id"),
-            creator: r.get("creator_id"),
-            duration_ms: r.get("duration_ms"),
-            ready_at: r.get("ready_at"),
-            counts: counts_from(r),
-            stage: r.get::<Option<i64>, _>("stage").unwrap_or(0),
-            pool: Pool::parse(r.get::<Option<String>, _>("pool").as_deref().unwrap_or("")),
-            trend: r.get::<Option<f64>, _>("trend").unwrap_or(0.0),
-            trend_epoch: r.get::<Option<i64>, _>("trend_epoch").unwrap_or(0),
+            id: id.to_owned(),
+            creator: creator.to_owned(),
+            duration_ms: if duration.is_empty() {
+                None
+            } else {
+                Some(int(duration)?)
+            },
+            ready_at: int(ready_at)?,
+            counts: Counts {
+                impressions: int(impressions)?,
+                completes: int(completes)?,
+                likes: int(likes)?,
+                shares: int(shares)?,
+                comments: int(comments)?,
+                follows: int(follows)?,
+                not_interested: int(not_interested)?,
+                product_clicks: int(product_clicks)?,
+                purchases: 0,
+                gmv_minor: 0,
+                watch_sum: real(watch_sum)?,
+                watched: int(watched)?,
+            },
+            stage: int(stage)?,
+            pool: Pool::parse(pool),
+            trend: real(trend)?,
+            trend_epoch: int(trend_epoch)?,
             commerce: None,
         },
-        matches!(
-            status.parse::<VideoStatus>(),
-            Ok(VideoStatus::Ready | VideoStatus::Playable)
-        ) && !suspended,
-    )
+        feedable,
+    ))
+}
+
+/// The clips `sql` (a `SELECT` of [`clips_joined`] with parameters `binds`) reads.
+async fn read_clips(db: &Db, sql: &str, binds: &[i64]) -> sqlx::Result<Vec<(Clip, bool)>> {
+    let mut q = sqlx::query_scalar::<_, Option<String>>(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let joined = q.fetch_one(db.pool()).await?;
+    joined
+        .iter()
+        .flat_map(|j| j.split(ROW_SEPARATOR))
+        .map(clip_record)
+        .collect()
 }
 
 /// Every feedable clip.
 pub async fn all_clips(db: &Db) -> sqlx::Result<Vec<Clip>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s ON s.video_id = v.id \
-         WHERE v.status IN ('ready', 'playable')"
-    ))
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .iter()
-        .map(clip_from)
+    let sql = format!(
+        "SELECT {} FROM videos v LEFT JOIN feed_video_stats s ON s.video_id = v.id \
+         WHERE v.status IN ('ready', 'playable')",
+        clips_joined(db.backend())
+    );
+    Ok(read_clips(db, &sql, &[])
+        .await?
+        .into_iter()
         .filter(|(_, feedable)| *feedable)
         .map(|(clip, _)| clip)
         .collect())
@@ -94,24 +169,39 @@ pub async fn feedable_count(db: &Db) -> sqlx::Result<i64> {
     .await
 }
 
-/// Clips whose video or counts changed at or after `since`: `(clip, feedable)`.
-pub async fn changed_clips(db: &Db, since: i64) -> sqlx::Result<Vec<(Clip, bool)>> {
-    let mut out = Vec::new();
-    for sql in [
-        format!(
-            "SELECT {CLIP_COLUMNS} FROM videos v LEFT JOIN feed_video_stats s \
-             ON s.video_id = v.id WHERE v.updated_at >= $1"
-        ),
-        format!(
-            "SELECT {CLIP_COLUMNS} FROM feed_video_stats s JOIN videos v ON v.id = s.video_id \
-             WHERE s.updated_at >= $1"
-        ),
-    ] {
-        for r in sqlx::query(&sql).bind(since).fetch_all(db.pool()).await? {
-            out.push(clip_from(&r));
-        }
+/// The number of the last fold of clip counts (`feed_folds`; 0: none yet).
+pub async fn last_fold(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT seq FROM feed_folds WHERE id = 1")
+        .fetch_optional(db.pool())
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// What changed since a pass: clips whose video changed at or after `since` (a time), and
+/// clips whose counts a fold numbered after `after_fold` changed, as `(clip, feedable)`; and
+/// the number of the last fold read.
+pub async fn changed_clips(
+    db: &Db,
+    since: i64,
+    after_fold: i64,
+) -> sqlx::Result<(Vec<(Clip, bool)>, i64)> {
+    let joined = clips_joined(db.backend());
+    let sql = format!(
+        "SELECT {joined} FROM videos v LEFT JOIN feed_video_stats s ON s.video_id = v.id \
+         WHERE v.updated_at >= $1"
+    );
+    let mut out = read_clips(db, &sql, &[since]).await?;
+    // Folds commit in the order of their numbers (`fold_counts`): every fold up to `last` is
+    // committed, and the rows of any later one are read by the next pass.
+    let last = last_fold(db).await?;
+    if last > after_fold {
+        let sql = format!(
+            "SELECT {joined} FROM feed_video_stats s JOIN videos v ON v.id = s.video_id \
+             WHERE s.fold_seq > $1 AND s.fold_seq <= $2"
+        );
+        out.extend(read_clips(db, &sql, &[after_fold, last]).await?);
     }
-    Ok(out)
+    Ok((out, last.max(after_fold)))
 }
 
 /// What each clip sells now (from the shop) and the purchases credited to it.
@@ -389,4 +479,36 @@ pub async fn videos_named(
         }
     }
     Ok(out)
+}
+
+/// Which of `ids` (distinct) name no video: clips deleted since their events were queued.
+/// Normally none, so each chunk is one counted row; only a chunk that is short is read in full.
+pub async fn missing_videos(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> sqlx::Result<std::collections::HashSet<String>> {
+    let backend = Backend::of(conn);
+    let mut missing = std::collections::HashSet::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT COUNT(*) FROM videos WHERE id IN ({})",
+            list(chunk.len(), 1)
+        );
+        let sql = backend.sql(&sql);
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        if q.fetch_one(&mut *conn).await? == chunk.len() as i64 {
+            continue;
+        }
+        let found = videos_named(conn, chunk).await?;
+        missing.extend(
+            chunk
+                .iter()
+                .filter(|id| !found.contains_key(**id))
+                .map(|id| (*id).to_owned()),
+        );
+    }
+    Ok(missing)
 }

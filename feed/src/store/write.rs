@@ -22,7 +22,7 @@ use crate::{
 };
 
 use super::{
-    read::{affinities_joined, affinity_record, counts_from, videos_named},
+    read::{affinities_joined, affinity_record, counts_from, missing_videos},
     Incoming, DAY_MS, ROWS_PER_STATEMENT,
 };
 
@@ -499,6 +499,10 @@ pub async fn fold_counts(
         if bodies.is_empty() {
             break;
         }
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE feed_folds SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+                .fetch_one(&mut *tx)
+                .await?;
         // Summed per trend epoch (a fold nearly always spans one).
         let mut epochs: BTreeMap<i64, HashMap<String, (Counts, f64)>> = BTreeMap::new();
         let mut durations: HashMap<String, Option<i64>> = HashMap::new();
@@ -523,17 +527,27 @@ pub async fn fold_counts(
         // Clips deleted since their batch was queued have no row to add to (their foreign
         // key would fail the whole fold).
         let named: Vec<&str> = durations.keys().map(String::as_str).collect();
-        let existing = videos_named(&mut tx, &named).await?;
+        let missing = missing_videos(&mut tx, &named).await?;
         let durations: HashMap<&str, Option<i64>> =
             durations.iter().map(|(v, d)| (v.as_str(), *d)).collect();
         for (epoch, sums) in &epochs {
             let sums: HashMap<&str, (Counts, f64)> = sums
                 .iter()
-                .filter(|(v, _)| existing.contains_key(v.as_str()))
+                .filter(|(v, _)| !missing.contains(v.as_str()))
                 .map(|(v, d)| (v.as_str(), *d))
                 .collect();
             add_counts(
-                &mut tx, backend, cfg, priors, &sums, &durations, *epoch, carry,
+                &mut tx,
+                backend,
+                cfg,
+                priors,
+                Fold {
+                    sums: &sums,
+                    durations: &durations,
+                    epoch: *epoch,
+                    carry,
+                    seq,
+                },
             )
             .await?;
         }
@@ -546,18 +560,31 @@ pub async fn fold_counts(
     Ok(folded)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What one fold adds for one trend epoch.
+struct Fold<'a> {
+    sums: &'a HashMap<&'a str, (Counts, f64)>,
+    durations: &'a HashMap<&'a str, Option<i64>>,
+    epoch: i64,
+    carry: f64,
+    /// This fold's number (`feed_folds`), stamped on every row it writes.
+    seq: i64,
+}
+
 async fn add_counts(
     tx: &mut Tx,
     backend: Backend,
     cfg: &RankConfig,
     priors: &Priors,
-    deltas: &HashMap<&str, (Counts, f64)>,
-    durations: &HashMap<&str, Option<i64>>,
-    epoch: i64,
-    carry: f64,
+    fold: Fold<'_>,
 ) -> sqlx::Result<()> {
-    const COLS: usize = 14;
+    const COLS: usize = 15;
+    let Fold {
+        sums: deltas,
+        durations,
+        epoch,
+        carry,
+        seq,
+    } = fold;
     let mut rows: Vec<(&&str, &(Counts, f64))> = deltas.iter().collect();
     // A fixed order: concurrent batches lock the same rows in the same order.
     rows.sort_by_key(|r| *r.0);
@@ -566,7 +593,7 @@ async fn add_counts(
         let sql = format!(
             "INSERT INTO feed_video_stats (video_id, impressions, completes, likes, shares, \
              comments, follows, not_interested, product_clicks, watch_sum, watched, trend, \
-             trend_epoch, updated_at) VALUES {} \
+             trend_epoch, updated_at, fold_seq) VALUES {} \
              ON CONFLICT (video_id) DO UPDATE SET \
              impressions = feed_video_stats.impressions + excluded.impressions, \
              completes = feed_video_stats.completes + excluded.completes, \
@@ -588,15 +615,15 @@ async fn add_counts(
                ELSE excluded.trend END, \
              trend_epoch = CASE WHEN feed_video_stats.trend_epoch > excluded.trend_epoch \
                THEN feed_video_stats.trend_epoch ELSE excluded.trend_epoch END, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, fold_seq = excluded.fold_seq",
             values(chunk.len(), COLS, 1),
             carry_at,
             carry_at + 1,
         );
         let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
-        // Stamped now, not at the batch's start: the refresh passes read changes by this stamp
-        // with a short overlap, so it must be close to the commit even when the batch queued.
+        // When the row last changed (for people reading the table; the refresh passes read
+        // changes by `fold_seq`).
         let stamp = vitrine_core::time::now_ms();
         for (video, (c, trend)) in chunk {
             q = q
@@ -613,7 +640,8 @@ async fn add_counts(
                 .bind(c.watched)
                 .bind(*trend)
                 .bind(epoch)
-                .bind(stamp);
+                .bind(stamp)
+                .bind(seq);
         }
         q.bind(carry).bind(carry).execute(&mut **tx).await?;
     }
