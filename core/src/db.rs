@@ -23,19 +23,37 @@ pub const ROW_SEPARATOR: char = '\u{1e}';
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
 pub fn placeholder_list(n: usize, first: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(n * 8);
+    push_placeholders(&mut out, n, first);
+    out
 }
 
 /// `($1, $2, …), (…)` for a multi-row `VALUES` of `rows` rows of `cols` columns, numbered from
 /// `$first`.
 pub fn placeholder_rows(rows: usize, cols: usize, first: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholder_list(cols, first + r * cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    // Written straight into one buffer: an event batch's statements hold some 25,000
+    // placeholders, and a string per placeholder, joined, was a tenth of ingest's CPU.
+    let mut out = String::with_capacity(rows * (cols * 8 + 4));
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        push_placeholders(&mut out, cols, first + r * cols);
+        out.push(')');
+    }
+    out
+}
+
+fn push_placeholders(out: &mut String, n: usize, first: usize) {
+    let mut digits = itoa::Buffer::new();
+    for i in first..first + n {
+        if i > first {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(digits.format(i));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,6 +420,17 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::Backend;
+
+    #[test]
+    fn placeholders_number_rows_and_lists_from_the_first() {
+        assert_eq!(super::placeholder_list(3, 2), "$2, $3, $4");
+        assert_eq!(super::placeholder_list(0, 1), "");
+        assert_eq!(
+            super::placeholder_rows(2, 3, 1),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::placeholder_rows(1, 2, 9), "($9, $10)");
+    }
 
     #[test]
     fn sqlite_gets_positional_parameters_only_when_they_are_in_order() {
