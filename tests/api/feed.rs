@@ -344,14 +344,20 @@ async fn another_process_reads_each_fold(db: DbKind) {
     };
     for round in 1..=3i64 {
         let viewer = app.account("viewer", &format!("V{round}")).await;
+        // 7 s of a 20 s clip: a watch ratio no binary fraction holds exactly; a like moves the
+        // clip's trend (a power of two of the time, as exact as it gets).
         let r = app
             .events(
                 &viewer.1,
                 json!([{"id": "imp", "viewer_id": viewer.0, "video_id": clips[0],
-                        "type": "impression"}]),
+                        "type": "impression"},
+                       {"id": "watch", "viewer_id": viewer.0, "video_id": clips[0],
+                        "type": "progress", "watch_ms": 7_000},
+                       {"id": "like", "viewer_id": viewer.0, "video_id": clips[0],
+                        "type": "like"}]),
             )
             .await;
-        assert_eq!(r["accepted"], 1, "{r}");
+        assert_eq!(r["accepted"], 3, "{r}");
         // This process folds (unless its own loop just did).
         app.ranker.fold(&app.state.db).await.unwrap();
         other.refresh(&app.state.db, pass).await.unwrap();
@@ -364,6 +370,22 @@ async fn another_process_reads_each_fold(db: DbKind) {
         assert_eq!(
             catalog.get(&clips[1]).map(|c| c.counts.impressions),
             Some(0)
+        );
+        // Read as text and back, every bit of the stored sums.
+        let (watch_sum, trend): (f64, f64) =
+            sqlx::query_as("SELECT watch_sum, trend FROM feed_video_stats WHERE video_id = $1")
+                .bind(&clips[0])
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+        let clip = catalog.get(&clips[0]).unwrap();
+        assert!(watch_sum > 0.0 && trend > 0.0, "{watch_sum} {trend}");
+        assert_eq!(
+            (clip.counts.watch_sum.to_bits(), clip.trend.to_bits()),
+            (watch_sum.to_bits(), trend.to_bits()),
+            "round {round}: {} {} vs {watch_sum} {trend}",
+            clip.counts.watch_sum,
+            clip.trend
         );
     }
 }
