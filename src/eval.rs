@@ -268,7 +268,7 @@ pub async fn kuairand(data: &Path, cfg: &RankConfig) -> anyhow::Result<Report> {
             categories: &empty,
             now,
         };
-        store::apply(&mut tx, db.backend(), cfg, batch, rows).await?;
+        store::apply(&mut tx, cfg, batch, rows).await?;
         tx.commit().await?;
         // Counts are queued by `apply`; folding each batch judges the traffic-pool stages at
         // the batch that finished them, as the live system does within seconds.

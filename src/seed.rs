@@ -96,7 +96,6 @@ async fn bulk(
             "{head} VALUES {}",
             vitrine_core::db::placeholder_rows(chunk.len(), cols, 1)
         );
-        let sql = db.backend().sql(&sql);
         let mut q = sqlx::query(&sql);
         for row in chunk {
             for cell in row {

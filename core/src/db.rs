@@ -4,19 +4,22 @@
 //! says `postgres://`. Queries go through sqlx's `Any` driver with `$N` placeholders, which both
 //! backends accept, and the schema in `core/migrations` uses only portable types — so there is one
 //! copy of every statement. The only backend-specific SQL is named here (`skip_locked`,
-//! `now_ms_sql`).
+//! `now_ms_sql`). Every statement reaches the database through this module's executors
+//! (`exec`), which bind `$N` by position on SQLite.
+
+mod exec;
 
 use std::{borrow::Cow, path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
     any::{install_default_drivers, AnyPoolOptions},
-    AnyPool, Executor,
+    Executor,
 };
 
 use crate::changes::{Generations, Topic};
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub use exec::{Conn, Pool, PooledConn, Tx};
 
 /// What separates the rows [`Backend::join_rows`] joins.
 pub const ROW_SEPARATOR: char = '\u{1e}';
@@ -64,12 +67,8 @@ pub enum Backend {
 
 impl Backend {
     /// The backend a connection (or a transaction, through `&**tx`) talks to.
-    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
-        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
+    pub fn of(conn: &Conn) -> Backend {
+        conn.backend()
     }
 
     /// SQL for one text value joining `expr` over a group's rows, separated by the ASCII record
@@ -95,41 +94,56 @@ impl Backend {
     /// `sql` as this backend binds it fastest. SQLite looks each `$N` up by name in a list
     /// when preparing and again when binding, so a statement's cost grows with the square of its
     /// parameters (measured: a tenth of event ingest at 900 parameters); anonymous `?` are bound
-    /// by position. So for SQLite, `$1, $2, …` appearing once each and in order become `?`.
-    /// Statements that reuse or reorder their parameters are returned unchanged.
+    /// by position. So for SQLite, `$1, $2, …` appearing once each and in order become `?`
+    /// (outside quoted text). Statements that reuse or reorder their parameters, or have none,
+    /// are returned unchanged. Every executor of this module applies it (`exec`).
     pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        if *self != Backend::Sqlite {
+        // Comments could hold a lone quote: such statements are left as written.
+        if *self != Backend::Sqlite
+            || !sql.contains('$')
+            || sql.contains("--")
+            || sql.contains("/*")
+        {
             return Cow::Borrowed(sql);
         }
         let mut out = String::with_capacity(sql.len());
         let mut expected = 1usize;
-        let mut rest = sql;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let digits = rest[at + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            match rest[at + 1..at + 1 + digits].parse::<usize>() {
-                Ok(n) if n == expected => {
+        let mut quote: Option<char> = None;
+        let mut chars = sql.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '$') => {
+                    let digits = sql[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+                    match sql[at + 1..at + 1 + digits].parse::<usize>() {
+                        Ok(n) if n == expected => expected += 1,
+                        _ => return Cow::Borrowed(sql),
+                    }
                     out.push('?');
-                    expected += 1;
+                    for _ in 0..digits {
+                        chars.next();
+                    }
+                    continue;
                 }
-                _ => return Cow::Borrowed(sql),
+                (None, _) => {}
             }
-            rest = &rest[at + 1 + digits..];
+            out.push(c);
         }
-        out.push_str(rest);
+        if expected == 1 {
+            return Cow::Borrowed(sql);
+        }
         Cow::Owned(out)
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: AnyPool,
+    pool: Pool,
     /// SQLite: the one connection write transactions use (`begin`). PostgreSQL: none, `pool`
     /// serves both.
-    writer: Option<AnyPool>,
+    writer: Option<Pool>,
     backend: Backend,
     url: Url,
     /// What this process's caches of the database are valid for (see `changes`).
@@ -255,8 +269,11 @@ impl Db {
             ),
         };
         let context = || format!("connecting to {}", redact(&url));
-        let pool = pool.with_context(context)?;
-        let writer = writer.transpose().with_context(context)?;
+        let pool = Pool::new(pool.with_context(context)?, backend);
+        let writer = writer
+            .transpose()
+            .with_context(context)?
+            .map(|writer| Pool::new(writer, backend));
         Ok(Db {
             pool,
             writer,
@@ -272,13 +289,18 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
+        self.apply(&MIGRATOR)
             .await
             .context("applying database migrations")?;
         crate::changes::install(self)
             .await
             .context("installing the change triggers")
+    }
+
+    /// Applies `migrator`'s migrations not yet applied (`migrate` applies all of this crate's;
+    /// a test can apply the schema as an earlier version left it).
+    pub async fn apply(&self, migrator: &sqlx::migrate::Migrator) -> sqlx::Result<()> {
+        migrator.run(self.pool.raw()).await.map_err(Into::into)
     }
 
     /// This process's generation of each cached topic (`changes`).
@@ -322,7 +344,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
@@ -385,9 +407,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool.raw().close().await;
         if let Some(writer) = &self.writer {
-            writer.close().await;
+            writer.raw().close().await;
         }
     }
 }
@@ -455,6 +477,47 @@ mod tests {
             )),
             "SELECT * FROM t WHERE v = ? AND id IN (?, ?, ?)"
         );
+        // Quoted text is text: a JSON path or a literal `$1` stays as written.
+        assert_eq!(
+            Backend::Sqlite.sql("SELECT json_extract(j, '$.a'), '$1' FROM t WHERE id = $1"),
+            "SELECT json_extract(j, '$.a'), '$1' FROM t WHERE id = ?"
+        );
+        assert_eq!(
+            Backend::Sqlite.sql("SELECT $1 -- it's one"),
+            "SELECT $1 -- it's one"
+        );
+        assert!(matches!(
+            Backend::Sqlite.sql("SELECT '$1'"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    /// Every executor the handle gives out (the pool, a pooled connection, a transaction)
+    /// runs rewritten statements with their arguments in place, and leaves the others alone.
+    #[tokio::test]
+    async fn every_executor_binds_rewritten_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::connect(&super::Db::sqlite_url_in(dir.path()))
+            .await
+            .unwrap();
+        let sql = "SELECT '$1' || $1 || $2";
+        let want = "$1ab".to_owned();
+        let q = || sqlx::query_scalar::<_, String>(sql).bind("a").bind("b");
+        assert_eq!(q().fetch_one(db.pool()).await.unwrap(), want);
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(q().fetch_one(&mut *conn).await.unwrap(), want);
+        assert_eq!(q().fetch_all(&mut *conn).await.unwrap(), vec![want.clone()]);
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(q().fetch_optional(&mut *tx).await.unwrap(), Some(want));
+        // Reordered parameters keep their names.
+        let swapped: String = sqlx::query_scalar("SELECT $2 || $1")
+            .bind("a")
+            .bind("b")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(swapped, "ba");
+        tx.commit().await.unwrap();
     }
 
     /// What `join_rows` and `real_text` return reads back exactly: every row, every bit of

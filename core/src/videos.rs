@@ -208,7 +208,6 @@ pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
             "SELECT {COLUMNS} FROM videos WHERE id IN ({})",
             crate::db::placeholder_list(chunk.len(), 1)
         );
-        let sql = db.backend().sql(&sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(id.as_str());
@@ -485,7 +484,6 @@ pub async fn existing(db: &Db, ids: &[String]) -> sqlx::Result<std::collections:
             "SELECT id FROM videos WHERE id IN ({})",
             crate::db::placeholder_list(chunk.len(), 1)
         );
-        let sql = db.backend().sql(&sql);
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for id in chunk {
             query = query.bind(id);

@@ -8,10 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use utoipa::ToSchema;
+use vitrine_core::db::Conn;
 use vitrine_core::{
-    db::{placeholder_list, placeholder_rows, Backend, Db, Tx},
+    db::{placeholder_list, placeholder_rows, Db, Tx},
     ids::{AccountId, TagId, VideoId},
     time::now_ms,
 };
@@ -351,7 +352,6 @@ async fn ingest_with(
         .collect();
     store::apply(
         &mut tx,
-        db.backend(),
         ranker.config(),
         store::Batch {
             viewer: viewer.as_str(),
@@ -375,18 +375,16 @@ async fn ingest_with(
 /// Which of `events` are already stored (normally none: reading them costs far less than
 /// having every inserted row returned).
 async fn stored_ids(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     viewer: &str,
     events: &[(usize, EventInput, i64, Option<Click>)],
 ) -> sqlx::Result<HashSet<String>> {
-    let backend = Backend::of(conn);
     let mut existing: HashSet<String> = HashSet::new();
     for chunk in events.chunks(store::ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT id FROM events WHERE viewer_id = $1 AND id IN ({})",
             placeholder_list(chunk.len(), 2)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql).bind(viewer);
         for (_, e, _, _) in chunk {
             q = q.bind(&e.id);
@@ -408,7 +406,6 @@ async fn insert_events(
     now: i64,
 ) -> sqlx::Result<HashSet<String>> {
     const COLS: usize = 9;
-    let backend = Backend::of(tx);
     let fresh: Vec<_> = events
         .iter()
         .filter(|(_, e, _, _)| !existing.contains(&e.id))
@@ -419,7 +416,6 @@ async fn insert_events(
              received_at) VALUES {} ON CONFLICT DO NOTHING",
             placeholder_rows(chunk.len(), COLS, 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for (_, e, at, _) in chunk {
             q = q

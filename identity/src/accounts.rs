@@ -142,7 +142,7 @@ pub struct NewAccount<'a> {
 
 /// Inserts an account (inside the caller's transaction).
 pub async fn insert(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     new: NewAccount<'_>,
 ) -> sqlx::Result<AccountId> {
     let id = AccountId::generate();
@@ -204,7 +204,10 @@ pub async fn become_creator(
 }
 
 /// `wanted`, or the first free `wanted_N`.
-pub async fn free_handle(conn: &mut sqlx::AnyConnection, wanted: &Handle) -> sqlx::Result<Handle> {
+pub async fn free_handle(
+    conn: &mut vitrine_core::db::Conn,
+    wanted: &Handle,
+) -> sqlx::Result<Handle> {
     let mut candidate = wanted.clone();
     for n in 2u32.. {
         let taken = sqlx::query("SELECT 1 FROM accounts WHERE handle = $1")

@@ -55,7 +55,7 @@ pub struct Started {
 
 /// Starts a session for `account` (inside the caller's transaction or on the pool).
 pub async fn start(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     policy: &SessionPolicy,
     account: &AccountId,
     user_agent: Option<&str>,
@@ -105,7 +105,7 @@ pub async fn end(db: &Db, account: &AccountId, id: &SessionId) -> sqlx::Result<b
 
 /// Ends every session of `account` but `except`; how many it ended.
 pub async fn end_all(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     account: &AccountId,
     except: Option<&SessionId>,
 ) -> sqlx::Result<u64> {

@@ -64,7 +64,7 @@ pub fn parse_name(raw: &str) -> Option<String> {
 
 /// Opens a shop owned by `owner` (inside the caller's transaction).
 pub async fn create(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     owner: &AccountId,
     name: &str,
 ) -> sqlx::Result<Shop> {
@@ -278,7 +278,7 @@ pub async fn add_staff(db: &Db, shop: &ShopId, account: &AccountId) -> Result<()
 }
 
 async fn insert_staff(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     shop: &ShopId,
     account: &AccountId,
 ) -> Result<(), MembershipError> {

@@ -64,7 +64,7 @@ pub async fn usable(db: &Db, token: &str, purpose: Purpose) -> sqlx::Result<bool
 
 /// Uses up every other link of `account` for `purpose` (a reset makes older reset links void).
 pub async fn void_all(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     account: &AccountId,
     purpose: Purpose,
 ) -> sqlx::Result<()> {
@@ -83,7 +83,7 @@ pub async fn void_all(
 /// Uses up `token` for `purpose` inside the caller's transaction: its account, or `None` when
 /// it is unknown, for another purpose, expired or already used.
 pub async fn redeem(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     token: &str,
     purpose: Purpose,
 ) -> sqlx::Result<Option<AccountId>> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use vitrine_core::{
-    db::{placeholder_rows, Backend, Db, Tx},
+    db::{placeholder_rows, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VideoId},
     money::{saturating_minor, sum_wide, Currency, Money},
     time::now_ms,
@@ -59,7 +59,6 @@ pub async fn record_impressions(
              VALUES {} ON CONFLICT DO NOTHING",
             placeholder_rows(chunk.len(), 6, 1)
         );
-        let sql = Backend::of(tx).sql(&sql);
         let mut q = sqlx::query(&sql);
         for (event, tag, video, product, at) in chunk {
             q = q

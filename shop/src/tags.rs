@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 use vitrine_core::{
     changes::Topic,
-    db::{placeholder_list, Backend, Db, Tx},
+    db::{placeholder_list, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::{Currency, Money},
     time::now_ms,
@@ -373,7 +373,7 @@ fn visible() -> String {
 
 /// The tags viewers see now on each of `videos`, with their products.
 pub async fn visible_tags_of(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut vitrine_core::db::Conn,
     videos: &[&str],
 ) -> sqlx::Result<HashMap<String, Vec<(String, String)>>> {
     let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -386,7 +386,6 @@ pub async fn visible_tags_of(
             placeholder_list(chunk.len(), 1),
             visible()
         );
-        let sql = Backend::of(conn).sql(&sql);
         let mut q = sqlx::query(&sql);
         for v in chunk {
             q = q.bind(*v);
@@ -479,7 +478,6 @@ pub async fn for_videos(
          WHERE t.video_id IN ({}){filter} ORDER BY t.start_ms, t.id",
         placeholder_list(videos.len(), 1)
     );
-    let sql = db.backend().sql(&sql);
     let mut query = sqlx::query(&sql);
     for v in videos {
         query = query.bind(v.as_str());

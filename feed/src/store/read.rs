@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+use vitrine_core::db::Conn;
 use vitrine_core::{
     db::{placeholder_list as list, Backend, Db, ROW_SEPARATOR},
     money::saturating_minor,
@@ -302,7 +303,6 @@ pub async fn viewer_state(
         backend.join_rows(&clip),
         affinities_joined(backend),
     );
-    let sql = backend.sql(&sql);
     let rows = sqlx::query(&sql)
         .bind(viewer)
         .bind(since)
@@ -459,17 +459,15 @@ pub async fn distribution(db: &Db, cfg: &RankConfig, video: &str) -> sqlx::Resul
 
 /// Which of `ids` name videos that exist: `id → (creator, duration)`.
 pub async fn videos_named(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ids: &[&str],
 ) -> sqlx::Result<HashMap<String, (String, Option<i64>)>> {
-    let backend = Backend::of(conn);
     let mut out = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT id, creator_id, duration_ms FROM videos WHERE id IN ({})",
             list(chunk.len(), 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
@@ -484,17 +482,15 @@ pub async fn videos_named(
 /// Which of `ids` (distinct) name no video: clips deleted since their events were queued.
 /// Normally none, so each chunk is one counted row; only a chunk that is short is read in full.
 pub async fn missing_videos(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ids: &[&str],
 ) -> sqlx::Result<std::collections::HashSet<String>> {
-    let backend = Backend::of(conn);
     let mut missing = std::collections::HashSet::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT COUNT(*) FROM videos WHERE id IN ({})",
             list(chunk.len(), 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
         for id in chunk {
             q = q.bind(*id);

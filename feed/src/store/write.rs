@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+use vitrine_core::db::Conn;
 use vitrine_core::db::{
     placeholder_list as list, placeholder_rows as values, Backend, Db, Tx, ROW_SEPARATOR,
 };
@@ -50,7 +51,7 @@ pub struct ViewerRows {
 }
 
 /// The version of `viewer`'s ranker state (0 before their first batch).
-pub async fn viewer_version(conn: &mut AnyConnection, viewer: &str) -> sqlx::Result<i64> {
+pub async fn viewer_version(conn: &mut Conn, viewer: &str) -> sqlx::Result<i64> {
     let version: Option<i64> =
         sqlx::query_scalar("SELECT version FROM feed_viewer_changes WHERE viewer_id = $1")
             .bind(viewer)
@@ -61,13 +62,13 @@ pub async fn viewer_version(conn: &mut AnyConnection, viewer: &str) -> sqlx::Res
 
 /// Reads what `apply` needs of `viewer` for a batch on `videos`.
 pub async fn read_viewer(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     viewer: &str,
     videos: &[&str],
 ) -> sqlx::Result<ViewerRows> {
     let backend = Backend::of(conn);
     let version = viewer_version(conn, viewer).await?;
-    let seen = load_seen(conn, backend, viewer, videos).await?;
+    let seen = load_seen(conn, viewer, videos).await?;
     // One row (`Backend::join_rows`): a viewer has an affinity per creator they engaged with,
     // hundreds for a heavy one, and the driver wakes the reader once per row.
     let mut affinities = HashMap::new();
@@ -106,7 +107,6 @@ pub fn sorted_unique<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str>
 /// (`lock_viewer`) and read `rows` under it, or checked under it that their version is current.
 pub async fn apply(
     tx: &mut Tx,
-    backend: Backend,
     cfg: &RankConfig,
     batch: Batch<'_>,
     rows: ViewerRows,
@@ -135,8 +135,8 @@ pub async fn apply(
         followed,
     } = viewing::fold(&mut seen, events, categories, &trend, epoch);
 
-    save_seen(tx, backend, viewer, &seen, &videos).await?;
-    save_affinities(tx, backend, cfg, viewer, &current, affinity, now).await?;
+    save_seen(tx, viewer, &seen, &videos).await?;
+    save_affinities(tx, cfg, viewer, &current, affinity, now).await?;
     for (creator, at) in muted {
         sqlx::query(
             "INSERT INTO feed_muted_creators (viewer_id, creator_id, at) VALUES ($1, $2, $3) \
@@ -167,7 +167,7 @@ pub async fn apply(
 }
 
 /// Marks the viewer's ranker state changed: their version moves on and the change is stamped.
-async fn bump_viewer(conn: &mut AnyConnection, viewer: &str) -> sqlx::Result<()> {
+async fn bump_viewer(conn: &mut Conn, viewer: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO feed_viewer_changes (viewer_id, changed_at, version) VALUES ($1, $2, 1) \
          ON CONFLICT (viewer_id) DO UPDATE SET changed_at = excluded.changed_at, \
@@ -238,8 +238,7 @@ pub async fn lock_viewer(tx: &mut Tx, backend: Backend, viewer: &str) -> sqlx::R
 }
 
 async fn load_seen(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    conn: &mut Conn,
     viewer: &str,
     videos: &[&str],
 ) -> sqlx::Result<HashMap<String, Seen>> {
@@ -251,7 +250,6 @@ async fn load_seen(
              FROM feed_viewer_videos WHERE viewer_id = $1 AND video_id IN ({})",
             list(chunk.len(), 2)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql).bind(viewer);
         for v in chunk {
             q = q.bind(*v);
@@ -282,7 +280,6 @@ async fn load_seen(
 
 async fn save_seen(
     tx: &mut Tx,
-    backend: Backend,
     viewer: &str,
     seen: &HashMap<String, Seen>,
     videos: &[&str],
@@ -301,7 +298,6 @@ async fn save_seen(
              last_at = excluded.last_at",
             values(chunk.len(), COLS, 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for v in chunk {
             let s = &seen[*v];
@@ -328,7 +324,6 @@ async fn save_seen(
 
 async fn save_affinities(
     tx: &mut Tx,
-    backend: Backend,
     cfg: &RankConfig,
     viewer: &str,
     current: &HashMap<(String, String), (f64, i64)>,
@@ -362,7 +357,6 @@ async fn save_affinities(
              at = excluded.at",
             values(chunk.len(), 5, 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for (kind, key, score) in chunk {
             q = q.bind(viewer).bind(*kind).bind(key).bind(*score).bind(now);
@@ -538,7 +532,6 @@ pub async fn fold_counts(
                 .collect();
             add_counts(
                 &mut tx,
-                backend,
                 cfg,
                 priors,
                 Fold {
@@ -572,7 +565,6 @@ struct Fold<'a> {
 
 async fn add_counts(
     tx: &mut Tx,
-    backend: Backend,
     cfg: &RankConfig,
     priors: &Priors,
     fold: Fold<'_>,
@@ -620,7 +612,6 @@ async fn add_counts(
             carry_at,
             carry_at + 1,
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         // When the row last changed (for people reading the table; the refresh passes read
         // changes by `fold_seq`).
@@ -670,7 +661,6 @@ async fn add_counts(
              AND impressions >= {reached}",
             list(chunk.len(), 1)
         );
-        let sql = backend.sql(&sql);
         let mut q = sqlx::query(&sql);
         for video in chunk {
             q = q.bind(*video);

@@ -179,7 +179,7 @@ async fn accounts_from_before_identity_become_persons(db: DbKind) {
         ),
         ..sqlx::migrate!("./core/migrations")
     };
-    before.run(db.pool()).await.unwrap();
+    db.apply(&before).await.unwrap();
     for (id, role, name, token) in [
         (
             "acc_00000000000000000000000000000001",
