@@ -7,7 +7,11 @@
 //! `now_ms_sql`). Every statement reaches the database through this module's executors
 //! (`exec`), which bind `$N` by position on SQLite.
 
+pub mod column;
 mod exec;
+
+#[doc(hidden)]
+pub use sqlx as __sqlx;
 
 use std::{borrow::Cow, path::Path, str::FromStr, sync::Arc, time::Duration};
 

@@ -52,6 +52,11 @@ macro_rules! id_type {
             }
         }
 
+        // Ids read back from our own database are trusted (`from_db`).
+        crate::text_column!($name, |s: &str| Ok::<_, std::convert::Infallible>(
+            $name::from_db(s.to_owned())
+        ));
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -77,6 +77,9 @@ impl TryFrom<String> for Currency {
     }
 }
 
+// Read back validated: a code that is not ISO 4217's is a decoding error, not a price in it.
+crate::text_column!(Currency, Currency::parse);
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

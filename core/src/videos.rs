@@ -10,12 +10,15 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, FromRow, Row};
 use utoipa::ToSchema;
 
 use crate::{
     changes::Topic,
-    db::{Db, Tx},
+    db::{
+        column::{decode_error, UnknownName},
+        Db, Tx,
+    },
     ids::{AccountId, VideoId},
     time::now_ms,
 };
@@ -52,8 +55,8 @@ impl fmt::Display for VideoStatus {
 }
 
 impl FromStr for VideoStatus {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Ok(match s {
             "uploading" => VideoStatus::Uploading,
             "queued" => VideoStatus::Queued,
@@ -61,10 +64,12 @@ impl FromStr for VideoStatus {
             "playable" => VideoStatus::Playable,
             "ready" => VideoStatus::Ready,
             "failed" => VideoStatus::Failed,
-            other => anyhow::bail!("unknown video status {other:?}"),
+            other => return Err(UnknownName::new("video status", other)),
         })
     }
 }
+
+crate::text_column!(VideoStatus, VideoStatus::from_str);
 
 /// Object keys of everything a transcode produced (stored as JSON in `videos.outputs`).
 /// A point on the frame, normalized: `x` and `y` in 0..1 from the top left (where a product
@@ -150,24 +155,29 @@ const COLUMNS: &str =
     "id, creator_id, title, status, progress, error, duration_ms, width, height, \
                        source_size, source_sha256, outputs, created_at, ready_at";
 
-fn from_row(row: &AnyRow) -> anyhow::Result<Video> {
-    let outputs: Option<String> = row.try_get("outputs")?;
-    Ok(Video {
-        id: VideoId::from_db(row.try_get("id")?),
-        creator_id: AccountId::from_db(row.try_get("creator_id")?),
-        title: row.try_get("title")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        progress: row.try_get("progress")?,
-        error: row.try_get("error")?,
-        duration_ms: row.try_get("duration_ms")?,
-        width: row.try_get::<Option<i64>, _>("width")?.map(|w| w as u32),
-        height: row.try_get::<Option<i64>, _>("height")?.map(|h| h as u32),
-        source_size: row.try_get("source_size")?,
-        source_sha256: row.try_get("source_sha256")?,
-        outputs: outputs.map(|s| serde_json::from_str(&s)).transpose()?,
-        created_at: row.try_get("created_at")?,
-        ready_at: row.try_get("ready_at")?,
-    })
+impl FromRow<'_, AnyRow> for Video {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Video> {
+        let outputs: Option<&str> = row.try_get("outputs")?;
+        Ok(Video {
+            id: row.try_get("id")?,
+            creator_id: row.try_get("creator_id")?,
+            title: row.try_get("title")?,
+            status: row.try_get("status")?,
+            progress: row.try_get("progress")?,
+            error: row.try_get("error")?,
+            duration_ms: row.try_get("duration_ms")?,
+            width: row.try_get::<Option<i64>, _>("width")?.map(|w| w as u32),
+            height: row.try_get::<Option<i64>, _>("height")?.map(|h| h as u32),
+            source_size: row.try_get("source_size")?,
+            source_sha256: row.try_get("source_sha256")?,
+            outputs: outputs
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| decode_error("outputs", e))?,
+            created_at: row.try_get("created_at")?,
+            ready_at: row.try_get("ready_at")?,
+        })
+    }
 }
 
 pub async fn insert(tx: &mut Tx, v: NewVideo<'_>) -> Result<(), sqlx::Error> {
@@ -192,29 +202,26 @@ pub async fn insert(tx: &mut Tx, v: NewVideo<'_>) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-pub async fn get(db: &Db, id: &VideoId) -> anyhow::Result<Option<Video>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
+pub async fn get(db: &Db, id: &VideoId) -> sqlx::Result<Option<Video>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+        .await
 }
 
 /// The videos among `ids` that exist, in no particular order.
-pub async fn get_many(db: &Db, ids: &[&VideoId]) -> anyhow::Result<Vec<Video>> {
+pub async fn get_many(db: &Db, ids: &[&VideoId]) -> sqlx::Result<Vec<Video>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT {COLUMNS} FROM videos WHERE id IN ({})",
             crate::db::placeholder_list(chunk.len(), 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as(&sql);
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        for row in q.fetch_all(db.pool()).await? {
-            out.push(from_row(&row)?);
-        }
+        out.extend(q.fetch_all(db.pool()).await?);
     }
     Ok(out)
 }
@@ -225,21 +232,21 @@ pub async fn list_by_creator(
     creator: &AccountId,
     before: Option<&VideoId>,
     limit: i64,
-) -> anyhow::Result<Vec<Video>> {
+) -> sqlx::Result<Vec<Video>> {
     // Two statements rather than a sentinel id: how `~` sorts against digits depends on the
     // database's collation.
-    let rows = match before {
+    match before {
         None => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 ORDER BY id DESC LIMIT $2"
             ))
             .bind(creator.as_str())
             .bind(limit)
             .fetch_all(db.pool())
-            .await?
+            .await
         }
         Some(before) => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM videos WHERE creator_id = $1 AND id < $2 \
                  ORDER BY id DESC LIMIT $3"
             ))
@@ -247,10 +254,9 @@ pub async fn list_by_creator(
             .bind(before.as_str())
             .bind(limit)
             .fetch_all(db.pool())
-            .await?
+            .await
         }
-    };
-    rows.iter().map(from_row).collect()
+    }
 }
 
 /// Ready videos, newest first, strictly after the `(ready_at, id)` cursor.
@@ -258,19 +264,19 @@ pub async fn list_ready(
     db: &Db,
     after: Option<(i64, &VideoId)>,
     limit: i64,
-) -> anyhow::Result<Vec<Video>> {
-    let rows = match after {
+) -> sqlx::Result<Vec<Video>> {
+    match after {
         None => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM videos WHERE status = 'ready' \
                  ORDER BY ready_at DESC, id DESC LIMIT $1"
             ))
             .bind(limit)
             .fetch_all(db.pool())
-            .await?
+            .await
         }
         Some((ready_at, id)) => {
-            sqlx::query(&format!(
+            sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM videos WHERE status = 'ready' \
                  AND (ready_at < $1 OR (ready_at = $1 AND id < $2)) \
                  ORDER BY ready_at DESC, id DESC LIMIT $3"
@@ -279,10 +285,9 @@ pub async fn list_ready(
             .bind(id.as_str())
             .bind(limit)
             .fetch_all(db.pool())
-            .await?
+            .await
         }
-    };
-    rows.iter().map(from_row).collect()
+    }
 }
 
 /// A worker starts on the video: `processing`, progress 0, nothing listed. Only from `queued`,

@@ -390,7 +390,7 @@ async fn stored_ids(
             q = q.bind(&e.id);
         }
         for r in q.fetch_all(&mut *conn).await? {
-            existing.insert(r.get::<String, _>("id"));
+            existing.insert(r.try_get::<String, _>("id")?);
         }
     }
     Ok(existing)

@@ -100,14 +100,14 @@ const COLUMNS: &str = "k.id, k.account_id, k.shop_id, k.name, k.prefix, k.scopes
 
 fn read(row: &sqlx::any::AnyRow) -> sqlx::Result<ApiKey> {
     Ok(ApiKey {
-        id: ApiKeyId::from_db(row.try_get("id")?),
+        id: row.try_get("id")?,
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
         scopes: split(&row.try_get::<String, _>("scopes")?),
         shop: row
             .try_get::<Option<String>, _>("shop_id")?
             .map(ShopId::from_db),
-        created_by: AccountId::from_db(row.try_get("account_id")?),
+        created_by: row.try_get("account_id")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
     })
@@ -175,7 +175,7 @@ pub(crate) async fn authenticate(
     .await?
     .ok_or(AuthError::Unknown)?;
     let account = accounts::Row::read(&row)?;
-    let id = ApiKeyId::from_db(row.try_get("key_id")?);
+    let id: ApiKeyId = row.try_get("key_id")?;
     let shop = row
         .try_get::<Option<String>, _>("key_shop_id")?
         .map(ShopId::from_db);

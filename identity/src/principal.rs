@@ -258,7 +258,7 @@ async fn read(
     .await?
     .ok_or(AuthError::Unknown)?;
     let account = accounts::Row::read(&row)?;
-    let id = SessionId::from_db(row.try_get("session_id")?);
+    let id: SessionId = row.try_get("session_id")?;
     let created_at: i64 = row.try_get("session_created_at")?;
     let last_used_at: i64 = row.try_get("session_last_used_at")?;
     let ended_at: Option<i64> = row.try_get("session_ended_at")?;

@@ -152,7 +152,7 @@ pub async fn list(
             let created_at: i64 = row.try_get("created_at")?;
             let last_used_at: i64 = row.try_get("last_used_at")?;
             Ok(SessionInfo {
-                id: SessionId::from_db(row.try_get("id")?),
+                id: row.try_get("id")?,
                 user_agent: row.try_get("user_agent")?,
                 created_at,
                 last_used_at,

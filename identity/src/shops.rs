@@ -96,9 +96,9 @@ pub async fn create(
 
 fn read(row: &sqlx::any::AnyRow) -> sqlx::Result<Shop> {
     Ok(Shop {
-        id: ShopId::from_db(row.try_get("id")?),
+        id: row.try_get("id")?,
         name: row.try_get("name")?,
-        owner: AccountId::from_db(row.try_get("owner_id")?),
+        owner: row.try_get("owner_id")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -164,7 +164,7 @@ pub async fn members(db: &Db, shop: &ShopId) -> sqlx::Result<Vec<Member>> {
     rows.iter()
         .map(|row| {
             Ok(Member {
-                account: AccountId::from_db(row.try_get("id")?),
+                account: row.try_get("id")?,
                 display_name: row.try_get("name")?,
                 email: row.try_get("email")?,
                 role: row

@@ -90,7 +90,7 @@ pub async fn check_new_upload(
     .bind(creator.as_str())
     .fetch_one(state.db.pool())
     .await?;
-    let (resumable, bytes): (i64, i64) = (unfinished.get("n"), unfinished.get("bytes"));
+    let (resumable, bytes): (i64, i64) = (unfinished.try_get("n")?, unfinished.try_get("bytes")?);
     let table = state.limits.uploads_in_flight.clone();
     let count = resumable
         + table
@@ -124,7 +124,7 @@ pub async fn check_new_upload(
     .bind(since)
     .fetch_one(state.db.pool())
     .await?;
-    let (count, oldest): (i64, Option<i64>) = (day.get("n"), day.get("oldest"));
+    let (count, oldest): (i64, Option<i64>) = (day.try_get("n")?, day.try_get("oldest")?);
     if count >= quotas.max_uploads_per_day {
         let wait_ms = oldest.map_or(DAY_MS, |o| o + DAY_MS - now_ms()).max(1000);
         return Err(QuotaError::DailyUploads { count, wait_ms });

@@ -8,10 +8,13 @@
 
 use std::{fmt, str::FromStr};
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, FromRow, Row};
 use vitrine_assets::Resumable;
 use vitrine_core::{
-    db::{Db, Tx},
+    db::{
+        column::{decode_error, UnknownName},
+        Db, Tx,
+    },
     ids::{AccountId, DirectUploadId, UploadId, VideoId},
     time::now_ms,
 };
@@ -37,16 +40,18 @@ impl UploadState {
 }
 
 impl FromStr for UploadState {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Ok(match s {
             "receiving" => UploadState::Receiving,
             "stored" => UploadState::Stored,
             "done" => UploadState::Done,
-            other => anyhow::bail!("unknown upload state {other:?}"),
+            other => return Err(UnknownName::new("upload state", other)),
         })
     }
 }
+
+vitrine_core::text_column!(UploadState, UploadState::from_str);
 
 /// The tus concatenation extension's two kinds of upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,32 +97,40 @@ impl Upload {
 const COLUMNS: &str = "id, creator_id, video_id, length, upload_offset, metadata, concat, \
                        storage, state, expires_at";
 
-fn from_row(row: &AnyRow) -> anyhow::Result<Upload> {
-    let concat = match row.try_get::<Option<String>, _>("concat")?.as_deref() {
-        None => None,
-        Some("partial") => Some(Concat::Partial),
-        Some(other) => match other.strip_prefix("final;") {
-            Some(parts) => Some(Concat::Final(parts.to_owned())),
-            None => anyhow::bail!("unknown concat kind {other:?}"),
-        },
-    };
-    Ok(Upload {
-        id: UploadId::from_db(row.try_get("id")?),
-        creator_id: AccountId::from_db(row.try_get("creator_id")?),
-        video_id: row
-            .try_get::<Option<String>, _>("video_id")?
-            .map(VideoId::from_db),
-        length: row
-            .try_get::<Option<i64>, _>("length")?
-            .map(u64::try_from)
-            .transpose()?,
-        offset: u64::try_from(row.try_get::<i64, _>("upload_offset")?)?,
-        metadata: row.try_get("metadata")?,
-        concat,
-        storage: serde_json::from_str(&row.try_get::<String, _>("storage")?)?,
-        state: row.try_get::<String, _>("state")?.parse()?,
-        expires_at: row.try_get("expires_at")?,
-    })
+impl FromRow<'_, AnyRow> for Upload {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Upload> {
+        let concat = match row.try_get::<Option<&str>, _>("concat")? {
+            None => None,
+            Some("partial") => Some(Concat::Partial),
+            Some(other) => match other.strip_prefix("final;") {
+                Some(parts) => Some(Concat::Final(parts.to_owned())),
+                None => {
+                    return Err(decode_error(
+                        "concat",
+                        UnknownName::new("concatenation", other),
+                    ))
+                }
+            },
+        };
+        Ok(Upload {
+            id: row.try_get("id")?,
+            creator_id: row.try_get("creator_id")?,
+            video_id: row.try_get("video_id")?,
+            length: row
+                .try_get::<Option<i64>, _>("length")?
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|e| decode_error("length", e))?,
+            offset: u64::try_from(row.try_get::<i64, _>("upload_offset")?)
+                .map_err(|e| decode_error("upload_offset", e))?,
+            metadata: row.try_get("metadata")?,
+            concat,
+            storage: serde_json::from_str(row.try_get("storage")?)
+                .map_err(|e| decode_error("storage", e))?,
+            state: row.try_get("state")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -147,23 +160,21 @@ pub async fn insert(tx: &mut Tx, upload: &Upload) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn get(db: &Db, id: &UploadId) -> anyhow::Result<Option<Upload>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
+pub async fn get(db: &Db, id: &UploadId) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+        .await
 }
 
 /// The upload that is (or was) becoming `video`.
-pub async fn for_video(db: &Db, video: &VideoId) -> anyhow::Result<Option<Upload>> {
-    let row = sqlx::query(&format!(
+pub async fn for_video(db: &Db, video: &VideoId) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM uploads WHERE video_id = $1 LIMIT 1"
     ))
     .bind(video.as_str())
     .fetch_optional(db.pool())
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    .await
 }
 
 /// Takes (or renews) the write lease on an upload for `lease_ms`; false if another writer
@@ -267,8 +278,8 @@ pub async fn delete(db: &Db, id: &UploadId) -> sqlx::Result<()> {
 
 /// Uploads still receiving (or partial uploads never concatenated) whose expiry has passed,
 /// oldest first.
-pub async fn expired(db: &Db, limit: i64) -> anyhow::Result<Vec<Upload>> {
-    let rows = sqlx::query(&format!(
+pub async fn expired(db: &Db, limit: i64) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM uploads WHERE expires_at < $1 \
          AND ((state = 'receiving' AND (length IS NULL OR upload_offset < length)) \
               OR (state = 'stored' AND concat = 'partial')) \
@@ -277,15 +288,14 @@ pub async fn expired(db: &Db, limit: i64) -> anyhow::Result<Vec<Upload>> {
     .bind(now_ms())
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await
 }
 
 /// Uploads whose bytes have all arrived but that were not completed or admitted within
 /// `grace_ms` (the request finishing them died or its store call failed). A client that saw its
 /// offset reach the length sends nothing more, so these must be finished here, never expired.
-pub async fn stranded(db: &Db, grace_ms: i64, limit: i64) -> anyhow::Result<Vec<Upload>> {
-    let rows = sqlx::query(&format!(
+pub async fn stranded(db: &Db, grace_ms: i64, limit: i64) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM uploads WHERE updated_at < $1 \
          AND ((state = 'stored' AND (concat IS NULL OR concat <> 'partial')) \
               OR (state = 'receiving' AND length IS NOT NULL AND upload_offset = length)) \
@@ -294,8 +304,7 @@ pub async fn stranded(db: &Db, grace_ms: i64, limit: i64) -> anyhow::Result<Vec<
     .bind(now_ms() - grace_ms)
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await
 }
 
 /// A one-time upload URL handed to an app.
@@ -325,27 +334,28 @@ pub async fn insert_direct(db: &Db, direct: &DirectUpload) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub async fn get_direct(db: &Db, id: &DirectUploadId) -> anyhow::Result<Option<DirectUpload>> {
-    let row = sqlx::query(
+pub async fn get_direct(db: &Db, id: &DirectUploadId) -> sqlx::Result<Option<DirectUpload>> {
+    sqlx::query_as(
         "SELECT id, creator_id, title, max_size, expires_at, upload_id FROM direct_uploads \
          WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db.pool())
-    .await?;
-    row.map(|row| -> anyhow::Result<DirectUpload> {
+    .await
+}
+
+impl FromRow<'_, AnyRow> for DirectUpload {
+    fn from_row(row: &AnyRow) -> sqlx::Result<DirectUpload> {
         Ok(DirectUpload {
-            id: DirectUploadId::from_db(row.try_get("id")?),
-            creator_id: AccountId::from_db(row.try_get("creator_id")?),
+            id: row.try_get("id")?,
+            creator_id: row.try_get("creator_id")?,
             title: row.try_get("title")?,
-            max_size: u64::try_from(row.try_get::<i64, _>("max_size")?)?,
+            max_size: u64::try_from(row.try_get::<i64, _>("max_size")?)
+                .map_err(|e| decode_error("max_size", e))?,
             expires_at: row.try_get("expires_at")?,
-            upload_id: row
-                .try_get::<Option<String>, _>("upload_id")?
-                .map(UploadId::from_db),
+            upload_id: row.try_get("upload_id")?,
         })
-    })
-    .transpose()
+    }
 }
 
 /// The size limit of the direct upload that created `upload`, if one did.

@@ -73,11 +73,12 @@ pub async fn list(db: &Db, shop: &ShopId) -> sqlx::Result<Vec<Blocked>> {
     .bind(shop.as_str())
     .fetch_all(db.pool())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Blocked {
-            account_id: r.get("account_id"),
-            blocked_at: r.get("created_at"),
+    rows.iter()
+        .map(|r| {
+            Ok(Blocked {
+                account_id: r.try_get("account_id")?,
+                blocked_at: r.try_get("created_at")?,
+            })
         })
-        .collect())
+        .collect()
 }

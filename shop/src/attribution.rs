@@ -110,14 +110,14 @@ pub async fn clicked(
     .await?;
     Ok(match row {
         None => Err(ClickError::UnknownTag),
-        Some(row) if TagStatus::parse(&row.get::<String, _>("status")) != TagStatus::Live => {
+        Some(row) if row.try_get::<TagStatus, _>("status")? != TagStatus::Live => {
             Err(ClickError::NotLive)
         }
         Some(row) => Ok(Click {
             video: video.clone(),
             tag: tag.clone(),
-            product: ProductId::from_db(row.get("product_id")),
-            creator: AccountId::from_db(row.get("creator_id")),
+            product: row.try_get("product_id")?,
+            creator: row.try_get("creator_id")?,
         }),
     })
 }
@@ -166,17 +166,16 @@ pub async fn sales_by_video(db: &Db) -> sqlx::Result<Vec<(String, String, i64, i
     ))
     .fetch_all(db.pool())
     .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            (
-                r.get("video_id"),
-                r.get("currency"),
-                r.get("units"),
-                saturating_minor(r.get("gmv")),
-            )
+            Ok((
+                r.try_get("video_id")?,
+                r.try_get("currency")?,
+                r.try_get("units")?,
+                saturating_minor(r.try_get("gmv")?),
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// Moves an anonymous viewer's product clicks to the account they signed in to, so a purchase
@@ -216,7 +215,7 @@ pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()>
         .fetch_optional(db.pool())
         .await?;
         let Some(click) = click else { continue };
-        let creator: String = click.get("creator_id");
+        let creator: String = click.try_get("creator_id")?;
         // A creator buying through their own clip drives no sale: no commission, and no GMV
         // for the ranker to reward.
         if creator == order.buyer.as_str() {
@@ -241,8 +240,8 @@ pub async fn attribute(db: &Db, order: &Order, paid_at: i64) -> sqlx::Result<()>
         .bind(order.id.as_str())
         .bind(position as i64)
         .bind(line.product.as_str())
-        .bind(click.get::<String, _>("video_id"))
-        .bind(click.get::<String, _>("tag_id"))
+        .bind(click.try_get::<String, _>("video_id")?)
+        .bind(click.try_get::<String, _>("tag_id")?)
         .bind(&creator)
         .bind(line.quantity)
         .bind(gmv)
@@ -301,9 +300,9 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
     .await?;
     let mut out = Vec::new();
     for pair in pairs {
-        let product: String = pair.get("product_id");
-        let video: String = pair.get("video_id");
-        let currency = Currency::from_db(pair.get("currency"));
+        let product: String = pair.try_get("product_id")?;
+        let video: String = pair.try_get("video_id")?;
+        let currency: Currency = pair.try_get("currency")?;
         let count = |sql: &'static str| {
             let (product, video) = (product.clone(), video.clone());
             async move {
@@ -343,8 +342,8 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
         .bind(&video)
         .fetch_one(db.pool())
         .await?;
-        let orders: i64 = sold.get("orders");
-        let gmv = saturating_minor(sold.get("gmv"));
+        let orders: i64 = sold.try_get("orders")?;
+        let gmv = saturating_minor(sold.try_get("gmv")?);
         let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let money = |amount_minor| Money {
             amount_minor,
@@ -354,9 +353,9 @@ pub async fn stats(db: &Db, scope: Scope<'_>) -> sqlx::Result<Vec<ProductVideoSt
             tag_impressions: impressions,
             clicks,
             orders,
-            units: sold.get("units"),
+            units: sold.try_get("units")?,
             gmv: money(gmv),
-            commission: money(saturating_minor(sold.get("commission"))),
+            commission: money(saturating_minor(sold.try_get("commission")?)),
             ctr: ratio(clicks, impressions),
             cvr: ratio(orders, clicks),
             gpm: money(if impressions == 0 {

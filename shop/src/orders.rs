@@ -11,9 +11,9 @@
 //! card is declined), `pending_payment → cancelled` (stock released; also when unpaid past
 //! `expires_at`), `paid | fulfilled → refunded`.
 
-use sqlx::Row;
+use sqlx::{any::AnyRow, FromRow, Row};
 use vitrine_core::{
-    db::Db,
+    db::{column::UnknownName, Db},
     ids::{AccountId, OrderId, ProductId, ShopId, TagId, VariantId, VideoId},
     money::{Currency, Money},
     time::now_ms,
@@ -60,18 +60,16 @@ impl OrderStatus {
         .into_iter()
         .find(|status| status.as_str() == s)
     }
+}
 
-    fn parse(s: &str) -> OrderStatus {
-        match s {
-            "paying" => OrderStatus::Paying,
-            "paid" => OrderStatus::Paid,
-            "fulfilled" => OrderStatus::Fulfilled,
-            "cancelled" => OrderStatus::Cancelled,
-            "refunded" => OrderStatus::Refunded,
-            _ => OrderStatus::PendingPayment,
-        }
+impl std::str::FromStr for OrderStatus {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<OrderStatus, UnknownName> {
+        OrderStatus::named(s).ok_or_else(|| UnknownName::new("order status", s))
     }
 }
+
+vitrine_core::text_column!(OrderStatus, str::parse::<OrderStatus>);
 
 /// One line of an order, priced when it was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +149,7 @@ pub async fn placed_since(
     .bind(since_ms)
     .fetch_one(db.pool())
     .await?;
-    Ok((row.get("n"), row.get("oldest")))
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
 }
 
 pub async fn place(db: &Db, new: NewOrder) -> Result<Order, PlaceError> {
@@ -455,54 +453,61 @@ pub async fn for_shop(
 }
 
 pub async fn get(db: &Db, id: &OrderId) -> sqlx::Result<Option<Order>> {
-    let row = sqlx::query(
+    let order: Option<Order> = sqlx::query_as(
         "SELECT id, buyer_id, status, currency, total_minor, video_id, tag_id, expires_at, \
          paid_at, request_hash, payment_ref, payment_attempts FROM orders WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db.pool())
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let id = OrderId::from_db(row.get("id"));
-    let lines = sqlx::query(
+    let Some(mut order) = order else {
+        return Ok(None);
+    };
+    order.lines = sqlx::query_as(
         "SELECT product_id, variant_id, shop_id, title, unit_price_minor, quantity, \
          commission_bps FROM order_items WHERE order_id = $1 ORDER BY position",
     )
     .bind(id.as_str())
     .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|l| Line {
-        product: ProductId::from_db(l.get("product_id")),
-        variant: l
-            .get::<Option<String>, _>("variant_id")
-            .map(VariantId::from_db),
-        shop: ShopId::from_db(l.get("shop_id")),
-        title: l.get("title"),
-        unit_price_minor: l.get("unit_price_minor"),
-        quantity: l.get("quantity"),
-        commission_bps: l.get("commission_bps"),
-    })
-    .collect();
-    Ok(Some(Order {
-        id,
-        buyer: AccountId::from_db(row.get("buyer_id")),
-        status: OrderStatus::parse(&row.get::<String, _>("status")),
-        total: Money {
-            amount_minor: row.get("total_minor"),
-            currency: Currency::from_db(row.get("currency")),
-        },
-        lines,
-        video: row
-            .get::<Option<String>, _>("video_id")
-            .map(VideoId::from_db),
-        tag: row.get::<Option<String>, _>("tag_id").map(TagId::from_db),
-        expires_at: row.get("expires_at"),
-        paid_at: row.get("paid_at"),
-        request_hash: row.get("request_hash"),
-        payment_ref: row.get("payment_ref"),
-        payment_attempts: row.get("payment_attempts"),
-    }))
+    .await?;
+    Ok(Some(order))
+}
+
+impl FromRow<'_, AnyRow> for Line {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Line> {
+        Ok(Line {
+            product: row.try_get("product_id")?,
+            variant: row.try_get("variant_id")?,
+            shop: row.try_get("shop_id")?,
+            title: row.try_get("title")?,
+            unit_price_minor: row.try_get("unit_price_minor")?,
+            quantity: row.try_get("quantity")?,
+            commission_bps: row.try_get("commission_bps")?,
+        })
+    }
+}
+
+/// An order's own row; its lines are read apart (`get`).
+impl FromRow<'_, AnyRow> for Order {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Order> {
+        Ok(Order {
+            id: row.try_get("id")?,
+            buyer: row.try_get("buyer_id")?,
+            status: row.try_get("status")?,
+            total: Money {
+                amount_minor: row.try_get("total_minor")?,
+                currency: row.try_get("currency")?,
+            },
+            lines: Vec::new(),
+            video: row.try_get("video_id")?,
+            tag: row.try_get("tag_id")?,
+            expires_at: row.try_get("expires_at")?,
+            paid_at: row.try_get("paid_at")?,
+            request_hash: row.try_get("request_hash")?,
+            payment_ref: row.try_get("payment_ref")?,
+            payment_attempts: row.try_get("payment_attempts")?,
+        })
+    }
 }
 
 pub async fn by_key(db: &Db, buyer: &AccountId, key: &str) -> sqlx::Result<Option<Order>> {

@@ -9,11 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, FromRow, Row};
 use utoipa::ToSchema;
 use vitrine_core::{
     changes::Topic,
-    db::{placeholder_list, Db, Tx},
+    db::{
+        column::{decode_error, UnknownName},
+        placeholder_list, Db, Tx,
+    },
     ids::{AccountId, ImageId, ProductId, ShopId, VariantId},
     money::{Currency, Money, MoneyInput, UnknownCurrency},
     time::now_ms,
@@ -46,15 +49,21 @@ impl ProductStatus {
             ProductStatus::Archived => "archived",
         }
     }
+}
 
-    fn parse(s: &str) -> ProductStatus {
+impl std::str::FromStr for ProductStatus {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<ProductStatus, UnknownName> {
         match s {
-            "draft" => ProductStatus::Draft,
-            "archived" => ProductStatus::Archived,
-            _ => ProductStatus::Active,
+            "draft" => Ok(ProductStatus::Draft),
+            "active" => Ok(ProductStatus::Active),
+            "archived" => Ok(ProductStatus::Archived),
+            other => Err(UnknownName::new("product status", other)),
         }
     }
 }
+
+vitrine_core::text_column!(ProductStatus, str::parse::<ProductStatus>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
@@ -373,23 +382,25 @@ const COLUMNS: &str =
     "id, shop_id, merchant_id, title, description, price_minor, currency, stock, status, commission_bps, \
      category";
 
-fn from_row(row: &AnyRow) -> Product {
-    Product {
-        id: ProductId::from_db(row.get("id")),
-        shop_id: ShopId::from_db(row.get("shop_id")),
-        listed_by: AccountId::from_db(row.get("merchant_id")),
-        title: row.get("title"),
-        description: row.get("description"),
-        price: Money {
-            amount_minor: row.get("price_minor"),
-            currency: Currency::from_db(row.get("currency")),
-        },
-        stock: row.get("stock"),
-        status: ProductStatus::parse(&row.get::<String, _>("status")),
-        commission_bps: row.get("commission_bps"),
-        category: row.get("category"),
-        variants: Vec::new(),
-        images: Vec::new(),
+impl FromRow<'_, AnyRow> for Product {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Product> {
+        Ok(Product {
+            id: row.try_get("id")?,
+            shop_id: row.try_get("shop_id")?,
+            listed_by: row.try_get("merchant_id")?,
+            title: row.try_get("title")?,
+            description: row.try_get("description")?,
+            price: Money {
+                amount_minor: row.try_get("price_minor")?,
+                currency: row.try_get("currency")?,
+            },
+            stock: row.try_get("stock")?,
+            status: row.try_get("status")?,
+            commission_bps: row.try_get("commission_bps")?,
+            category: row.try_get("category")?,
+            variants: Vec::new(),
+            images: Vec::new(),
+        })
     }
 }
 
@@ -588,11 +599,11 @@ pub async fn update(
 }
 
 pub async fn get(db: &Db, id: &ProductId) -> sqlx::Result<Option<Product>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
+    let product = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(db.pool())
         .await?;
-    let Some(mut product) = row.as_ref().map(from_row) else {
+    let Some(mut product) = product else {
         return Ok(None);
     };
     fill_details(db, std::slice::from_mut(&mut product)).await?;
@@ -650,14 +661,15 @@ async fn fill_details(db: &Db, products: &mut [Product]) -> sqlx::Result<()> {
     for (i, row) in variants {
         let currency = products[i].price.currency.clone();
         products[i].variants.push(Variant {
-            id: VariantId::from_db(row.get("id")),
-            sku: row.get("sku"),
-            options: serde_json::from_str(&row.get::<String, _>("options")).unwrap_or_default(),
+            id: row.try_get("id")?,
+            sku: row.try_get("sku")?,
+            options: serde_json::from_str(row.try_get("options")?)
+                .map_err(|e| decode_error("options", e))?,
             price: Money {
-                amount_minor: row.get("price_minor"),
+                amount_minor: row.try_get("price_minor")?,
                 currency,
             },
-            stock: row.get("stock"),
+            stock: row.try_get("stock")?,
         });
     }
     let images = rows_of_page(
@@ -670,11 +682,15 @@ async fn fill_details(db: &Db, products: &mut [Product]) -> sqlx::Result<()> {
     )
     .await?;
     for (i, row) in images {
+        let size = |column: &str| -> sqlx::Result<u32> {
+            u32::try_from(row.try_get::<i64, _>(column)?).map_err(|e| decode_error(column, e))
+        };
         products[i].images.push(ProductImage {
-            id: ImageId::from_db(row.get("id")),
-            width: row.get::<i64, _>("width") as u32,
-            height: row.get::<i64, _>("height") as u32,
-            sizes: serde_json::from_str(&row.get::<String, _>("sizes")).unwrap_or_default(),
+            id: row.try_get("id")?,
+            width: size("width")?,
+            height: size("height")?,
+            sizes: serde_json::from_str(row.try_get("sizes")?)
+                .map_err(|e| decode_error("sizes", e))?,
         });
     }
     Ok(())
@@ -696,15 +712,13 @@ async fn rows_of_page(
     for product in products {
         query = query.bind(product.id.as_str());
     }
-    Ok(query
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .filter_map(|row| {
-            let i = *index.get(row.get::<String, _>("product_id").as_str())?;
-            Some((i, row))
-        })
-        .collect())
+    let mut out = Vec::new();
+    for row in query.fetch_all(db.pool()).await? {
+        if let Some(&i) = index.get(row.try_get::<&str, _>("product_id")?) {
+            out.push((i, row));
+        }
+    }
+    Ok(out)
 }
 
 /// Which products a listing shows.
@@ -755,12 +769,11 @@ pub async fn list(db: &Db, filter: &ListFilter) -> sqlx::Result<Vec<Product>> {
         " ORDER BY p.id DESC LIMIT {}",
         filter.limit.clamp(1, 100)
     ));
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query_as(&sql);
     for bind in binds {
         query = query.bind(bind);
     }
-    let rows = query.fetch_all(db.pool()).await?;
-    let mut products: Vec<Product> = rows.iter().map(from_row).collect();
+    let mut products: Vec<Product> = query.fetch_all(db.pool()).await?;
     fill_details(db, &mut products).await?;
     Ok(products)
 }

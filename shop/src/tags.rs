@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use sqlx::Row;
 use vitrine_core::{
     changes::Topic,
-    db::{placeholder_list, Db, Tx},
+    db::{column::UnknownName, placeholder_list, Db, Tx},
     ids::{AccountId, ProductId, ShopId, TagId, VariantId, VideoId},
-    money::{Currency, Money},
+    money::Money,
     time::now_ms,
     videos::{Position, Video, VideoStatus},
 };
@@ -61,16 +61,6 @@ pub enum TagStatus {
 }
 
 impl TagStatus {
-    /// The status stored in `tags.status` (an unknown one reads as `invalid`: never shown).
-    pub fn parse(s: &str) -> TagStatus {
-        match s {
-            "pending" => TagStatus::Pending,
-            "live" => TagStatus::Live,
-            "rejected" => TagStatus::Rejected,
-            _ => TagStatus::Invalid,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             TagStatus::Pending => "pending",
@@ -80,6 +70,21 @@ impl TagStatus {
         }
     }
 }
+
+impl std::str::FromStr for TagStatus {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<TagStatus, UnknownName> {
+        match s {
+            "pending" => Ok(TagStatus::Pending),
+            "live" => Ok(TagStatus::Live),
+            "rejected" => Ok(TagStatus::Rejected),
+            "invalid" => Ok(TagStatus::Invalid),
+            other => Err(UnknownName::new("tag status", other)),
+        }
+    }
+}
+
+vitrine_core::text_column!(TagStatus, str::parse::<TagStatus>);
 
 /// A validated new tag.
 #[derive(Debug, Clone)]
@@ -266,12 +271,8 @@ pub async fn placed(
         .bind(video.as_str())
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| {
-        (
-            AccountId::from_db(r.get("created_by")),
-            TagStatus::parse(&r.get::<String, _>("status")),
-        )
-    }))
+    row.map(|r| Ok((r.try_get("created_by")?, r.try_get("status")?)))
+        .transpose()
 }
 
 /// Moves a tag from `from` to `to`; false if it was not in `from` any more.
@@ -391,9 +392,9 @@ pub async fn visible_tags_of(
             q = q.bind(*v);
         }
         for row in q.fetch_all(&mut *conn).await? {
-            out.entry(row.get("video_id"))
+            out.entry(row.try_get("video_id")?)
                 .or_default()
-                .push((row.get("id"), row.get("product_id")));
+                .push((row.try_get("id")?, row.try_get("product_id")?));
         }
     }
     Ok(out)
@@ -413,17 +414,16 @@ pub async fn visible_commerce(db: &Db) -> sqlx::Result<Vec<(String, Option<Strin
     ))
     .fetch_all(db.pool())
     .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            (
-                r.get("video_id"),
-                r.get("category"),
-                r.get("price_minor"),
-                r.get("currency"),
-            )
+            Ok((
+                r.try_get("video_id")?,
+                r.try_get("category")?,
+                r.try_get("price_minor")?,
+                r.try_get("currency")?,
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// A tag as viewers and its two sides see it: where it is, where it stands, and its product's
@@ -483,24 +483,25 @@ pub async fn for_videos(
         query = query.bind(v.as_str());
     }
     for row in query.fetch_all(db.pool()).await? {
-        let video_id: String = row.get("video_id");
+        let video_id: String = row.try_get("video_id")?;
         let position = match (
-            row.get::<Option<f64>, _>("pos_x"),
-            row.get::<Option<f64>, _>("pos_y"),
+            row.try_get::<Option<f64>, _>("pos_x")?,
+            row.try_get::<Option<f64>, _>("pos_y")?,
         ) {
             (Some(x), Some(y)) => Some(Position { x, y }),
             _ => None,
         };
         // The smallest size of the first picture: cards are small.
         let image_key = row
-            .get::<Option<String>, _>("image_sizes")
+            .try_get::<Option<String>, _>("image_sizes")?
             .and_then(|sizes| serde_json::from_str::<Vec<StoredSize>>(&sizes).ok())
             .and_then(|sizes| sizes.last().map(|s| s.key.clone()));
         // A tag that no longer fits the video (its decoded duration came out shorter than the
         // probe's) is reported invalid, as `revalidate` would have made it.
-        let (end_ms, duration): (i64, Option<i64>) = (row.get("end_ms"), row.get("duration_ms"));
-        let mut status = TagStatus::parse(&row.get::<String, _>("status"));
-        let mut reason: Option<String> = row.get("reason");
+        let (end_ms, duration): (i64, Option<i64>) =
+            (row.try_get("end_ms")?, row.try_get("duration_ms")?);
+        let mut status: TagStatus = row.try_get("status")?;
+        let mut reason: Option<String> = row.try_get("reason")?;
         if let Some(duration) = duration.filter(|&d| end_ms > d) {
             if matches!(status, TagStatus::Live | TagStatus::Pending) {
                 status = TagStatus::Invalid;
@@ -514,27 +515,25 @@ pub async fn for_videos(
             }
         }
         out.entry(video_id.clone()).or_default().push(Tag {
-            id: TagId::from_db(row.get("id")),
+            id: row.try_get("id")?,
             video_id: VideoId::from_db(video_id),
-            product_id: ProductId::from_db(row.get("product_id")),
-            variant_id: row
-                .get::<Option<String>, _>("variant_id")
-                .map(VariantId::from_db),
+            product_id: row.try_get("product_id")?,
+            variant_id: row.try_get("variant_id")?,
             range: TimeRange {
-                start_ms: row.get("start_ms"),
+                start_ms: row.try_get("start_ms")?,
                 end_ms,
             },
             status,
             reason,
             position,
-            label: row.get("label"),
-            title: row.get("title"),
+            label: row.try_get("label")?,
+            title: row.try_get("title")?,
             price: Money {
-                amount_minor: row.get("price_minor"),
-                currency: Currency::from_db(row.get("currency")),
+                amount_minor: row.try_get("price_minor")?,
+                currency: row.try_get("currency")?,
             },
             image_key,
-            in_stock: row.get::<i64, _>("in_stock") == 1,
+            in_stock: row.try_get::<i64, _>("in_stock")? == 1,
         });
     }
     Ok(out)

@@ -45,6 +45,7 @@ crate::on_each_database!(
     retries_wait_for_their_backoff_and_release_does_not_count_an_attempt,
     tags_carry_live_product_data_and_go_with_their_video,
     playable_comes_between_processing_and_ready_and_a_retry_clears_it,
+    a_value_the_code_does_not_know_is_a_decoding_error_not_a_default,
 );
 
 async fn account(db: &Db, role: ScriptRole, name: &str) -> script::ScriptAccount {
@@ -501,19 +502,24 @@ async fn retries_wait_for_their_backoff_and_release_does_not_count_an_attempt(ki
         .is_none());
 }
 
-async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
-    let (db, _dir) = fresh_db(kind).await;
-    let creator = creator(&db).await;
-    let merchant = account(&db, ScriptRole::Merchant, "m").await;
-    let video = queued_video(&db, &creator).await;
-    let product = products::create(
-        &db,
+/// A product listed by `merchant`: "Serum", ¥2500, one in stock.
+async fn serum(db: &Db, merchant: &script::ScriptAccount) -> products::Product {
+    products::create(
+        db,
         merchant.shop_id.as_ref().unwrap(),
         &merchant.id,
         NewProduct::parse("Serum", 2500, "JPY", 1).unwrap(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let merchant = account(&db, ScriptRole::Merchant, "m").await;
+    let video = queued_video(&db, &creator).await;
+    let product = serum(&db, &merchant).await;
     assert_eq!(
         products::get(&db, &product.id).await.unwrap().unwrap(),
         product
@@ -575,4 +581,65 @@ async fn tags_carry_live_product_data_and_go_with_their_video(kind: DbKind) {
         .unwrap()
         .is_empty());
     assert_eq!(queue::depth(&db).await.unwrap(), 0);
+}
+
+/// Statuses, ids and currencies are read as their types: a value no version of the code wrote
+/// (a newer version's status, a hand edit) is an error naming its column, never a default (an
+/// unknown product status used to read as `active`, an unknown order status as
+/// `pending_payment`) and never a panic.
+async fn a_value_the_code_does_not_know_is_a_decoding_error_not_a_default(kind: DbKind) {
+    let (db, _dir) = fresh_db(kind).await;
+    let creator = creator(&db).await;
+    let merchant = account(&db, ScriptRole::Merchant, "m").await;
+    let video = queued_video(&db, &creator).await;
+    let product = serum(&db, &merchant).await;
+    let set = |sql: &'static str, id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(db.pool()).await.unwrap();
+        }
+    };
+    let undecodable = |e: sqlx::Error, column: &str| match e {
+        sqlx::Error::ColumnDecode { index, .. } => assert!(index.contains(column), "{index}"),
+        other => panic!("{other:?}"),
+    };
+
+    set(
+        "UPDATE videos SET status = 'archived' WHERE id = $1",
+        video.to_string(),
+    )
+    .await;
+    undecodable(videos::get(&db, &video).await.unwrap_err(), "status");
+    undecodable(
+        videos::list_by_creator(&db, &creator, None, 10)
+            .await
+            .unwrap_err(),
+        "status",
+    );
+
+    set(
+        "UPDATE products SET status = 'hidden' WHERE id = $1",
+        product.id.to_string(),
+    )
+    .await;
+    undecodable(products::get(&db, &product.id).await.unwrap_err(), "status");
+    set(
+        "UPDATE products SET status = 'active', currency = 'XYZ' WHERE id = $1",
+        product.id.to_string(),
+    )
+    .await;
+    undecodable(
+        products::get(&db, &product.id).await.unwrap_err(),
+        "currency",
+    );
+    set(
+        "UPDATE products SET currency = 'JPY' WHERE id = $1",
+        product.id.to_string(),
+    )
+    .await;
+    assert_eq!(
+        products::get(&db, &product.id).await.unwrap().unwrap(),
+        product,
+        "read as before once the value is one the code knows"
+    );
 }

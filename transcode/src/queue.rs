@@ -76,13 +76,16 @@ pub async fn lease(db: &Db, owner: &str, lease_for: Duration) -> sqlx::Result<Op
         .bind(lease_for.as_millis() as i64)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|row| Lease {
-        job_id: JobId::from_db(row.get("id")),
-        video_id: VideoId::from_db(row.get("video_id")),
-        attempt: row.get("attempts"),
-        max_attempts: row.get("max_attempts"),
-        owner: owner.to_owned(),
-    }))
+    row.map(|row| {
+        Ok(Lease {
+            job_id: row.try_get("id")?,
+            video_id: row.try_get("video_id")?,
+            attempt: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            owner: owner.to_owned(),
+        })
+    })
+    .transpose()
 }
 
 /// Whether some worker holds a live lease on `job`.
@@ -186,10 +189,9 @@ pub async fn release(db: &Db, tx: &mut Tx, lease: &Lease) -> sqlx::Result<bool> 
 
 /// Jobs waiting or running: the queue depth operators watch.
 pub async fn depth(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running')")
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
         .fetch_one(db.pool())
         .await
-        .map(|row| row.get::<i64, _>("n"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,9 +210,12 @@ pub async fn state_of(db: &Db, video_id: &VideoId) -> sqlx::Result<Option<JobSta
     .bind(video_id.as_str())
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|row| JobState {
-        state: row.get("state"),
-        attempts: row.get("attempts"),
-        last_error: row.get("last_error"),
-    }))
+    row.map(|row| {
+        Ok(JobState {
+            state: row.try_get("state")?,
+            attempts: row.try_get("attempts")?,
+            last_error: row.try_get("last_error")?,
+        })
+    })
+    .transpose()
 }

@@ -330,7 +330,7 @@ impl Job {
         let transient = |e: anyhow::Error| Stop::Transient(e);
         let Some(video) = videos::get(&self.db, &lease.video_id)
             .await
-            .map_err(transient)?
+            .map_err(|e| transient(e.into()))?
         else {
             return Err(Stop::LeaseLost);
         };

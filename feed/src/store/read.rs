@@ -19,22 +19,23 @@ use crate::{
 
 use super::{DAY_MS, ROWS_PER_STATEMENT};
 
-pub(super) fn counts_from(r: &sqlx::any::AnyRow) -> Counts {
-    let int = |name: &str| r.get::<Option<i64>, _>(name).unwrap_or(0);
-    Counts {
-        impressions: int("impressions"),
-        completes: int("completes"),
-        likes: int("likes"),
-        shares: int("shares"),
-        comments: int("comments"),
-        follows: int("follows"),
-        not_interested: int("not_interested"),
-        product_clicks: int("product_clicks"),
+pub(super) fn counts_from(r: &sqlx::any::AnyRow) -> sqlx::Result<Counts> {
+    let int =
+        |name: &str| -> sqlx::Result<i64> { Ok(r.try_get::<Option<i64>, _>(name)?.unwrap_or(0)) };
+    Ok(Counts {
+        impressions: int("impressions")?,
+        completes: int("completes")?,
+        likes: int("likes")?,
+        shares: int("shares")?,
+        comments: int("comments")?,
+        follows: int("follows")?,
+        not_interested: int("not_interested")?,
+        product_clicks: int("product_clicks")?,
         purchases: 0,
         gmv_minor: 0,
-        watch_sum: r.get::<Option<f64>, _>("watch_sum").unwrap_or(0.0),
-        watched: int("watched"),
-    }
+        watch_sum: r.try_get::<Option<f64>, _>("watch_sum")?.unwrap_or(0.0),
+        watched: int("watched")?,
+    })
 }
 
 /// SQL for clips (over `videos v LEFT JOIN feed_video_stats s`) joined into one text value
@@ -251,14 +252,14 @@ pub async fn histories(db: &Db, since: i64, per_viewer: usize) -> sqlx::Result<V
     let mut out: Vec<Vec<Key>> = Vec::new();
     let mut last: Option<String> = None;
     for r in rows {
-        let viewer: String = r.get("viewer_id");
+        let viewer: String = r.try_get("viewer_id")?;
         if last.as_deref() != Some(viewer.as_str()) {
             out.push(Vec::new());
             last = Some(viewer);
         }
         let h = out.last_mut().expect("pushed");
         if h.len() < per_viewer {
-            h.push(key(r.get("video_id")));
+            h.push(key(r.try_get("video_id")?));
         }
     }
     Ok(out)
@@ -317,11 +318,11 @@ pub async fn viewer_state(
     let mut follows: Vec<(i64, Key)> = Vec::new();
     let bad = || sqlx::Error::Decode("a viewer's clip row".into());
     for r in rows {
-        let Some(a) = r.get::<Option<String>, _>("a") else {
+        let Some(a) = r.try_get::<Option<String>, _>("a")? else {
             continue;
         };
-        let at: Option<i64> = r.get("at");
-        match r.get::<String, _>("kind").as_str() {
+        let at: Option<i64> = r.try_get("at")?;
+        match r.try_get::<String, _>("kind")?.as_str() {
             "clips" => {
                 for record in a.split(ROW_SEPARATOR) {
                     let f: Vec<&str> = record.splitn(6, ' ').collect();
@@ -439,9 +440,9 @@ pub async fn distribution(db: &Db, cfg: &RankConfig, video: &str) -> sqlx::Resul
             .await?;
     let (impressions, stage, pool) = match row {
         Some(r) => (
-            r.get("impressions"),
-            r.get("stage"),
-            Pool::parse(r.get::<String, _>("pool").as_str()),
+            r.try_get("impressions")?,
+            r.try_get("stage")?,
+            Pool::parse(r.try_get::<String, _>("pool")?.as_str()),
         ),
         None => (0, 0, Pool::Testing),
     };
@@ -473,7 +474,10 @@ pub async fn videos_named(
             q = q.bind(*id);
         }
         for r in q.fetch_all(&mut *conn).await? {
-            out.insert(r.get("id"), (r.get("creator_id"), r.get("duration_ms")));
+            out.insert(
+                r.try_get("id")?,
+                (r.try_get("creator_id")?, r.try_get("duration_ms")?),
+            );
         }
     }
     Ok(out)

@@ -255,22 +255,22 @@ async fn load_seen(
             q = q.bind(*v);
         }
         for r in q.fetch_all(&mut *conn).await? {
-            let flag = |name: &str| r.get::<i64, _>(name) != 0;
+            let flag = |name: &str| r.try_get::<i64, _>(name).map(|f| f != 0);
             out.insert(
-                r.get("video_id"),
+                r.try_get("video_id")?,
                 Seen {
-                    creator: r.get("creator_id"),
-                    seen_at: r.get("seen_at"),
-                    watch_ratio: r.get("watch_ratio"),
-                    completed: flag("completed"),
-                    liked: flag("liked"),
-                    shared: flag("shared"),
-                    commented: flag("commented"),
-                    followed: flag("followed"),
-                    not_interested: flag("not_interested"),
-                    clicked: flag("clicked"),
-                    positive_at: r.get("positive_at"),
-                    last_at: r.get("last_at"),
+                    creator: r.try_get("creator_id")?,
+                    seen_at: r.try_get("seen_at")?,
+                    watch_ratio: r.try_get("watch_ratio")?,
+                    completed: flag("completed")?,
+                    liked: flag("liked")?,
+                    shared: flag("shared")?,
+                    commented: flag("commented")?,
+                    followed: flag("followed")?,
+                    not_interested: flag("not_interested")?,
+                    clicked: flag("clicked")?,
+                    positive_at: r.try_get("positive_at")?,
+                    last_at: r.try_get("last_at")?,
                 },
             );
         }
@@ -666,10 +666,10 @@ async fn add_counts(
             q = q.bind(*video);
         }
         for r in q.fetch_all(&mut **tx).await? {
-            let video: String = r.get("video_id");
-            let counts = counts_from(&r);
-            let stage: i64 = r.get("stage");
-            let pool = Pool::parse(r.get::<String, _>("pool").as_str());
+            let video: String = r.try_get("video_id")?;
+            let counts = counts_from(&r)?;
+            let stage: i64 = r.try_get("stage")?;
+            let pool = Pool::parse(r.try_get::<String, _>("pool")?.as_str());
             let duration = durations.get(video.as_str()).copied().flatten();
             let next = model::advance(cfg, stage, pool, &counts, priors.for_duration(duration));
             if next != (stage, pool) {
