@@ -154,57 +154,16 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     assert_eq!(got["duplicates"], 1);
 
     // Clicks: v1 on the balm a day ago, v2 on the balm 15 days ago (outside the window), v3 on
-    // the serum; in one batch with bad items that are reported and skipped.
+    // the serum.
     let (v1, v2, v3) = (&viewers[0], &viewers[1], &viewers[2]);
     let click = |id: &str, viewer: &str, tag: &str, at: i64| json!({"id": id, "viewer_id": viewer, "video_id": video, "type": "product_click", "tag_id": tag, "at": at});
-    let got = app.events(&v1.1, json!([
-        click("c1", &v1.0, &balm_tag, now - DAY_MS),
-        {"id": "x1", "viewer_id": v1.0, "video_id": video, "type": "wink"},
-        {"id": "x2", "viewer_id": v1.0, "video_id": "vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a", "type": "like"},
-        {"id": "x3", "viewer_id": v1.0, "video_id": video, "type": "product_click"},
-        {"id": "x4", "viewer_id": v2.0, "video_id": video, "type": "like"},
-        {"id": "x5", "viewer_id": v1.0, "video_id": video, "type": "like", "colour": "red"},
-        {"id": "l1", "viewer_id": v1.0, "video_id": video, "type": "like"},
-    ])).await;
-    assert_eq!(got["accepted"], 2, "{got}");
-    let codes: Vec<_> = got["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["index"].as_u64().unwrap(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        codes,
-        [
-            (1, "unknown_type".to_owned()),
-            (2, "unknown_video".to_owned()),
-            (3, "missing_tag".to_owned()),
-            (4, "wrong_viewer".to_owned()),
-            (5, "invalid_event".to_owned()),
-        ]
-    );
+    app.events(&v1.1, json!([click("c1", &v1.0, &balm_tag, now - DAY_MS)]))
+        .await;
     app.events(
         &v2.1,
         json!([click("c2", &v2.0, &balm_tag, now - 15 * DAY_MS)]),
     )
     .await;
-    // Event ids are each viewer's own: v2's "l1" is not v1's.
-    let got = app
-        .events(
-            &v2.1,
-            json!([{"id": "l1", "viewer_id": v2.0, "video_id": video, "type": "like"}]),
-        )
-        .await;
-    assert_eq!(
-        (got["accepted"].as_i64(), got["duplicates"].as_i64()),
-        (Some(1), Some(0)),
-        "{got}"
-    );
     app.events(
         &v3.1,
         json!([click("c3", &v3.0, &serum_tag, now - 3600 * 1000)]),
@@ -277,7 +236,7 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), Value::Array(want));
     // Each side sees only its own: a viewer or another shop's owner is refused, and another
-    // shop's figures are its own.
+    // shop's figures are its own (none).
     for outsider in [&v1.1, &app.account("merchant", "Other").await.1] {
         let r = app
             .client
@@ -298,6 +257,91 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+}
+
+/// A batch's bad items are each reported with their index and a code of their own, and the
+/// good ones in it are taken; event ids are each viewer's own; a batch is bounded.
+async fn a_batchs_bad_events_are_reported_one_by_one_and_the_rest_taken(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let (_, creator) = app.account("creator", "Mia").await;
+    let (_, merchant) = app.account("merchant", "Glow Co").await;
+    let (v1, v2) = (
+        app.account("viewer", "v1").await,
+        app.account("viewer", "v2").await,
+    );
+    let video = crate::common::id_of(
+        app.upload(&creator, &media("mb_rotate-buck-bunny.mp4"), "routine")
+            .await,
+    )
+    .await;
+    let product = crate::common::id_of(
+        app.create_product(&merchant, "Balm", 1299, "USD", 100)
+            .await,
+    )
+    .await;
+    let tag = crate::common::id_of(
+        post(
+            &app,
+            &merchant,
+            &format!("/v1/videos/{video}/tags"),
+            json!({"product_id": product, "start_ms": 0, "end_ms": 1000}),
+        )
+        .await,
+    )
+    .await;
+    let r = post(
+        &app,
+        &creator,
+        &format!("/v1/videos/{video}/tags/{tag}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = app.events(&v1.1, json!([
+        {"id": "c1", "viewer_id": v1.0, "video_id": video, "type": "product_click", "tag_id": tag},
+        {"id": "x1", "viewer_id": v1.0, "video_id": video, "type": "wink"},
+        {"id": "x2", "viewer_id": v1.0, "video_id": "vid_0193c8a0a0a07a0a8a0a0a0a0a0a0a0a", "type": "like"},
+        {"id": "x3", "viewer_id": v1.0, "video_id": video, "type": "product_click"},
+        {"id": "x4", "viewer_id": v2.0, "video_id": video, "type": "like"},
+        {"id": "x5", "viewer_id": v1.0, "video_id": video, "type": "like", "colour": "red"},
+        {"id": "l1", "viewer_id": v1.0, "video_id": video, "type": "like"},
+    ])).await;
+    assert_eq!(got["accepted"], 2, "{got}");
+    let codes: Vec<_> = got["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (1, "unknown_type".to_owned()),
+            (2, "unknown_video".to_owned()),
+            (3, "missing_tag".to_owned()),
+            (4, "wrong_viewer".to_owned()),
+            (5, "invalid_event".to_owned()),
+        ]
+    );
+    // Event ids are each viewer's own: v2's "l1" is not v1's, and v1's retry of it is.
+    for (viewer, taken) in [(&v2, (Some(1), Some(0))), (&v1, (Some(0), Some(1)))] {
+        let got = app
+            .events(
+                &viewer.1,
+                json!([{"id": "l1", "viewer_id": viewer.0, "video_id": video, "type": "like"}]),
+            )
+            .await;
+        assert_eq!(
+            (got["accepted"].as_i64(), got["duplicates"].as_i64()),
+            taken,
+            "{got}"
+        );
+    }
 
     // Batches are bounded.
     let too_many: Vec<Value> = (0..1001)
@@ -307,54 +351,85 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "too_many_events").await;
 }
 
-crate::on_each_database!(sales_are_credited_to_the_last_click_and_the_analytics_add_up,);
+crate::on_each_database!(
+    sales_are_credited_to_the_last_click_and_the_analytics_add_up,
+    a_batchs_bad_events_are_reported_one_by_one_and_the_rest_taken,
+);
 
-/// The integrity rules: a click on a tag that is not live credits no one; a viewer's repeated
-/// taps count once; a creator buying through their own clip earns nothing and adds no GMV; a
-/// shop removes an affiliate's tag and blocks the affiliate.
+/// A creator's one-minute clip with two tags of a merchant's affiliate product (a balm at $10,
+/// 10 % commission): the creator's own (live) and the merchant's (pending); and a viewer.
+struct Affiliation {
+    app: TestApp,
+    creator: (String, String),
+    merchant: String,
+    viewer: (String, String),
+    clip: String,
+    balm: String,
+    shop: String,
+    live: String,
+    pending: String,
+}
+
+impl Affiliation {
+    async fn new() -> Affiliation {
+        let app = TestApp::spawn_on(DbKind::Sqlite).await;
+        let creator = app.account("creator", "Mia").await;
+        let (_, merchant) = app.account("merchant", "Glow Co").await;
+        let viewer = app.account("viewer", "Vic").await;
+        let clip = app.ready_clips(&creator.0, 1, 60_000).await.remove(0);
+        let r = post(
+            &app,
+            &merchant,
+            "/v1/products",
+            json!({"title": "Balm", "price": {"amount_minor": 1000, "currency": "USD"}, "stock": 100, "commission_bps": 1000}),
+        )
+        .await;
+        let balm = crate::common::id_of(r).await;
+        let shop = app.shop_of(&merchant).await;
+        let mut scene = Affiliation {
+            app,
+            creator,
+            merchant,
+            viewer,
+            clip,
+            balm,
+            shop,
+            live: String::new(),
+            pending: String::new(),
+        };
+        let live = scene.tag_as(&scene.creator.1.clone(), 0).await;
+        assert_eq!(live.status(), StatusCode::CREATED);
+        scene.live = crate::common::id_of(live).await;
+        scene.pending =
+            crate::common::id_of(scene.tag_as(&scene.merchant.clone(), 5_000).await).await;
+        scene
+    }
+
+    /// `token` tags the balm into the clip for a second from `start`.
+    async fn tag_as(&self, token: &str, start: i64) -> reqwest::Response {
+        post(
+            &self.app,
+            token,
+            &format!("/v1/videos/{}/tags", self.clip),
+            json!({"product_id": self.balm, "start_ms": start, "end_ms": start + 1000}),
+        )
+        .await
+    }
+
+    /// A product click of `viewer` on `tag`, now.
+    fn click(&self, event: &str, viewer: &(String, String), tag: &str) -> Value {
+        json!({"id": event, "viewer_id": viewer.0, "video_id": self.clip, "type": "product_click", "tag_id": tag, "at": now_ms()})
+    }
+}
+
+/// A click on a tag that is not live is refused; a viewer's three quick taps on a live one are
+/// taken (and count once: `a_creator_buying_through_their_own_clip_earns_nothing`).
 #[tokio::test(flavor = "multi_thread")]
-async fn clicks_self_purchases_and_blocked_affiliates() {
-    let app = TestApp::spawn_on(DbKind::Sqlite).await;
-    let creator = app.account("creator", "Mia").await;
-    let (_, merchant) = app.account("merchant", "Glow Co").await;
-    let viewer = app.account("viewer", "Vic").await;
-    let clip = app.ready_clips(&creator.0, 1, 60_000).await.remove(0);
-    let r = post(
-        &app,
-        &merchant,
-        "/v1/products",
-        json!({"title": "Balm", "price": {"amount_minor": 1000, "currency": "USD"}, "stock": 100, "commission_bps": 1000}),
-    )
-    .await;
-    let balm = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let shop = app.shop_of(&merchant).await;
-    let tag_as = |token: &str, start: i64| {
-        let (app, clip, balm) = (&app, &clip, &balm);
-        let token = token.to_owned();
-        async move {
-            post(
-                app,
-                &token,
-                &format!("/v1/videos/{clip}/tags"),
-                json!({"product_id": balm, "start_ms": start, "end_ms": start + 1000}),
-            )
-            .await
-        }
-    };
-    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
-    let live = tag_as(&creator.1, 0).await;
-    assert_eq!(live.status(), StatusCode::CREATED);
-    let live = id(live.json().await.unwrap());
-    let pending = id(tag_as(&merchant, 5_000).await.json().await.unwrap());
-
-    // A click on the pending tag is refused; three quick taps on the live one count once.
-    let now = now_ms();
-    let click = |event: &str, viewer: &(String, String), tag: &str| json!({"id": event, "viewer_id": viewer.0, "video_id": clip, "type": "product_click", "tag_id": tag, "at": now});
+async fn a_click_counts_only_on_a_live_tag() {
+    let w = Affiliation::new().await;
+    let (app, viewer) = (&w.app, &w.viewer);
     let got = app
-        .events(&viewer.1, json!([click("p1", &viewer, &pending)]))
+        .events(&viewer.1, json!([w.click("p1", viewer, &w.pending)]))
         .await;
     assert_eq!(got["accepted"], 0, "{got}");
     assert_eq!(got["errors"][0]["code"], "tag_not_live", "{got}");
@@ -362,19 +437,34 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
         .events(
             &viewer.1,
             json!([
-                click("c1", &viewer, &live),
-                click("c2", &viewer, &live),
-                click("c3", &viewer, &live)
+                w.click("c1", viewer, &w.live),
+                w.click("c2", viewer, &w.live),
+                w.click("c3", viewer, &w.live)
             ]),
         )
         .await;
     assert_eq!(got["accepted"], 3, "{got}");
+}
 
-    // The creator buys through their own clip; the viewer buys too.
-    app.events(&creator.1, json!([click("own", &creator, &live)]))
+/// A creator buying through their own clip earns nothing and adds no GMV; a viewer's repeated
+/// taps count as one click.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creator_buying_through_their_own_clip_earns_nothing() {
+    let w = Affiliation::new().await;
+    let (app, viewer, creator, clip, balm) = (&w.app, &w.viewer, &w.creator, &w.clip, &w.balm);
+    app.events(
+        &viewer.1,
+        json!([
+            w.click("c1", viewer, &w.live),
+            w.click("c2", viewer, &w.live),
+            w.click("c3", viewer, &w.live)
+        ]),
+    )
+    .await;
+    app.events(&creator.1, json!([w.click("own", creator, &w.live)]))
         .await;
-    buy(&app, &creator, &balm, 2, "self").await;
-    buy(&app, &viewer, &balm, 1, "fan").await;
+    buy(app, creator, balm, 2, "self").await;
+    buy(app, viewer, balm, 1, "fan").await;
     let earnings = app
         .get_json("/v1/creators/me/earnings", Some(&creator.1))
         .await;
@@ -392,20 +482,29 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
     assert_eq!(row["orders"], 1, "only the viewer's order: {row}");
     assert_eq!(row["gmv"]["amount_minor"], 1000, "{row}");
     assert_eq!(row["commission"]["amount_minor"], 100, "{row}");
+}
 
-    // The shop removes the affiliate's tag, then blocks the affiliate.
+/// The shop removes an affiliate's tag and blocks the affiliate (idempotently): their tags go,
+/// the shop's stay, and they cannot tag again until unblocked; the shop cannot block its own
+/// people.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shop_removes_an_affiliates_tag_and_blocks_the_affiliate() {
+    let w = Affiliation::new().await;
+    let (app, creator, merchant, clip, shop) = (&w.app, &w.creator, &w.merchant, &w.clip, &w.shop);
+    let (live, pending) = (&w.live, &w.pending);
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
     let r = app
-        .delete(&format!("/v1/videos/{clip}/tags/{live}"), &merchant)
+        .delete(&format!("/v1/videos/{clip}/tags/{live}"), merchant)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let again = tag_as(&creator.1, 10_000).await;
+    let again = w.tag_as(&creator.1, 10_000).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     let blocked = format!("/v1/shops/{shop}/blocked-affiliates/{}", creator.0);
     for _ in 0..2 {
         let r = app
             .client
             .put(app.url(&blocked))
-            .bearer_auth(&merchant)
+            .bearer_auth(merchant)
             .send()
             .await
             .unwrap();
@@ -425,32 +524,32 @@ async fn clicks_self_purchases_and_blocked_affiliates() {
         vec![pending.clone()],
         "the affiliate's tags are gone, the shop's stays"
     );
-    let r = tag_as(&creator.1, 20_000).await;
+    let r = w.tag_as(&creator.1, 20_000).await;
     crate::common::assert_error(r, StatusCode::FORBIDDEN, "blocked_by_shop").await;
     let list = app
         .get_json(
             &format!("/v1/shops/{shop}/blocked-affiliates"),
-            Some(&merchant),
+            Some(merchant),
         )
         .await;
     assert_eq!(list[0]["account_id"], creator.0.as_str(), "{list}");
     // The shop cannot block its own people.
-    let me = app.get_json("/v1/me", Some(&merchant)).await;
+    let me = app.get_json("/v1/me", Some(merchant)).await;
     let r = app
         .client
         .put(app.url(&format!(
             "/v1/shops/{shop}/blocked-affiliates/{}",
             me["id"].as_str().unwrap()
         )))
-        .bearer_auth(&merchant)
+        .bearer_auth(merchant)
         .send()
         .await
         .unwrap();
     crate::common::assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "shop_member").await;
-    let r = app.delete(&blocked, &merchant).await;
+    let r = app.delete(&blocked, merchant).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        tag_as(&creator.1, 20_000).await.status(),
+        w.tag_as(&creator.1, 20_000).await.status(),
         StatusCode::CREATED
     );
 }

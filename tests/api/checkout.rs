@@ -127,23 +127,74 @@ async fn two_hundred_buyers_for_the_last_ten_units(db: DbKind) {
     assert_eq!(units, 10, "exactly the stock was sold");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_stock() {
-    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
-    let (_, merchant) = app.account("merchant", "Glow Co").await;
-    let (viewer_id, viewer) = app.account("viewer", "Ana").await;
-    let lamp = app.product(&merchant,
-        json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
-               "variants": [{"sku": "RED", "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 5}]}),
-    )
-    .await;
-    let lamp_id = lamp["id"].as_str().unwrap();
-    let red = lamp["variants"][0]["id"].as_str().unwrap();
-    let body = json!({"viewer_id": viewer_id, "items": [{"product_id": lamp_id, "variant_id": red, "quantity": 2}]});
+/// A lamp (no stock of its own) with a red variant (5 in stock, €45) sold by Glow Co, and a
+/// viewer, Ana, with an order body for two red lamps and one for one.
+struct Lamp {
+    merchant: String,
+    viewer: String,
+    id: String,
+    two: Value,
+    one: Value,
+}
 
-    let r = order(&app, &viewer, None, &body).await;
+impl Lamp {
+    async fn on(app: &TestApp) -> Lamp {
+        let (_, merchant) = app.account("merchant", "Glow Co").await;
+        let (viewer_id, viewer) = app.account("viewer", "Ana").await;
+        let lamp = app.product(&merchant,
+            json!({"title": "Lamp", "price": {"amount_minor": 4000, "currency": "EUR"}, "stock": 0,
+                   "variants": [{"sku": "RED", "price": {"amount_minor": 4500, "currency": "EUR"}, "stock": 5}]}),
+        )
+        .await;
+        let id = lamp["id"].as_str().unwrap().to_owned();
+        let red = lamp["variants"][0]["id"].as_str().unwrap();
+        let line = |quantity: i64| json!({"viewer_id": viewer_id, "items": [{"product_id": id, "variant_id": red, "quantity": quantity}]});
+        Lamp {
+            two: line(2),
+            one: line(1),
+            merchant,
+            viewer,
+            id,
+        }
+    }
+
+    /// The red variant's stock now.
+    async fn red_stock(&self, app: &TestApp) -> i64 {
+        let p: Value = app
+            .get(&format!("/v1/products/{}", self.id))
+            .await
+            .json()
+            .await
+            .unwrap();
+        p["variants"][0]["stock"].as_i64().unwrap()
+    }
+
+    /// An order for `body` under `key`, placed; its id.
+    async fn placed(&self, app: &TestApp, key: &str, body: &Value) -> String {
+        let r = order(app, &self.viewer, Some(key), body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        crate::common::id_of(r).await
+    }
+
+    /// An order for two, placed and paid; its id.
+    async fn paid(&self, app: &TestApp) -> String {
+        let id = self.placed(app, "buy-1", &self.two).await;
+        let r = pay(app, &self.viewer, &id, "pm_card_approved").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        id
+    }
+}
+
+/// An order reserves its stock once per idempotency key: a retry is the same order, the same
+/// key for another order is refused, and no key is no order.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_reserves_its_stock_once_per_idempotency_key() {
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
+    let lamp = Lamp::on(&app).await;
+    let (viewer, body) = (&lamp.viewer, &lamp.two);
+    let r = order(&app, viewer, None, body).await;
     assert_error(r, StatusCode::BAD_REQUEST, "missing_idempotency_key").await;
-    let r = order(&app, &viewer, Some("buy-1"), &body).await;
+    let r = order(&app, viewer, Some("buy-1"), body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let placed: Value = r.json().await.unwrap();
     assert_eq!(placed["status"], "pending_payment");
@@ -154,91 +205,98 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     assert_eq!(placed["items"][0]["unit_price"]["amount_minor"], 4500);
     let id = placed["id"].as_str().unwrap();
     // A retry (the phone lost the answer): the same order, no second reservation.
-    let r = order(&app, &viewer, Some("buy-1"), &body).await;
+    let r = order(&app, viewer, Some("buy-1"), body).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["id"], id);
-    let variant_stock = |p: Value| p["variants"][0]["stock"].as_i64().unwrap();
-    let now = |app: &TestApp| {
-        let url = app.url(&format!("/v1/products/{lamp_id}"));
-        let client = app.client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(variant_stock(now(&app).await), 3);
+    assert_eq!(lamp.red_stock(&app).await, 3);
     // The same key for another order is refused.
-    let other = json!({"viewer_id": viewer_id, "items": [{"product_id": lamp_id, "variant_id": red, "quantity": 1}]});
-    let r = order(&app, &viewer, Some("buy-1"), &other).await;
+    let r = order(&app, viewer, Some("buy-1"), &lamp.one).await;
     assert_error(
         r,
         StatusCode::UNPROCESSABLE_ENTITY,
         "idempotency_key_reused",
     )
     .await;
+}
 
-    // Payment: declined (still pending), then approved.
-    let r = pay(&app, &viewer, id, "pm_card_declined").await;
+/// Payment: a declined card leaves the order pending, a card number is never taken (only the
+/// provider's token for it), only the buyer pays, and a retried payment charges once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_is_paid_once_by_its_buyer_with_a_card_token() {
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
+    let lamp = Lamp::on(&app).await;
+    let (viewer, merchant) = (&lamp.viewer, &lamp.merchant);
+    let id = &lamp.placed(&app, "buy-1", &lamp.two).await;
+    let r = pay(&app, viewer, id, "pm_card_declined").await;
     assert_error(r, StatusCode::PAYMENT_REQUIRED, "payment_declined").await;
-    let r = pay(&app, &merchant, id, "pm_card_approved").await;
+    let r = pay(&app, merchant, id, "pm_card_approved").await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     // A card number is never taken, only the provider's token for it.
     let r = act(
         &app,
-        &viewer,
+        viewer,
         id,
         "pay",
         Some(json!({"card_number": "4242 4242 4242 4242"})),
     )
     .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let r = pay(&app, &viewer, id, "4242424242424242").await;
+    let r = pay(&app, viewer, id, "4242424242424242").await;
     assert_error(
         r,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_payment_method",
     )
     .await;
-    let r = pay(&app, &viewer, id, "pm_card_retry").await;
+    let r = pay(&app, viewer, id, "pm_card_retry").await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "payment_retry").await;
-    let r = pay(&app, &viewer, id, "pm_card_approved").await;
+    let r = pay(&app, viewer, id, "pm_card_approved").await;
     assert_eq!(r.status(), StatusCode::OK);
     let paid: Value = r.json().await.unwrap();
     assert_eq!(paid["status"], "paid");
     assert_eq!(paid["test_mode"], true, "the test provider says so: {paid}");
     // A retry whose first answer was lost: the paid order again, nothing charged twice.
-    let r = pay(&app, &viewer, id, "pm_card_approved").await;
+    let r = pay(&app, viewer, id, "pm_card_approved").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "paid");
-    let r = act(&app, &viewer, id, "cancel", None).await;
+    let r = act(&app, viewer, id, "cancel", None).await;
     assert_error(r, StatusCode::CONFLICT, "invalid_order_state").await;
-    let r = act(&app, &viewer, id, "fulfil", None).await;
+}
+
+/// A paid order is fulfilled and refunded by its shop only; shipped goods do not come back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_order_is_fulfilled_and_refunded_by_its_shop() {
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
+    let lamp = Lamp::on(&app).await;
+    let (viewer, merchant) = (&lamp.viewer, &lamp.merchant);
+    let id = &lamp.paid(&app).await;
+    let r = act(&app, viewer, id, "fulfil", None).await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r = act(&app, &merchant, id, "fulfil", None).await;
+    let r = act(&app, merchant, id, "fulfil", None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "fulfilled");
-    let r = act(&app, &merchant, id, "refund", None).await;
+    let r = act(&app, merchant, id, "refund", None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
     assert_eq!(
-        variant_stock(now(&app).await),
+        lamp.red_stock(&app).await,
         3,
         "shipped goods do not come back"
     );
+}
 
-    // Two payment requests at once: one claims the order, the other is told so (or, arriving
-    // after, gets the paid order); the order is paid once.
-    let r = order(&app, &viewer, Some("buy-twice"), &other).await;
+/// Two payment requests at once: one claims the order, the other is told so (or, arriving
+/// after, gets the paid order); the order is paid once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_payments_at_once_pay_the_order_once() {
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
+    let lamp = Lamp::on(&app).await;
+    let (viewer, merchant) = (&lamp.viewer, &lamp.merchant);
+    let r = order(&app, viewer, Some("buy-twice"), &lamp.one).await;
     let twice: Value = r.json().await.unwrap();
     let twice_id = twice["id"].as_str().unwrap();
     let card = json!({"payment_method": "pm_card_approved"});
     let (a, b) = tokio::join!(
-        act(&app, &viewer, twice_id, "pay", Some(card.clone())),
-        act(&app, &viewer, twice_id, "pay", Some(card.clone())),
+        act(&app, viewer, twice_id, "pay", Some(card.clone())),
+        act(&app, viewer, twice_id, "pay", Some(card.clone())),
     );
     let mut outcomes = Vec::new();
     for r in [a, b] {
@@ -259,13 +317,19 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
     .await
     .unwrap();
     assert_eq!(paid_rows, 1);
-    let r = act(&app, &merchant, twice_id, "refund", None).await;
+    let r = act(&app, merchant, twice_id, "refund", None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "refunded");
+}
 
-    // An unpaid order cancelled gives its stock back; strangers do not see orders.
-    let r = order(&app, &viewer, Some("buy-2"), &other).await;
+/// An unpaid order cancelled gives its stock back; strangers do not see orders.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_order_gives_its_stock_back_and_strangers_do_not_see_it() {
+    let app = app(DbKind::Sqlite, THIRTY_MINUTES).await;
+    let lamp = Lamp::on(&app).await;
+    let viewer = &lamp.viewer;
+    let r = order(&app, viewer, Some("buy-2"), &lamp.one).await;
     let second: Value = r.json().await.unwrap();
-    assert_eq!(variant_stock(now(&app).await), 2);
+    assert_eq!(lamp.red_stock(&app).await, 4);
     let (_, stranger) = app.account("viewer", "Bo").await;
     let second_id = second["id"].as_str().unwrap();
     let r = app
@@ -276,9 +340,9 @@ async fn an_order_is_idempotent_paid_fulfilled_refunded_or_cancelled_with_its_st
         .await
         .unwrap();
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = act(&app, &viewer, second_id, "cancel", None).await;
+    let r = act(&app, viewer, second_id, "cancel", None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
-    assert_eq!(variant_stock(now(&app).await), 3);
+    assert_eq!(lamp.red_stock(&app).await, 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -43,26 +43,62 @@ fn creators(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn ranking_rules_and_real_time_events(db: DbKind) {
-    let app = TestApp::spawn_on(db).await;
-    let a = app.account("creator", "Ana").await;
-    let b = app.account("creator", "Bo").await;
-    let c = app.account("creator", "Cy").await;
-    let viewer = app.account("viewer", "Vi").await;
-    let clips_a = app.ready_clips(&a.0, 6, 20_000).await;
-    let clips_b = app.ready_clips(&b.0, 3, 20_000).await;
-    let clips_c = app.ready_clips(&c.0, 3, 20_000).await;
-    app.refresh_feed().await;
+/// Three creators (Ana with six ready clips, Bo and Cy with three each) and a viewer; the feed
+/// refreshed.
+struct Shelf {
+    app: TestApp,
+    a: (String, String),
+    b: (String, String),
+    c: (String, String),
+    viewer: (String, String),
+    clips_a: Vec<String>,
+    clips_b: Vec<String>,
+    clips_c: Vec<String>,
+}
 
-    // One page with everything: never the same creator twice in a row.
+impl Shelf {
+    async fn on(db: DbKind) -> Shelf {
+        let app = TestApp::spawn_on(db).await;
+        let a = app.account("creator", "Ana").await;
+        let b = app.account("creator", "Bo").await;
+        let c = app.account("creator", "Cy").await;
+        let viewer = app.account("viewer", "Vi").await;
+        let clips_a = app.ready_clips(&a.0, 6, 20_000).await;
+        let clips_b = app.ready_clips(&b.0, 3, 20_000).await;
+        let clips_c = app.ready_clips(&c.0, 3, 20_000).await;
+        app.refresh_feed().await;
+        Shelf {
+            app,
+            a,
+            b,
+            c,
+            viewer,
+            clips_a,
+            clips_b,
+            clips_c,
+        }
+    }
+}
+
+/// One page with everything: never the same creator twice in a row.
+async fn a_page_never_shows_one_creator_twice_in_a_row(db: DbKind) {
+    let Shelf { app, viewer, .. } = Shelf::on(db).await;
     let first = page(&app, Some(&viewer.1), "limit=12").await;
     let got = ids(&first);
     assert_eq!(got.len(), 12, "{first}");
     for w in creators(&first).windows(2) {
         assert_ne!(w[0], w[1], "two clips of one creator in a row: {first}");
     }
+}
 
-    // Paging: no item twice, even when events arrive between pages (they change scores).
+/// Paging: no item twice, even when events arrive between pages (they change scores).
+async fn paging_serves_every_clip_once_while_events_arrive(db: DbKind) {
+    let Shelf {
+        app,
+        viewer,
+        clips_b,
+        ..
+    } = Shelf::on(db).await;
     let mut seen = HashSet::new();
     let mut cursor: Option<String> = None;
     let mut n = 0;
@@ -88,8 +124,17 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
         assert!(n < 10, "pagination does not end");
     }
     assert_eq!(seen.len(), 12, "every clip once across the pages");
+}
 
-    // Events show on the very next request: a clip seen is not served again…
+/// Events show on the very next request: a clip seen or dismissed is not served again.
+async fn a_seen_or_dismissed_clip_is_not_served_again(db: DbKind) {
+    let Shelf {
+        app,
+        viewer,
+        clips_a,
+        clips_c,
+        ..
+    } = Shelf::on(db).await;
     app.events(
         &viewer.1,
         json!([
@@ -102,8 +147,18 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
     assert!(!after.contains(&clips_a[0]), "a seen clip came back");
     assert!(!after.contains(&clips_c[0]), "a dismissed clip came back");
     assert!(after.contains(&clips_c[1]), "only that clip of Cy's goes");
+}
 
-    // …and "not interested" in a creator filters all of theirs.
+/// "Not interested" in a creator filters all of theirs, for that viewer only; a scope on
+/// another kind of event is reported per item.
+async fn not_interested_in_a_creator_filters_all_of_theirs_for_that_viewer(db: DbKind) {
+    let Shelf {
+        app,
+        c,
+        viewer,
+        clips_c,
+        ..
+    } = Shelf::on(db).await;
     let r = app.events(&viewer.1,
         json!([{"id": "ni-2", "viewer_id": viewer.0, "video_id": clips_c[1], "type": "not_interested", "scope": "creator"}]),
     )
@@ -125,8 +180,13 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
     )
     .await;
     assert_eq!(r["errors"][0]["code"], "invalid_event", "{r}");
+}
 
-    // The affinity from liking Bo puts Bo first for this viewer.
+/// The affinity from liking, sharing and following a creator puts them first.
+async fn liking_sharing_and_following_a_creator_puts_them_first(db: DbKind) {
+    let Shelf {
+        app, b, clips_b, ..
+    } = Shelf::on(db).await;
     let fresh = app.account("viewer", "Fan").await;
     app.events(
         &fresh.1,
@@ -143,8 +203,11 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
         b.0,
         "a followed, liked creator leads: {mine}"
     );
+}
 
-    // Explanations: the creator sees them on their own clips only.
+/// Explanations: a creator sees them on their own clips only, and asks for no one else's feed.
+async fn creators_see_explanations_on_their_own_clips_only(db: DbKind) {
+    let Shelf { app, a, viewer, .. } = Shelf::on(db).await;
     let explained = page(&app, Some(&a.1), "limit=50&debug=1").await;
     for item in explained["items"].as_array().unwrap() {
         let own = item["creator_id"] == a.0;
@@ -176,8 +239,22 @@ async fn ranking_rules_and_real_time_events(db: DbKind) {
         "invalid_debug",
     )
     .await;
+}
 
-    // The creator sees each clip's traffic-pool stage; nobody else does.
+/// The creator sees each clip's traffic-pool stage; nobody else does.
+async fn creators_see_their_clips_traffic_pool_stage_and_nobody_else_does(db: DbKind) {
+    let Shelf {
+        app,
+        a,
+        viewer,
+        clips_a,
+        ..
+    } = Shelf::on(db).await;
+    app.events(
+        &viewer.1,
+        json!([{"id": "imp-1", "viewer_id": viewer.0, "video_id": clips_a[0], "type": "impression"}]),
+    )
+    .await;
     app.refresh_feed().await;
     let mine = app
         .client
@@ -553,12 +630,78 @@ async fn what_a_page_shows_follows_changes_made_on_any_process() {
     }
 }
 
+/// An operator, a merchant with a serum (an affiliate product), a viewer, and six creators with
+/// two ready clips each, the first clip of four of them selling the serum (tagged by the creator:
+/// live at once); the feed refreshed.
+struct CommerceScene {
+    operator: (String, String),
+    merchant: (String, String),
+    viewer: (String, String),
+    product: Value,
+    shop_clips: Vec<String>,
+}
+
+impl CommerceScene {
+    async fn on(app: &TestApp) -> CommerceScene {
+        let operator = app.account("admin", "Op").await;
+        let merchant = app.account("merchant", "Shop").await;
+        let viewer = app.account("viewer", "Vi").await;
+        let product = app
+            .product(
+                &merchant.1,
+                json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "EUR"},
+                       "stock": 10, "commission_bps": 1000, "category": "skincare"}),
+            )
+            .await;
+        let mut shop_clips = Vec::new();
+        for i in 0..6 {
+            let creator = app.account("creator", &format!("C{i}")).await;
+            let clips = app.ready_clips(&creator.0, 2, 30_000).await;
+            if i < 4 {
+                // A creator tags an affiliate product into their own clip: live at once.
+                let r = app
+                    .client
+                    .post(app.url(&format!("/v1/videos/{}/tags", clips[0])))
+                    .bearer_auth(&creator.1)
+                    .json(&json!({"product_id": product["id"], "start_ms": 0, "end_ms": 5000}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    r.status(),
+                    StatusCode::CREATED,
+                    "{}",
+                    r.text().await.unwrap()
+                );
+                shop_clips.push(clips[0].clone());
+            }
+        }
+        app.refresh_feed().await;
+        CommerceScene {
+            operator,
+            merchant,
+            viewer,
+            product,
+            shop_clips,
+        }
+    }
+
+    /// The viewer's feed of up to 50 as the operator sees it, with every explanation.
+    async fn explained(&self, app: &TestApp) -> Value {
+        page(
+            app,
+            Some(&self.operator.1),
+            &format!("limit=50&debug=1&viewer={}", self.viewer.0),
+        )
+        .await
+    }
+}
+
+/// A product's category is one lowercase word, trimmed.
 #[tokio::test]
-async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
+async fn a_products_category_is_one_lowercase_word() {
     let app = TestApp::spawn().await;
-    let operator = app.account("admin", "Op").await;
     let merchant = app.account("merchant", "Shop").await;
-    let viewer = app.account("viewer", "Vi").await;
     let product = app
         .client
         .post(app.url("/v1/products"))
@@ -585,38 +728,15 @@ async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
         .await
         .unwrap();
     assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_product").await;
+}
 
-    // Six creators with two clips each; the first clip of four of them sells the serum.
-    let mut shop_clips = Vec::new();
-    for i in 0..6 {
-        let creator = app.account("creator", &format!("C{i}")).await;
-        let clips = app.ready_clips(&creator.0, 2, 30_000).await;
-        if i < 4 {
-            // A creator tags an affiliate product into their own clip: live at once.
-            let r = app
-                .client
-                .post(app.url(&format!("/v1/videos/{}/tags", clips[0])))
-                .bearer_auth(&creator.1)
-                .json(&json!({"product_id": product["id"], "start_ms": 0, "end_ms": 5000}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status(),
-                StatusCode::CREATED,
-                "{}",
-                r.text().await.unwrap()
-            );
-            shop_clips.push(clips[0].clone());
-        }
-    }
-    app.refresh_feed().await;
-    let all = page(
-        &app,
-        Some(&operator.1),
-        &format!("limit=50&debug=1&viewer={}", viewer.0),
-    )
-    .await;
+/// Operators see every item's explanation; commerce clips come at most one in three.
+#[tokio::test]
+async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
+    let app = TestApp::spawn().await;
+    let scene = CommerceScene::on(&app).await;
+    let shop_clips = &scene.shop_clips;
+    let all = scene.explained(&app).await;
     let items = all["items"].as_array().unwrap();
     assert_eq!(items.len(), 12, "{all}");
     assert!(
@@ -653,6 +773,23 @@ async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
             );
         }
     }
+    // A wrong admin token is refused.
+    assert_error(
+        feed_as(&app, Some("not-the-secret"), "limit=5").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+/// A viewer who clicks a product gets clips selling it from the commerce source.
+#[tokio::test]
+async fn a_product_click_makes_commerce_a_source_for_that_viewer() {
+    let app = TestApp::spawn().await;
+    let scene = CommerceScene::on(&app).await;
+    let viewer = &scene.viewer;
+    let all = scene.explained(&app).await;
+    let items = all["items"].as_array().unwrap();
     // The viewer clicks the serum: the commerce source now proposes serum clips to them.
     let tag = items
         .iter()
@@ -664,12 +801,7 @@ async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
     )
     .await;
     assert_eq!(r["accepted"], 1, "{r}");
-    let again = page(
-        &app,
-        Some(&operator.1),
-        &format!("limit=50&debug=1&viewer={}", viewer.0),
-    )
-    .await;
+    let again = scene.explained(&app).await;
     assert!(
         again["items"]
             .as_array()
@@ -681,8 +813,14 @@ async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
                 .contains(&json!("commerce"))),
         "{again}"
     );
+}
 
-    // Sold out: no tag shown and no longer a commerce clip.
+/// A sold-out product's tags leave the feed.
+#[tokio::test]
+async fn a_sold_out_products_tags_leave_the_feed() {
+    let app = TestApp::spawn().await;
+    let scene = CommerceScene::on(&app).await;
+    let (product, merchant, operator) = (&scene.product, &scene.merchant, &scene.operator);
     let r = app
         .client
         .patch(app.url(&format!("/v1/products/{}", product["id"].as_str().unwrap())))
@@ -697,13 +835,6 @@ async fn operators_see_every_explanation_and_commerce_is_spaced_out() {
     for item in sold_out["items"].as_array().unwrap() {
         assert_eq!(item["tags"], json!([]), "{item}");
     }
-    // A wrong admin token is refused.
-    assert_error(
-        feed_as(&app, Some("not-the-secret"), "limit=5").await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -777,7 +908,13 @@ async fn futures_accounts(app: &TestApp, n: usize) -> Vec<(String, String)> {
 }
 
 crate::on_each_database!(
-    ranking_rules_and_real_time_events,
+    a_page_never_shows_one_creator_twice_in_a_row,
+    paging_serves_every_clip_once_while_events_arrive,
+    a_seen_or_dismissed_clip_is_not_served_again,
+    not_interested_in_a_creator_filters_all_of_theirs_for_that_viewer,
+    liking_sharing_and_following_a_creator_puts_them_first,
+    creators_see_explanations_on_their_own_clips_only,
+    creators_see_their_clips_traffic_pool_stage_and_nobody_else_does,
     concurrent_batches_of_one_viewer_count_once,
     queued_counts_fold_once,
     another_process_reads_each_fold,

@@ -75,17 +75,33 @@ async fn shown(app: &TestApp, video: &str) -> Vec<String> {
         .collect()
 }
 
+impl World {
+    /// A product of the merchant's: `body`'s title and price, and `extra` fields.
+    async fn product(&self, title: &str, stock: i64, extra: Value) -> Value {
+        let mut body = json!({"title": title, "price": {"amount_minor": 1299, "currency": "USD"}, "stock": stock});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.app.product(&self.merchant, body).await
+    }
+
+    /// A tag `token` places on the world's video; its JSON (asserting it was created).
+    async fn tagged(&self, token: &str, body: Value) -> Value {
+        let r = tag(&self.app, token, &self.video, body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+}
+
+/// A merchant's tag waits for the video's creator, who alone approves (live) or rejects it
+/// (stored, never shown), once.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_live() {
+async fn a_merchants_tag_waits_for_the_creators_decision() {
     let w = world(5).await;
     let (app, video) = (&w.app, w.video.as_str());
     let (_, other_creator) = app.account("creator", "Bo").await;
-    let balm = app.product(&w.merchant,
-        json!({"title": "Balm", "price": {"amount_minor": 1299, "currency": "USD"}, "stock": 5}),
-    )
-    .await;
+    let balm = w.product("Balm", 5, json!({})).await;
     let balm_id = balm["id"].as_str().unwrap();
-
     let r = tag(app, &w.merchant, video, json!({"product_id": balm_id, "start_ms": 0, "end_ms": 1000, "label": "Try it", "position": {"x": 0.25, "y": 0.8}})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let pending: Value = r.json().await.unwrap();
@@ -126,8 +142,17 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     .await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "rejected");
     assert_eq!(shown(app, video).await, [pending_id]);
+}
 
-    // The creator tags products open to affiliates (live at once), not others.
+/// The creator tags products open to affiliates (live at once), not others, and only on their
+/// own videos.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creators_affiliate_tag_is_live_at_once_on_their_own_videos_only() {
+    let w = world(5).await;
+    let (app, video) = (&w.app, w.video.as_str());
+    let (_, other_creator) = app.account("creator", "Bo").await;
+    let balm = w.product("Balm", 5, json!({})).await;
+    let balm_id = balm["id"].as_str().unwrap();
     let serum = app.product(&w.merchant,
         json!({"title": "Serum", "price": {"amount_minor": 2500, "currency": "USD"}, "stock": 2, "commission_bps": 1000}),
     )
@@ -165,8 +190,13 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     )
     .await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+}
 
-    // Draft products are invisible to others; archived ones cannot be tagged.
+/// A draft product is invisible to creators and cannot be tagged by its merchant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_draft_product_cannot_be_tagged() {
+    let w = world(5).await;
+    let (app, video) = (&w.app, w.video.as_str());
     let draft = app.product(&w.merchant,
         json!({"title": "Soon", "price": {"amount_minor": 1, "currency": "USD"}, "stock": 1, "status": "draft", "commission_bps": 500}),
     )
@@ -187,9 +217,14 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
     )
     .await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "product_not_active").await;
+}
 
-    // A creator selling their own product (through a shop they open) tags it freely, affiliate
-    // programme or not.
+/// A creator selling their own product (through a shop they open) tags it freely, affiliate
+/// programme or not, and removes the tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creator_tags_their_own_shops_products_freely() {
+    let w = world(5).await;
+    let (app, video) = (&w.app, w.video.as_str());
     let r = app
         .client
         .post(app.url("/v1/shops"))
@@ -220,8 +255,45 @@ async fn a_merchants_tag_waits_for_the_creator_and_a_creators_affiliate_tag_is_l
         )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
 
-    // Either side removes a tag; the shop an affiliate's tag on its product too.
+/// Either side removes a tag; the shop an affiliate's tag on its product too.
+#[tokio::test(flavor = "multi_thread")]
+async fn either_side_removes_a_tag() {
+    let w = world(5).await;
+    let (app, video) = (&w.app, w.video.as_str());
+    let balm = w.product("Balm", 5, json!({})).await;
+    let serum = w.product("Serum", 2, json!({"commission_bps": 1000})).await;
+    let approved = w
+        .tagged(
+            &w.merchant,
+            json!({"product_id": balm["id"], "start_ms": 0, "end_ms": 1000}),
+        )
+        .await;
+    let pending_id = approved["id"].as_str().unwrap();
+    let r = decide(app, &w.creator, video, pending_id, "approve").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let rejected = w
+        .tagged(
+            &w.merchant,
+            json!({"product_id": balm["id"], "start_ms": 500, "end_ms": 900}),
+        )
+        .await;
+    let r = decide(
+        app,
+        &w.creator,
+        video,
+        rejected["id"].as_str().unwrap(),
+        "reject",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let affiliate = w
+        .tagged(
+            &w.creator,
+            json!({"product_id": serum["id"], "start_ms": 100, "end_ms": 200}),
+        )
+        .await;
     let r = app
         .delete(
             &format!(

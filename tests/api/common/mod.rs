@@ -397,7 +397,6 @@ impl TestApp {
     }
 }
 
-/// Asserts an error response: status and `{"error": {"code", "message"}}`.
 /// The `id` of the JSON object a response carries.
 pub async fn id_of(r: Response) -> String {
     let body: Value = r.json().await.unwrap();
@@ -407,6 +406,7 @@ pub async fn id_of(r: Response) -> String {
         .to_owned()
 }
 
+/// Asserts an error response: status and `{"error": {"code", "message"}}`.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "expected {status} {code}");
     let body: Value = response.json().await.expect("error bodies are JSON");

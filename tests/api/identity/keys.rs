@@ -2,21 +2,37 @@
 
 use super::*;
 
-crate::on_each_database!(api_keys_act_within_their_scopes_until_revoked,);
+crate::on_each_database!(
+    bad_key_requests_are_refused_and_only_the_owner_makes_shop_keys,
+    a_key_acts_within_its_scopes_and_never_manages_the_account,
+    a_shop_key_acts_for_the_shop_only_and_a_personal_key_never_for_a_shop,
+    keys_are_listed_without_their_secret_and_stop_when_revoked,
+);
 
-async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
+/// A merchant's shop with one staff member: `(app, owner's token, shop id, staff's token)`.
+async fn shop_with_staff(db: DbKind) -> (TestApp, String, String, String) {
     let app = TestApp::spawn_on(db).await;
     let (_, owner) = app.account("merchant", "Glow Co").await;
     let shop = app.shop_of(&owner).await;
-    let (_, staff_token) = (
-        0,
-        sign_up(&app, "staff@example.com", None).await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
-    hire(&app, &shop, &owner, "staff@example.com", &staff_token).await;
+    let staff = sign_up(&app, "staff@example.com", None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    hire(&app, &shop, &owner, "staff@example.com", &staff).await;
+    (app, owner, shop, staff)
+}
 
+/// The shop's key "Catalog sync" (products:read and products:write), as created.
+async fn catalog_key(app: &TestApp, owner: &str, shop: &str) -> Value {
+    json_of(
+        post(app, "/v1/api-keys", Some(owner), json!({"name": "Catalog sync", "scopes": ["products:write", "products:read"], "shop_id": shop})).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn bad_key_requests_are_refused_and_only_the_owner_makes_shop_keys(db: DbKind) {
+    let (app, owner, shop, staff_token) = shop_with_staff(db).await;
     for (body, status, code) in [
         (
             json!({"name": "x", "scopes": []}),
@@ -59,16 +75,20 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
         "not_shop_owner",
     )
     .await;
-    let key = json_of(
-        post(&app, "/v1/api-keys", Some(&owner), json!({"name": "Catalog sync", "scopes": ["products:write", "products:read"], "shop_id": shop})).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let secret = key["secret"].as_str().unwrap().to_owned();
+    let key = catalog_key(&app, &owner, &shop).await;
+    let secret = key["secret"].as_str().unwrap();
     assert!(secret.starts_with("vk_live_") && secret.starts_with(key["prefix"].as_str().unwrap()));
     assert_eq!(key["scopes"], json!(["products:read", "products:write"]));
+}
 
-    // In scope: it lists a product for its shop. Out of scope: 403 naming the scope.
+/// In scope, a key acts; out of scope it gets 403 naming the scope; sessions and keys are
+/// managed by a signed-in person only, never by a key.
+async fn a_key_acts_within_its_scopes_and_never_manages_the_account(db: DbKind) {
+    let (app, owner, shop, _) = shop_with_staff(db).await;
+    let secret = catalog_key(&app, &owner, &shop).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let product = json_of(
         app.create_product(&secret, "Serum", 2500, "EUR", 5).await,
         StatusCode::CREATED,
@@ -106,9 +126,17 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
         "session_required",
     )
     .await;
+}
 
-    // A shop's key acts for the shop only, never as the person who made it; a personal key
-    // (a staff member's) never acts for a shop: only the owner makes and revokes shop keys.
+/// A shop's key acts for the shop only, never as the person who made it; a personal key (a
+/// staff member's) never acts for a shop.
+async fn a_shop_key_acts_for_the_shop_only_and_a_personal_key_never_for_a_shop(db: DbKind) {
+    let (app, owner, shop, staff_token) = shop_with_staff(db).await;
+    let product = json_of(
+        app.create_product(&owner, "Serum", 2500, "EUR", 5).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let everything: Vec<&str> = vec![
         "videos:read",
         "videos:write",
@@ -184,15 +212,26 @@ async fn api_keys_act_within_their_scopes_until_revoked(db: DbKind) {
         "personal_key",
     )
     .await;
+}
 
-    // Listed without the secret, with its last use; revoked, it stops at once.
+/// Keys are listed without their secret, with their last use; only the owner revokes a shop's
+/// key, and a revoked key stops at once.
+async fn keys_are_listed_without_their_secret_and_stop_when_revoked(db: DbKind) {
+    let (app, owner, shop, staff_token) = shop_with_staff(db).await;
+    let key = catalog_key(&app, &owner, &shop).await;
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    json_of(
+        app.create_product(&secret, "Serum", 2500, "EUR", 5).await,
+        StatusCode::CREATED,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let keys = json_of(
         get(&app, "/v1/api-keys", Some(&owner)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
     assert!(keys[0].get("secret").is_none());
     assert!(keys[0]["last_used_at"].is_i64(), "{keys}");
     let id = key["id"].as_str().unwrap();

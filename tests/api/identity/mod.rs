@@ -61,7 +61,7 @@ async fn hire(app: &TestApp, shop: &str, owner: &str, email: &str, token: &str) 
 }
 
 /// Marks `email` verified (the link flow itself is tested in
-/// `mail_confirms_emails_and_resets_forgotten_passwords`).
+/// `mail_confirms_an_email_with_a_link_that_works_once`).
 async fn verified(app: &TestApp, email: &str) {
     sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE email = $1")
         .bind(email)

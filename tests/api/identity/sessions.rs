@@ -3,14 +3,54 @@
 use super::*;
 
 crate::on_each_database!(
-    people_sign_up_sign_in_and_sign_out,
+    signing_up_starts_a_session_in_a_cookie,
+    bad_sign_ups_get_their_own_answer_and_create_nothing,
+    signing_in_takes_any_case_and_a_wrong_password_looks_like_an_unknown_email,
+    sessions_are_listed_and_ended_one_or_all_at_a_time,
+    the_cookie_signs_pages_in_and_writes_must_come_from_them,
     sessions_end_on_their_idle_timeout_and_lifetime,
     an_anonymous_viewer_keeps_their_history_when_signing_up_or_in,
-    mail_confirms_emails_and_resets_forgotten_passwords,
+    mail_confirms_an_email_with_a_link_that_works_once,
+    a_mailed_reset_link_sets_a_new_password_once_and_ends_every_session,
     a_session_signed_out_on_one_process_stops_working_on_every_process,
 );
 
-async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
+/// Signs Mia up (password "carrot lip balm"); her session token.
+async fn mia(app: &TestApp) -> String {
+    let r = post(
+        app,
+        "/v1/auth/signup",
+        None,
+        json!({"email": "mia@example.com", "password": "carrot lip balm", "display_name": "Mia"}),
+    )
+    .await;
+    json_of(r, StatusCode::CREATED).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> Response {
+    post(
+        app,
+        "/v1/auth/login",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+/// A new session of `email` signing in with `password`.
+async fn session(app: &TestApp, email: &str, password: &str) -> String {
+    json_of(login(app, email, password).await, StatusCode::OK).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Signing up answers the account and a session, also as an HTTP-only cookie that lasts as
+/// long as the session can; the email is normalized, the name trimmed.
+async fn signing_up_starts_a_session_in_a_cookie(db: DbKind) {
     let app = TestApp::spawn_on(db).await;
     let r = post(
         &app,
@@ -50,8 +90,12 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
     );
     let me = json_of(get(&app, "/v1/me", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(me["id"], body["account"]["id"]);
+}
 
-    // Bad input, each with its own answer; nothing is created.
+/// Bad input, each with its own answer; nothing is created.
+async fn bad_sign_ups_get_their_own_answer_and_create_nothing(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    mia(&app).await;
     for (body, status, code) in [
         (
             json!({"email": "mia@example.com", "password": "another good one", "display_name": "M"}),
@@ -113,36 +157,37 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
         "invalid_credentials",
     )
     .await;
+}
 
-    // Sign in (any case of the email); a wrong password and an unknown email look the same.
-    let login = |email: &'static str, password: &'static str| {
-        post(
-            &app,
-            "/v1/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-    };
-    let second = json_of(
-        login("MIA@example.com", "carrot lip balm").await,
-        StatusCode::OK,
-    )
-    .await;
-    let second = second["token"].as_str().unwrap().to_owned();
+/// Sign in (any case of the email); a wrong password and an unknown email look the same.
+async fn signing_in_takes_any_case_and_a_wrong_password_looks_like_an_unknown_email(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let first = mia(&app).await;
+    let second = session(&app, "MIA@example.com", "carrot lip balm").await;
+    assert_ne!(second, first, "a session of its own");
+    let me = json_of(get(&app, "/v1/me", Some(&second)).await, StatusCode::OK).await;
+    assert_eq!(me["email"], "mia@example.com");
     let wrong = assert_error(
-        login("mia@example.com", "carrot lip bal").await,
+        login(&app, "mia@example.com", "carrot lip bal").await,
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",
     )
     .await;
     let unknown = assert_error(
-        login("nobody@example.com", "carrot lip balm").await,
+        login(&app, "nobody@example.com", "carrot lip balm").await,
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",
     )
     .await;
     assert_eq!(wrong["error"]["message"], unknown["error"]["message"]);
+}
 
+/// Sessions are listed with the current one marked, and end one at a time, all but this one,
+/// or this one (clearing the cookie).
+async fn sessions_are_listed_and_ended_one_or_all_at_a_time(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let token = mia(&app).await;
+    let second = session(&app, "mia@example.com", "carrot lip balm").await;
     // Two sessions, listed with the current one marked; ending the other signs it out.
     let sessions = json_of(
         get(&app, "/v1/me/sessions", Some(&token)).await,
@@ -169,12 +214,7 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
     .await;
 
     // Logout-all ends the others; logout ends this one (and clears the cookie).
-    let third = json_of(
-        login("mia@example.com", "carrot lip balm").await,
-        StatusCode::OK,
-    )
-    .await;
-    let third = third["token"].as_str().unwrap().to_owned();
+    let third = session(&app, "mia@example.com", "carrot lip balm").await;
     let ended = json_of(
         post(&app, "/v1/auth/logout-all", Some(&token), json!({})).await,
         StatusCode::OK,
@@ -205,19 +245,12 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
         "unauthorized",
     )
     .await;
+}
 
-    // The cookie signs the pages in; a request that changes something must come from them.
-    let (_, token) = (
-        0,
-        json_of(
-            login("mia@example.com", "carrot lip balm").await,
-            StatusCode::OK,
-        )
-        .await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+/// The cookie signs the pages in; a request that changes something must come from them.
+async fn the_cookie_signs_pages_in_and_writes_must_come_from_them(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let token = mia(&app).await;
     let with_cookie = |method: reqwest::Method, path: &str| {
         app.client
             .request(method, app.url(path))
@@ -250,8 +283,6 @@ async fn people_sign_up_sign_in_and_sign_out(db: DbKind) {
     assert_eq!(own_page.status(), StatusCode::CREATED);
 }
 
-/// Processes keep who a token belongs to between requests; signing out still ends the session
-/// at once where it happened and within a second on every other process sharing the database.
 async fn a_session_signed_out_on_one_process_stops_working_on_every_process(db: DbKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
@@ -473,7 +504,8 @@ async fn an_anonymous_viewer_keeps_their_history_when_signing_up_or_in(db: DbKin
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
+/// An API mailing through a real SMTP server of its own.
+async fn mailing_app(db: DbKind) -> (SmtpServer, TestApp) {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(dir.path());
@@ -482,8 +514,12 @@ async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
         config.storage.database_url = Some(crate::common::fresh_postgres_url().await.into());
     }
     let app = TestApp::spawn_with(config, vitrine::Role::Api, Some(dir)).await;
+    (smtp, app)
+}
 
-    // Signing up mails a verification link; it works once.
+/// Signing up mails a verification link; it works once.
+async fn mail_confirms_an_email_with_a_link_that_works_once(db: DbKind) {
+    let (smtp, app) = mailing_app(db).await;
     let mia = sign_up(&app, "mia@example.com", None).await;
     let token = mia["token"].as_str().unwrap().to_owned();
     assert_eq!(mia["account"]["email_verified"], false);
@@ -506,8 +542,16 @@ async fn mail_confirms_emails_and_resets_forgotten_passwords(db: DbKind) {
         "already_verified",
     )
     .await;
+}
 
-    // A reset is always 202, and mails only people who have an account.
+/// A reset is always 202 and mails only people who have an account; its link sets a new
+/// (strong) password once and ends every session of that account, no one else's.
+async fn a_mailed_reset_link_sets_a_new_password_once_and_ends_every_session(db: DbKind) {
+    let (smtp, app) = mailing_app(db).await;
+    let token = sign_up(&app, "mia@example.com", None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let other = sign_up(&app, "leo@example.com", None).await["token"]
         .as_str()
         .unwrap()

@@ -3,17 +3,35 @@
 use super::*;
 
 crate::on_each_database!(
-    a_person_becomes_a_creator_and_opens_a_shop_with_staff,
+    a_person_becomes_a_creator_under_a_free_handle,
+    a_seller_opens_a_shop_and_its_products_belong_to_it,
+    staff_join_only_by_accepted_invitation_and_leave_or_are_removed,
     a_shops_staff_see_and_fulfil_its_orders,
 );
 
-async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
+/// `(token, account id)` of a new account signed up with `email`.
+async fn person(app: &TestApp, email: &str) -> (String, String) {
+    let signed = sign_up(app, email, None).await;
+    (
+        signed["token"].as_str().unwrap().to_owned(),
+        signed["account"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The id of the shop `token`'s account opens, named `name`.
+async fn open_shop(app: &TestApp, token: &str, name: &str) -> String {
+    let shop = json_of(
+        post(app, "/v1/shops", Some(token), json!({"name": name})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    shop["id"].as_str().unwrap().to_owned()
+}
+
+async fn a_person_becomes_a_creator_under_a_free_handle(db: DbKind) {
     let app = TestApp::spawn_on(db).await;
-    let mia = sign_up(&app, "mia@example.com", None).await;
-    let mia_token = mia["token"].as_str().unwrap().to_owned();
-    let bo = sign_up(&app, "bo@example.com", None).await;
-    let bo_token = bo["token"].as_str().unwrap().to_owned();
-    let bo_id = bo["account"]["id"].as_str().unwrap().to_owned();
+    let (mia_token, _) = person(&app, "mia@example.com").await;
+    let (bo_token, _) = person(&app, "bo@example.com").await;
 
     // Not a creator yet: uploading is refused with the way forward.
     let r = app
@@ -24,11 +42,7 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         )
         .await;
     assert_error(r, StatusCode::FORBIDDEN, "not_a_creator").await;
-    for (handle, status, code) in [
-        ("mi", StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle"),
-        ("mia lu", StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle"),
-        ("admin", StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle"),
-    ] {
+    for handle in ["mi", "mia lu", "admin"] {
         assert_error(
             post(
                 &app,
@@ -37,8 +51,8 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
                 json!({"handle": handle}),
             )
             .await,
-            status,
-            code,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_handle",
         )
         .await;
     }
@@ -81,8 +95,11 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "already_creator",
     )
     .await;
+}
 
-    // A creator who sells opens a shop; products belong to it.
+async fn a_seller_opens_a_shop_and_its_products_belong_to_it(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let (mia_token, _) = person(&app, "mia@example.com").await;
     assert_error(
         app.create_product(&mia_token, "Tote", 3000, "USD", 3).await,
         StatusCode::FORBIDDEN,
@@ -95,58 +112,57 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "invalid_shop_name",
     )
     .await;
-    let shop = json_of(
-        post(
-            &app,
-            "/v1/shops",
-            Some(&mia_token),
-            json!({"name": "Mia's merch"}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let shop_id = shop["id"].as_str().unwrap().to_owned();
+    let shop_id = open_shop(&app, &mia_token, "Mia's merch").await;
     let product = json_of(
         app.create_product(&mia_token, "Tote", 3000, "USD", 3).await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(product["shop_id"], shop_id.as_str());
+    let me = app.get_json("/v1/me", Some(&mia_token)).await;
+    assert_eq!(me["shops"][0]["role"], "owner");
+}
 
-    // Staff: invited by email by the owner only, and only with their consent; the answer does
-    // not tell whether an email has an account.
+/// Staff are invited by email by the owner only, and join only with their consent and a
+/// verified email; the answer to an invitation does not tell whether the email has an account.
+async fn staff_join_only_by_accepted_invitation_and_leave_or_are_removed(db: DbKind) {
+    let app = TestApp::spawn_on(db).await;
+    let (mia_token, mia_id) = person(&app, "mia@example.com").await;
+    let (bo_token, bo_id) = person(&app, "bo@example.com").await;
+    let shop_id = open_shop(&app, &mia_token, "Mia's merch").await;
+    let product = json_of(
+        app.create_product(&mia_token, "Tote", 3000, "USD", 3).await,
+        StatusCode::CREATED,
+    )
+    .await;
+
     let members = format!("/v1/shops/{shop_id}/members");
     let invite = |token: String, body: Value| {
         let (app, members) = (&app, members.clone());
         async move { post(app, &members, Some(&token), body).await }
     };
-    assert_error(
-        invite(
-            bo_token.clone(),
+    for (token, body, status, code) in [
+        (
+            &bo_token,
             json!({"email": "bo@example.com", "role": "staff"}),
-        )
-        .await,
-        StatusCode::FORBIDDEN,
-        "not_shop_owner",
-    )
-    .await;
-    assert_error(
-        invite(
-            mia_token.clone(),
+            StatusCode::FORBIDDEN,
+            "not_shop_owner",
+        ),
+        (
+            &mia_token,
             json!({"email": "bo@example.com", "role": "owner"}),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_role",
-    )
-    .await;
-    assert_error(
-        invite(mia_token.clone(), json!({"email": "bo", "role": "staff"})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_email",
-    )
-    .await;
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+        ),
+        (
+            &mia_token,
+            json!({"email": "bo", "role": "staff"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+    ] {
+        assert_error(invite(token.clone(), body).await, status, code).await;
+    }
     for email in ["nobody@example.com", "BO@example.com"] {
         let r = invite(mia_token.clone(), json!({"email": email, "role": "staff"})).await;
         assert_eq!(json_of(r, StatusCode::ACCEPTED).await["status"], "invited");
@@ -165,13 +181,8 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "email_not_verified",
     )
     .await;
-    let (_, stranger) = (
-        0,
-        sign_up(&app, "eve@example.com", None).await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    // Someone not invited cannot join, verified or not.
+    let (stranger, _) = person(&app, "eve@example.com").await;
     verified(&app, "eve@example.com").await;
     assert_error(
         post(&app, &join, Some(&stranger), json!({})).await,
@@ -196,6 +207,8 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
         "already_member",
     )
     .await;
+
+    // A member changes the shop's products and reads its analytics.
     let patch = |token: String| {
         let (app, id) = (&app, product["id"].as_str().unwrap().to_owned());
         async move {
@@ -218,54 +231,45 @@ async fn a_person_becomes_a_creator_and_opens_a_shop_with_staff(db: DbKind) {
     assert_eq!(analytics.status(), StatusCode::OK);
     let me = app.get_json("/v1/me", Some(&bo_token)).await;
     assert_eq!(me["shops"][0]["role"], "staff");
+
+    // The owner stays; staff are removed by the owner, or leave on their own.
+    let remove = |token: String, who: String| {
+        let (app, members) = (&app, members.clone());
+        async move {
+            send(
+                app,
+                reqwest::Method::DELETE,
+                &format!("{members}/{who}"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
     assert_error(
-        send(
-            &app,
-            reqwest::Method::DELETE,
-            &format!("{members}/{}", mia["account"]["id"].as_str().unwrap()),
-            Some(&mia_token),
-            None,
-        )
-        .await,
+        remove(mia_token.clone(), mia_id.clone()).await,
         StatusCode::CONFLICT,
         "owner_stays",
     )
     .await;
-    let r = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("{members}/{bo_id}"),
-        Some(&mia_token),
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        patch(bo_token.clone()).await.status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_error(
-        get(&app, &members, Some(&bo_token)).await,
-        StatusCode::FORBIDDEN,
-        "not_a_member",
-    )
-    .await;
-    // Staff may also leave on their own.
-    hire(&app, &shop_id, &mia_token, "bo@example.com", &bo_token).await;
-    assert_eq!(patch(bo_token.clone()).await.status(), StatusCode::OK);
-    let r = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("{members}/{bo_id}"),
-        Some(&bo_token),
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        patch(bo_token.clone()).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    for (round, remover) in [&mia_token, &bo_token].into_iter().enumerate() {
+        if round > 0 {
+            hire(&app, &shop_id, &mia_token, "bo@example.com", &bo_token).await;
+            assert_eq!(patch(bo_token.clone()).await.status(), StatusCode::OK);
+        }
+        let r = remove(remover.clone(), bo_id.clone()).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            patch(bo_token.clone()).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_error(
+            get(&app, &members, Some(&bo_token)).await,
+            StatusCode::FORBIDDEN,
+            "not_a_member",
+        )
+        .await;
+    }
 }
 
 async fn a_shops_staff_see_and_fulfil_its_orders(db: DbKind) {
