@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod contract;
 mod feed;
+mod feed_commerce;
 mod feed_simulation;
 mod hardening;
 mod identity;

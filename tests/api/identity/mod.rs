@@ -61,7 +61,7 @@ async fn hire(app: &TestApp, shop: &str, owner: &str, email: &str, token: &str) 
 }
 
 /// Marks `email` verified (the link flow itself is tested in
-/// `mail_confirms_an_email_with_a_link_that_works_once`).
+/// `mail::mail_confirms_an_email_with_a_link_that_works_once`).
 async fn verified(app: &TestApp, email: &str) {
     sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE email = $1")
         .bind(email)
@@ -84,5 +84,6 @@ async fn sign_up(app: &TestApp, email: &str, token: Option<&str>) -> Value {
 
 mod admin;
 mod keys;
+mod mail;
 mod sessions;
 mod shops;
