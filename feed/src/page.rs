@@ -209,7 +209,7 @@ impl Ranker {
             let explain = request.explain && reader.may_explain(&shown.video.creator_id);
             items.push(PageItem {
                 explanation: explain.then(|| Explanation {
-                    sources: pick.scored.sources.clone(),
+                    sources: pick.scored.sources.iter().collect(),
                     score: pick.scored.terms,
                     adjusted: pick.adjusted,
                     rules: pick.rules.clone(),

@@ -486,14 +486,67 @@ pub enum Source {
     Top,
 }
 
+impl Source {
+    const ALL: [Source; 6] = [
+        Source::TrafficPool,
+        Source::Popular,
+        Source::Followed,
+        Source::CoEngagement,
+        Source::Commerce,
+        Source::Top,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The sources that proposed a candidate: a set, not a list (a page proposes hundreds of
+/// candidates, and a list each was an allocation each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sources(u8);
+
+impl Sources {
+    pub fn insert(&mut self, source: Source) {
+        self.0 |= source.bit();
+    }
+
+    pub fn contains(self, source: Source) -> bool {
+        self.0 & source.bit() != 0
+    }
+
+    /// Whether a source other than `source` proposed it.
+    pub fn any_but(self, source: Source) -> bool {
+        self.0 & !source.bit() != 0
+    }
+
+    /// Each source once, in the order the candidate pipeline asks them.
+    pub fn iter(self) -> impl Iterator<Item = Source> {
+        Source::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<Source> for Sources {
+    fn from_iter<I: IntoIterator<Item = Source>>(sources: I) -> Sources {
+        let mut set = Sources::default();
+        for source in sources {
+            set.insert(source);
+        }
+        set
+    }
+}
+
 /// A scored candidate.
 #[derive(Debug, Clone)]
 pub struct Scored<'a> {
     pub clip: usize,
     /// Borrowed from the catalog: a page scores hundreds of candidates.
     pub creator: &'a str,
+    /// `key(creator)`: what the page rules compare (hashing the id itself was a twentieth of a
+    /// page's CPU).
+    pub creator_key: Key,
     pub commerce: bool,
-    pub sources: Vec<Source>,
+    pub sources: Sources,
     pub terms: ScoreTerms,
 }
 
@@ -529,7 +582,7 @@ pub fn select<'a>(
     organic.sort_by(|a, b| b.terms.total.total_cmp(&a.terms.total));
     organic.retain(|s| s.terms.total.is_finite());
     pool.retain(|s| s.terms.total.is_finite());
-    let mut per_creator: FastMap<&str, u32> = FastMap::default();
+    let mut per_creator: FastMap<Key, u32> = FastMap::default();
     let mut remaining = Remaining::new(&organic, &pool);
     let mut page = Vec::with_capacity(limit);
     while page.len() < limit {
@@ -537,18 +590,17 @@ pub fn select<'a>(
         let commerce_ok = state
             .since_commerce
             .is_none_or(|n| n + 1 >= cfg.commerce_every as u64);
+        let last = state.last_creator.as_deref().map(key);
         // If one creator holds more than half of what is left, their clips must alternate with
         // the others' from now on, or the page would end on a run of theirs.
-        let crowded = remaining
-            .crowding()
-            .filter(|c| state.last_creator.as_deref() != Some(*c));
+        let crowded = remaining.crowding().filter(|c| last != Some(*c));
         let allowed = |s: &Scored| {
-            state.last_creator.as_deref() != Some(s.creator)
+            last != Some(s.creator_key)
                 && (commerce_ok || !s.commerce)
-                && crowded.is_none_or(|c| c == s.creator)
+                && crowded.is_none_or(|c| c == s.creator_key)
         };
-        let author_factor = |creator: &str| {
-            let k = per_creator.get(creator).copied().unwrap_or(0);
+        let author_factor = |creator: Key| {
+            let k = per_creator.get(&creator).copied().unwrap_or(0);
             cfg.author_decay.powi(k as i32).max(cfg.author_floor)
         };
         let from_pool = if slot_is_pool || organic.is_empty() {
@@ -571,7 +623,7 @@ pub fn select<'a>(
                 if !allowed(s) {
                     continue;
                 }
-                let adjusted = scale(s.terms.total, author_factor(s.creator));
+                let adjusted = scale(s.terms.total, author_factor(s.creator_key));
                 if best.is_none_or(|(_, b)| adjusted > b) {
                     best = Some((i, adjusted));
                 }
@@ -580,7 +632,7 @@ pub fn select<'a>(
                 Some((i, adjusted)) => {
                     let s = organic.remove(i);
                     let mut rules = Vec::new();
-                    let factor = author_factor(s.creator);
+                    let factor = author_factor(s.creator_key);
                     if factor < 1.0 {
                         rules.push(format!("author_diversity x{factor:.2}"));
                     }
@@ -608,8 +660,8 @@ pub fn select<'a>(
         if scored.commerce {
             rules.push(format!("commerce_cadence 1/{}", cfg.commerce_every));
         }
-        *per_creator.entry(scored.creator).or_insert(0) += 1;
-        remaining.placed(scored.creator);
+        *per_creator.entry(scored.creator_key).or_insert(0) += 1;
+        remaining.placed(scored.creator_key);
         page.push(finish(scored, adjusted, rules));
         advance_state(state, page.last().expect("pushed"));
     }
@@ -617,35 +669,35 @@ pub fn select<'a>(
 }
 
 /// How many candidate clips each creator has left (each clip once).
-struct Remaining<'a> {
-    counts: FastMap<&'a str, usize>,
+struct Remaining {
+    counts: FastMap<Key, usize>,
     total: usize,
 }
 
-impl<'a> Remaining<'a> {
-    fn new(organic: &[Scored<'a>], pool: &[Scored<'a>]) -> Remaining<'a> {
+impl Remaining {
+    fn new(organic: &[Scored<'_>], pool: &[Scored<'_>]) -> Remaining {
         let n = organic.len() + pool.len();
-        let mut counts: FastMap<&str, usize> =
+        let mut counts: FastMap<Key, usize> =
             FastMap::with_capacity_and_hasher(n, Default::default());
         let mut seen: FastSet<usize> = FastSet::with_capacity_and_hasher(n, Default::default());
         for s in organic.iter().chain(pool) {
             if seen.insert(s.clip) {
-                *counts.entry(s.creator).or_default() += 1;
+                *counts.entry(s.creator_key).or_default() += 1;
             }
         }
         let total = counts.values().sum();
         Remaining { counts, total }
     }
 
-    fn placed(&mut self, creator: &str) {
-        if let Some(n) = self.counts.get_mut(creator) {
+    fn placed(&mut self, creator: Key) {
+        if let Some(n) = self.counts.get_mut(&creator) {
             *n = n.saturating_sub(1);
             self.total = self.total.saturating_sub(1);
         }
     }
 
     /// The creator with more remaining clips than all others together, if any.
-    fn crowding(&self) -> Option<&'a str> {
+    fn crowding(&self) -> Option<Key> {
         self.counts
             .iter()
             .find(|(_, &n)| n > self.total - n)
@@ -690,12 +742,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_candidates_sources_are_each_listed_once_in_pipeline_order() {
+        let sources: Sources = [
+            Source::Top,
+            Source::Commerce,
+            Source::Commerce,
+            Source::Popular,
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            sources.iter().collect::<Vec<_>>(),
+            [Source::Popular, Source::Commerce, Source::Top]
+        );
+        assert!(sources.any_but(Source::TrafficPool));
+        let pool_only: Sources = [Source::TrafficPool].into_iter().collect();
+        assert!(!pool_only.any_but(Source::TrafficPool) && pool_only.contains(Source::TrafficPool));
+        assert_eq!(Sources::default().iter().count(), 0);
+    }
+
     fn scored(i: usize, creator: &str, total: f64, commerce: bool) -> Scored<'_> {
         Scored {
             clip: i,
             creator,
+            creator_key: key(creator),
             commerce,
-            sources: vec![Source::Top],
+            sources: [Source::Top].into_iter().collect(),
             terms: ScoreTerms {
                 actions: total,
                 commerce: 0.0,
