@@ -537,7 +537,7 @@ impl FromIterator<Source> for Sources {
 }
 
 /// A scored candidate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Scored<'a> {
     pub clip: usize,
     /// Borrowed from the catalog: a page scores hundreds of candidates.
@@ -574,16 +574,34 @@ pub struct Pick<'a> {
 /// twice in a row, author diversity decay, at most one commerce clip per `commerce_every`.
 pub fn select<'a>(
     cfg: &RankConfig,
-    mut organic: Vec<Scored<'a>>,
-    mut pool: Vec<Scored<'a>>,
+    organic: Vec<Scored<'a>>,
+    pool: Vec<Scored<'a>>,
     state: &mut PageState,
     limit: usize,
 ) -> Vec<Pick<'a>> {
-    organic.sort_by(|a, b| b.terms.total.total_cmp(&a.terms.total));
-    organic.retain(|s| s.terms.total.is_finite());
-    pool.retain(|s| s.terms.total.is_finite());
+    // Candidates stay where they are: the organic ones are ranked as positions (a stable sort
+    // of positions orders them as a stable sort of the candidates would), and a placed clip is
+    // skipped rather than removed (moving hundreds of candidates per slot was a tenth of a
+    // page).
+    let mut ranked: Vec<u32> = (0..organic.len() as u32).collect();
+    ranked.sort_by(|&a, &b| {
+        organic[b as usize]
+            .terms
+            .total
+            .total_cmp(&organic[a as usize].terms.total)
+    });
+    ranked.retain(|&i| organic[i as usize].terms.total.is_finite());
+    let pool: Vec<&Scored<'a>> = pool.iter().filter(|s| s.terms.total.is_finite()).collect();
+    let in_organic: FastSet<usize> = ranked.iter().map(|&i| organic[i as usize].clip).collect();
+    let mut organic_left = ranked.len();
+    let mut placed: FastSet<usize> = FastSet::with_capacity_and_hasher(limit, Default::default());
     let mut per_creator: FastMap<Key, u32> = FastMap::default();
-    let mut remaining = Remaining::new(&organic, &pool);
+    let mut remaining = Remaining::new(
+        ranked
+            .iter()
+            .map(|&i| &organic[i as usize])
+            .chain(pool.iter().copied()),
+    );
     let mut page = Vec::with_capacity(limit);
     while page.len() < limit {
         let slot_is_pool = state.position % cfg.pool_every as u64 == cfg.pool_every as u64 - 1;
@@ -603,20 +621,26 @@ pub fn select<'a>(
             let k = per_creator.get(&creator).copied().unwrap_or(0);
             cfg.author_decay.powi(k as i32).max(cfg.author_floor)
         };
-        let from_pool = if slot_is_pool || organic.is_empty() {
-            pool.iter().position(allowed)
+        let first_allowed_in_pool = || {
+            pool.iter()
+                .find(|s| !placed.contains(&s.clip) && allowed(s))
+                .copied()
+        };
+        let from_pool = if slot_is_pool || organic_left == 0 {
+            first_allowed_in_pool()
         } else {
             None
         };
-        let (scored, adjusted, mut rules) = if let Some(i) = from_pool {
-            let s = pool.remove(i);
-            let adjusted = s.terms.total;
-            (s, adjusted, vec!["traffic_pool_slot".to_owned()])
+        let (scored, adjusted, mut rules) = if let Some(s) = from_pool {
+            (*s, s.terms.total, vec!["traffic_pool_slot".to_owned()])
         } else {
             // Best adjusted score; adjustments only lower scores, so stop once raw scores
             // fall below the best adjusted one found.
-            let mut best: Option<(usize, f64)> = None;
-            for (i, s) in organic.iter().enumerate() {
+            let mut best: Option<(&Scored, f64)> = None;
+            for s in ranked.iter().map(|&i| &organic[i as usize]) {
+                if placed.contains(&s.clip) {
+                    continue;
+                }
                 if best.is_some_and(|(_, b)| s.terms.total <= b) {
                     break;
                 }
@@ -625,35 +649,33 @@ pub fn select<'a>(
                 }
                 let adjusted = scale(s.terms.total, author_factor(s.creator_key));
                 if best.is_none_or(|(_, b)| adjusted > b) {
-                    best = Some((i, adjusted));
+                    best = Some((s, adjusted));
                 }
             }
             match best {
-                Some((i, adjusted)) => {
-                    let s = organic.remove(i);
+                Some((s, adjusted)) => {
                     let mut rules = Vec::new();
                     let factor = author_factor(s.creator_key);
                     if factor < 1.0 {
                         rules.push(format!("author_diversity x{factor:.2}"));
                     }
-                    (s, adjusted, rules)
+                    (*s, adjusted, rules)
                 }
                 None => {
                     // Only clips the rules forbid here are left: try the pool, else end the
                     // page.
-                    let Some(i) = pool.iter().position(allowed) else {
+                    let Some(s) = first_allowed_in_pool() else {
                         break;
                     };
-                    let s = pool.remove(i);
-                    let adjusted = s.terms.total;
-                    (s, adjusted, vec!["traffic_pool_fallback".to_owned()])
+                    (*s, s.terms.total, vec!["traffic_pool_fallback".to_owned()])
                 }
             }
         };
         // A clip proposed by both sides is placed once.
-        let id = scored.clip;
-        organic.retain(|s| s.clip != id);
-        pool.retain(|s| s.clip != id);
+        placed.insert(scored.clip);
+        if in_organic.contains(&scored.clip) {
+            organic_left -= 1;
+        }
         if scored.terms.fatigue < 1.0 {
             rules.push(format!("creator_fatigue x{:.2}", scored.terms.fatigue));
         }
@@ -675,12 +697,12 @@ struct Remaining {
 }
 
 impl Remaining {
-    fn new(organic: &[Scored<'_>], pool: &[Scored<'_>]) -> Remaining {
-        let n = organic.len() + pool.len();
+    fn new<'s, 'a: 's>(candidates: impl Iterator<Item = &'s Scored<'a>> + Clone) -> Remaining {
+        let n = candidates.clone().count();
         let mut counts: FastMap<Key, usize> =
             FastMap::with_capacity_and_hasher(n, Default::default());
         let mut seen: FastSet<usize> = FastSet::with_capacity_and_hasher(n, Default::default());
-        for s in organic.iter().chain(pool) {
+        for s in candidates {
             if seen.insert(s.clip) {
                 *counts.entry(s.creator_key).or_default() += 1;
             }
