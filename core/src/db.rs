@@ -113,7 +113,7 @@ impl Backend {
         let mut out = String::with_capacity(sql.len());
         let mut expected = 1usize;
         let mut quote: Option<char> = None;
-        let mut chars = sql.char_indices().peekable();
+        let mut chars = sql.char_indices();
         while let Some((at, c)) = chars.next() {
             match (quote, c) {
                 (Some(q), c) if c == q => quote = None,

@@ -46,11 +46,6 @@ impl Currency {
             .ok_or_else(|| UnknownCurrency(code.to_owned()))
     }
 
-    /// A code read back from the database, where only parsed ones are written.
-    pub fn from_db(code: String) -> Currency {
-        Currency(code)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

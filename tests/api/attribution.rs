@@ -61,6 +61,32 @@ async fn buy(
     id
 }
 
+/// A merchant's tag of `product` on `video` (its first second), approved by the video's
+/// `creator`: live. Its id.
+async fn approved_tag(
+    app: &TestApp,
+    merchant: &str,
+    creator: &str,
+    video: &str,
+    product: &str,
+    start_ms: i64,
+) -> String {
+    let tag = crate::common::id_of(
+        app.tag(merchant, video, product, start_ms, start_ms + 1000)
+            .await,
+    )
+    .await;
+    let r = post(
+        app,
+        creator,
+        &format!("/v1/videos/{video}/tags/{tag}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    tag
+}
+
 /// `value × bps / 10000` rounded half to even, the way a person would do it on paper.
 fn half_even(numerator: i64, denominator: i64) -> i64 {
     let (q, r) = (numerator / denominator, numerator % denominator);
@@ -107,36 +133,8 @@ async fn sales_are_credited_to_the_last_click_and_the_analytics_add_up(db: DbKin
     let balm = new_product("Balm", balm_price, balm_bps).await;
     let serum = new_product("Serum", serum_price, serum_bps).await;
     // The creator tags the affiliate product (live); the merchant tags the other (approved).
-    let r = post(
-        &app,
-        &creator,
-        &format!("/v1/videos/{video}/tags"),
-        json!({"product_id": balm, "start_ms": 0, "end_ms": 1000}),
-    )
-    .await;
-    let balm_tag = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = post(
-        &app,
-        &merchant,
-        &format!("/v1/videos/{video}/tags"),
-        json!({"product_id": serum, "start_ms": 500, "end_ms": 1500}),
-    )
-    .await;
-    let serum_tag = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = post(
-        &app,
-        &creator,
-        &format!("/v1/videos/{video}/tags/{serum_tag}/approve"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let balm_tag = crate::common::id_of(app.tag(&creator, &video, &balm, 0, 1000).await).await;
+    let serum_tag = approved_tag(&app, &merchant, &creator, &video, &serum, 500).await;
 
     // Impressions: each viewer sees the clip once (both tags live); v1's retry is not new.
     let now = now_ms();
@@ -279,24 +277,7 @@ async fn a_batchs_bad_events_are_reported_one_by_one_and_the_rest_taken(db: DbKi
             .await,
     )
     .await;
-    let tag = crate::common::id_of(
-        post(
-            &app,
-            &merchant,
-            &format!("/v1/videos/{video}/tags"),
-            json!({"product_id": product, "start_ms": 0, "end_ms": 1000}),
-        )
-        .await,
-    )
-    .await;
-    let r = post(
-        &app,
-        &creator,
-        &format!("/v1/videos/{video}/tags/{tag}/approve"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let tag = approved_tag(&app, &merchant, &creator, &video, &product, 0).await;
     let got = app.events(&v1.1, json!([
         {"id": "c1", "viewer_id": v1.0, "video_id": video, "type": "product_click", "tag_id": tag},
         {"id": "x1", "viewer_id": v1.0, "video_id": video, "type": "wink"},
@@ -407,13 +388,9 @@ impl Affiliation {
 
     /// `token` tags the balm into the clip for a second from `start`.
     async fn tag_as(&self, token: &str, start: i64) -> reqwest::Response {
-        post(
-            &self.app,
-            token,
-            &format!("/v1/videos/{}/tags", self.clip),
-            json!({"product_id": self.balm, "start_ms": start, "end_ms": start + 1000}),
-        )
-        .await
+        self.app
+            .tag(token, &self.clip, &self.balm, start, start + 1000)
+            .await
     }
 
     /// A product click of `viewer` on `tag`, now.

@@ -37,13 +37,14 @@ impl CommerceScene {
             if i < 4 {
                 // A creator tags an affiliate product into their own clip: live at once.
                 let r = app
-                    .client
-                    .post(app.url(&format!("/v1/videos/{}/tags", clips[0])))
-                    .bearer_auth(&creator.1)
-                    .json(&json!({"product_id": product["id"], "start_ms": 0, "end_ms": 5000}))
-                    .send()
-                    .await
-                    .unwrap();
+                    .tag(
+                        &creator.1,
+                        &clips[0],
+                        product["id"].as_str().unwrap(),
+                        0,
+                        5000,
+                    )
+                    .await;
                 assert_eq!(
                     r.status(),
                     StatusCode::CREATED,

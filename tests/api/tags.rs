@@ -76,7 +76,7 @@ async fn shown(app: &TestApp, video: &str) -> Vec<String> {
 }
 
 impl World {
-    /// A product of the merchant's: `body`'s title and price, and `extra` fields.
+    /// A product of the merchant's: `title` at $12.99 with `stock` in stock, plus `extra`'s fields.
     async fn product(&self, title: &str, stock: i64, extra: Value) -> Value {
         let mut body = json!({"title": title, "price": {"amount_minor": 1299, "currency": "USD"}, "stock": stock});
         body.as_object_mut()

@@ -136,6 +136,32 @@ impl<'q> Execute<'q, Any> for Rewritten<'q> {
     }
 }
 
+/// A statement whose text `Backend::sql` changed: the new text, owned, with the statement's
+/// arguments.
+struct Owned<'q> {
+    sql: String,
+    arguments: Option<AnyArguments<'q>>,
+    persistent: bool,
+}
+
+impl<'q> Owned<'q> {
+    /// `query`'s rewritten text and arguments; `None` when it runs as written.
+    fn of<E: Execute<'q, Any>>(
+        backend: Backend,
+        query: &mut E,
+    ) -> Result<Option<Owned<'q>>, Error> {
+        let sql = match backend.sql(query.sql()) {
+            Cow::Borrowed(_) => return Ok(None),
+            Cow::Owned(sql) => sql,
+        };
+        Ok(Some(Owned {
+            sql,
+            arguments: query.take_arguments().map_err(Error::Encode)?,
+            persistent: query.persistent(),
+        }))
+    }
+}
+
 /// `query` through `inner`, its text rewritten for `backend` first (when that changes it).
 fn fetch_many<'c, 'e, 'q: 'e, X, E>(
     inner: X,
@@ -147,17 +173,13 @@ where
     'c: 'e,
     E: 'q + Execute<'q, Any>,
 {
-    let sql = match backend.sql(query.sql()) {
-        Cow::Borrowed(_) => return inner.fetch_many(query),
-        Cow::Owned(sql) => sql,
+    let owned = match Owned::of(backend, &mut query) {
+        Ok(None) => return inner.fetch_many(query),
+        Ok(Some(owned)) => owned,
+        Err(error) => return futures::stream::once(async { Err(error) }).boxed(),
     };
-    let arguments = match query.take_arguments() {
-        Ok(arguments) => arguments,
-        Err(error) => return futures::stream::once(async { Err(Error::Encode(error)) }).boxed(),
-    };
-    let persistent = query.persistent();
     async_stream::try_stream! {
-        let statement = Rewritten { sql: &sql, arguments, persistent };
+        let statement = Rewritten { sql: &owned.sql, arguments: owned.arguments, persistent: owned.persistent };
         let mut rows = inner.fetch_many(statement);
         while let Some(row) = rows.try_next().await? {
             yield row;
@@ -176,20 +198,16 @@ where
     'c: 'e,
     E: 'q + Execute<'q, Any>,
 {
-    let sql = match backend.sql(query.sql()) {
-        Cow::Borrowed(_) => return inner.fetch_optional(query),
-        Cow::Owned(sql) => sql,
+    let owned = match Owned::of(backend, &mut query) {
+        Ok(None) => return inner.fetch_optional(query),
+        Ok(Some(owned)) => owned,
+        Err(error) => return futures::future::ready(Err(error)).boxed(),
     };
-    let arguments = match query.take_arguments() {
-        Ok(arguments) => arguments,
-        Err(error) => return futures::future::ready(Err(Error::Encode(error))).boxed(),
-    };
-    let persistent = query.persistent();
     async move {
         let statement = Rewritten {
-            sql: &sql,
-            arguments,
-            persistent,
+            sql: &owned.sql,
+            arguments: owned.arguments,
+            persistent: owned.persistent,
         };
         inner.fetch_optional(statement).await
     }
