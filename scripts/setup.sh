@@ -2,8 +2,9 @@
 # Installs what Vitrine needs on a fresh Debian 12 machine: GStreamer with its plugins (the
 # transcode pipeline), the web pages' npm packages, ffmpeg (tests and benchmarks only, never the
 # product path), and — with --test — the S3-compatible server the tests start (moto), the SMTP
-# server the mail tests send through (aiosmtpd) and the browser the web tests drive (Chromium). Safe to run again: it skips what is
-# already there.
+# server the mail tests send through (aiosmtpd) and the browser the web tests drive (Chromium);
+# with --cluster, what scripts/cluster.sh runs (PostgreSQL's server, HAProxy, Garage). Safe to run
+# again: it skips what is already there.
 set -euo pipefail
 
 packages=(
@@ -17,7 +18,14 @@ packages=(
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
     # Chromium: the browser the web client's tests drive (through playwright-core).
-    packages+=(ffmpeg postgresql-client chromium)
+    # postgresql-15: its server binaries (initdb, pg_ctl), for the tests that restart a PostgreSQL
+    # of their own (tests/api/outages.rs); the shared test server stays the machine's.
+    packages+=(ffmpeg postgresql-client postgresql-15 chromium)
+fi
+if [[ "${1:-}" == "--cluster" ]]; then
+    # scripts/cluster.sh: a PostgreSQL server of its own (initdb, pg_ctl), HAProxy in front of
+    # the API processes and the Garage nodes, ffmpeg's ffprobe for the chaos run's checks.
+    packages+=(postgresql-15 postgresql-client haproxy ffmpeg)
 fi
 
 missing=()
@@ -43,6 +51,13 @@ then
     echo "setup: installing moto[server] (the S3-compatible server the tests use)" >&2
     python3 -m pip install --quiet --upgrade 'moto[server]>=5.2.2,<6'
     hash -r
+fi
+
+# Garage, the distributed S3 store scripts/cluster.sh runs as 3 nodes (crates.io; Debian has
+# none). Compiling it takes ~8 minutes: the binary is kept in ~/.cargo/bin, so once per machine.
+if [[ "${1:-}" == "--cluster" ]] && ! command -v garage >/dev/null && [[ ! -x "$HOME/.cargo/bin/garage" ]]; then
+    echo "setup: building garage (the distributed S3 store of scripts/cluster.sh; once, ~8 min)" >&2
+    cargo install garage --locked --version '^2.5'
 fi
 
 # The web pages' vendored packages, pinned by web/package-lock.json (served under /vendor/), and

@@ -49,5 +49,8 @@ pub const GONE: &str = "gone";
 pub const RATE_LIMITED: &str = "rate_limited";
 /// 503: the database (or the server) is overloaded; nothing was written, retry.
 pub const BUSY: &str = "busy";
+/// 503: the database cannot be reached for now (restarting, failing over, a connection cut);
+/// nothing was written, retry.
+pub const UNAVAILABLE: &str = "unavailable";
 /// 500: a fault of ours; the body says no more.
 pub const INTERNAL: &str = "internal";

@@ -113,8 +113,8 @@ impl ApiError {
 /// **The one rule for database errors.** Repository functions return `sqlx::Result` where all
 /// they do is SQL and `anyhow::Result` where they also decode or combine steps; either way the
 /// `sqlx::Error` stays in the cause chain, and it is classified here, whichever function or layer
-/// it came through: a busy database is 503 `busy` (retry), a row deleted meanwhile is 409 `gone`,
-/// anything else is 500.
+/// it came through: a busy database is 503 `busy` and an unreachable one 503 `unavailable` (both
+/// with `Retry-After`), a row deleted meanwhile is 409 `gone`, anything else is 500.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::from_database(&e)
@@ -152,6 +152,22 @@ impl ApiError {
                 Some(busy())
             }
             sqlx::Error::PoolTimedOut => Some(busy()),
+            // The database is out of reach: restarting, failing over, or the connection was cut
+            // under the statement. PostgreSQL's own words for that are SQLSTATE class 08
+            // (connection exception) and 57P01–57P03 (shut down by an operator, crashed,
+            // cannot connect now); 53300 is too many connections. Whether the statement ran
+            // is unknown only for a cut connection, and then it was in a transaction that
+            // did not commit, or an idempotent request: retrying is what every client does.
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+                Some(unavailable())
+            }
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+                }) =>
+            {
+                Some(unavailable())
+            }
             _ => None,
         }
     }
@@ -208,6 +224,15 @@ fn busy() -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE,
         codes::BUSY,
         "the server is busy; retry in a moment",
+    )
+}
+
+fn unavailable() -> ApiError {
+    tracing::warn!("database unreachable: answering 503");
+    ApiError::status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        codes::UNAVAILABLE,
+        "the database cannot be reached for a moment; retry",
     )
 }
 
@@ -338,6 +363,43 @@ mod tests {
             .context("reading the video")
             .context("building the page")
             .unwrap_err()
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_unavailable_not_a_fault() {
+        let postgres = |code| {
+            sqlx::Error::Database(Box::new(DriverError {
+                code,
+                message: "terminating connection due to administrator command",
+                foreign_key: false,
+            }))
+        };
+        let cut = || {
+            sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))
+        };
+        for e in [
+            cut(),
+            postgres("57P01"),
+            postgres("57P03"),
+            postgres("08006"),
+            postgres("53300"),
+        ] {
+            assert_eq!(
+                answer(e.into()),
+                (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
+            );
+        }
+        assert_eq!(
+            answer(through_anyhow(cut()).into()),
+            (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
+        );
+        // A statement the database refused for what it says is still a fault of ours.
+        assert_eq!(
+            answer(postgres("42601").into()),
+            (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
+        );
     }
 
     #[test]

@@ -164,6 +164,9 @@ impl std::fmt::Debug for Url {
     }
 }
 
+/// How long a request waits for a PostgreSQL connection before it is refused as unavailable.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// SQLite page cache per reader connection, KiB.
 const READER_CACHE_KIB: i64 = 16 * 1024;
 /// SQLite page cache of the writer connection, KiB: the feed's per-clip and per-viewer tables
@@ -265,7 +268,10 @@ impl Db {
             }
             Backend::Postgres => (
                 AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
+                    // While the server restarts or fails over, a request waits this long for it
+                    // (the pool retries refused connections), then answers 503 `unavailable`
+                    // with `Retry-After`, rather than holding the client for half a minute.
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .max_connections(16)
                     .connect(&url)
                     .await,

@@ -19,6 +19,7 @@ mod feed_simulation;
 mod hardening;
 mod identity;
 mod manifest;
+mod outages;
 mod operations;
 mod pipeline;
 mod repository;
