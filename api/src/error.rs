@@ -374,11 +374,7 @@ mod tests {
                 foreign_key: false,
             }))
         };
-        let cut = || {
-            sqlx::Error::Io(std::io::Error::from(
-                std::io::ErrorKind::ConnectionReset,
-            ))
-        };
+        let cut = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         for e in [
             cut(),
             postgres("57P01"),

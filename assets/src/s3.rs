@@ -73,6 +73,16 @@ impl S3Store {
         if let Some(endpoint) = &cfg.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
+        // The SDK's default since 2025 sends every streamed body (a file, a part) as
+        // `aws-chunked` with a checksum trailer; S3-compatible servers differ in what they make
+        // of it (Garage 2.5 refuses it as "Invalid payload signature" over plain HTTP). Bodies
+        // are sent plainly, with checksums only where an operation requires one, unless the
+        // standard `AWS_REQUEST_CHECKSUM_CALCULATION` says otherwise.
+        if std::env::var_os("AWS_REQUEST_CHECKSUM_CALCULATION").is_none() {
+            loader = loader.request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            );
+        }
         let sdk_config = loader.load().await;
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(cfg.path_style)

@@ -103,7 +103,11 @@ async fn a_database_restart_answers_503_with_retry_after_and_the_pool_reconnects
         .as_array()
         .map(|items| items.iter().filter_map(|p| p["title"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(titles.iter().filter(|t| **t == "Shade").count(), 1, "{mine}");
+    assert_eq!(
+        titles.iter().filter(|t| **t == "Shade").count(),
+        1,
+        "{mine}"
+    );
     assert!(titles.contains(&"Lamp"), "{mine}");
     drop(pg);
 }

@@ -904,7 +904,9 @@ impl PrivatePostgres {
             .filter_map(|e| Some(e.ok()?.path().join("bin")))
             .filter(|b| b.join("pg_ctl").exists())
             .max()
-            .expect("PostgreSQL's server binaries (scripts/setup.sh --test installs postgresql-15)");
+            .expect(
+                "PostgreSQL's server binaries (scripts/setup.sh --test installs postgresql-15)",
+            );
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -923,7 +925,15 @@ impl PrivatePostgres {
         }
         pg.run(
             "initdb",
-            &["-D", &pg.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                &pg.data(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
         );
         pg.start_again();
         pg
@@ -966,7 +976,16 @@ impl PrivatePostgres {
         let log = self.dir.path().join("log").display().to_string();
         self.run(
             "pg_ctl",
-            &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"],
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
         );
     }
 
