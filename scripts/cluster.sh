@@ -20,7 +20,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-dir="${VITRINE_CLUSTER_DIR:-$repo/target/cluster}"
+dir="$(realpath -m "${VITRINE_CLUSTER_DIR:-$repo/target/cluster}")"
 vitrine="${VITRINE_BIN:-$repo/target/release/vitrine}"
 env_file="$dir/cluster.env"
 

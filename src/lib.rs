@@ -11,6 +11,7 @@ pub use vitrine_server::{
 pub mod bench;
 pub mod bench_feed;
 pub mod bench_upload;
+pub mod chaos;
 pub mod client;
 pub mod eval;
 pub mod seed;

@@ -74,6 +74,9 @@ enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Drive a mixed workload through a running cluster while faults are injected, then check
+    /// that nothing was lost or done twice (`scripts/chaos.sh` starts the cluster and runs it).
+    Chaos(vitrine::chaos::ChaosArgs),
     /// Benchmarks (see the README's Performance section).
     Bench {
         #[command(subcommand)]
@@ -251,6 +254,7 @@ async fn run() -> anyhow::Result<()> {
             vitrine::eval::print(&report);
             Ok(())
         }
+        Command::Chaos(args) => vitrine::chaos::run(args).await,
         Command::Bench { command } => {
             tokio::task::spawn_blocking(move || vitrine::bench::run(command)).await?
         }
