@@ -7,7 +7,7 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context};
@@ -21,8 +21,11 @@ use tokio_util::io::ReaderStream;
 
 /// Bytes sent per PATCH: a failed request costs at most this much again.
 pub const DEFAULT_CHUNK: u64 = 8 * 1024 * 1024;
-/// Attempts of one PATCH before giving up (the next run resumes anyway).
-const ATTEMPTS: u32 = 5;
+/// How long the client keeps retrying without progress (a database restarting, an API process
+/// replaced behind the load balancer) before it gives up; the next run resumes anyway.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+/// The longest pause between two tries, whatever `Retry-After` says.
+const MAX_PAUSE: Duration = Duration::from_secs(15);
 
 pub struct UploadArgs<'a> {
     pub server: &'a str,
@@ -102,19 +105,18 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
     bar.set_position(offset);
     bar.reset_eta();
     let mut video_id = None;
-    let mut failures = 0;
+    let mut retry = Retry::new();
     while offset < size {
         let len = args.chunk.max(1).min(size - offset);
         match patch(&client, &url, &path, offset, len, &bar).await {
             Ok((new_offset, id)) => {
                 offset = new_offset;
                 video_id = id.or(video_id);
-                failures = 0;
+                retry = Retry::new();
             }
-            Err(e) if failures + 1 < ATTEMPTS => {
-                failures += 1;
-                bar.println(format!("{e:#}; retrying"));
-                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(failures))).await;
+            Err(e) if retry.again(&e) => {
+                bar.println(format!("{:#}; retrying", e.error));
+                retry.pause(e.pause).await;
                 // The server may have kept part of the failed request: ask where it stands.
                 match head(&client, &url).await {
                     Ok(Some(o)) => offset = o,
@@ -124,6 +126,7 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
                 bar.set_position(offset);
             }
             Err(e) => {
+                let e = e.error;
                 bar.abandon();
                 return Err(e.context(format!(
                     "upload interrupted at byte {offset} of {size}; run the same command again to resume"
@@ -160,17 +163,122 @@ pub async fn upload(args: UploadArgs<'_>) -> anyhow::Result<Value> {
     }
 }
 
+/// A request that did not do what it asked: why, whether trying again may work (no answer, a
+/// 5xx, 408, 429, or a tus offset conflict), and how long the server asked to wait first.
+struct Failure {
+    error: anyhow::Error,
+    retryable: bool,
+    pause: Option<Duration>,
+}
+
+impl Failure {
+    /// No answer at all (refused, cut, timed out): worth trying again.
+    fn unanswered(error: reqwest::Error, what: &str) -> Failure {
+        Failure {
+            error: anyhow::Error::new(error).context(what.to_owned()),
+            retryable: true,
+            pause: None,
+        }
+    }
+
+    /// An answer that is not the one expected.
+    async fn answer(response: reqwest::Response) -> Failure {
+        let status = response.status();
+        let pause = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let retryable =
+            status.is_server_error() || matches!(status.as_u16(), 408 | 409 | 423 | 429);
+        let error = match json_or_error(response).await {
+            Err(e) => e,
+            Ok(_) => anyhow::anyhow!("the server answered {status}"),
+        };
+        Failure {
+            error,
+            retryable,
+            pause,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure {
+            error,
+            retryable: false,
+            pause: None,
+        }
+    }
+}
+
+/// Tries without progress, for at most `RETRY_FOR`.
+struct Retry {
+    since: Instant,
+    backoff: Duration,
+}
+
+impl Retry {
+    fn new() -> Retry {
+        Retry {
+            since: Instant::now(),
+            backoff: Duration::from_millis(500),
+        }
+    }
+
+    /// Whether to try again after `failure` (not when the server asks for more patience than
+    /// the client has: a quota spent for the day).
+    fn again(&self, failure: &Failure) -> bool {
+        failure.retryable
+            && failure.pause.is_none_or(|p| p <= RETRY_FOR)
+            && self.since.elapsed() < RETRY_FOR
+    }
+
+    /// Waits as long as the server asked (`Retry-After`), else a doubling backoff.
+    async fn pause(&mut self, asked: Option<Duration>) {
+        let wait = asked.unwrap_or(self.backoff).min(MAX_PAUSE);
+        self.backoff = (self.backoff * 2).min(MAX_PAUSE);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `request` until it succeeds or fails for good (see `Retry`).
+async fn retrying<T, F, Fut>(mut request: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut retry = Retry::new();
+    loop {
+        match request().await {
+            Ok(done) => return Ok(done),
+            Err(failure) if retry.again(&failure) => {
+                eprintln!("{:#}; retrying", failure.error);
+                retry.pause(failure.pause).await;
+            }
+            Err(failure) => return Err(failure.error),
+        }
+    }
+}
+
 async fn get_video(client: &reqwest::Client, server: &str, id: &str) -> anyhow::Result<Value> {
-    json_or_error(
-        client
-            .get(format!("{server}/v1/videos/{id}"))
+    retrying(|| async {
+        let url = format!("{server}/v1/videos/{id}");
+        let response = client
+            .get(&url)
             .send()
-            .await?,
-    )
+            .await
+            .map_err(|e| Failure::unanswered(e, &url))?;
+        if !response.status().is_success() {
+            return Err(Failure::answer(response).await);
+        }
+        Ok(json_or_error(response).await?)
+    })
     .await
 }
 
-/// tus creation: returns the upload's URL.
 async fn create(
     client: &reqwest::Client,
     server: &str,
@@ -184,63 +292,77 @@ async fn create(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let response = client
-        .post(format!("{server}/v1/uploads"))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", size)
-        .header(
-            "Upload-Metadata",
-            format!("filename {},title {}", b64(&filename), b64(title)),
-        )
-        .send()
-        .await
-        .with_context(|| format!("sending to {server}"))?;
-    if response.status() != StatusCode::CREATED {
-        json_or_error(response).await?;
-        bail!("the server did not create the upload");
-    }
-    Ok(response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .context("the server sent no upload URL")?
-        .to_owned())
+    // A create whose answer was lost may leave an upload nobody resumes; it expires unfinished.
+    retrying(|| async {
+        let response = client
+            .post(format!("{server}/v1/uploads"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", size)
+            .header(
+                "Upload-Metadata",
+                format!("filename {},title {}", b64(&filename), b64(title)),
+            )
+            .send()
+            .await
+            .map_err(|e| Failure::unanswered(e, &format!("sending to {server}")))?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Failure::answer(response).await);
+        }
+        Ok(response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .context("the server sent no upload URL")?
+            .to_owned())
+    })
+    .await
 }
 
 /// The upload's offset, or `None` if the server no longer has it.
 async fn head(client: &reqwest::Client, url: &str) -> anyhow::Result<Option<u64>> {
-    let response = client
-        .head(url)
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await?;
-    match response.status() {
-        StatusCode::OK => Ok(Some(
-            response
-                .headers()
-                .get("upload-offset")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .context("no Upload-Offset in the server's answer")?,
-        )),
-        StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
-        status => bail!("the server answered {status}"),
-    }
+    let Some(headers) = tus_head(client, url).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        headers
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .context("no Upload-Offset in the server's answer")?,
+    ))
 }
 
 async fn video_id_of(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let response = client
-        .head(url)
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await?;
-    Ok(response
-        .headers()
+    let headers = tus_head(client, url)
+        .await?
+        .context("the upload is gone (expired or deleted)")?;
+    Ok(headers
         .get("video-id")
         .and_then(|v| v.to_str().ok())
         .context("the upload names no video")?
         .to_owned())
+}
+
+/// The headers of the upload's HEAD, or `None` if the server no longer has it.
+async fn tus_head(
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<Option<reqwest::header::HeaderMap>> {
+    retrying(|| async {
+        let response = client
+            .head(url)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .map_err(|e| Failure::unanswered(e, url))?;
+        match response.status() {
+            StatusCode::OK => Ok(Some(response.headers().clone())),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            _ => Err(Failure::answer(response).await),
+        }
+    })
+    .await
 }
 
 /// Sends `len` bytes of the file from `offset`: returns the new offset and the video id.
@@ -251,9 +373,13 @@ async fn patch(
     offset: u64,
     len: u64,
     bar: &ProgressBar,
-) -> anyhow::Result<(u64, Option<String>)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
+) -> Result<(u64, Option<String>), Failure> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
     let counted = {
         let bar = bar.clone();
         ReaderStream::with_capacity(file.take(len), 256 * 1024).inspect(move |chunk| {
@@ -275,13 +401,12 @@ async fn patch(
         Ok(r) => r,
         Err(e) => {
             bar.set_position(offset);
-            return Err(anyhow::Error::new(e).context("sending bytes"));
+            return Err(Failure::unanswered(e, "sending bytes"));
         }
     };
     if response.status() != StatusCode::NO_CONTENT {
         bar.set_position(offset);
-        json_or_error(response).await?;
-        bail!("unexpected answer to PATCH");
+        return Err(Failure::answer(response).await);
     }
     let header = |name: &str| {
         response

@@ -58,7 +58,9 @@ form.addEventListener("submit", async (e) => {
     endpoint: "/v1/uploads",
     // Pieces a phone can resend cheaply after a drop (only the unacknowledged piece is).
     chunkSize: 5 * 1024 * 1024,
-    retryDelays: [0, 1000, 3000, 5000, 10000],
+    // Through a server restart or a database failover (503 with Retry-After, or no answer):
+    // about two minutes of tries before the upload waits for the person to resume it.
+    retryDelays: [0, 1000, 3000, 5000, 10000, 15000, 15000, 15000, 15000, 15000, 15000, 15000],
     metadata: { filename: file.name, filetype: file.type || "application/octet-stream", title },
     // No token: the session cookie goes with tus's requests, as with any same-origin XHR.
     // Survives a reload: the upload URL is kept under the file's fingerprint until it is done.
