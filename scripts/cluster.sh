@@ -98,6 +98,13 @@ start_garage() { # start_garage N
 start_vitrine() { # start_vitrine NAME ROLE PORT
     local name=$1 role=$2 port=$3
     mkdir -p "$dir/$name"
+    # worker3's scratch space (its data dir's work/) is a small tmpfs when SMALL_SCRATCH_MB is
+    # set (scripts/chaos.sh fills it mid-job); mounting needs root.
+    if [[ $name == worker3 && -n "${SMALL_SCRATCH_MB:-}" ]] && ! mountpoint -q "$dir/$name/work"; then
+        mkdir -p "$dir/$name/work"
+        mount -t tmpfs -o "size=${SMALL_SCRATCH_MB}m" tmpfs "$dir/$name/work" \
+            || log "could not mount a tmpfs on $dir/$name/work (root is needed); its scratch stays on disk"
+    fi
     (
         export VITRINE_DATABASE_URL="$DATABASE_URL"
         export VITRINE_STORE=s3 VITRINE_S3_ENDPOINT="$S3_ENDPOINT" VITRINE_S3_BUCKET="$S3_BUCKET"
@@ -107,7 +114,6 @@ start_vitrine() { # start_vitrine NAME ROLE PORT
         export VITRINE_PUBLIC_URL="$API_URL"
         export VITRINE_WEB_VENDOR_DIR="$repo/web/node_modules"
         export RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1
-        [[ -n "${CLUSTER_WORKER_SCRATCH:-}" && $role == worker ]] && export TMPDIR="$CLUSTER_WORKER_SCRATCH/$name"
         exec nohup "$vitrine" serve --role "$role" >>"$dir/logs/$name.log" 2>&1
     ) &
     echo $! >"$dir/pids/$name"
@@ -386,6 +392,7 @@ down() {
         signal_part "$part" TERM
     done
     [[ -d "$dir/postgres/data" ]] && stop_postgres fast
+    if mountpoint -q "$dir/worker3/work" 2>/dev/null; then umount "$dir/worker3/work" || true; fi
     rm -rf "$dir"
     log "down: $dir removed"
 }

@@ -128,6 +128,11 @@ struct Fault {
     ended_s: f64,
     /// Seconds from the fault's end until the API answered a read with 200 again.
     recovered_after_s: Option<f64>,
+    /// The video whose transcode the fault hit, and how its job ended: attempts and status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<String>,
 }
 
 /// Slack after a fault's end during which its failures may still be seen (health checks take
@@ -489,7 +494,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         let (uploaded, upload_errors) = (uploaded.clone(), upload_errors.clone());
         tasks.spawn(async move {
             let mut i = n;
-            while Instant::now() < end && !ctx.stop.is_cancelled() {
+            while !ctx.stop.is_cancelled() {
                 let clip = &clips[i % clips.len()];
                 i += 3;
                 // An upload started before the end may finish after it, within 3 minutes.
@@ -517,7 +522,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let mut rng = StdRng::seed_from_u64(n as u64);
             let mut k = 0;
-            while Instant::now() < end {
+            while !ctx.stop.is_cancelled() {
                 let (product, _) = &products[rng.gen_range(0..products.len())];
                 let key = format!("chaos-{run_tag}-{n}-{k}");
                 k += 1;
@@ -543,7 +548,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         let (pages, accepted) = (pages.clone(), accepted.clone());
         tasks.spawn(async move {
             let mut e = 0;
-            while Instant::now() < end {
+            while !ctx.stop.is_cancelled() {
                 let r = ctx
                     .send(
                         ctx.client
@@ -591,7 +596,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     }
 
     // The faults, one after another at random moments of the workload.
-    let faults = inject_faults(&cluster, &ctx, &db, &args, end).await?;
+    // The workload goes on until the faults are over, however long they took.
+    let faults = inject_faults(&cluster, &ctx, &db, &args, end).await;
+    ctx.stop.cancel();
+    let faults = faults?;
     while let Some(done) = tasks.join_next().await {
         done?;
     }
@@ -681,29 +689,31 @@ async fn inject_faults(
 ) -> anyhow::Result<Vec<Fault>> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut faults = Vec::new();
-    // Four slots over the workload; each fault at a random moment of its slot.
-    let slot = Duration::from_secs(args.seconds) / 5;
+    // Five slots over the workload; each fault at a random moment of its slot.
+    let slot = Duration::from_secs(args.seconds) / 6;
     let wait_into_slot = |rng: &mut StdRng| slot.mul_f64(rng.gen_range(0.2..0.8));
 
     // 1. A worker killed while it holds a transcode's lease (its owner names its process).
     tokio::time::sleep(wait_into_slot(&mut rng)).await;
-    let leased = until(Duration::from_secs(60), || async {
-        leased_worker_pid(db).await.is_some()
+    until(Duration::from_secs(60), || async {
+        !leases(db).await.is_empty()
     })
     .await;
-    let victim = match leased_worker_pid(db).await {
-        Some(pid) if leased => ["worker1", "worker2", "worker3"]
+    let victim = leases(db).await.into_iter().find_map(|(pid, video)| {
+        ["worker1", "worker2", "worker3"]
             .into_iter()
-            .find(|w| cluster.pid(w) == Some(pid)),
-        _ => None,
-    };
-    let worker = victim.unwrap_or("worker1");
+            .find(|w| cluster.pid(w) == Some(pid))
+            .map(|w| (w, video))
+    });
+    let worker = victim.as_ref().map_or("worker1", |(w, _)| *w);
     let name = match victim {
         Some(_) => format!("kill -9 {worker} mid-transcode"),
         None => format!("kill -9 {worker} (no transcode was running)"),
     };
     let down = Duration::from_secs(15);
-    faults.push(outage(cluster, ctx, name, "kill", worker, down).await?);
+    let mut killed = outage(cluster, ctx, name, "kill", worker, down).await?;
+    killed.video = victim.map(|(_, video)| video);
+    faults.push(killed);
 
     // 2. An API process killed while uploads are sending; started again 10 s later.
     tokio::time::sleep(wait_into_slot(&mut rng)).await;
@@ -724,6 +734,12 @@ async fn inject_faults(
     let name = "PostgreSQL restart (fast shutdown, 5 s, start)".to_owned();
     let down = Duration::from_secs(5);
     faults.push(outage(cluster, ctx, name, "stop", "postgres", down).await?);
+
+    // 5. worker3's scratch space (a small tmpfs) filled while it transcodes: the attempt fails
+    //    with a reason, and the job is tried again (by another worker, or by it once there is
+    //    room again, 20 s later).
+    tokio::time::sleep(wait_into_slot(&mut rng)).await;
+    faults.push(scratch_full(cluster, ctx, db).await?);
     let left = end.saturating_duration_since(Instant::now());
     tokio::time::sleep(left).await;
     Ok(faults)
@@ -751,19 +767,97 @@ async fn outage(
         started_s,
         ended_s,
         recovered_after_s: recovery(ctx).await,
+        video: None,
+        job: None,
     })
 }
 
-/// The process id of a worker holding a transcode's lease now (`host:pid:…` owners).
-async fn leased_worker_pid(db: &vitrine_core::db::Db) -> Option<u32> {
-    let owner: Option<String> = sqlx::query_scalar(
-        "SELECT lease_owner FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL LIMIT 1",
+/// Fills worker3's scratch space while it holds a lease, for 20 s.
+async fn scratch_full(
+    cluster: &Cluster,
+    ctx: &Ctx,
+    db: &vitrine_core::db::Db,
+) -> anyhow::Result<Fault> {
+    let work = cluster.dir.join("worker3/work");
+    let small = Command::new("mountpoint")
+        .arg("-q")
+        .arg(&work)
+        .status()
+        .is_ok_and(|s| s.success());
+    let pid = cluster.pid("worker3");
+    until(Duration::from_secs(120), || async {
+        leases(db).await.iter().any(|(p, _)| Some(*p) == pid)
+    })
+    .await;
+    let video = leases(db)
+        .await
+        .into_iter()
+        .find(|(p, _)| Some(*p) == pid)
+        .map(|(_, v)| v);
+    let started_s = ctx.now();
+    let filler = work.join("chaos-filler");
+    let written = tokio::task::spawn_blocking({
+        let filler = filler.clone();
+        move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&filler)?;
+            let chunk = vec![0u8; 1 << 20];
+            let mut written = 0u64;
+            // Until the space runs out (ENOSPC), but no more than 8 GiB on a disk that is not
+            // a small tmpfs.
+            while written < 8 << 30 {
+                match file.write_all(&chunk) {
+                    Ok(()) => written += chunk.len() as u64,
+                    Err(_) => break,
+                }
+            }
+            std::io::Result::Ok(written)
+        }
+    })
+    .await??;
+    println!(
+        "chaos: {started_s:6.1} s  worker3's scratch full ({} MiB written{}{})",
+        written >> 20,
+        if small {
+            ""
+        } else {
+            "; not a small tmpfs: not root?"
+        },
+        video
+            .as_deref()
+            .map_or(String::from(", no transcode was running"), |v| format!(
+                ", mid-transcode of {v}"
+            ))
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    tokio::fs::remove_file(&filler).await?;
+    let ended_s = ctx.now();
+    println!("chaos: {ended_s:6.1} s  worker3's scratch has room again");
+    Ok(Fault {
+        name: match &video {
+            Some(_) => "worker3's scratch full mid-transcode".into(),
+            None => "worker3's scratch full (no transcode was running)".into(),
+        },
+        started_s,
+        ended_s,
+        recovered_after_s: recovery(ctx).await,
+        video,
+        job: None,
+    })
+}
+
+/// The workers holding a transcode's lease now: their process ids (owners are `host:pid:…`)
+/// and the videos.
+async fn leases(db: &vitrine_core::db::Db) -> Vec<(u32, String)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT lease_owner, video_id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL",
     )
-    .fetch_optional(db.pool())
+    .fetch_all(db.pool())
     .await
-    .ok()
-    .flatten();
-    owner?.split(':').nth(1)?.parse().ok()
+    .unwrap_or_default();
+    rows.into_iter()
+        .filter_map(|(owner, video)| Some((owner.split(':').nth(1)?.parse().ok()?, video)))
+        .collect()
 }
 
 struct Checked<'a> {
@@ -920,9 +1014,28 @@ async fn check(
         }
     }
 
+    // The transcodes a fault hit: how many attempts their jobs took, and how they ended.
+    let mut faults = c.faults;
+    for f in &mut faults {
+        if let Some(video) = &f.video {
+            let job: Option<(i64, String, Option<String>)> = sqlx::query_as(
+                "SELECT attempts, state, last_error FROM jobs WHERE video_id = $1 \
+                 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(video)
+            .fetch_optional(db.pool())
+            .await?;
+            f.job = job.map(|(attempts, state, error)| {
+                format!(
+                    "{attempts} attempts, {state}{}",
+                    error.map_or(String::new(), |e| format!(" (last error: {e})"))
+                )
+            });
+        }
+    }
+
     // Answers: a 5xx outside every fault's window is a failure; inside, it must say when to retry.
-    let windows: Vec<(f64, f64)> = c
-        .faults
+    let windows: Vec<(f64, f64)> = faults
         .iter()
         .map(|f| {
             (
@@ -971,7 +1084,7 @@ async fn check(
         units_sold_mismatches,
         feed_pages: c.pages,
         events_accepted: c.accepted,
-        faults: c.faults,
+        faults,
         answers: answers.len(),
         server_errors_outside_faults: outside,
         server_errors_inside_faults: inside,
@@ -1017,8 +1130,13 @@ fn print_summary(s: &Summary) {
     }
     println!("\n| fault | from (s) | to (s) | API back after (s) |\n|---|---|---|---|");
     for f in &s.faults {
+        let hit = match (&f.video, &f.job) {
+            (Some(v), Some(job)) => format!(" ({v}: {job})"),
+            (Some(v), None) => format!(" ({v})"),
+            _ => String::new(),
+        };
         println!(
-            "| {} | {:.1} | {:.1} | {} |",
+            "| {}{hit} | {:.1} | {:.1} | {} |",
             f.name,
             f.started_s,
             f.ended_s,

@@ -27,7 +27,8 @@ impl From<UploadError> for ApiError {
         match e {
             UploadError::Rejected(rejection) => rejection.into(),
             UploadError::Db(e) => e.into(),
-            UploadError::Internal(e) => ApiError::Internal(e),
+            // Through the one rule for database errors (a cause chain holding one is classified).
+            UploadError::Internal(e) => e.into(),
         }
     }
 }
@@ -98,7 +99,7 @@ impl From<DirectUploadError> for ApiError {
             InvalidMaxSize { .. } => ApiError::invalid(codes::INVALID_MAX_SIZE, message),
             Title(e) => e.into(),
             Db(e) => e.into(),
-            Internal(e) => ApiError::Internal(e),
+            Internal(e) => e.into(),
         }
     }
 }
@@ -160,7 +161,7 @@ impl From<TusError> for ApiError {
             Quota(e) => e.into(),
             Title(e) => e.into(),
             Db(e) => e.into(),
-            Internal(e) => ApiError::Internal(e),
+            Internal(e) => e.into(),
         }
     }
 }
@@ -260,6 +261,9 @@ mod tests {
             (ChecksumMismatch.into(), 460, "checksum_mismatch", "the body does not match Upload-Checksum; nothing of it was kept"),
             (Internal(anyhow::anyhow!("disk on fire")).into(), 500, "internal", "internal server error"),
             (Db(sqlx::Error::PoolTimedOut).into(), 503, "busy", "the server is busy; retry in a moment"),
+            // A step that combines a store write and a row update (anyhow) and lost its database
+            // connection under it: a restart the client retries through, not a fault.
+            (Internal(anyhow::Error::new(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())).context("recording the offset")).into(), 503, "unavailable", "the database cannot be reached for a moment; retry"),
         ])
         .await;
     }
