@@ -6,7 +6,8 @@
 # Starts a fresh cluster (scripts/cluster.sh up, in target/chaos/cluster), drives a mixed
 # workload through HAProxy while it kills a worker mid-transcode and an API process mid-upload,
 # stops a Garage node for a minute, restarts PostgreSQL and fills a worker's scratch space (a
-# small tmpfs: run as root) mid-job, then checks that nothing was lost or done twice. Prints the faults and the checks as tables and the last line
+# small tmpfs: run as root) mid-job, then checks that nothing was lost or done twice. Prints the
+# faults and the checks as tables and the last line
 #   chaos: <uploads> uploads, <orders> orders, <faults> faults, lost N, duplicated N, 5xx outside faults N
 # and writes target/chaos/summary.json. Exits non-zero if anything was lost, duplicated or failed
 # outside a fault. KEEP_CLUSTER=1 leaves the cluster running afterwards (scripts/cluster.sh down).

@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--test" ]]; then
 fi
 if [[ "${1:-}" == "--cluster" ]]; then
     # scripts/cluster.sh: a PostgreSQL server of its own (initdb, pg_ctl), HAProxy in front of
-    # the API processes and the Garage nodes, ffmpeg's ffprobe for the chaos run's checks.
+    # the API processes and the Garage nodes, ffmpeg for the chaos run's checks (it decodes every rung).
     packages+=(postgresql-15 postgresql-client haproxy ffmpeg)
 fi
 

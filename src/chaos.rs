@@ -106,10 +106,12 @@ impl Cluster {
     }
 }
 
-/// What the workload saw: every answer's time (seconds since the start) and status (0: none,
-/// the connection failed), and whether it carried `Retry-After`; and each failure's request.
+/// What the workload saw: how many requests it sent, and each one answered 5xx or not at all.
 #[derive(Default)]
-struct Answers(Mutex<Vec<(f64, u16, bool)>>, Mutex<Vec<Failure>>);
+struct Answers {
+    sent: std::sync::atomic::AtomicUsize,
+    failures: Mutex<Vec<Failure>>,
+}
 
 /// A request answered 5xx, or not at all.
 #[derive(Debug, Clone, Serialize)]
@@ -168,19 +170,20 @@ impl Ctx {
                 }
                 Err(_) => (None, 0, false),
             };
-        let at_s = self.now();
         self.answers
-            .0
-            .lock()
-            .expect("answers")
-            .push((at_s, status, retry_after));
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if status == 0 || status >= 500 {
-            self.answers.1.lock().expect("failures").push(Failure {
-                at_s,
-                status,
-                retry_after,
-                request: described,
-            });
+            self.answers
+                .failures
+                .lock()
+                .expect("failures")
+                .push(Failure {
+                    at_s: self.now(),
+                    status,
+                    retry_after,
+                    request: described,
+                });
         }
         response
     }
@@ -346,10 +349,41 @@ fn ready_clips(media: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(clips)
 }
 
+/// An account as `vitrine account create` makes it: `(id, session token)`.
+async fn new_account(
+    db: &vitrine_core::db::Db,
+    role: &str,
+    name: String,
+) -> anyhow::Result<(String, String)> {
+    let policy = crate::Config::default().auth.session_policy();
+    let made = vitrine_identity::script::create(db, &policy, role.parse()?, &name).await?;
+    let made = serde_json::to_value(&made)?;
+    Ok((
+        made["id"].as_str().context("id")?.to_owned(),
+        made["token"].as_str().context("token")?.to_owned(),
+    ))
+}
+
 /// The orders one buyer placed: idempotency key → the order ids the API answered with.
 type Placed = BTreeMap<String, Vec<String>>;
 
+/// The first answer to `request` that is not a 5xx, sent again (the same request: the same
+/// idempotency key) every 500 ms while there is none, at most 120 times.
+async fn answered(
+    ctx: &Ctx,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Option<reqwest::Response> {
+    for _ in 0..120 {
+        match ctx.send(request()).await {
+            Some(r) if !r.status().is_server_error() => return Some(r),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    None
+}
+
 /// One purchase, retried with the same idempotency key until the API answers it; then paid.
+/// The order's id and whether it was paid; `None` when refused (sold out) or never answered.
 async fn buy(
     ctx: &Ctx,
     token: &str,
@@ -357,44 +391,27 @@ async fn buy(
     product: &str,
     key: &str,
 ) -> Option<(String, bool)> {
-    for _ in 0..120 {
-        let r = ctx
-            .send(
-                ctx.client
-                    .post(format!("{}/v1/orders", ctx.api))
-                    .bearer_auth(token)
-                    .header("Idempotency-Key", key)
-                    .json(&json!({"viewer_id": viewer, "items": [{"product_id": product, "quantity": 1}]})),
-            )
-            .await;
-        match r {
-            Some(r) if r.status().is_success() => {
-                let order: Value = r.json().await.ok()?;
-                let id = order["id"].as_str()?.to_owned();
-                // Paying is retried too (the provider is the embedded test one).
-                for _ in 0..120 {
-                    let r = ctx
-                        .send(
-                            ctx.client
-                                .post(format!("{}/v1/orders/{id}/pay", ctx.api))
-                                .bearer_auth(token)
-                                .json(&json!({"payment_method": "pm_card_approved"})),
-                        )
-                        .await;
-                    match r {
-                        Some(r) if r.status().is_success() => return Some((id, true)),
-                        Some(r) if r.status().is_client_error() => return Some((id, false)),
-                        _ => tokio::time::sleep(Duration::from_millis(500)).await,
-                    }
-                }
-                return Some((id, false));
-            }
-            // Sold out, or refused for what it asks: no order.
-            Some(r) if r.status().is_client_error() => return None,
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-    None
+    let placed = answered(ctx, || {
+        ctx.client
+            .post(format!("{}/v1/orders", ctx.api))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"viewer_id": viewer, "items": [{"product_id": product, "quantity": 1}]}))
+    })
+    .await
+    .filter(|r| r.status().is_success())?;
+    let order: Value = placed.json().await.ok()?;
+    let id = order["id"].as_str()?.to_owned();
+    // Paying is retried too (the provider is the embedded test one).
+    let paid = answered(ctx, || {
+        ctx.client
+            .post(format!("{}/v1/orders/{id}/pay", ctx.api))
+            .bearer_auth(token)
+            .json(&json!({"payment_method": "pm_card_approved"}))
+    })
+    .await
+    .is_some_and(|r| r.status().is_success());
+    Some((id, paid))
 }
 
 #[derive(Debug, Serialize)]
@@ -431,18 +448,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let database = cluster.get("DATABASE_URL")?.to_owned();
     let db = vitrine_core::db::Db::connect(&database).await?;
     let clips = ready_clips(&args.media)?;
-    let policy = crate::Config::default().auth.session_policy();
-    let account = |role: &'static str, name: String| {
-        let db = db.clone();
-        async move {
-            let a = vitrine_identity::script::create(&db, &policy, role.parse()?, &name).await?;
-            let v = serde_json::to_value(&a)?;
-            anyhow::Ok((
-                v["id"].as_str().context("id")?.to_owned(),
-                v["token"].as_str().context("token")?.to_owned(),
-            ))
-        }
-    };
+    let account = |role: &'static str, name: String| new_account(&db, role, name);
     let run_tag = vitrine_core::time::now_ms();
     let mut creators = Vec::new();
     for i in 0..3 {
@@ -506,20 +512,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
                 if sent > clips.len() {
                     sent = 1;
                     let name = format!("Chaos creator {n}/{i} {run_tag}");
-                    match vitrine_identity::script::create(
-                        &db,
-                        &policy,
-                        "creator".parse().expect("a role"),
-                        &name,
-                    )
-                    .await
-                    {
-                        Ok(a) => {
-                            let a = serde_json::to_value(&a).unwrap_or_default();
-                            if let Some(t) = a["token"].as_str() {
-                                token = t.to_owned();
-                            }
-                        }
+                    match new_account(&db, "creator", name).await {
+                        Ok((_, fresh)) => token = fresh,
                         Err(e) => upload_errors
                             .lock()
                             .expect("errors")
@@ -1080,20 +1074,14 @@ async fn check(
             )
         })
         .collect();
-    let answers = ctx.answers.0.lock().expect("answers").clone();
-    let in_fault = |t: f64| windows.iter().any(|(a, b)| t >= *a && t <= *b);
-    let failed = |s: u16| s == 0 || s >= 500;
-    let outside = answers
+    let failures = ctx.answers.failures.lock().expect("failures").clone();
+    let in_fault = |f: &&Failure| windows.iter().any(|(a, b)| f.at_s >= *a && f.at_s <= *b);
+    let inside = failures.iter().filter(in_fault).count();
+    let outside = failures.len() - inside;
+    let inside_bare = failures
         .iter()
-        .filter(|(t, s, _)| failed(*s) && !in_fault(*t))
-        .count();
-    let inside = answers
-        .iter()
-        .filter(|(t, s, _)| failed(*s) && in_fault(*t))
-        .count();
-    let inside_bare = answers
-        .iter()
-        .filter(|(t, s, ra)| *s >= 500 && in_fault(*t) && !ra)
+        .filter(in_fault)
+        .filter(|f| f.status >= 500 && !f.retry_after)
         .count();
     let lost = uploads_lost.len()
         + originals_mismatched.len()
@@ -1121,11 +1109,11 @@ async fn check(
         feed_pages: c.pages,
         events_accepted: c.accepted,
         faults,
-        answers: answers.len(),
+        answers: ctx.answers.sent.load(std::sync::atomic::Ordering::Relaxed),
         server_errors_outside_faults: outside,
         server_errors_inside_faults: inside,
         server_errors_inside_faults_without_retry_after: inside_bare,
-        failures: ctx.answers.1.lock().expect("failures").clone(),
+        failures,
         lost,
         duplicated: keys_with_two_orders + usize::try_from(stock_negative).unwrap_or(0),
     })

@@ -279,6 +279,7 @@ async fn get_video(client: &reqwest::Client, server: &str, id: &str) -> anyhow::
     .await
 }
 
+/// tus creation: returns the upload's URL.
 async fn create(
     client: &reqwest::Client,
     server: &str,
